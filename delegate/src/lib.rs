@@ -1,0 +1,1 @@
+//! armrest engine (being written).

@@ -1,0 +1,1 @@
+//! libarmrest.so (being written).
