@@ -1,1 +1,13 @@
-//! armrest engine (being written).
+//! armrest's engine: the graph IR, the claiming rules (per frontend), shape
+//! planning and execution on armrest's kernels. It knows nothing of C ABIs:
+//! the ffi crate adapts runtimes to the views defined here.
+
+pub mod exec;
+pub mod ir;
+pub mod log;
+pub mod options;
+pub mod shapes;
+pub mod tflite;
+
+pub use exec::Executor;
+pub use options::Options;

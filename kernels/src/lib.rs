@@ -4,18 +4,19 @@
 //! an [`Exec`] context, and never allocates inside a micro-kernel.
 //!
 //! Layout of the crate (one concern per module):
-//! - [`isa`]: tiers and run-time detection.
-//! - [`threadpool`]: the pool that `num_threads` sizes.
-//! - [`gemm`]: the micro-kernel contract (mr/nr/kr, packed offsets, one run
+//!
+//! - `isa`: tiers and run-time detection.
+//! - `threadpool`: the pool that `num_threads` sizes.
+//! - `gemm`: the micro-kernel contract (mr/nr/kr, packed offsets, one run
 //!   function), weight packing with the bias fused in, the GEMM driver and
 //!   FULLY_CONNECTED.
-//! - [`conv`]: CONV_2D (indirect GEMM, 1x1 as plain GEMM) and DEPTHWISE_CONV_2D.
-//! - [`elementwise`]: broadcasting binary ops, unary activations, PRELU.
-//! - [`pool`]: AVERAGE_POOL_2D and MAX_POOL_2D.
-//! - [`reduce`]: MEAN.
-//! - [`softmax`]: SOFTMAX.
-//! - [`resize`]: RESIZE_BILINEAR.
-//! - [`layout`]: PAD, CONCATENATION, fp16 conversion.
+//! - `conv`: CONV_2D (indirect GEMM, 1x1 as plain GEMM) and DEPTHWISE_CONV_2D.
+//! - `elementwise`: broadcasting binary ops, unary activations, PRELU.
+//! - `pool`: AVERAGE_POOL_2D and MAX_POOL_2D.
+//! - `reduce`: MEAN.
+//! - `softmax`: SOFTMAX.
+//! - `resize`: RESIZE_BILINEAR.
+//! - `layout`: PAD, CONCATENATION, fp16 conversion.
 
 pub mod conv;
 pub mod elementwise;

@@ -1,0 +1,261 @@
+//! Execution of an IR graph on armrest's kernels: weights are packed once
+//! when the executor is built, shapes and buffers are planned at every
+//! `prepare` (inputs may be resized), and `run` calls one kernel per node.
+
+use crate::ir::{Graph, Op, PoolKind, ReshapeRule, TensorId};
+use crate::shapes::{self, Shape};
+use armrest_kernels::conv::{self, PackedConv2d, PackedDepthwise};
+use armrest_kernels::gemm::{self, PackedWeights};
+use armrest_kernels::{elementwise, layout, pool, reduce, resize, softmax, Exec, Isa, Nhwc, ThreadPool};
+use std::sync::Arc;
+
+/// Per-node state built once: packed weights.
+enum Packed {
+    None,
+    Conv(PackedConv2d),
+    Depthwise(PackedDepthwise),
+    Dense(PackedWeights),
+}
+
+/// Where a tensor's data lives while the graph runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Storage {
+    Input(usize),
+    Output(usize),
+    Constant,
+    Internal,
+}
+
+/// A graph ready to run on one kernel tier.
+pub struct Executor {
+    graph: Graph,
+    packed: Vec<Packed>,
+    storage: Vec<Storage>,
+    shapes: Vec<Shape>,
+    buffers: Vec<Vec<f32>>,
+    isa: Isa,
+    pool: Arc<ThreadPool>,
+    prepared: bool,
+}
+
+impl Executor {
+    /// Packs every weight for `isa`. `isa` must be available on this CPU.
+    pub fn new(graph: Graph, isa: Isa, pool: Arc<ThreadPool>) -> Result<Executor, String> {
+        let mut storage = vec![Storage::Internal; graph.tensors.len()];
+        for (id, t) in graph.tensors.iter().enumerate() {
+            if t.constant.is_some() {
+                storage[id] = Storage::Constant;
+            }
+        }
+        for (k, &id) in graph.inputs.iter().enumerate() {
+            storage[id] = Storage::Input(k);
+        }
+        for (k, &id) in graph.outputs.iter().enumerate() {
+            match storage[id] {
+                Storage::Internal => storage[id] = Storage::Output(k),
+                Storage::Constant => {} // copied out by `run`
+                Storage::Input(_) | Storage::Output(_) => return Err(format!("tensor '{}' is listed twice at the boundary", graph.tensors[id].name)),
+            }
+        }
+        let packed = graph.nodes.iter().map(|node| pack(&graph, node, isa)).collect::<Result<Vec<_>, _>>()?;
+        let shapes = graph.tensors.iter().map(|t| t.shape.clone()).collect();
+        let buffers = vec![Vec::new(); graph.tensors.len()];
+        Ok(Executor { graph, packed, storage, shapes, buffers, isa, pool, prepared: false })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Plans shapes and buffers for these input shapes; returns the output shapes.
+    pub fn prepare(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>, String> {
+        self.prepared = false;
+        if input_shapes.len() != self.graph.inputs.len() {
+            return Err(format!("{} inputs given, the graph has {}", input_shapes.len(), self.graph.inputs.len()));
+        }
+        for (&id, s) in self.graph.inputs.iter().zip(input_shapes) {
+            self.shapes[id] = s.clone();
+        }
+        for node in &self.graph.nodes {
+            let ins: Vec<&[usize]> = node.inputs.iter().map(|&i| self.shapes[i].as_slice()).collect();
+            let outs = shapes::infer(&node.op, &ins).map_err(|e| format!("node {} ({}): {e}", node.source, node.op.name()))?;
+            for (&o, s) in node.outputs.iter().zip(outs) {
+                self.shapes[o] = s;
+            }
+        }
+        for (id, storage) in self.storage.iter().enumerate() {
+            if *storage == Storage::Internal {
+                let len: usize = self.shapes[id].iter().product();
+                self.buffers[id].clear();
+                self.buffers[id].resize(len, 0.0);
+            }
+        }
+        self.prepared = true;
+        Ok(self.graph.outputs.iter().map(|&o| self.shapes[o].clone()).collect())
+    }
+
+    /// Shape of a graph output after the last `prepare`.
+    pub fn output_shape(&self, k: usize) -> &[usize] {
+        &self.shapes[self.graph.outputs[k]]
+    }
+
+    /// Runs the graph. Slices must have the lengths of the prepared shapes.
+    pub fn run(&mut self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) -> Result<(), String> {
+        if !self.prepared {
+            return Err("run before a successful prepare".into());
+        }
+        if inputs.len() != self.graph.inputs.len() || outputs.len() != self.graph.outputs.len() {
+            return Err("wrong number of inputs or outputs".into());
+        }
+        for (k, &id) in self.graph.inputs.iter().enumerate() {
+            let want: usize = self.shapes[id].iter().product();
+            if inputs[k].len() != want {
+                return Err(format!("input {k} holds {} values, its shape {:?} needs {want}", inputs[k].len(), self.shapes[id]));
+            }
+        }
+        for (k, &id) in self.graph.outputs.iter().enumerate() {
+            let want: usize = self.shapes[id].iter().product();
+            if outputs[k].len() != want {
+                return Err(format!("output {k} holds {} values, its shape {:?} needs {want}", outputs[k].len(), self.shapes[id]));
+            }
+            if let Some(c) = &self.graph.tensors[id].constant {
+                outputs[k].copy_from_slice(c);
+            }
+        }
+        let exec = Exec { isa: self.isa, pool: &self.pool };
+        for (n, node) in self.graph.nodes.iter().enumerate() {
+            let out_id = node.outputs[0];
+            let packed = &self.packed[n];
+            let in_shapes: Vec<&[usize]> = node.inputs.iter().map(|&i| self.shapes[i].as_slice()).collect();
+            let out_shape = self.shapes[out_id].as_slice();
+            // Detach the output buffer so the inputs can be borrowed alongside it.
+            match self.storage[out_id] {
+                Storage::Internal => {
+                    let mut out = std::mem::take(&mut self.buffers[out_id]);
+                    let ins = gather(&node.inputs, &self.storage, &self.graph, &self.buffers, inputs, outputs);
+                    run_node(exec, &node.op, packed, &ins, &in_shapes, out_shape, &mut out);
+                    self.buffers[out_id] = out;
+                }
+                Storage::Output(k) => {
+                    let out = std::mem::take(&mut outputs[k]);
+                    let ins = gather(&node.inputs, &self.storage, &self.graph, &self.buffers, inputs, outputs);
+                    run_node(exec, &node.op, packed, &ins, &in_shapes, out_shape, out);
+                    outputs[k] = out;
+                }
+                Storage::Input(_) | Storage::Constant => return Err(format!("node {} writes a read-only tensor", node.source)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The data of each tensor in `ids`, wherever it lives.
+fn gather<'a>(ids: &[TensorId], storage: &[Storage], graph: &'a Graph, buffers: &'a [Vec<f32>], inputs: &[&'a [f32]], outputs: &'a [&mut [f32]]) -> Vec<&'a [f32]> {
+    ids.iter()
+        .map(|&id| match storage[id] {
+            Storage::Input(k) => inputs[k],
+            Storage::Output(k) => &*outputs[k],
+            Storage::Constant => graph.tensors[id].constant.as_deref().unwrap_or(&[]),
+            Storage::Internal => buffers[id].as_slice(),
+        })
+        .collect()
+}
+
+fn pack(graph: &Graph, node: &crate::ir::Node, isa: Isa) -> Result<Packed, String> {
+    let constant = |pos: usize| -> Result<&[f32], String> {
+        let id = node.inputs[pos];
+        graph.tensors[id].constant.as_deref().ok_or_else(|| format!("node {}: input {pos} is not constant", node.source))
+    };
+    let bias = |pos: usize| -> Result<Option<&[f32]>, String> { if node.inputs.len() > pos { constant(pos).map(Some) } else { Ok(None) } };
+    let shape = |pos: usize| graph.tensors[node.inputs[pos]].shape.as_slice();
+    let check_bias = |b: Option<&[f32]>, n: usize| match b {
+        Some(b) if b.len() != n => Err(format!("node {}: bias has {} values for {n} outputs", node.source, b.len())),
+        _ => Ok(()),
+    };
+    Ok(match &node.op {
+        Op::Conv2d { .. } => {
+            let s = shape(1);
+            let b = bias(2)?;
+            check_bias(b, s[0])?;
+            Packed::Conv(PackedConv2d::pack(isa, s[0], s[1], s[2], s[3], constant(1)?, b))
+        }
+        Op::DepthwiseConv2d { depth_multiplier, .. } => {
+            let s = shape(1);
+            let b = bias(2)?;
+            check_bias(b, s[3])?;
+            Packed::Depthwise(PackedDepthwise::pack(isa, s[1], s[2], s[3] / depth_multiplier, *depth_multiplier, constant(1)?, b))
+        }
+        Op::FullyConnected { .. } => {
+            let s = shape(1);
+            let b = bias(2)?;
+            check_bias(b, s[0])?;
+            Packed::Dense(PackedWeights::pack(isa, s[0], s[1], constant(1)?, b))
+        }
+        _ => Packed::None,
+    })
+}
+
+fn nhwc(s: &[usize]) -> Nhwc {
+    Nhwc { n: s[0], h: s[1], w: s[2], c: s[3] }
+}
+
+/// Runs one node. Shapes were validated by `prepare`.
+fn run_node(exec: Exec, op: &Op, packed: &Packed, ins: &[&[f32]], in_shapes: &[&[usize]], out_shape: &[usize], out: &mut [f32]) {
+    let x = ins[0];
+    let xs = in_shapes[0];
+    match (op, packed) {
+        (Op::Conv2d { padding, stride, dilation, clamp }, Packed::Conv(w)) => {
+            let win = shapes::window(*padding, [xs[1], xs[2]], [w.kernel_h, w.kernel_w], *stride, *dilation);
+            conv::conv2d(exec, &win, nhwc(xs), x, w, out, *clamp);
+        }
+        (Op::DepthwiseConv2d { padding, stride, dilation, clamp, .. }, Packed::Depthwise(w)) => {
+            let win = shapes::window(*padding, [xs[1], xs[2]], [w.kernel_h, w.kernel_w], *stride, *dilation);
+            conv::depthwise_conv2d(exec, &win, nhwc(xs), x, w, out, *clamp);
+        }
+        (Op::FullyConnected { clamp, .. }, Packed::Dense(w)) => {
+            let rows = x.len() / w.k;
+            gemm::fully_connected(exec, rows, x, w, out, *clamp);
+        }
+        (Op::Binary { op, clamp }, _) => {
+            let rank = out_shape.len();
+            let (a, b) = (shapes::pad_rank(xs, rank), shapes::pad_rank(in_shapes[1], rank));
+            elementwise::binary(exec, *op, x, &a, ins[1], &b, out, out_shape, *clamp);
+        }
+        (Op::Unary(u), _) => elementwise::unary(exec, *u, x, out),
+        (Op::Prelu, _) => {
+            let a = shapes::pad_rank(in_shapes[1], xs.len());
+            elementwise::prelu(exec, x, xs, ins[1], &a, out);
+        }
+        (Op::Pool2d { kind, padding, stride, filter, clamp }, _) => {
+            let win = shapes::window(*padding, [xs[1], xs[2]], *filter, *stride, [1, 1]);
+            match kind {
+                PoolKind::Average => pool::avg_pool2d(exec, &win, nhwc(xs), x, out, *clamp),
+                PoolKind::Max => pool::max_pool2d(exec, &win, nhwc(xs), x, out, *clamp),
+            }
+        }
+        (Op::Mean { axes, .. }, _) => {
+            let axes = shapes::mean_axes(axes, xs.len()).expect("validated at prepare");
+            reduce::mean(exec, x, xs, &axes, out);
+        }
+        (Op::Reshape(ReshapeRule::To(_) | ReshapeRule::Squeeze(_) | ReshapeRule::ExpandDims(_)), _) => out.copy_from_slice(x),
+        (Op::Concat { axis }, _) => {
+            let axis = shapes::norm_axis(*axis, xs.len()).expect("validated at prepare");
+            let parts: Vec<(&[f32], &[usize])> = ins.iter().copied().zip(in_shapes.iter().copied()).collect();
+            layout::concat(&parts, axis, out);
+        }
+        (Op::Pad { pads }, _) => layout::pad(x, xs, pads, 0.0, out),
+        (Op::Softmax { beta }, _) => {
+            let len = *xs.last().unwrap();
+            let rows = x.len().checked_div(len).unwrap_or(0);
+            softmax::softmax(exec, rows, len, *beta, x, out);
+        }
+        (Op::ResizeBilinear { size, align_corners, half_pixel_centers }, _) => {
+            resize::resize_bilinear(exec, nhwc(xs), x, size[0], size[1], *align_corners, *half_pixel_centers, out);
+        }
+        (Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }, _) => unreachable!("weights are packed for every conv and dense node"),
+    }
+}

@@ -1,0 +1,114 @@
+//! armrest's graph IR: a claimed subgraph in runtime-neutral terms. Ops
+//! carry their attributes; weights are constant tensors; every tensor the
+//! IR computes is fp32 NHWC (TFLite's layout).
+
+use armrest_kernels::elementwise::{BinaryOp, UnaryOp};
+use armrest_kernels::Clamp;
+use std::sync::Arc;
+
+pub type TensorId = usize;
+
+/// SAME or VALID, resolved to explicit padding once input shapes are known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    Same,
+    Valid,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Average,
+    Max,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Inputs: x `[n,h,w,c]`, filter `[o,kh,kw,c]` (constant), bias `[o]` (constant, optional).
+    Conv2d { padding: Padding, stride: [usize; 2], dilation: [usize; 2], clamp: Clamp },
+    /// Inputs: x `[n,h,w,c]`, filter `[1,kh,kw,c*m]` (constant), bias (constant, optional).
+    DepthwiseConv2d { padding: Padding, stride: [usize; 2], dilation: [usize; 2], depth_multiplier: usize, clamp: Clamp },
+    /// Inputs: x `[..., k]`, weights `[n, k]` (constant), bias `[n]` (constant, optional).
+    FullyConnected { keep_num_dims: bool, clamp: Clamp },
+    /// Inputs: a, b (broadcast).
+    Binary { op: BinaryOp, clamp: Clamp },
+    Unary(UnaryOp),
+    /// Inputs: x, alpha (broadcast to x).
+    Prelu,
+    Pool2d { kind: PoolKind, padding: Padding, stride: [usize; 2], filter: [usize; 2], clamp: Clamp },
+    /// Axes as given (may be negative or repeated); normalised when planned.
+    Mean { axes: Vec<i64>, keep_dims: bool },
+    /// Covers RESHAPE, SQUEEZE and EXPAND_DIMS: the output shape is computed
+    /// from the input's by `rule`.
+    Reshape(ReshapeRule),
+    Concat { axis: i64 },
+    /// `pads[d] = (before, after)`.
+    Pad { pads: Vec<(usize, usize)> },
+    Softmax { beta: f32 },
+    ResizeBilinear { size: [usize; 2], align_corners: bool, half_pixel_centers: bool },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReshapeRule {
+    /// A target shape with at most one -1.
+    To(Vec<i64>),
+    /// Remove these axes (all size-1 axes when empty).
+    Squeeze(Vec<i64>),
+    /// Insert a size-1 axis here (negative counts from the end of the output).
+    ExpandDims(i64),
+}
+
+impl Op {
+    /// Short name for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv2d { .. } => "conv2d",
+            Op::DepthwiseConv2d { .. } => "depthwise_conv2d",
+            Op::FullyConnected { .. } => "fully_connected",
+            Op::Binary { .. } => "binary",
+            Op::Unary(_) => "unary",
+            Op::Prelu => "prelu",
+            Op::Pool2d { .. } => "pool2d",
+            Op::Mean { .. } => "mean",
+            Op::Reshape(_) => "reshape",
+            Op::Concat { .. } => "concat",
+            Op::Pad { .. } => "pad",
+            Op::Softmax { .. } => "softmax",
+            Op::ResizeBilinear { .. } => "resize_bilinear",
+        }
+    }
+}
+
+/// One tensor of the graph.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    pub name: String,
+    /// The shape known when the graph was built (inputs may be resized later).
+    pub shape: Vec<usize>,
+    /// Constant data (weights, folded dequantized values).
+    pub constant: Option<Arc<[f32]>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub op: Op,
+    pub inputs: Vec<TensorId>,
+    pub outputs: Vec<TensorId>,
+    /// The node's index in the source model, for reports and errors.
+    pub source: usize,
+}
+
+/// A claimed subgraph. Nodes are in a valid execution order.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    pub tensors: Vec<Tensor>,
+    pub nodes: Vec<Node>,
+    pub inputs: Vec<TensorId>,
+    pub outputs: Vec<TensorId>,
+}
+
+impl Graph {
+    pub fn add_tensor(&mut self, name: String, shape: Vec<usize>, constant: Option<Arc<[f32]>>) -> TensorId {
+        self.tensors.push(Tensor { name, shape, constant });
+        self.tensors.len() - 1
+    }
+}

@@ -1,0 +1,90 @@
+/*
+ * armrest: fast on-device inference on Arm CPUs inside TFLite/LiteRT.
+ *
+ * libarmrest.so is a TFLite external delegate. From Python:
+ *   load_delegate("libarmrest.so", {"num_threads": 2, "report": True})
+ * which calls tflite_plugin_create_delegate below. C and C++ applications
+ * use the options struct and armrest_delegate_create instead, then hand the
+ * delegate to the interpreter (ModifyGraphWithDelegate or
+ * TfLiteInterpreterOptionsAddDelegate) and delete it after the interpreter.
+ *
+ * Options (string keys for load_delegate; the same names as struct fields):
+ *   num_threads  threads for armrest's kernels; default (0): the
+ *                interpreter's recommended_num_threads.
+ *   kernels      "auto" (default) or an instruction-set tier: "scalar",
+ *                "neon" (aarch64), "avx2" (x86-64 AVX2+FMA). A tier the CPU
+ *                lacks is an error.
+ *   log          "error", "warn" (default), "info", "debug".
+ *   report       print the claim report to stderr when the delegate is
+ *                applied: partitions, and the reason for every node left to
+ *                the runtime.
+ */
+#ifndef ARMREST_H_
+#define ARMREST_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* TFLite's delegate struct (tensorflow/lite/core/c/common.h). */
+typedef struct TfLiteDelegate TfLiteDelegate;
+
+typedef struct ArmrestDelegateOptions {
+  /* Threads for armrest's kernels; 0 takes the interpreter's
+   * recommended_num_threads. Negative values are an error. */
+  int32_t num_threads;
+  /* NULL or "auto", "scalar", "neon", "avx2". */
+  const char* kernels;
+  /* NULL (warn) or "error", "warn", "info", "debug". */
+  const char* log;
+  /* Nonzero: print the claim report to stderr. */
+  int32_t report;
+} ArmrestDelegateOptions;
+
+/* The defaults: num_threads 0, kernels "auto", log "warn", report 0. */
+ArmrestDelegateOptions armrest_delegate_options_default(void);
+
+/* Creates a delegate. options may be NULL (defaults). Returns NULL on a bad
+ * option; armrest_last_error() then says which and what is accepted. */
+TfLiteDelegate* armrest_delegate_create(const ArmrestDelegateOptions* options);
+
+/* Deletes a delegate made by armrest_delegate_create (after the interpreter
+ * that uses it is gone). NULL is a no-op. */
+void armrest_delegate_delete(TfLiteDelegate* delegate);
+
+/* What the delegate claimed the last time it was applied to a graph.
+ * Returns 0 and fills the counts, or -1 if the delegate is NULL, not
+ * armrest's, or not applied yet. Any out pointer may be NULL. */
+int32_t armrest_delegate_claim_counts(const TfLiteDelegate* delegate,
+                                      int32_t* claimed_nodes,
+                                      int32_t* total_nodes,
+                                      int32_t* partitions);
+
+/* The kernel tier a delegate runs ("scalar", "neon", "avx2"), or NULL. */
+const char* armrest_delegate_kernels(const TfLiteDelegate* delegate);
+
+/* The best tier this CPU runs (what kernels="auto" selects). */
+const char* armrest_best_kernels(void);
+
+/* The last error on this thread ("" if none); valid until the next armrest
+ * call on this thread. */
+const char* armrest_last_error(void);
+
+/* The library's version, e.g. "0.1.0". */
+const char* armrest_version(void);
+
+/* The TFLite external-delegate entry points, as load_delegate calls them. */
+TfLiteDelegate* tflite_plugin_create_delegate(const char* const* keys,
+                                              const char* const* values,
+                                              size_t num_options,
+                                              void (*report_error)(const char*));
+void tflite_plugin_destroy_delegate(TfLiteDelegate* delegate);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ARMREST_H_ */

@@ -1,0 +1,594 @@
+//! The TFLite/LiteRT delegate: `Prepare` claims nodes through the engine's
+//! visitor and hands them to the runtime; each partition is a kernel whose
+//! `init` builds and packs, `prepare` plans shapes (resizing outputs), and
+//! `invoke` runs armrest's kernels. Tensor indices are cached, never
+//! tensor or data pointers.
+
+use crate::abi::*;
+use crate::guard::{guard, set_last_error};
+use armrest_delegate::log::Logger;
+use armrest_delegate::tflite::claim::{ClaimReport, Folds};
+use armrest_delegate::tflite::{self as front, BuiltinParams, TflModel, TflNode, TflTensor};
+use armrest_delegate::{Executor, Options};
+use armrest_kernels::{Isa, ThreadPool};
+use std::collections::BTreeMap;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::sync::{Arc, Mutex};
+
+/// What a delegate instance owns; `TfLiteDelegate::data_` points to it.
+pub struct DelegateState {
+    pub options: Options,
+    pub isa: Isa,
+    pub logger: Logger,
+    pool: Mutex<Option<Arc<ThreadPool>>>,
+    folds: Mutex<Folds>,
+    /// (claimed, total, partitions) of the last `Prepare`.
+    pub last_claim: Mutex<Option<(usize, usize, usize)>>,
+}
+
+const NAME: &CStr = c"armrest";
+
+/// Addresses of the live delegates this library made, so that a foreign or
+/// freed pointer handed to the C API is recognised instead of dereferenced.
+static LIVE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+fn is_live(d: *const TfLiteDelegate) -> bool {
+    LIVE.lock().map(|l| l.contains(&(d as usize))).unwrap_or(false)
+}
+
+/// Creates a delegate for `options` (already validated). Never NULL.
+pub fn create(options: Options) -> *mut TfLiteDelegate {
+    let state = Box::new(DelegateState {
+        isa: options.isa(),
+        logger: Logger { level: options.log },
+        options,
+        pool: Mutex::new(None),
+        folds: Mutex::new(Folds::default()),
+        last_claim: Mutex::new(None),
+    });
+    let delegate = Box::new(TfLiteDelegate {
+        data_: Box::into_raw(state).cast(),
+        Prepare: Some(delegate_prepare),
+        CopyFromBufferHandle: std::ptr::null(),
+        CopyToBufferHandle: std::ptr::null(),
+        FreeBufferHandle: std::ptr::null(),
+        flags: K_TFLITE_DELEGATE_FLAGS_ALLOW_DYNAMIC_TENSORS,
+        opaque_delegate_builder: std::ptr::null_mut(),
+    });
+    let d = Box::into_raw(delegate);
+    if let Ok(mut live) = LIVE.lock() {
+        live.push(d as usize);
+    }
+    d
+}
+
+/// Frees a delegate made by `create`. NULL is a no-op.
+///
+/// # Safety
+/// `d` is NULL or any pointer: only live delegates made by `create` are freed.
+pub unsafe fn destroy(d: *mut TfLiteDelegate) {
+    let known = LIVE.lock().map(|mut l| {
+        let before = l.len();
+        l.retain(|&p| p != d as usize);
+        l.len() != before
+    });
+    if d.is_null() || !matches!(known, Ok(true)) {
+        return;
+    }
+    // SAFETY: per the contract `d` and its state were made by `Box::into_raw` in `create`.
+    unsafe {
+        let delegate = Box::from_raw(d);
+        if !delegate.data_.is_null() {
+            drop(Box::from_raw(delegate.data_.cast::<DelegateState>()));
+        }
+    }
+}
+
+/// The state behind a delegate made by `create`.
+///
+/// # Safety
+/// `d` is NULL or any pointer: only live delegates made by `create` are dereferenced,
+/// and the reference must not outlive the delegate.
+pub unsafe fn state<'a>(d: *const TfLiteDelegate) -> Option<&'a DelegateState> {
+    if d.is_null() || !is_live(d) {
+        return None;
+    }
+    // SAFETY: `d` is a live delegate from `create`, whose `data_` is a live `DelegateState`.
+    unsafe { (*d).data_.cast::<DelegateState>().as_ref() }
+}
+
+/// Reports `msg` through the context's error reporter.
+///
+/// # Safety
+/// `ctx` is NULL or a valid context.
+unsafe fn report(ctx: *mut TfLiteContext, msg: &str) {
+    set_last_error(msg);
+    if ctx.is_null() {
+        return;
+    }
+    let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: valid context; ReportError is variadic printf-like, given "%s" and one C string.
+    unsafe {
+        if let Some(f) = (*ctx).ReportError {
+            f(ctx, c"%s".as_ptr(), c.as_ptr());
+        }
+    }
+}
+
+/// A view of the runtime's graph through the context's function pointers.
+struct ContextModel {
+    ctx: *mut TfLiteContext,
+}
+
+impl ContextModel {
+    fn raw_tensor(&self, index: i32) -> Option<&TfLiteTensor> {
+        // SAFETY: the context is valid for the duration of the callback that made this view;
+        // the index is bounds-checked against `tensors_size`.
+        unsafe {
+            let ctx = &*self.ctx;
+            let i = usize::try_from(index).ok()?;
+            if i >= ctx.tensors_size || ctx.tensors.is_null() {
+                return None;
+            }
+            Some(&*ctx.tensors.add(i))
+        }
+    }
+}
+
+impl TflModel for ContextModel {
+    fn tensor(&self, index: i32) -> Option<TflTensor<'_>> {
+        let t = self.raw_tensor(index)?;
+        // SAFETY: `dims` is NULL or a valid int array owned by the runtime.
+        let dims = unsafe { int_array(t.dims) }.to_vec();
+        let constant_data = if t.allocation_type == front::ALLOCATION_MMAP_RO && !t.data.is_null() {
+            // SAFETY: a read-only tensor's `data` points to `bytes` bytes that live as long as the model.
+            Some(unsafe { std::slice::from_raw_parts(t.data.cast::<u8>(), t.bytes) })
+        } else {
+            None
+        };
+        let name = if t.name.is_null() {
+            format!("#{index}")
+        } else {
+            // SAFETY: a non-NULL tensor name is a NUL-terminated string owned by the runtime.
+            unsafe { CStr::from_ptr(t.name) }.to_string_lossy().into_owned()
+        };
+        let quantized = t.quantization.type_ != 0 || t.params.scale != 0.0;
+        Some(TflTensor { dtype: t.type_, dims, allocation_type: t.allocation_type, constant_data, name, quantized })
+    }
+
+    fn node(&self, index: usize) -> Option<TflNode> {
+        let mut node: *mut TfLiteNode = std::ptr::null_mut();
+        let mut reg: *mut TfLiteRegistration = std::ptr::null_mut();
+        // SAFETY: valid context; GetNodeAndRegistration writes two pointers on success.
+        let status = unsafe {
+            let f = (*self.ctx).GetNodeAndRegistration?;
+            f(self.ctx, c_int::try_from(index).ok()?, &mut node, &mut reg)
+        };
+        if status != K_TFLITE_OK || node.is_null() || reg.is_null() {
+            return None;
+        }
+        // SAFETY: on success both point to runtime-owned structs valid during this callback.
+        let (node, reg) = unsafe { (&*node, &*reg) };
+        let custom_name = if reg.custom_name.is_null() {
+            None
+        } else {
+            // SAFETY: a non-NULL custom name is a NUL-terminated string owned by the runtime.
+            Some(unsafe { CStr::from_ptr(reg.custom_name) }.to_string_lossy().into_owned())
+        };
+        // SAFETY: the node's arrays are valid int arrays owned by the runtime.
+        let (inputs, outputs) = unsafe { (int_array(node.inputs).to_vec(), int_array(node.outputs).to_vec()) };
+        // SAFETY: builtin_data is NULL or the params struct of this builtin code.
+        let params = unsafe { decode_params(reg.builtin_code, node.builtin_data) };
+        Some(TflNode { builtin_code: reg.builtin_code, custom_name, version: reg.version, inputs, outputs, params })
+    }
+}
+
+/// Decodes the fields armrest reads from a node's builtin data.
+///
+/// # Safety
+/// `data` is NULL or points to the runtime's params struct for `code`.
+unsafe fn decode_params(code: i32, data: *const c_void) -> BuiltinParams {
+    use front::ops;
+    if data.is_null() {
+        return BuiltinParams::None;
+    }
+    // SAFETY (all arms): `data` is the params struct for `code`, at least as large as the mirror read.
+    unsafe {
+        match code {
+            ops::CONV_2D => {
+                let p = &*data.cast::<TfLiteConvParams>();
+                BuiltinParams::Conv {
+                    padding: p.padding,
+                    stride_w: p.stride_width,
+                    stride_h: p.stride_height,
+                    activation: p.activation,
+                    dilation_w: p.dilation_width_factor,
+                    dilation_h: p.dilation_height_factor,
+                }
+            }
+            ops::DEPTHWISE_CONV_2D => {
+                let p = &*data.cast::<TfLiteDepthwiseConvParams>();
+                BuiltinParams::DepthwiseConv {
+                    padding: p.padding,
+                    stride_w: p.stride_width,
+                    stride_h: p.stride_height,
+                    depth_multiplier: p.depth_multiplier,
+                    activation: p.activation,
+                    dilation_w: p.dilation_width_factor,
+                    dilation_h: p.dilation_height_factor,
+                }
+            }
+            ops::FULLY_CONNECTED => {
+                let p = &*data.cast::<TfLiteFullyConnectedParams>();
+                BuiltinParams::FullyConnected { activation: p.activation, weights_format: p.weights_format, keep_num_dims: p.keep_num_dims }
+            }
+            ops::AVERAGE_POOL_2D | ops::MAX_POOL_2D => {
+                let p = &*data.cast::<TfLitePoolParams>();
+                BuiltinParams::Pool {
+                    padding: p.padding,
+                    stride_w: p.stride_width,
+                    stride_h: p.stride_height,
+                    filter_w: p.filter_width,
+                    filter_h: p.filter_height,
+                    activation: p.activation,
+                }
+            }
+            ops::ADD | ops::SUB | ops::MUL | ops::DIV => BuiltinParams::Activation { activation: (*data.cast::<TfLiteActivationParams>()).activation },
+            ops::SOFTMAX => BuiltinParams::Softmax { beta: (*data.cast::<TfLiteSoftmaxParams>()).beta },
+            ops::RESHAPE => {
+                let p = &*data.cast::<TfLiteReshapeParams>();
+                let n = usize::try_from(p.num_dimensions).unwrap_or(0).min(8);
+                BuiltinParams::Reshape { shape: p.shape[..n].to_vec() }
+            }
+            ops::SQUEEZE => {
+                let p = &*data.cast::<TfLiteSqueezeParams>();
+                let n = usize::try_from(p.num_squeeze_dims).unwrap_or(0).min(8);
+                BuiltinParams::Squeeze { dims: p.squeeze_dims[..n].to_vec() }
+            }
+            ops::CONCATENATION => {
+                let p = &*data.cast::<TfLiteConcatenationParams>();
+                BuiltinParams::Concatenation { axis: p.axis, activation: p.activation }
+            }
+            ops::MEAN => BuiltinParams::Reducer { keep_dims: (*data.cast::<TfLiteReducerParams>()).keep_dims },
+            ops::RESIZE_BILINEAR => {
+                let p = &*data.cast::<TfLiteResizeBilinearParams>();
+                BuiltinParams::ResizeBilinear { align_corners: p.align_corners, half_pixel_centers: p.half_pixel_centers }
+            }
+            ops::LEAKY_RELU => BuiltinParams::LeakyRelu { alpha: (*data.cast::<TfLiteLeakyReluParams>()).alpha },
+            _ => BuiltinParams::None,
+        }
+    }
+}
+
+fn registration() -> TfLiteRegistration {
+    TfLiteRegistration {
+        init: Some(partition_init),
+        free: Some(partition_free),
+        prepare: Some(partition_prepare),
+        invoke: Some(partition_invoke),
+        profiling_string: std::ptr::null(),
+        builtin_code: K_TFLITE_BUILTIN_DELEGATE,
+        custom_name: NAME.as_ptr(),
+        version: 1,
+        registration_external: std::ptr::null_mut(),
+        async_kernel: std::ptr::null_mut(),
+        inplace_operator: 0,
+    }
+}
+
+unsafe extern "C" fn delegate_prepare(ctx: *mut TfLiteContext, delegate: *mut TfLiteDelegate) -> TfLiteStatus {
+    guard(K_TFLITE_ERROR, || {
+        // SAFETY: the runtime calls Prepare with its live context and our delegate.
+        let Some(state) = (unsafe { state(delegate) }) else { return K_TFLITE_DELEGATE_ERROR };
+        if ctx.is_null() {
+            return K_TFLITE_DELEGATE_ERROR;
+        }
+        // SAFETY: live context during Prepare.
+        match unsafe { prepare_delegate(ctx, delegate, state) } {
+            Ok(()) => K_TFLITE_OK,
+            Err(e) => {
+                state.logger.error(&e);
+                // SAFETY: live context.
+                unsafe { report(ctx, &format!("armrest: {e}")) };
+                K_TFLITE_DELEGATE_ERROR
+            }
+        }
+    })
+}
+
+/// # Safety
+/// `ctx` is the live context of a delegate `Prepare` call; `delegate` is ours.
+unsafe fn prepare_delegate(ctx: *mut TfLiteContext, delegate: *mut TfLiteDelegate, state: &DelegateState) -> Result<(), String> {
+    let mut plan: *mut TfLiteIntArray = std::ptr::null_mut();
+    // SAFETY: live context; GetExecutionPlan writes a runtime-owned array on success.
+    let plan: Vec<usize> = unsafe {
+        let f = (*ctx).GetExecutionPlan.ok_or("the runtime has no GetExecutionPlan")?;
+        if f(ctx, &mut plan) != K_TFLITE_OK {
+            return Err("GetExecutionPlan failed".into());
+        }
+        int_array(plan).iter().filter_map(|&i| usize::try_from(i).ok()).collect()
+    };
+    // SAFETY: live context.
+    let recommended = unsafe { (*ctx).recommended_num_threads };
+    let threads = state.options.threads_for(recommended);
+    {
+        let mut pool = state.pool.lock().map_err(|_| "pool lock poisoned")?;
+        if pool.as_ref().is_none_or(|p| p.num_threads() != threads) {
+            *pool = Some(Arc::new(ThreadPool::new(threads)));
+        }
+    }
+    let model = ContextModel { ctx };
+    let claims = front::claim_nodes(&model, &plan);
+    *state.folds.lock().map_err(|_| "folds lock poisoned")? = claims.folds.clone();
+
+    let nodes: Vec<c_int> = claims.claimed.iter().map(|&n| n as c_int).collect();
+    let array = OwnedIntArray::new(&nodes);
+    // SAFETY: live context and our own array.
+    let partitions = unsafe { preview_partitions(ctx, &array) };
+    *state.last_claim.lock().map_err(|_| "claim lock poisoned")? = Some((claims.claimed.len(), claims.total, partitions.len()));
+    if state.options.report {
+        print_report(&model, &claims, &partitions, state.isa, threads);
+    } else {
+        state.logger.info(&format!("claimed {} of {} nodes in {} partitions", claims.claimed.len(), claims.total, partitions.len()));
+    }
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: live context; the registration is passed by value and the array outlives the call.
+    let status = unsafe {
+        let f = (*ctx).ReplaceNodeSubsetsWithDelegateKernels.ok_or("the runtime has no ReplaceNodeSubsetsWithDelegateKernels")?;
+        f(ctx, registration(), array.as_ptr(), delegate)
+    };
+    if status != K_TFLITE_OK {
+        return Err("the runtime refused the claimed nodes".into());
+    }
+    Ok(())
+}
+
+/// The runtime's partitioning of `nodes`, as lists of node indices (empty if unavailable).
+///
+/// # Safety
+/// `ctx` is the live context of a delegate `Prepare` call.
+unsafe fn preview_partitions(ctx: *mut TfLiteContext, nodes: &OwnedIntArray) -> Vec<Vec<c_int>> {
+    let mut params: *mut TfLiteDelegateParams = std::ptr::null_mut();
+    let mut count: c_int = 0;
+    // SAFETY: live context; on success the runtime owns `count` params structs at `params`.
+    unsafe {
+        let Some(f) = (*ctx).PreviewDelegatePartitioning else { return Vec::new() };
+        if f(ctx, nodes.as_ptr(), &mut params, &mut count) != K_TFLITE_OK || params.is_null() {
+            return Vec::new();
+        }
+        (0..usize::try_from(count).unwrap_or(0)).map(|i| int_array((*params.add(i)).nodes_to_replace).to_vec()).collect()
+    }
+}
+
+fn print_report(model: &ContextModel, claims: &ClaimReport, partitions: &[Vec<c_int>], isa: Isa, threads: usize) {
+    let mut text = format!(
+        "armrest: claimed {} of {} nodes in {} partitions (kernels={isa}, threads={threads})\n",
+        claims.claimed.len(),
+        claims.total,
+        partitions.len()
+    );
+    for (p, nodes) in partitions.iter().enumerate() {
+        let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
+        for &n in nodes {
+            let name = usize::try_from(n).ok().and_then(|n| model.node(n)).map_or_else(|| "?".into(), |n| n.op_name());
+            *histogram.entry(name).or_default() += 1;
+        }
+        let ops: Vec<String> = histogram.iter().map(|(k, v)| format!("{k} x{v}")).collect();
+        text.push_str(&format!("armrest: partition {p}: {} nodes: {}\n", nodes.len(), ops.join(", ")));
+    }
+    for u in &claims.unclaimed {
+        text.push_str(&format!("armrest: node {} {} not claimed: {}\n", u.node, u.op, u.reason));
+    }
+    eprint!("{text}");
+}
+
+/// One claimed partition: the executor and the runtime tensor indices of its boundary.
+struct Partition {
+    exec: Executor,
+    inputs: Vec<i32>,
+    outputs: Vec<i32>,
+    logger: Logger,
+}
+
+const INIT_FAILED: *mut c_void = usize::MAX as *mut c_void;
+
+unsafe extern "C" fn partition_init(ctx: *mut TfLiteContext, buffer: *const c_char, _length: usize) -> *mut c_void {
+    guard(INIT_FAILED, || {
+        let params = buffer.cast::<TfLiteDelegateParams>();
+        if ctx.is_null() || params.is_null() {
+            return INIT_FAILED;
+        }
+        // SAFETY: for delegate kernels the runtime passes a valid TfLiteDelegateParams as `buffer`.
+        let (delegate, nodes, inputs, outputs) = unsafe {
+            let p = &*params;
+            (p.delegate, int_array(p.nodes_to_replace), int_array(p.input_tensors), int_array(p.output_tensors))
+        };
+        // SAFETY: the params name the delegate that claimed these nodes: ours, still alive.
+        let Some(state) = (unsafe { state(delegate) }) else { return INIT_FAILED };
+        match build(ctx, state, nodes, inputs, outputs) {
+            Ok(p) => Box::into_raw(Box::new(p)).cast(),
+            Err(e) => {
+                state.logger.error(&e);
+                // SAFETY: live context.
+                unsafe { report(ctx, &format!("armrest: {e}")) };
+                INIT_FAILED
+            }
+        }
+    })
+}
+
+fn build(ctx: *mut TfLiteContext, state: &DelegateState, nodes: &[c_int], inputs: &[c_int], outputs: &[c_int]) -> Result<Partition, String> {
+    let model = ContextModel { ctx };
+    let folds = state.folds.lock().map_err(|_| "folds lock poisoned")?.clone();
+    let nodes: Vec<usize> = nodes.iter().filter_map(|&n| usize::try_from(n).ok()).collect();
+    let (graph, graph_inputs) = front::build_partition(&model, &folds, &nodes, inputs, outputs)?;
+    let pool = state.pool.lock().map_err(|_| "pool lock poisoned")?.clone().unwrap_or_else(|| Arc::new(ThreadPool::new(1)));
+    let exec = Executor::new(graph, state.isa, pool)?;
+    state.logger.debug(&format!("partition of {} nodes built ({} inputs, {} outputs)", nodes.len(), graph_inputs.len(), outputs.len()));
+    Ok(Partition { exec, inputs: graph_inputs, outputs: outputs.to_vec(), logger: state.logger })
+}
+
+unsafe extern "C" fn partition_free(_ctx: *mut TfLiteContext, buffer: *mut c_void) {
+    guard((), || {
+        if !buffer.is_null() && buffer != INIT_FAILED {
+            // SAFETY: a non-failure `init` result is a Box<Partition> we made, freed once by the runtime.
+            drop(unsafe { Box::from_raw(buffer.cast::<Partition>()) });
+        }
+    })
+}
+
+/// The partition behind a node, if `init` succeeded.
+///
+/// # Safety
+/// `node` is NULL or a live node whose `user_data` came from `partition_init`.
+unsafe fn partition<'a>(node: *mut TfLiteNode) -> Option<&'a mut Partition> {
+    if node.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract; tflite-runtime 2.14 may pass the failure marker, which is rejected.
+    unsafe {
+        let p = (*node).user_data;
+        if p.is_null() || p == INIT_FAILED {
+            None
+        } else {
+            Some(&mut *p.cast::<Partition>())
+        }
+    }
+}
+
+unsafe extern "C" fn partition_prepare(ctx: *mut TfLiteContext, node: *mut TfLiteNode) -> TfLiteStatus {
+    guard(K_TFLITE_ERROR, || {
+        // SAFETY: the runtime passes the node whose user_data our init returned.
+        let Some(p) = (unsafe { partition(node) }) else {
+            // SAFETY: ctx is NULL or live.
+            unsafe { report(ctx, "armrest: partition was not initialised") };
+            return K_TFLITE_ERROR;
+        };
+        if ctx.is_null() {
+            return K_TFLITE_ERROR;
+        }
+        // SAFETY: live context during prepare.
+        match unsafe { prepare_partition(ctx, p) } {
+            Ok(()) => K_TFLITE_OK,
+            Err(e) => {
+                p.logger.error(&e);
+                // SAFETY: live context.
+                unsafe { report(ctx, &format!("armrest: {e}")) };
+                K_TFLITE_ERROR
+            }
+        }
+    })
+}
+
+/// # Safety
+/// `ctx` is the live context of a kernel prepare.
+unsafe fn prepare_partition(ctx: *mut TfLiteContext, p: &mut Partition) -> Result<(), String> {
+    let model = ContextModel { ctx };
+    let mut shapes = Vec::with_capacity(p.inputs.len());
+    for &i in &p.inputs {
+        let t = model.tensor(i).ok_or_else(|| format!("input tensor {i} does not exist"))?;
+        if t.dtype != front::dtype::F32 {
+            return Err(format!("input '{}' is {}, expected float32", t.name, front::dtype::name(t.dtype)));
+        }
+        shapes.push(t.shape().ok_or_else(|| format!("input '{}' has an unknown shape", t.name))?);
+    }
+    let out_shapes = p.exec.prepare(&shapes)?;
+    for (&o, shape) in p.outputs.iter().zip(&out_shapes) {
+        let t = model.raw_tensor(o).ok_or_else(|| format!("output tensor {o} does not exist"))?;
+        // SAFETY: `dims` is NULL or a runtime-owned int array.
+        let current = unsafe { int_array(t.dims) };
+        let want: Vec<c_int> = shape.iter().map(|&d| d as c_int).collect();
+        if current != want.as_slice() {
+            let dims = malloc_int_array(&want);
+            if dims.is_null() {
+                return Err("out of memory".into());
+            }
+            // SAFETY: live context; `o` is bounds-checked; ResizeTensor takes ownership of `dims`.
+            let status = unsafe {
+                let f = (*ctx).ResizeTensor.ok_or("the runtime has no ResizeTensor")?;
+                f(ctx, (*ctx).tensors.add(o as usize), dims)
+            };
+            if status != K_TFLITE_OK {
+                return Err(format!("resizing output {o} to {want:?} failed"));
+            }
+        }
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn partition_invoke(ctx: *mut TfLiteContext, node: *mut TfLiteNode) -> TfLiteStatus {
+    guard(K_TFLITE_ERROR, || {
+        // SAFETY: the runtime passes the node whose user_data our init returned.
+        let Some(p) = (unsafe { partition(node) }) else {
+            // SAFETY: ctx is NULL or live.
+            unsafe { report(ctx, "armrest: partition was not initialised") };
+            return K_TFLITE_ERROR;
+        };
+        if ctx.is_null() {
+            return K_TFLITE_ERROR;
+        }
+        // SAFETY: live context during invoke.
+        match unsafe { invoke_partition(ctx, p) } {
+            Ok(()) => K_TFLITE_OK,
+            Err(e) => {
+                p.logger.error(&e);
+                // SAFETY: live context.
+                unsafe { report(ctx, &format!("armrest: {e}")) };
+                K_TFLITE_ERROR
+            }
+        }
+    })
+}
+
+/// The f32 data of tensor `i`, checked against the planned length.
+///
+/// # Safety
+/// `ctx` is live; the returned slice is used only during this invoke and
+/// no other slice of the same tensor is alive mutably.
+unsafe fn tensor_data(ctx: *mut TfLiteContext, i: i32, want: usize) -> Result<*mut f32, String> {
+    // SAFETY: live context; index bounds-checked.
+    unsafe {
+        let ctx = &*ctx;
+        let idx = usize::try_from(i).ok().filter(|&i| i < ctx.tensors_size).ok_or_else(|| format!("tensor {i} does not exist"))?;
+        let t = &*ctx.tensors.add(idx);
+        if t.bytes < want * 4 || (want > 0 && t.data.is_null()) {
+            return Err(format!("tensor {i} holds {} bytes, {} are needed", t.bytes, want * 4));
+        }
+        if t.data.align_offset(std::mem::align_of::<f32>()) != 0 {
+            return Err(format!("tensor {i} is not aligned for float32"));
+        }
+        Ok(t.data.cast::<f32>())
+    }
+}
+
+/// # Safety
+/// `ctx` is the live context of a kernel invoke.
+unsafe fn invoke_partition(ctx: *mut TfLiteContext, p: &mut Partition) -> Result<(), String> {
+    let mut inputs: Vec<&[f32]> = Vec::with_capacity(p.inputs.len());
+    for &i in &p.inputs {
+        let want = input_len(ctx, i)?;
+        // SAFETY: live context; partition inputs are distinct tensors from its outputs (both live
+        // at this node), so this shared slice never aliases an output slice below.
+        let ptr = unsafe { tensor_data(ctx, i, want)? };
+        // SAFETY: `ptr` holds at least `want` aligned floats (checked by tensor_data).
+        inputs.push(unsafe { std::slice::from_raw_parts(ptr, want) });
+    }
+    let mut outputs: Vec<&mut [f32]> = Vec::with_capacity(p.outputs.len());
+    for (k, &o) in p.outputs.iter().enumerate() {
+        let want: usize = p.exec.output_shape(k).iter().product();
+        // SAFETY: live context; outputs are distinct tensors, disjoint from each other and the inputs.
+        let ptr = unsafe { tensor_data(ctx, o, want)? };
+        // SAFETY: `ptr` holds at least `want` aligned floats and no other slice of it exists.
+        outputs.push(unsafe { std::slice::from_raw_parts_mut(ptr, want) });
+    }
+    p.exec.run(&inputs, &mut outputs)
+}
+
+/// The element count of input tensor `i` from its current dims.
+fn input_len(ctx: *mut TfLiteContext, i: i32) -> Result<usize, String> {
+    let model = ContextModel { ctx };
+    let t = model.tensor(i).ok_or_else(|| format!("tensor {i} does not exist"))?;
+    Ok(t.shape().ok_or_else(|| format!("input '{}' has an unknown shape", t.name))?.iter().product())
+}
