@@ -1,0 +1,75 @@
+//! An in-memory TFLite graph for testing the frontend without a runtime.
+
+use armrest_delegate::tflite::{dtype, BuiltinParams, TflModel, TflNode, TflTensor, ALLOCATION_MMAP_RO};
+
+pub struct MockTensor {
+    pub dtype: i32,
+    pub dims: Vec<i32>,
+    pub data: Option<Vec<u8>>,
+    pub quantized: bool,
+}
+
+#[derive(Default)]
+pub struct MockModel {
+    pub tensors: Vec<MockTensor>,
+    pub nodes: Vec<TflNode>,
+}
+
+impl MockModel {
+    /// An fp32 activation tensor.
+    pub fn act(&mut self, dims: &[i32]) -> i32 {
+        self.tensors.push(MockTensor { dtype: dtype::F32, dims: dims.to_vec(), data: None, quantized: false });
+        self.tensors.len() as i32 - 1
+    }
+    /// A constant fp32 tensor.
+    pub fn constant(&mut self, dims: &[i32], values: &[f32]) -> i32 {
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.tensors.push(MockTensor { dtype: dtype::F32, dims: dims.to_vec(), data: Some(data), quantized: false });
+        self.tensors.len() as i32 - 1
+    }
+    pub fn constant_i32(&mut self, dims: &[i32], values: &[i32]) -> i32 {
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.tensors.push(MockTensor { dtype: dtype::I32, dims: dims.to_vec(), data: Some(data), quantized: false });
+        self.tensors.len() as i32 - 1
+    }
+    pub fn constant_f16(&mut self, dims: &[i32], bits: &[u16]) -> i32 {
+        let data = bits.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.tensors.push(MockTensor { dtype: dtype::F16, dims: dims.to_vec(), data: Some(data), quantized: false });
+        self.tensors.len() as i32 - 1
+    }
+    pub fn node(&mut self, code: i32, inputs: &[i32], outputs: &[i32], params: BuiltinParams) -> usize {
+        self.nodes.push(TflNode { builtin_code: code, custom_name: None, version: 1, inputs: inputs.to_vec(), outputs: outputs.to_vec(), params });
+        self.nodes.len() - 1
+    }
+    pub fn plan(&self) -> Vec<usize> {
+        (0..self.nodes.len()).collect()
+    }
+}
+
+impl TflModel for MockModel {
+    fn tensor(&self, index: i32) -> Option<TflTensor<'_>> {
+        let t = self.tensors.get(usize::try_from(index).ok()?)?;
+        Some(TflTensor {
+            dtype: t.dtype,
+            dims: t.dims.clone(),
+            allocation_type: if t.data.is_some() { ALLOCATION_MMAP_RO } else { 2 },
+            constant_data: t.data.as_deref(),
+            name: format!("t{index}"),
+            quantized: t.quantized,
+        })
+    }
+    fn node(&self, index: usize) -> Option<TflNode> {
+        self.nodes.get(index).cloned()
+    }
+}
+
+/// A deterministic pseudo-random sequence in [-1, 1).
+pub fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
