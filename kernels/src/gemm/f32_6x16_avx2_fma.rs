@@ -50,10 +50,11 @@ unsafe fn store_tile(acc: &[[__m256; 2]; MR], dr: &[*mut f32; MR], nt: usize, mi
     } else {
         let (m0, m1) = column_masks(nt);
         for (row, &d) in acc.iter().zip(dr) {
-            // SAFETY: masked stores touch only the first nt floats at d.
+            // SAFETY: masked stores touch only the first nt floats at d (d + 8 is formed
+            // with wrapping_add since it may lie past the end when nt <= 8).
             unsafe {
                 _mm256_maskstore_ps(d, m0, clamp(row[0]));
-                _mm256_maskstore_ps(d.add(8), m1, clamp(row[1]));
+                _mm256_maskstore_ps(d.wrapping_add(8), m1, clamp(row[1]));
             }
         }
     }

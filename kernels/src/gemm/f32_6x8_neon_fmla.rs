@@ -28,7 +28,8 @@ type Acc = [[float32x4_t; 2]; MR];
 ///
 /// # Safety
 /// Every `dr[r]` points at `nt` writable floats.
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "neon")]
 unsafe fn store_tile(acc: &Acc, dr: &[*mut f32; MR], nt: usize, min: f32, max: f32) {
     let (vmin, vmax) = (vdupq_n_f32(min), vdupq_n_f32(max));
     let clamp = |v| vminq_f32(vmaxq_f32(v, vmin), vmax);
@@ -56,7 +57,8 @@ unsafe fn store_tile(acc: &Acc, dr: &[*mut f32; MR], nt: usize, min: f32, max: f
 ///
 /// # Safety
 /// Every `ar[r]` points at `kc` readable floats; `*wp` at `kc * 8`.
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "neon")]
 unsafe fn reduce(acc: &mut Acc, ar: &[*const f32; MR], kc: usize, wp: &mut *const f32) {
     // SAFETY: all reads stay within the kc floats of each row and kc*8 packed weights.
     unsafe {
@@ -111,6 +113,24 @@ pub unsafe fn run(
     clamp_min: f32,
     clamp_max: f32,
 ) {
+    // SAFETY: forwarded contract; Neon is part of every aarch64 target.
+    unsafe { run_neon(m, n, k, lhs, lhs_stride, rhs_packed, dst, dst_stride, clamp_min, clamp_max) }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "neon")]
+unsafe fn run_neon(
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: *const f32,
+    lhs_stride: usize,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
     let block = UKERNEL.rhs_packed_block_len(k);
     let mut mi = 0;
     while mi < m {
@@ -147,6 +167,28 @@ pub unsafe fn run(
 /// The [`super::IgemmRunFn`] contract.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn run_indirect(
+    m: usize,
+    n: usize,
+    kc: usize,
+    ks: usize,
+    indirection: *const usize,
+    input: *const f32,
+    zero: *const f32,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
+    // SAFETY: forwarded contract; Neon is part of every aarch64 target.
+    unsafe {
+        run_indirect_neon(m, n, kc, ks, indirection, input, zero, rhs_packed, dst, dst_stride, clamp_min, clamp_max)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "neon")]
+unsafe fn run_indirect_neon(
     m: usize,
     n: usize,
     kc: usize,
