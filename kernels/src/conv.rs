@@ -152,10 +152,9 @@ pub fn conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32], w: &Pac
     let (kc, ks) = (w.in_c, w.kernel_h * w.kernel_w);
     let plan = TilePlan::new(exec.pool.num_threads(), m, n, kc * ks, uk.mr, uk.nr);
     let packed = w.weights.packed();
-    let dst = SharedMut(output.as_mut_ptr());
+    let dst = SharedMut::new(output);
     exec.pool.run(plan.tasks(), &|t| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);
-        let dst = dst;
         // SAFETY: m0 is a multiple of mr (TilePlan), so the task's indirection groups start
         // at m0*ks and cover mt rows; every offset was built for this input shape, whose
         // values `input` holds (asserted above), and `zero` holds kc zeros; the packed
@@ -171,7 +170,7 @@ pub fn conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32], w: &Pac
                 input.as_ptr(),
                 w.zero.as_ptr(),
                 packed.as_ptr().add(uk.rhs_packed_offset(n0, kc * ks)),
-                dst.0.add(uk.dst_offset(m0, n0, n)),
+                dst.ptr().add(uk.dst_offset(m0, n0, n)),
                 n,
                 clamp.min,
                 clamp.max,
@@ -326,9 +325,8 @@ pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32
     let want = if threads <= 1 { 1 } else { (threads * 3).min((macs / DW_MIN_TASK_MACS).max(1)) };
     let rows_per_task = rows.div_ceil(want.min(rows));
     let tasks = rows.div_ceil(rows_per_task);
-    let dst = SharedMut(output.as_mut_ptr());
+    let dst = SharedMut::new(output);
     exec.pool.run(tasks, &|t| {
-        let dst = dst;
         let mut ptrs: Vec<*const f32> = vec![w.zero.as_ptr(); taps];
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
             let (b, oy) = (row / oh, row % oh);
@@ -355,7 +353,7 @@ pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32
                             taps,
                             ptrs.as_ptr(),
                             packed.as_ptr().add(j * plane),
-                            dst.0.add(pixel * out_c + j),
+                            dst.ptr().add(pixel * out_c + j),
                             dm,
                             clamp.min,
                             clamp.max,

@@ -232,11 +232,21 @@ impl PackedWeights {
 
 /// A raw output pointer shared by tasks that write disjoint regions of it.
 #[derive(Clone, Copy)]
-pub(crate) struct SharedMut(pub(crate) *mut f32);
+pub(crate) struct SharedMut(*mut f32);
 // SAFETY: the drivers hand each task a region of the output no other task touches.
 unsafe impl Send for SharedMut {}
 // SAFETY: as above; the pointer itself is never written through concurrently at one place.
 unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    pub(crate) fn new(out: &mut [f32]) -> SharedMut {
+        SharedMut(out.as_mut_ptr())
+    }
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    pub(crate) fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// Work below which a task is not worth a thread hand-off (multiply-adds).
 const MIN_TASK_MACS: usize = 1 << 17;
@@ -289,6 +299,7 @@ impl TilePlan {
 }
 
 /// `out[m x n] = clamp(a[m x k] (row stride lda) * W + bias)`; `out` has row stride `ldo`.
+#[allow(clippy::too_many_arguments)]
 pub fn gemm(exec: Exec, m: usize, a: &[f32], lda: usize, w: &PackedWeights, out: &mut [f32], ldo: usize, clamp: Clamp) {
     let (n, k) = (w.n, w.k);
     if m == 0 || n == 0 {
@@ -300,10 +311,9 @@ pub fn gemm(exec: Exec, m: usize, a: &[f32], lda: usize, w: &PackedWeights, out:
     let uk = w.ukernel;
     let plan = TilePlan::new(exec.pool.num_threads(), m, n, k, uk.mr, uk.nr);
     let packed = w.packed();
-    let dst = SharedMut(out.as_mut_ptr());
+    let dst = SharedMut::new(out);
     exec.pool.run(plan.tasks(), &|t| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);
-        let dst = dst;
         // SAFETY: rows m0..m0+mt of `a` hold k values each (asserted above), the packed
         // blocks from n0 cover nt columns, and this task alone writes the mt x nt
         // region of `out` at (m0, n0), which lies inside `out` (asserted above).
@@ -315,7 +325,7 @@ pub fn gemm(exec: Exec, m: usize, a: &[f32], lda: usize, w: &PackedWeights, out:
                 a.as_ptr().add(uk.lhs_offset(m0, lda)),
                 lda,
                 packed.as_ptr().add(uk.rhs_packed_offset(n0, k)),
-                dst.0.add(uk.dst_offset(m0, n0, ldo)),
+                dst.ptr().add(uk.dst_offset(m0, n0, ldo)),
                 ldo,
                 clamp.min,
                 clamp.max,
