@@ -238,6 +238,10 @@ class ModelBuilder:
         return tuple(sig)
 
     # --- convolutions / dense
+    def _bias(self, bias: Tensor | None, n: int) -> Tensor:
+        """TFLite's float CONV_2D / DEPTHWISE_CONV_2D need a bias tensor: zeros when none is given."""
+        return bias if bias is not None else self.const(np.zeros(n, np.float32))
+
     def conv_2d(self, x: Tensor, filt: Tensor, bias: Tensor | None = None, stride=1, dilation=1,
                 padding="SAME", activation=None) -> Tensor:
         o_ch, kh, kw, i_ch = filt.shape
@@ -251,7 +255,7 @@ class ModelBuilder:
         opts.fusedActivationFunction = ACTIVATIONS[activation]
         shape = (x.shape[0], conv_output_size(x.shape[1], kh, sh, dh, padding),
                  conv_output_size(x.shape[2], kw, sw, dw, padding), o_ch)
-        return self._single("CONV_2D", [x, filt, bias], shape, self._batch_sig(shape, x), opts)
+        return self._single("CONV_2D", [x, filt, self._bias(bias, o_ch)], shape, self._batch_sig(shape, x), opts)
 
     def depthwise_conv_2d(self, x: Tensor, filt: Tensor, bias: Tensor | None = None, stride=1,
                           dilation=1, padding="SAME", depth_multiplier=1, activation=None) -> Tensor:
@@ -269,7 +273,7 @@ class ModelBuilder:
         shape = (x.shape[0], conv_output_size(x.shape[1], kh, sh, dh, padding),
                  conv_output_size(x.shape[2], kw, sw, dw, padding), out_ch)
         version = 2 if (dh, dw) != (1, 1) else 1
-        return self._single("DEPTHWISE_CONV_2D", [x, filt, bias], shape, self._batch_sig(shape, x),
+        return self._single("DEPTHWISE_CONV_2D", [x, filt, self._bias(bias, out_ch)], shape, self._batch_sig(shape, x),
                             opts, version)
 
     def fully_connected(self, x: Tensor, weights: Tensor, bias: Tensor | None = None,
@@ -286,6 +290,7 @@ class ModelBuilder:
         else:
             shape = (int(np.prod(x.shape)) // depth, units)
             sig = (-1 if -1 in x.signature[:-1] else shape[0], units)
+        # an absent FC bias is the optional input -1, as the converter writes it
         return self._single("FULLY_CONNECTED", [x, weights, bias], shape, sig, opts,
                             5 if keep_num_dims else 1)
 
