@@ -5,8 +5,13 @@ armrest_tflite.mediapipe_models: UNSUPPORTED_OPS and the expected reasons),
 and every node the model says must stay with TFLite does.
 Outputs: against the builtin kernels when they run the model; else (MediaPipe
 custom ops only XNNPACK implements) against the default XNNPACK path with
-armrest's leftovers also on the default path; else the comparison is skipped
-with the reason recorded."""
+armrest's leftovers also on the default path (LiteRT; tflite_runtime 2.14
+applies no XNNPACK after a user delegate); else the comparison is skipped with
+the reason recorded. Claims are checked for every model.
+
+Found with a probe delegate: the custom-op models can only be created with a
+delegate that sets kTfLiteDelegateFlagsAllowDynamicTensors (flag 0 makes TFLite
+prepare the whole graph at delegation, failing on the unresolved custom op)."""
 
 from __future__ import annotations
 
@@ -46,18 +51,38 @@ def _oracle_kind(path, runtime):
     return None, f"builtin: {err}; XNNPACK: {err_x}"
 
 
+UNRESOLVED = "unresolved custom op"
+
+
 @pytest.mark.parametrize("path", MODELS, ids=mm.model_id)
 def test_mediapipe_model(path, runtime, armrest):
     data, analysis = _model(path)
     kind, why = _oracle_kind(path, runtime)
     leftovers = h.BUILTIN if kind == h.BUILTIN else h.XNNPACK
-    interp, report = armrest(data, runtime, leftovers=leftovers)
+    try:
+        interp, report = armrest(data, runtime, leftovers=leftovers)
+    except RuntimeError as e:
+        hint = ""
+        if UNRESOLVED in str(e):
+            hint = ("\n(TFLite prepares the whole graph when a delegate without "
+                    "kTfLiteDelegateFlagsAllowDynamicTensors is applied, and fails on the MediaPipe custom "
+                    "ops; with the flag the graph is not re-prepared at creation)")
+        pytest.fail(f"creating the interpreter with armrest failed: {e}{hint}", pytrace=False)
     problems = mm.check_report(analysis, report)
-    assert not problems, "claims differ from what the model explains:\n  " + "\n  ".join(problems)
+    shown = problems[:40] + ([f"... and {len(problems) - 40} more"] if len(problems) > 40 else [])
+    assert not problems, "claims differ from what the model explains:\n  " + "\n  ".join(shown)
     assert report.claimed > 0
     if kind is None:
         pytest.skip(f"no oracle can run {mm.model_id(path)} on {runtime} ({why}); claims checked only")
-    interp.allocate_tensors()
+    try:
+        interp.allocate_tensors()
+    except RuntimeError as e:
+        if leftovers == h.XNNPACK and UNRESOLVED in str(e):
+            # tflite_runtime 2.14 applies no default XNNPACK after a user delegate, so
+            # nothing runs the custom op armrest leaves
+            pytest.skip(f"{runtime} does not run MediaPipe custom ops next to a user delegate "
+                        f"({str(e).splitlines()[0]}); claims checked only")
+        raise
     oracle = h.make_interpreter(data, runtime, kind)
     oracle.allocate_tensors()
     for seed in (0, 1):
