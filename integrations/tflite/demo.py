@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""armrest on a MobileNetV2 (fp32, fixed-seed weights, made by the model
-builder at run time): nodes claimed, latency vs LiteRT's XNNPACK and builtin
-kernels (interleaved runs, median), max error vs the builtin kernels.
+"""armrest on a MobileNetV2-SSDLite detector (fp32, fixed-seed weights, made
+by the model builder at run time, 113 nodes; `--model classifier` for the
+65-node MobileNetV2 classifier): nodes claimed, latency vs LiteRT's XNNPACK and
+builtin kernels (interleaved runs, median), max error vs the builtin kernels.
 
     python integrations/tflite/demo.py [--size 224] [--threads 1] [--rounds 30] [--fp16-weights]
 """
@@ -18,6 +19,7 @@ from armrest_tflite import library_path, models
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="ssdlite", choices=["ssdlite", "classifier"])
     ap.add_argument("--size", type=int, default=224, help="input height and width (default 224)")
     ap.add_argument("--width", type=float, default=1.0, help="MobileNetV2 width multiplier (default 1.0)")
     ap.add_argument("--threads", type=int, default=1)
@@ -29,9 +31,11 @@ def main() -> int:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    b = models.mobilenet_v2(input_size=args.size, width=args.width, fp16_weights=args.fp16_weights)
+    make = models.mobilenet_v2_ssdlite if args.model == "ssdlite" else models.mobilenet_v2
+    b = make(input_size=args.size, width=args.width, fp16_weights=args.fp16_weights)
     model = b.build()
-    print(f"model: MobileNetV2 x{args.width} {args.size}x{args.size}x3, "
+    name = "MobileNetV2-SSDLite" if args.model == "ssdlite" else "MobileNetV2 classifier"
+    print(f"model: {name} x{args.width} {args.size}x{args.size}x3, "
           f"{'fp16 weights + DEQUANTIZE' if args.fp16_weights else 'fp32 weights'}, "
           f"{b.num_operators} nodes, {len(model) / 1e6:.1f} MB (built in {time.perf_counter() - t0:.1f}s)")
     print(f"delegate: {library_path()}")

@@ -1,5 +1,5 @@
 """Composite fp32 models made with the builder (fixed-seed weights): a
-MobileNetV2, a MobileNetV3-like classifier (hard-swish, squeeze-excite) and a
+MobileNetV2 classifier and SSDLite detector, a MobileNetV3-like classifier (hard-swish, squeeze-excite) and a
 BlazeFace-like detector (fp16 weights, PRELU, channel-padding residuals, two
 heads, an upsampling branch, two inputs and two outputs)."""
 
@@ -54,15 +54,12 @@ MOBILENET_V2_BLOCKS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2
                        (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 
-def mobilenet_v2(input_size: int = 224, width: float = 1.0, num_classes: int = 1000, seed: int = 0,
-                 fp16_weights: bool = False, dynamic_batch: bool = False) -> ModelBuilder:
-    """MobileNetV2 (inverted residuals, linear bottlenecks, fused RELU6), a
-    1280-wide head, global MEAN, FULLY_CONNECTED and SOFTMAX."""
-    b = ModelBuilder(f"mobilenet_v2 {input_size} x{width}")
-    n = _Net(b, seed, fp16_weights)
-    sig = [-1, input_size, input_size, 3] if dynamic_batch else None
-    x = b.input([1, input_size, input_size, 3], name="image", signature=sig)
+def _mobilenet_v2_backbone(b: ModelBuilder, n: _Net, x: Tensor, width: float) -> tuple[Tensor, Tensor]:
+    """Stem, the 17 inverted-residual blocks and the 1280-wide 1x1 conv; returns
+    (the expansion output of the first stride-2 160-channel block, i.e. the
+    SSDLite 1/16 tap, and the final 1/32 feature map)."""
     x = n.conv(x, _make_divisible(32 * width), 3, stride=2, activation="RELU6")
+    tap = None
     for t, c, reps, s in MOBILENET_V2_BLOCKS:
         out_ch = _make_divisible(c * width)
         for i in range(reps):
@@ -71,13 +68,53 @@ def mobilenet_v2(input_size: int = 224, width: float = 1.0, num_classes: int = 1
             h = x
             if t != 1:
                 h = n.conv(h, x.shape[3] * t, 1, activation="RELU6")
+                if c == 160 and i == 0:
+                    tap = h
             h = n.dw(h, 3, stride=stride, activation="RELU6")
             h = n.conv(h, out_ch, 1)
             x = b.add(inp, h) if stride == 1 and inp.shape[3] == out_ch else h
-    x = n.conv(x, max(1280, _make_divisible(1280 * width)) if width > 1 else 1280, 1, activation="RELU6")
+    x = n.conv(x, max(1280, _make_divisible(1280 * width)), 1, activation="RELU6")
+    return tap, x
+
+
+def mobilenet_v2(input_size: int = 224, width: float = 1.0, num_classes: int = 1000, seed: int = 0,
+                 fp16_weights: bool = False, dynamic_batch: bool = False) -> ModelBuilder:
+    """MobileNetV2 classifier (inverted residuals, linear bottlenecks, fused
+    RELU6), global MEAN, FULLY_CONNECTED and SOFTMAX: 65 nodes."""
+    b = ModelBuilder(f"mobilenet_v2 {input_size} x{width}")
+    n = _Net(b, seed, fp16_weights)
+    sig = [-1, input_size, input_size, 3] if dynamic_batch else None
+    x = b.input([1, input_size, input_size, 3], name="image", signature=sig)
+    _, x = _mobilenet_v2_backbone(b, n, x, width)
     x = b.mean(x, [1, 2], keep_dims=False)
     x = n.fc(x, num_classes)
     b.output(b.softmax(x))
+    return b
+
+
+def mobilenet_v2_ssdlite(input_size: int = 224, width: float = 1.0, num_classes: int = 91, seed: int = 0,
+                         fp16_weights: bool = False) -> ModelBuilder:
+    """MobileNetV2-SSDLite detector: the MobileNetV2 backbone, four extra
+    feature layers, and on six feature maps separable box and class heads
+    (DEPTHWISE_CONV_2D + CONV_2D), RESHAPEd, CONCATENATED and (scores)
+    LOGISTIC: 113 nodes. Outputs boxes [1, N, 4] and scores [1, N, classes]."""
+    b = ModelBuilder(f"mobilenet_v2_ssdlite {input_size} x{width}")
+    n = _Net(b, seed, fp16_weights)
+    x = b.input([1, input_size, input_size, 3], name="image")
+    tap, x = _mobilenet_v2_backbone(b, n, x, width)
+    features = [tap, x]
+    for ch in (512, 256, 256, 128):
+        h = n.conv(features[-1], ch // 2, 1, activation="RELU6")
+        h = n.dw(h, 3, stride=2, activation="RELU6")
+        features.append(n.conv(h, ch, 1, activation="RELU6"))
+    boxes, scores = [], []
+    for i, f in enumerate(features):
+        anchors = 3 if i == 0 else 6
+        box = n.conv(n.dw(f, 3, activation="RELU6"), anchors * 4, 1, gain=0.3)
+        cls = n.conv(n.dw(f, 3, activation="RELU6"), anchors * num_classes, 1, gain=0.3)
+        boxes.append(b.reshape(box, [1, -1, 4]))
+        scores.append(b.reshape(cls, [1, -1, num_classes]))
+    b.output(b.concatenation(boxes, axis=1), b.logistic(b.concatenation(scores, axis=1)))
     return b
 
 
@@ -177,6 +214,7 @@ def blaze_like(input_size: int = 64, seed: int = 2, fp16_weights: bool = True) -
 
 COMPOSITES = {
     "mobilenet_v2_small": lambda: mobilenet_v2(input_size=64, width=0.35, num_classes=10, seed=3),
+    "mobilenet_v2_ssdlite_small": lambda: mobilenet_v2_ssdlite(input_size=96, width=0.35, num_classes=5, seed=6),
     "mobilenet_v3_like": mobilenet_v3_like,
     "blaze_like": blaze_like,
 }
