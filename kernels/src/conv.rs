@@ -1,7 +1,61 @@
 //! CONV_2D and DEPTHWISE_CONV_2D over NHWC.
-//! SCAFFOLD: signatures fixed by the design; bodies are being written.
+//!
+//! CONV_2D is an indirect GEMM: an indirection buffer holds, for every group
+//! of `mr` output pixels, every kernel tap and every pixel of the group, the
+//! offset of the input pixel that tap reads (or [`ZERO_ROW`] where it falls in
+//! the padding), and the GEMM micro-kernel's indirect variant reads the input
+//! through it: no im2col copy. The buffer depends only on the input shape and
+//! the geometry, so it is built once per shape and cached in the packed
+//! weights. 1x1 stride-1 unpadded convolutions are a plain GEMM.
+//!
+//! DEPTHWISE_CONV_2D runs a [`DwUkernel`] per output pixel: vectorised over
+//! channels, weights packed tap-major per channel block with the bias first,
+//! padding read from a zero row (no per-element branches).
 
+use std::sync::{Arc, Mutex};
+
+use crate::gemm::{self, GemmUkernel, PackedWeights, SharedMut, TilePlan, ZERO_ROW};
 use crate::{Clamp, Exec, Isa, Nhwc, Window2d};
+
+pub mod f32_dw_4c_scalar;
+#[cfg(target_arch = "aarch64")]
+pub mod f32_dw_8c_neon_fmla;
+#[cfg(target_arch = "x86_64")]
+pub mod f32_dw_16c_avx2_fma;
+
+/// An indirection buffer for one input shape and geometry (see [`gemm::IgemmRunFn`]).
+struct Indirection {
+    in_shape: Nhwc,
+    win: Window2d,
+    offsets: Vec<usize>,
+}
+
+/// Builds the indirection buffer: `ceil(m / mr)` groups of `taps x mr`
+/// offsets, output pixels past `m` in the last group aliasing pixel `m - 1`.
+fn build_indirection(mr: usize, in_shape: Nhwc, win: &Window2d) -> Vec<usize> {
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    let taps = kh * kw;
+    let m = in_shape.n * oh * ow;
+    let groups = m.div_ceil(mr);
+    let mut offsets = vec![ZERO_ROW; groups * taps * mr];
+    for g in 0..groups {
+        for r in 0..mr {
+            let pixel = (g * mr + r).min(m - 1);
+            let (b, oy, ox) = (pixel / (oh * ow), pixel / ow % oh, pixel % ow);
+            for ky in 0..kh {
+                let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
+                for kx in 0..kw {
+                    let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < in_shape.w);
+                    if let (Some(iy), Some(ix)) = (iy, ix) {
+                        offsets[(g * taps + ky * kw + kx) * mr + r] = ((b * in_shape.h + iy) * in_shape.w + ix) * in_shape.c;
+                    }
+                }
+            }
+        }
+    }
+    offsets
+}
 
 /// A CONV_2D's weights (`[out_c, kh, kw, in_c]`, TFLite's OHWI) packed once.
 pub struct PackedConv2d {
@@ -10,20 +64,181 @@ pub struct PackedConv2d {
     pub in_c: usize,
     pub kernel_h: usize,
     pub kernel_w: usize,
+    /// The GEMM right-hand side: `n = out_c`, `k = kh * kw * in_c`, tap-major.
+    weights: PackedWeights,
+    /// `in_c` zeros, the row padding taps read.
+    zero: Vec<f32>,
+    /// The indirection buffer of the last input shape seen.
+    indirection: Mutex<Option<Arc<Indirection>>>,
 }
 
 impl PackedConv2d {
     pub fn pack(isa: Isa, out_c: usize, kernel_h: usize, kernel_w: usize, in_c: usize, w_ohwi: &[f32], bias: Option<&[f32]>) -> PackedConv2d {
-        let _ = (w_ohwi, bias);
-        unimplemented!("scaffold {isa} {out_c} {kernel_h} {kernel_w} {in_c}")
+        let weights = PackedWeights::pack(isa, out_c, kernel_h * kernel_w * in_c, w_ohwi, bias);
+        PackedConv2d {
+            isa: weights.isa,
+            out_c,
+            in_c,
+            kernel_h,
+            kernel_w,
+            weights,
+            zero: vec![0.0; in_c],
+            indirection: Mutex::new(None),
+        }
     }
+
+    /// The GEMM micro-kernel these weights are packed for.
+    pub fn ukernel(&self) -> &'static GemmUkernel {
+        self.weights.ukernel()
+    }
+
+    /// The packed weights as a GEMM right-hand side (`k = kh * kw * in_c`).
+    pub fn gemm_weights(&self) -> &PackedWeights {
+        &self.weights
+    }
+
+    fn indirection_for(&self, in_shape: Nhwc, win: &Window2d) -> Arc<Indirection> {
+        let mut cached = self.indirection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*cached {
+            Some(ind) if ind.in_shape == in_shape && ind.win == *win => ind.clone(),
+            _ => {
+                let offsets = build_indirection(self.ukernel().mr, in_shape, win);
+                let ind = Arc::new(Indirection { in_shape, win: *win, offsets });
+                *cached = Some(ind.clone());
+                ind
+            }
+        }
+    }
+}
+
+fn check_window(win: &Window2d, kernel_h: usize, kernel_w: usize) {
+    assert!(
+        win.kernel_h == kernel_h && win.kernel_w == kernel_w,
+        "window kernel {}x{} differs from the weights' {kernel_h}x{kernel_w}",
+        win.kernel_h,
+        win.kernel_w
+    );
+    assert!(
+        win.stride_h > 0 && win.stride_w > 0 && win.dilation_h > 0 && win.dilation_w > 0,
+        "strides and dilations must be positive: {win:?}"
+    );
 }
 
 /// Convolution of `input` (shape `in_shape`, `in_shape.c == w.in_c`) into
 /// `output` of shape `[n, win.out_h(h), win.out_w(w), w.out_c]`; zero padding.
 pub fn conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32], w: &PackedConv2d, output: &mut [f32], clamp: Clamp) {
-    let _ = (exec, win, in_shape, input, w, output, clamp);
-    unimplemented!("scaffold")
+    check_window(win, w.kernel_h, w.kernel_w);
+    assert_eq!(in_shape.c, w.in_c, "conv2d: input channels");
+    assert!(input.len() >= in_shape.len(), "conv2d: input has {} values for {in_shape:?}", input.len());
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let m = in_shape.n * oh * ow;
+    let n = w.out_c;
+    assert!(output.len() >= m * n, "conv2d: output has {} values, needs {}", output.len(), m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let pointwise = win.kernel_h == 1
+        && win.kernel_w == 1
+        && win.stride_h == 1
+        && win.stride_w == 1
+        && win.pad_top + win.pad_left + win.pad_bottom + win.pad_right == 0;
+    if pointwise {
+        // Every output pixel is one input pixel: a plain GEMM over the NHWC rows.
+        gemm::gemm(exec, m, input, w.in_c, &w.weights, output, n, clamp);
+        return;
+    }
+    let ind = w.indirection_for(in_shape, win);
+    let uk = w.ukernel();
+    let (kc, ks) = (w.in_c, w.kernel_h * w.kernel_w);
+    let plan = TilePlan::new(exec.pool.num_threads(), m, n, kc * ks, uk.mr, uk.nr);
+    let packed = w.weights.packed();
+    let dst = SharedMut::new(output);
+    exec.pool.run(plan.tasks(), &|t| {
+        let (m0, mt, n0, nt) = plan.task(t, m, n);
+        // SAFETY: m0 is a multiple of mr (TilePlan), so the task's indirection groups start
+        // at m0*ks and cover mt rows; every offset was built for this input shape, whose
+        // values `input` holds (asserted above), and `zero` holds kc zeros; the packed
+        // blocks from n0 cover nt columns; this task alone writes the mt x nt region of
+        // `output` at (m0, n0), inside `output` (asserted above).
+        unsafe {
+            (uk.run_indirect)(
+                mt,
+                nt,
+                kc,
+                ks,
+                ind.offsets.as_ptr().add(uk.indirection_offset(m0, ks)),
+                input.as_ptr(),
+                w.zero.as_ptr(),
+                packed.as_ptr().add(uk.rhs_packed_offset(n0, kc * ks)),
+                dst.ptr().add(uk.dst_offset(m0, n0, n)),
+                n,
+                clamp.min,
+                clamp.max,
+            )
+        }
+    });
+}
+
+/// Depthwise micro-kernel entry point:
+/// `run(channels, taps, inputs, weights, out, out_stride, clamp_min, clamp_max)`.
+///
+/// For every channel `c < channels`:
+/// `out[c * out_stride] = clamp(bias[c] + sum_t inputs[t][c] * w[t][c])`.
+///
+/// # Safety
+/// - `inputs` holds `taps` pointers, each to `channels` readable floats;
+/// - `weights` holds `ceil(channels / cr)` packed blocks for this `taps`
+///   (see [`DwUkernel::weights_offset`]);
+/// - `out + c * out_stride` is writable for every `c < channels`, and nothing
+///   else accesses those floats during the call.
+pub type DwRunFn = unsafe fn(
+    channels: usize,
+    taps: usize,
+    inputs: *const *const f32,
+    weights: *const f32,
+    out: *mut f32,
+    out_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+);
+
+/// One depthwise micro-kernel: `cr` channels per step. Its packed weights are
+/// blocks of `cr` channels: `cr` biases, then `taps` groups of `cr` weights.
+#[derive(Clone, Copy, Debug)]
+pub struct DwUkernel {
+    /// `f32_dw_<cr>c_<isa>`.
+    pub name: &'static str,
+    pub isa: Isa,
+    pub cr: usize,
+    pub run: DwRunFn,
+}
+
+impl DwUkernel {
+    /// Floats in one packed channel block (bias included).
+    pub fn weights_block_len(&self, taps: usize) -> usize {
+        self.cr * (taps + 1)
+    }
+    /// Offset of channel `c_idx` (a multiple of `cr`) in the packed weights.
+    pub fn weights_offset(&self, c_idx: usize, taps: usize) -> usize {
+        debug_assert_eq!(c_idx % self.cr, 0);
+        c_idx / self.cr * self.weights_block_len(taps)
+    }
+    /// Floats in the packed weights of `channels` channels.
+    pub fn weights_size(&self, channels: usize, taps: usize) -> usize {
+        channels.div_ceil(self.cr) * self.weights_block_len(taps)
+    }
+}
+
+/// The depthwise micro-kernel for a tier; tiers not built for (or not
+/// detected on) this machine fall back to the scalar kernel.
+pub fn dw_ukernel(isa: Isa) -> &'static DwUkernel {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if isa.is_available() => &f32_dw_16c_avx2_fma::UKERNEL,
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon if isa.is_available() => &f32_dw_8c_neon_fmla::UKERNEL,
+        _ => &f32_dw_4c_scalar::UKERNEL,
+    }
 }
 
 /// DEPTHWISE_CONV_2D weights (`[1, kh, kw, in_c * depth_multiplier]`) packed once.
@@ -33,17 +248,122 @@ pub struct PackedDepthwise {
     pub depth_multiplier: usize,
     pub kernel_h: usize,
     pub kernel_w: usize,
+    ukernel: &'static DwUkernel,
+    /// One plane per multiplier index `j`: the packed weights of output
+    /// channels `c * depth_multiplier + j`, `c < in_c`.
+    packed: gemm::AlignedBuf,
+    /// `in_c` zeros, the pixel padding taps read.
+    zero: Vec<f32>,
 }
 
 impl PackedDepthwise {
     pub fn pack(isa: Isa, kernel_h: usize, kernel_w: usize, in_c: usize, depth_multiplier: usize, w_1hwc: &[f32], bias: Option<&[f32]>) -> PackedDepthwise {
-        let _ = (w_1hwc, bias);
-        unimplemented!("scaffold {isa} {kernel_h} {kernel_w} {in_c} {depth_multiplier}")
+        let ukernel = dw_ukernel(isa);
+        let (taps, dm, cr) = (kernel_h * kernel_w, depth_multiplier, ukernel.cr);
+        let out_c = in_c * dm;
+        assert!(w_1hwc.len() >= taps * out_c, "depthwise weights: {} values, need {}", w_1hwc.len(), taps * out_c);
+        if let Some(b) = bias {
+            assert!(b.len() >= out_c, "depthwise bias: {} values, need {out_c}", b.len());
+        }
+        let plane = ukernel.weights_size(in_c, taps);
+        let mut packed = gemm::AlignedBuf::zeroed(plane * dm);
+        let data = packed.as_mut_slice();
+        for j in 0..dm {
+            for (blk, block) in data[j * plane..(j + 1) * plane].chunks_exact_mut(ukernel.weights_block_len(taps)).enumerate() {
+                let c0 = blk * cr;
+                for (i, c) in (c0..in_c.min(c0 + cr)).enumerate() {
+                    let oc = c * dm + j;
+                    block[i] = bias.map_or(0.0, |b| b[oc]);
+                    for t in 0..taps {
+                        block[cr * (t + 1) + i] = w_1hwc[t * out_c + oc];
+                    }
+                }
+            }
+        }
+        PackedDepthwise {
+            isa: ukernel.isa,
+            in_c,
+            depth_multiplier,
+            kernel_h,
+            kernel_w,
+            ukernel,
+            packed,
+            zero: vec![0.0; in_c],
+        }
+    }
+
+    /// The micro-kernel these weights are packed for.
+    pub fn ukernel(&self) -> &'static DwUkernel {
+        self.ukernel
     }
 }
 
+/// Work below which a depthwise task is not worth a thread hand-off (multiply-adds).
+const DW_MIN_TASK_MACS: usize = 1 << 16;
+
 /// Depthwise convolution; output channel `c * depth_multiplier + m` reads input channel `c`.
 pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32], w: &PackedDepthwise, output: &mut [f32], clamp: Clamp) {
-    let _ = (exec, win, in_shape, input, w, output, clamp);
-    unimplemented!("scaffold")
+    check_window(win, w.kernel_h, w.kernel_w);
+    assert_eq!(in_shape.c, w.in_c, "depthwise_conv2d: input channels");
+    assert!(input.len() >= in_shape.len(), "depthwise_conv2d: input has {} values for {in_shape:?}", input.len());
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let (c, dm) = (w.in_c, w.depth_multiplier);
+    let out_c = c * dm;
+    let rows = in_shape.n * oh;
+    assert!(output.len() >= rows * ow * out_c, "depthwise_conv2d: output has {} values, needs {}", output.len(), rows * ow * out_c);
+    if rows == 0 || ow == 0 || out_c == 0 {
+        return;
+    }
+    let (kh, kw) = (w.kernel_h, w.kernel_w);
+    let taps = kh * kw;
+    let uk = w.ukernel;
+    let plane = uk.weights_size(c, taps);
+    let packed = w.packed.as_slice();
+
+    let macs = rows * ow * out_c * taps;
+    let threads = exec.pool.num_threads();
+    let want = if threads <= 1 { 1 } else { (threads * 3).min((macs / DW_MIN_TASK_MACS).max(1)) };
+    let rows_per_task = rows.div_ceil(want.min(rows));
+    let tasks = rows.div_ceil(rows_per_task);
+    let dst = SharedMut::new(output);
+    exec.pool.run(tasks, &|t| {
+        let mut ptrs: Vec<*const f32> = vec![w.zero.as_ptr(); taps];
+        for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
+            let (b, oy) = (row / oh, row % oh);
+            for ox in 0..ow {
+                for ky in 0..kh {
+                    let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
+                    for kx in 0..kw {
+                        let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < in_shape.w);
+                        ptrs[ky * kw + kx] = match (iy, ix) {
+                            (Some(iy), Some(ix)) => input[((b * in_shape.h + iy) * in_shape.w + ix) * c..].as_ptr(),
+                            _ => w.zero.as_ptr(),
+                        };
+                    }
+                }
+                let pixel = row * ow + ox;
+                for j in 0..dm {
+                    // SAFETY: every tap pointer is an in-bounds input pixel (c values) or the
+                    // c zeros; plane j holds ceil(c/cr) blocks for `taps`; this task alone writes
+                    // output pixel `pixel` (its rows are the task's), whose channels
+                    // j, j+dm, .., j+(c-1)*dm lie inside `output` (asserted above).
+                    unsafe {
+                        (uk.run)(
+                            c,
+                            taps,
+                            ptrs.as_ptr(),
+                            packed.as_ptr().add(j * plane),
+                            dst.ptr().add(pixel * out_c + j),
+                            dm,
+                            clamp.min,
+                            clamp.max,
+                        )
+                    }
+                }
+            }
+        }
+    });
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,212 @@
 //! GEMM: the micro-kernel contract, weight packing, the driver, FULLY_CONNECTED.
-//! SCAFFOLD: signatures fixed by the design; bodies are being written.
+//!
+//! # The micro-kernel contract
+//!
+//! Every GEMM micro-kernel is described by a [`GemmUkernel`]: its tile
+//! (`mr` rows of the left-hand side by `nr` columns of the packed right-hand
+//! side, `kr` reduction steps per packed group), the offset getters the
+//! drivers use to address the operands, and two entry points:
+//!
+//! - [`GemmRunFn`]: the plain kernel, `dst = clamp(lhs * rhs_packed + bias)`
+//!   over any `m x n` region, the left-hand side given as rows with a stride;
+//! - [`IgemmRunFn`]: the indirect variant used by CONV_2D, where every group
+//!   of `mr` output rows reads, for each kernel tap, one input row per output
+//!   row through an indirection buffer (no im2col copy).
+//!
+//! Neither allocates nor spawns threads. Rows past `m` in the last `mr` tile
+//! alias the last valid row (no branches in the inner loop); columns past `n`
+//! read zero-padded packed weights and are not stored.
+//!
+//! The packed right-hand side is a sequence of `nr`-column blocks; each block
+//! holds its `nr` bias values followed by `k` groups of `nr` weights
+//! (`kr == 1`), so bias and clamp are fused into the kernel's epilogue.
+//!
+//! Every output element is computed by one code path with one accumulation
+//! order (bias first, then `k` ascending), whatever the tile position, so the
+//! way the driver splits the work over threads never changes a result.
 
 use crate::{Clamp, Exec, Isa};
+
+pub mod f32_4x4_scalar;
+#[cfg(target_arch = "aarch64")]
+pub mod f32_6x8_neon_fmla;
+#[cfg(target_arch = "x86_64")]
+pub mod f32_6x16_avx2_fma;
+
+/// The indirection-buffer entry meaning "this tap reads the zero row" (padding).
+pub const ZERO_ROW: usize = usize::MAX;
+
+/// Plain GEMM micro-kernel entry point:
+/// `run(m, n, k, lhs, lhs_stride, rhs_packed, dst, dst_stride, clamp_min, clamp_max)`.
+///
+/// Computes `dst[i][j] = clamp(bias[j] + sum_p lhs[i][p] * rhs[p][j])` for
+/// `i < m`, `j < n`, looping over `mr` row tiles and `nr` column blocks.
+///
+/// # Safety
+/// - `lhs` points at `m` rows of `k` readable floats, rows `lhs_stride` apart;
+/// - `rhs_packed` points at `ceil(n / nr)` packed blocks of this kernel's
+///   layout for this `k` (see [`GemmUkernel::rhs_packed_offset`]);
+/// - `dst` points at `m` rows of `n` writable floats, rows `dst_stride` apart,
+///   that nothing else reads or writes during the call.
+pub type GemmRunFn = unsafe fn(
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: *const f32,
+    lhs_stride: usize,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+);
+
+/// Indirect GEMM micro-kernel entry point:
+/// `run_indirect(m, n, kc, ks, indirection, input, zero, rhs_packed, dst, dst_stride, clamp_min, clamp_max)`.
+///
+/// The reduction runs over `ks` taps of `kc` channels (`k = ks * kc`, packed
+/// tap-major). For the `t`-th group of `mr` rows, tap `s` and row `r` of the
+/// group, `indirection[(t * ks + s) * mr + r]` is the offset in `input` of the
+/// `kc` channels that row reads for that tap, or [`ZERO_ROW`] for `zero`.
+///
+/// # Safety
+/// - `indirection` holds `ceil(m / mr) * ks * mr` entries; every entry other
+///   than [`ZERO_ROW`] is an offset with `kc` readable floats at `input + offset`;
+/// - `zero` points at `kc` readable floats (zeros, for padding);
+/// - `rhs_packed` and `dst` as for [`GemmRunFn`] with `k = ks * kc`.
+pub type IgemmRunFn = unsafe fn(
+    m: usize,
+    n: usize,
+    kc: usize,
+    ks: usize,
+    indirection: *const usize,
+    input: *const f32,
+    zero: *const f32,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+);
+
+/// One GEMM micro-kernel: its tile, tier and entry points.
+#[derive(Clone, Copy, Debug)]
+pub struct GemmUkernel {
+    /// `f32_<mr>x<nr>_<isa>`.
+    pub name: &'static str,
+    pub isa: Isa,
+    pub mr: usize,
+    pub nr: usize,
+    pub kr: usize,
+    pub run: GemmRunFn,
+    pub run_indirect: IgemmRunFn,
+}
+
+impl GemmUkernel {
+    /// Floats in one packed `nr` block for reduction length `k` (bias included).
+    pub fn rhs_packed_block_len(&self, k: usize) -> usize {
+        self.nr * (k.div_ceil(self.kr) * self.kr + 1)
+    }
+    /// Offset of column `n_idx` (a multiple of `nr`) in the packed right-hand side.
+    pub fn rhs_packed_offset(&self, n_idx: usize, k: usize) -> usize {
+        debug_assert_eq!(n_idx % self.nr, 0);
+        (n_idx / self.nr) * self.rhs_packed_block_len(k)
+    }
+    /// Floats in the whole packed right-hand side.
+    pub fn rhs_packed_size(&self, n: usize, k: usize) -> usize {
+        n.div_ceil(self.nr) * self.rhs_packed_block_len(k)
+    }
+    /// Offset of row `m_idx` of a left-hand side with row stride `lhs_stride`.
+    pub fn lhs_offset(&self, m_idx: usize, lhs_stride: usize) -> usize {
+        m_idx * lhs_stride
+    }
+    /// Offset of the indirection entries of row `m_idx` (a multiple of `mr`).
+    pub fn indirection_offset(&self, m_idx: usize, ks: usize) -> usize {
+        debug_assert_eq!(m_idx % self.mr, 0);
+        m_idx * ks
+    }
+    /// Offset of output element (`m_idx`, `n_idx`) with row stride `dst_stride`.
+    pub fn dst_offset(&self, m_idx: usize, n_idx: usize, dst_stride: usize) -> usize {
+        m_idx * dst_stride + n_idx
+    }
+}
+
+/// The GEMM micro-kernel for a tier; tiers not built for (or not detected
+/// on) this machine fall back to the scalar kernel.
+pub fn gemm_ukernel(isa: Isa) -> &'static GemmUkernel {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if isa.is_available() => &f32_6x16_avx2_fma::UKERNEL,
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon if isa.is_available() => &f32_6x8_neon_fmla::UKERNEL,
+        _ => &f32_4x4_scalar::UKERNEL,
+    }
+}
+
+/// A `Vec<f32>`-backed buffer whose contents start on a 64-byte boundary.
+pub(crate) struct AlignedBuf {
+    data: Vec<f32>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    const ALIGN_FLOATS: usize = 16;
+
+    pub(crate) fn zeroed(len: usize) -> AlignedBuf {
+        let data = vec![0.0f32; len + Self::ALIGN_FLOATS];
+        let misalign = (data.as_ptr() as usize / std::mem::size_of::<f32>()) % Self::ALIGN_FLOATS;
+        let start = (Self::ALIGN_FLOATS - misalign) % Self::ALIGN_FLOATS;
+        AlignedBuf { data, start, len }
+    }
+    pub(crate) fn as_slice(&self) -> &[f32] {
+        &self.data[self.start..self.start + self.len]
+    }
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.data[self.start..self.start + self.len]
+    }
+}
+
+/// Packs output-major weights `w_nk[o * k + i]` (`n` outputs, `k` inputs)
+/// and an optional bias into `uk`'s packed right-hand-side layout.
+pub(crate) fn pack_rhs(uk: &GemmUkernel, n: usize, k: usize, w_nk: &[f32], bias: Option<&[f32]>) -> AlignedBuf {
+    assert!(w_nk.len() >= n * k, "weights: {} values for n={n} k={k}", w_nk.len());
+    if let Some(b) = bias {
+        assert!(b.len() >= n, "bias: {} values for n={n}", b.len());
+    }
+    let nr = uk.nr;
+    let kp = k.div_ceil(uk.kr) * uk.kr;
+    let mut buf = AlignedBuf::zeroed(uk.rhs_packed_size(n, k));
+    let packed = buf.as_mut_slice();
+    for (blk, block) in packed.chunks_exact_mut(uk.rhs_packed_block_len(k)).enumerate() {
+        let n0 = blk * nr;
+        let cols = (n - n0).min(nr);
+        let (head, body) = block.split_at_mut(nr);
+        if let Some(b) = bias {
+            head[..cols].copy_from_slice(&b[n0..n0 + cols]);
+        }
+        for (p, group) in body.chunks_exact_mut(nr).enumerate().take(kp) {
+            if p < k {
+                for (j, v) in group.iter_mut().enumerate().take(cols) {
+                    *v = w_nk[(n0 + j) * k + p];
+                }
+            }
+        }
+    }
+    buf
+}
 
 /// Weights (the GEMM's right-hand side, `k x n`) packed once at prepare for
 /// one tier's micro-kernel, with the bias fused into each NR block.
 pub struct PackedWeights {
+    /// The tier the weights were packed for (the requested tier, or `Scalar`
+    /// when that tier is not available here). The drivers always run this
+    /// tier's kernel, whatever `Exec::isa` says, since the layout is its own.
     pub isa: Isa,
     pub n: usize,
     pub k: usize,
+    ukernel: &'static GemmUkernel,
+    packed: AlignedBuf,
 }
 
 impl PackedWeights {
@@ -16,18 +214,130 @@ impl PackedWeights {
     /// FULLY_CONNECTED `[n, k]` and CONV_2D `[n, kh, kw, c]` layouts), with an
     /// optional bias of `n` values (zero when absent).
     pub fn pack(isa: Isa, n: usize, k: usize, w_nk: &[f32], bias: Option<&[f32]>) -> PackedWeights {
-        let _ = (w_nk, bias);
-        unimplemented!("scaffold {isa} {n} {k}")
+        let ukernel = gemm_ukernel(isa);
+        let packed = pack_rhs(ukernel, n, k, w_nk, bias);
+        PackedWeights { isa: ukernel.isa, n, k, ukernel, packed }
+    }
+
+    /// The micro-kernel these weights are packed for.
+    pub fn ukernel(&self) -> &'static GemmUkernel {
+        self.ukernel
+    }
+
+    /// The packed right-hand side (see the module docs for the layout).
+    pub fn packed(&self) -> &[f32] {
+        self.packed.as_slice()
+    }
+}
+
+/// A raw output pointer shared by tasks that write disjoint regions of it.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedMut(*mut f32);
+// SAFETY: the drivers hand each task a region of the output no other task touches.
+unsafe impl Send for SharedMut {}
+// SAFETY: as above; the pointer itself is never written through concurrently at one place.
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    pub(crate) fn new(out: &mut [f32]) -> SharedMut {
+        SharedMut(out.as_mut_ptr())
+    }
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    pub(crate) fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Work below which a task is not worth a thread hand-off (multiply-adds).
+const MIN_TASK_MACS: usize = 1 << 17;
+/// Packed right-hand-side bytes one task keeps hot while it sweeps its rows.
+const RHS_TASK_BYTES: usize = 192 * 1024;
+
+/// How an `m x n` output is cut into tasks: `mc` rows (a multiple of `mr`)
+/// by `nc` columns (a multiple of `nr`); tasks are numbered column-chunk major.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TilePlan {
+    pub(crate) mc: usize,
+    pub(crate) nc: usize,
+    pub(crate) m_tasks: usize,
+    pub(crate) n_tasks: usize,
+}
+
+impl TilePlan {
+    pub(crate) fn new(threads: usize, m: usize, n: usize, k: usize, mr: usize, nr: usize) -> TilePlan {
+        let m_tiles = m.div_ceil(mr).max(1);
+        let n_blocks = n.div_ceil(nr).max(1);
+        // Cache blocking: keep one task's packed weights within RHS_TASK_BYTES.
+        let block_bytes = (k + 1) * nr * std::mem::size_of::<f32>();
+        let mut nc_blocks = (RHS_TASK_BYTES / block_bytes).clamp(1, n_blocks);
+        let mut n_tasks = n_blocks.div_ceil(nc_blocks);
+        // Parallelism: a few tasks per thread, none too small.
+        let macs = m.saturating_mul(n).saturating_mul(k.max(1));
+        let want = if threads <= 1 { 1 } else { (threads * 3).min((macs / MIN_TASK_MACS).max(1)) };
+        let m_tasks_wanted = want.div_ceil(n_tasks).min(m_tiles);
+        let mc_tiles = m_tiles.div_ceil(m_tasks_wanted);
+        let m_tasks = m_tiles.div_ceil(mc_tiles);
+        if m_tasks * n_tasks < want {
+            // Skinny M (e.g. FULLY_CONNECTED with one row): split N further.
+            let n_tasks_wanted = want.div_ceil(m_tasks).min(n_blocks);
+            nc_blocks = nc_blocks.min(n_blocks.div_ceil(n_tasks_wanted));
+            n_tasks = n_blocks.div_ceil(nc_blocks);
+        }
+        TilePlan { mc: mc_tiles * mr, nc: nc_blocks * nr, m_tasks, n_tasks }
+    }
+
+    pub(crate) fn tasks(&self) -> usize {
+        self.m_tasks * self.n_tasks
+    }
+
+    /// Task `t`'s `(m_start, m_len, n_start, n_len)`, clipped to `m x n`.
+    pub(crate) fn task(&self, t: usize, m: usize, n: usize) -> (usize, usize, usize, usize) {
+        let (tn, tm) = (t / self.m_tasks, t % self.m_tasks);
+        let (m0, n0) = (tm * self.mc, tn * self.nc);
+        (m0, self.mc.min(m - m0), n0, self.nc.min(n - n0))
     }
 }
 
 /// `out[m x n] = clamp(a[m x k] (row stride lda) * W + bias)`; `out` has row stride `ldo`.
+#[allow(clippy::too_many_arguments)]
 pub fn gemm(exec: Exec, m: usize, a: &[f32], lda: usize, w: &PackedWeights, out: &mut [f32], ldo: usize, clamp: Clamp) {
-    let _ = (exec, m, a, lda, w, out, ldo, clamp);
-    unimplemented!("scaffold")
+    let (n, k) = (w.n, w.k);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(lda >= k && ldo >= n, "gemm: lda={lda} < k={k} or ldo={ldo} < n={n}");
+    assert!(a.len() >= (m - 1) * lda + k, "gemm: lhs has {} values, needs {}", a.len(), (m - 1) * lda + k);
+    assert!(out.len() >= (m - 1) * ldo + n, "gemm: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
+    let uk = w.ukernel;
+    let plan = TilePlan::new(exec.pool.num_threads(), m, n, k, uk.mr, uk.nr);
+    let packed = w.packed();
+    let dst = SharedMut::new(out);
+    exec.pool.run(plan.tasks(), &|t| {
+        let (m0, mt, n0, nt) = plan.task(t, m, n);
+        // SAFETY: rows m0..m0+mt of `a` hold k values each (asserted above), the packed
+        // blocks from n0 cover nt columns, and this task alone writes the mt x nt
+        // region of `out` at (m0, n0), which lies inside `out` (asserted above).
+        unsafe {
+            (uk.run)(
+                mt,
+                nt,
+                k,
+                a.as_ptr().add(uk.lhs_offset(m0, lda)),
+                lda,
+                packed.as_ptr().add(uk.rhs_packed_offset(n0, k)),
+                dst.ptr().add(uk.dst_offset(m0, n0, ldo)),
+                ldo,
+                clamp.min,
+                clamp.max,
+            )
+        }
+    });
 }
 
 /// FULLY_CONNECTED: `rows` input rows of `w.k` values each → `rows` rows of `w.n`.
 pub fn fully_connected(exec: Exec, rows: usize, input: &[f32], w: &PackedWeights, out: &mut [f32], clamp: Clamp) {
     gemm(exec, rows, input, w.k, w, out, w.n, clamp)
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,90 @@
+"""Shared fixtures: the two runtimes, libarmrest.so, and creating armrest with
+report=true while pytest's capfd captures what native code writes to fd 2."""
+
+from __future__ import annotations
+
+import platform
+
+import pytest
+
+from armrest_tflite import RUNTIMES, library_path
+from armrest_tflite import harness as h
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def available_tiers() -> list[str]:
+    """Kernel tiers this CPU runs (what kernels=auto may pick from), from /proc/cpuinfo."""
+    flags = _cpu_flags()
+    tiers = ["scalar"]
+    if platform.machine() in ("aarch64", "arm64"):
+        tiers.append("neon")
+    if platform.machine() in ("x86_64", "AMD64") and {"avx2", "fma"} <= flags:
+        tiers.append("avx2")
+    return tiers
+
+
+def missing_tier() -> str:
+    """A tier this CPU lacks."""
+    return "avx2" if platform.machine() in ("aarch64", "arm64") else "neon"
+
+
+@pytest.fixture(params=RUNTIMES)
+def runtime(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def lib():
+    path = library_path()
+    if not path.is_file():
+        pytest.fail(f"libarmrest.so not found at {path}: build it with "
+                    "`cargo build --release -p armrest-ffi` (or set ARMREST_LIB)", pytrace=False)
+    return path
+
+
+@pytest.fixture
+def armrest(lib, capfd):
+    """armrest(model_bytes, runtime, threads=1, leftovers="builtin", **options)
+    -> (interpreter, Report): creates armrest with report=true and parses what it
+    printed on fd 2 during creation. `threads` is the interpreter's num_threads;
+    `options` are armrest's (num_threads among them)."""
+
+    def make(model: bytes, runtime: str, threads: int = 1, leftovers: str = h.BUILTIN, **options):
+        capfd.readouterr()
+        interp = h.make_interpreter(model, runtime, h.ARMREST, threads,
+                                    dict(options, report="true"), leftovers)
+        err = capfd.readouterr().err
+        report = h.parse_report(err)
+        report.check_consistent()
+        return interp, report
+
+    return make
+
+
+def oracle_outputs(model: bytes, runtime: str, inputs, num_threads: int = 1, kind: str = h.BUILTIN):
+    ref = h.make_interpreter(model, runtime, kind, num_threads)
+    ref.allocate_tensors()
+    return h.run(ref, inputs)
+
+
+def assert_all_claimed(report: h.Report, total: int) -> None:
+    assert report.total == total, f"armrest counted {report.total} nodes, the model has {total}:\n{report.text}"
+    assert not report.unclaimed and report.claimed == total, \
+        f"armrest left nodes to TFLite:\n" + "\n".join(
+            f"  node {u.index} {u.op}: {u.reason}" for u in report.unclaimed)
+    assert report.partitions == 1, f"all {total} nodes claimed in {report.partitions} partitions"
+
+
+def assert_match(outs, refs, what: str = "armrest vs builtin kernels") -> None:
+    bad = h.mismatches(outs, refs)
+    assert not bad, f"{what}:\n  " + "\n  ".join(bad)

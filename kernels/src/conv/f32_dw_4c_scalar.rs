@@ -1,0 +1,49 @@
+//! `f32_dw_4c_scalar`: the portable depthwise micro-kernel, 4 channels per
+//! step, plain Rust (multiply, then add); the reference and the fallback.
+
+use super::DwUkernel;
+use crate::Isa;
+
+pub const CR: usize = 4;
+
+pub const UKERNEL: DwUkernel = DwUkernel { name: "f32_dw_4c_scalar", isa: Isa::Scalar, cr: CR, run };
+
+/// See [`super::DwRunFn`].
+///
+/// # Safety
+/// The [`super::DwRunFn`] contract.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn run(
+    channels: usize,
+    taps: usize,
+    inputs: *const *const f32,
+    weights: *const f32,
+    out: *mut f32,
+    out_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
+    let block = UKERNEL.weights_block_len(taps);
+    let mut c0 = 0;
+    while c0 < channels {
+        let ct = (channels - c0).min(CR);
+        // SAFETY: block c0/CR exists (bias then taps groups of CR weights); every input
+        // pointer has `channels` floats so c0+i < channels is readable; out + (c0+i)*out_stride
+        // is writable for c0+i < channels.
+        unsafe {
+            let wb = weights.add(c0 / CR * block);
+            let mut acc: [f32; CR] = std::ptr::read_unaligned(wb as *const [f32; CR]);
+            for t in 0..taps {
+                let x = (*inputs.add(t)).add(c0);
+                let wt = wb.add(CR * (t + 1));
+                for (i, a) in acc.iter_mut().enumerate().take(ct) {
+                    *a += *x.add(i) * *wt.add(i);
+                }
+            }
+            for (i, &a) in acc.iter().enumerate().take(ct) {
+                *out.add((c0 + i) * out_stride) = a.max(clamp_min).min(clamp_max);
+            }
+        }
+        c0 += CR;
+    }
+}

@@ -1,0 +1,265 @@
+//! CONV_2D / DEPTHWISE_CONV_2D tests against a plain nested-loop reference,
+//! for every available tier.
+
+use super::*;
+use crate::gemm::tests::{check, tiers, RefVal, Rng};
+use crate::ThreadPool;
+use proptest::prelude::*;
+
+fn window(kernel: (usize, usize), stride: (usize, usize), dilation: (usize, usize), pad: [usize; 4]) -> Window2d {
+    Window2d {
+        kernel_h: kernel.0,
+        kernel_w: kernel.1,
+        stride_h: stride.0,
+        stride_w: stride.1,
+        dilation_h: dilation.0,
+        dilation_w: dilation.1,
+        pad_top: pad[0],
+        pad_left: pad[1],
+        pad_bottom: pad[2],
+        pad_right: pad[3],
+    }
+}
+
+/// The input pixel tap (ky, kx) of output (oy, ox) reads, if not padding.
+fn tap_source(win: &Window2d, s: Nhwc, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+    let iy = (oy * win.stride_h + ky * win.dilation_h) as isize - win.pad_top as isize;
+    let ix = (ox * win.stride_w + kx * win.dilation_w) as isize - win.pad_left as isize;
+    (iy >= 0 && ix >= 0 && (iy as usize) < s.h && (ix as usize) < s.w).then_some((iy as usize, ix as usize))
+}
+
+fn conv_ref(win: &Window2d, s: Nhwc, x: &[f32], out_c: usize, w: &[f32], bias: Option<&[f32]>) -> Vec<RefVal> {
+    let (oh, ow) = (win.out_h(s.h), win.out_w(s.w));
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    let mut out = Vec::new();
+    for b in 0..s.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for o in 0..out_c {
+                    let mut v = RefVal::default();
+                    v.add(bias.map_or(0.0, |bb| bb[o] as f64));
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            for ci in 0..s.c {
+                                let xv = tap_source(win, s, oy, ox, ky, kx).map_or(0.0, |(iy, ix)| x[((b * s.h + iy) * s.w + ix) * s.c + ci]);
+                                v.add(xv as f64 * w[((o * kh + ky) * kw + kx) * s.c + ci] as f64);
+                            }
+                        }
+                    }
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn dw_ref(win: &Window2d, s: Nhwc, x: &[f32], dm: usize, w: &[f32], bias: Option<&[f32]>) -> Vec<RefVal> {
+    let (oh, ow) = (win.out_h(s.h), win.out_w(s.w));
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    let out_c = s.c * dm;
+    let mut out = Vec::new();
+    for b in 0..s.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for oc in 0..out_c {
+                    let ci = oc / dm;
+                    let mut v = RefVal::default();
+                    v.add(bias.map_or(0.0, |bb| bb[oc] as f64));
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let xv = tap_source(win, s, oy, ox, ky, kx).map_or(0.0, |(iy, ix)| x[((b * s.h + iy) * s.w + ix) * s.c + ci]);
+                            v.add(xv as f64 * w[(ky * kw + kx) * out_c + oc] as f64);
+                        }
+                    }
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_conv(isa: Isa, pool: &ThreadPool, win: &Window2d, s: Nhwc, out_c: usize, bias: bool, clamp: Clamp, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let x = rng.vec(s.len());
+    let w = rng.vec(out_c * win.kernel_h * win.kernel_w * s.c);
+    let b = rng.vec(out_c);
+    let bias = bias.then_some(&b[..]);
+    let packed = PackedConv2d::pack(isa, out_c, win.kernel_h, win.kernel_w, s.c, &w, bias);
+    assert_eq!(packed.isa, isa);
+    let len = s.n * win.out_h(s.h) * win.out_w(s.w) * out_c;
+    let sentinel = 1234.5f32;
+    let mut out = vec![sentinel; len + 5];
+    let exec = Exec { isa, pool };
+    conv2d(exec, win, s, &x, &packed, &mut out, clamp);
+    let what = format!("{} {win:?} {s:?} out_c={out_c} bias={} {clamp:?}", packed.ukernel().name, bias.is_some());
+    assert!(out[len..].iter().all(|&v| v == sentinel), "{what}: wrote past the output");
+    out.truncate(len);
+    check(&out, &conv_ref(win, s, &x, out_c, &w, bias), clamp, &what);
+    // A second call reuses the cached indirection buffer and must agree exactly.
+    let mut again = vec![0.0; len];
+    conv2d(exec, win, s, &x, &packed, &mut again, clamp);
+    assert!(again.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: second call differs");
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_dw(isa: Isa, pool: &ThreadPool, win: &Window2d, s: Nhwc, dm: usize, bias: bool, clamp: Clamp, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let out_c = s.c * dm;
+    let x = rng.vec(s.len());
+    let w = rng.vec(win.kernel_h * win.kernel_w * out_c);
+    let b = rng.vec(out_c);
+    let bias = bias.then_some(&b[..]);
+    let packed = PackedDepthwise::pack(isa, win.kernel_h, win.kernel_w, s.c, dm, &w, bias);
+    assert_eq!(packed.isa, isa);
+    let len = s.n * win.out_h(s.h) * win.out_w(s.w) * out_c;
+    let sentinel = 1234.5f32;
+    let mut out = vec![sentinel; len + 5];
+    depthwise_conv2d(Exec { isa, pool }, win, s, &x, &packed, &mut out, clamp);
+    let what = format!("{} {win:?} {s:?} dm={dm} bias={} {clamp:?}", packed.ukernel().name, bias.is_some());
+    assert!(out[len..].iter().all(|&v| v == sentinel), "{what}: wrote past the output");
+    out.truncate(len);
+    check(&out, &dw_ref(win, s, &x, dm, &w, bias), clamp, &what);
+    out
+}
+
+const KERNELS: [(usize, usize); 4] = [(1, 1), (3, 3), (5, 5), (1, 7)];
+const PADS: [[usize; 4]; 3] = [[0, 0, 0, 0], [1, 1, 1, 1], [0, 2, 1, 0]];
+
+#[test]
+fn conv2d_matches_reference_over_geometries() {
+    let pool = ThreadPool::new(1);
+    let s = Nhwc { n: 2, h: 7, w: 9, c: 3 };
+    for isa in tiers() {
+        let mut seed = 0;
+        for kernel in KERNELS {
+            for stride in 1..=3 {
+                for dilation in 1..=2 {
+                    for pad in PADS {
+                        seed += 1;
+                        let win = window(kernel, (stride, 4 - stride), (dilation, 3 - dilation), pad);
+                        if win.out_h(s.h) == 0 || win.out_w(s.w) == 0 {
+                            continue;
+                        }
+                        run_conv(isa, &pool, &win, s, 19, seed % 2 == 0, Clamp::NONE, seed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn conv2d_channel_counts_clamps_and_pointwise() {
+    let pool = ThreadPool::new(1);
+    for isa in tiers() {
+        for (in_c, out_c) in [(1, 1), (2, 5), (5, 17), (8, 16), (17, 33)] {
+            let s = Nhwc { n: 2, h: 5, w: 6, c: in_c };
+            for clamp in [Clamp::NONE, Clamp::RELU6, Clamp::RELU_N1_TO_1] {
+                // 1x1 stride 1 unpadded (plain GEMM), 1x1 strided, 3x3 padded (indirect).
+                run_conv(isa, &pool, &window((1, 1), (1, 1), (1, 1), [0; 4]), s, out_c, true, clamp, 1);
+                run_conv(isa, &pool, &window((1, 1), (2, 2), (1, 1), [0; 4]), s, out_c, false, clamp, 2);
+                run_conv(isa, &pool, &window((3, 3), (1, 2), (1, 1), [1, 0, 2, 1]), s, out_c, true, clamp, 3);
+            }
+        }
+        // Kernel larger than the input, everything through padding.
+        run_conv(isa, &pool, &window((5, 5), (1, 1), (1, 1), [2, 2, 2, 2]), Nhwc { n: 1, h: 2, w: 3, c: 4 }, 6, true, Clamp::NONE, 4);
+    }
+}
+
+#[test]
+fn conv2d_cache_follows_input_shape() {
+    let pool = ThreadPool::new(1);
+    for isa in tiers() {
+        let win = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+        let mut rng = Rng::new(5);
+        let w = rng.vec(7 * 9 * 3);
+        let packed = PackedConv2d::pack(isa, 7, 3, 3, 3, &w, None);
+        for s in [Nhwc { n: 1, h: 4, w: 4, c: 3 }, Nhwc { n: 2, h: 6, w: 3, c: 3 }, Nhwc { n: 1, h: 4, w: 4, c: 3 }] {
+            let x = rng.vec(s.len());
+            let mut out = vec![0.0; s.n * s.h * s.w * 7];
+            conv2d(Exec { isa, pool: &pool }, &win, s, &x, &packed, &mut out, Clamp::NONE);
+            check(&out, &conv_ref(&win, s, &x, 7, &w, None), Clamp::NONE, "shape change");
+        }
+    }
+}
+
+#[test]
+fn depthwise_matches_reference_over_geometries() {
+    let pool = ThreadPool::new(1);
+    let s = Nhwc { n: 2, h: 7, w: 8, c: 5 };
+    for isa in tiers() {
+        let mut seed = 100;
+        for kernel in KERNELS {
+            for stride in 1..=3 {
+                for dilation in 1..=2 {
+                    for pad in PADS {
+                        seed += 1;
+                        let win = window(kernel, (stride, 4 - stride), (3 - dilation, dilation), pad);
+                        if win.out_h(s.h) == 0 || win.out_w(s.w) == 0 {
+                            continue;
+                        }
+                        run_dw(isa, &pool, &win, s, 1 + seed as usize % 3, seed % 2 == 1, Clamp::NONE, seed);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn depthwise_channel_tiles_multipliers_and_clamps() {
+    let pool = ThreadPool::new(1);
+    for isa in tiers() {
+        let cr = dw_ukernel(isa).cr;
+        for c in [1, 2, 3, cr - 1, cr, cr + 1, 2 * cr + 3] {
+            for dm in 1..=3 {
+                let s = Nhwc { n: 1, h: 5, w: 4, c };
+                for clamp in [Clamp::NONE, Clamp::RELU6] {
+                    run_dw(isa, &pool, &window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]), s, dm, true, clamp, c as u64 * 10 + dm as u64);
+                    run_dw(isa, &pool, &window((2, 1), (2, 1), (1, 2), [0, 1, 1, 0]), s, dm, false, clamp, 7);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn results_are_identical_for_any_thread_count() {
+    let pools: Vec<ThreadPool> = [1, 2, 3].into_iter().map(ThreadPool::new).collect();
+    for isa in tiers() {
+        let s = Nhwc { n: 2, h: 15, w: 13, c: 24 };
+        let win = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+        let pw = window((1, 1), (1, 1), (1, 1), [0; 4]);
+        let convs: Vec<Vec<f32>> = pools.iter().map(|p| run_conv(isa, p, &win, s, 40, true, Clamp::RELU, 9)).collect();
+        let pointwise: Vec<Vec<f32>> = pools.iter().map(|p| run_conv(isa, p, &pw, s, 70, true, Clamp::NONE, 10)).collect();
+        let dws: Vec<Vec<f32>> = pools.iter().map(|p| run_dw(isa, p, &win, Nhwc { c: 70, ..s }, 2, true, Clamp::NONE, 11)).collect();
+        for outs in [convs, pointwise, dws] {
+            for out in &outs[1..] {
+                assert!(out.iter().zip(&outs[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa}: thread count changed a result");
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #[test]
+    fn random_conv_geometries(
+        n in 1usize..3, h in 1usize..9, w in 1usize..9, c in 1usize..7, out_c in 1usize..20,
+        kh in 1usize..4, kw in 1usize..4, sh in 1usize..4, sw in 1usize..4, dh in 1usize..3, dw in 1usize..3,
+        pad in proptest::array::uniform4(0usize..3), dm in 1usize..4, threads in 1usize..4, seed: u64,
+    ) {
+        let win = window((kh, kw), (sh, sw), (dh, dw), pad);
+        prop_assume!(win.out_h(h) > 0 && win.out_w(w) > 0);
+        let pool = ThreadPool::new(threads);
+        let s = Nhwc { n, h, w, c };
+        for isa in tiers() {
+            run_conv(isa, &pool, &win, s, out_c, seed % 2 == 0, Clamp::NONE, seed);
+            run_dw(isa, &pool, &win, s, dm, seed % 3 == 0, Clamp::RELU, seed);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Everything CI checks: clippy and tests natively, clippy and the kernel tests
+# for aarch64 under qemu-user (three -cpu models), the release build of
+# libarmrest.so, and the Python/TFLite suite against it. Runs every step even
+# when one fails, prints a summary, exits non-zero on any failure.
+set -uo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# shellcheck source=scripts/setup.sh
+source scripts/setup.sh || { echo "[test] set-up failed" >&2; exit 1; }
+
+export CARGO_TERM_COLOR=never
+export PYTHONDONTWRITEBYTECODE=1
+AARCH64=aarch64-unknown-linux-gnu
+QEMU_LIB=/usr/aarch64-linux-gnu
+results=()
+failed=0
+
+step() {  # step "name" command...
+    local name=$1; shift
+    local t0=$SECONDS
+    printf '\n===== %s\n$ %s\n' "$name" "$*"
+    if "$@"; then
+        results+=("PASS  $(printf '%5ss' $((SECONDS - t0)))  $name")
+    else
+        results+=("FAIL  $(printf '%5ss' $((SECONDS - t0)))  $name")
+        failed=1
+    fi
+}
+
+qemu_kernel_tests() {  # qemu_kernel_tests <cpu>
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu $1 -L $QEMU_LIB" \
+    ARMREST_EXPECT_BEST_ISA=neon \
+        cargo test -p armrest-kernels --target "$AARCH64"
+}
+
+step "clippy (x86-64)"            cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test (x86-64)"        cargo test --workspace
+step "clippy (aarch64)"           cargo clippy --workspace --all-targets --target "$AARCH64" -- -D warnings
+step "kernel tests, qemu cortex-a53" qemu_kernel_tests cortex-a53
+step "kernel tests, qemu max"        qemu_kernel_tests max
+step "kernel tests, qemu neoverse-n1" qemu_kernel_tests neoverse-n1
+step "release build libarmrest.so" cargo build --release -p armrest-ffi
+step "pytest integrations/tflite" python -m pytest -p no:cacheprovider -q -rfEs \
+    --durations=10 integrations/tflite/tests
+
+printf '\n===== summary\n'
+printf '%s\n' "${results[@]}"
+if ((failed)); then
+    echo "RESULT: FAILED"
+    exit 1
+fi
+echo "RESULT: all passed"
