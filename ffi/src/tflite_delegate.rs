@@ -364,7 +364,7 @@ unsafe fn preview_partitions(ctx: *mut TfLiteContext, nodes: &OwnedIntArray) -> 
 
 fn print_report(model: &ContextModel, claims: &ClaimReport, partitions: &[Vec<c_int>], isa: Isa, threads: usize) {
     let mut text = format!(
-        "armrest: claimed {} of {} nodes in {} partitions (kernels={isa}, threads={threads})\n",
+        "armrest: claimed {} of {} nodes in {} partitions\narmrest: kernels={isa}, threads={threads}\n",
         claims.claimed.len(),
         claims.total,
         partitions.len()

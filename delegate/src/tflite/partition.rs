@@ -30,7 +30,9 @@ pub fn build_partition(model: &dyn TflModel, folds: &Folds, nodes: &[usize], inp
 
     // Boundary inputs first, so the IR input order is the runtime's.
     for &i in inputs {
-        if i < 0 {
+        // Absent optionals, and stored constants the IR does not use as
+        // tensors (fp16 weights behind a folded DEQUANTIZE, int32 shapes).
+        if i < 0 || model.tensor(i).is_some_and(|t| t.is_constant()) && constant_f32(model, folds, i).is_none() {
             continue;
         }
         let id = tensor_id(&mut graph, i)?;
