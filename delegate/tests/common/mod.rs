@@ -1,4 +1,5 @@
 //! An in-memory TFLite graph for testing the frontend without a runtime.
+#![allow(dead_code)] // each test binary uses a subset of these helpers
 
 use armrest_delegate::tflite::{dtype, BuiltinParams, TflModel, TflNode, TflTensor, ALLOCATION_MMAP_RO};
 
