@@ -180,24 +180,28 @@ pub fn conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32], w: &Pac
 }
 
 /// Depthwise micro-kernel entry point:
-/// `run(channels, taps, inputs, weights, out, out_stride, clamp_min, clamp_max)`.
+/// `run(pixels, channels, taps, inputs, weights, out, out_pixel_stride, out_channel_stride, clamp_min, clamp_max)`.
 ///
-/// For every channel `c < channels`:
-/// `out[c * out_stride] = clamp(bias[c] + sum_t inputs[t][c] * w[t][c])`.
+/// For every output pixel `p < pixels` and channel `c < channels`:
+/// `out[p * out_pixel_stride + c * out_channel_stride] =
+/// clamp(bias[c] + sum_t inputs[p * taps + t][c] * w[t][c])`, taps in a
+/// fixed order that does not depend on `pixels` or the channel position.
 ///
 /// # Safety
-/// - `inputs` holds `taps` pointers, each to `channels` readable floats;
+/// - `inputs` holds `pixels * taps` pointers, each to `channels` readable floats;
 /// - `weights` holds `ceil(channels / cr)` packed blocks for this `taps`
 ///   (see [`DwUkernel::weights_offset`]);
-/// - `out + c * out_stride` is writable for every `c < channels`, and nothing
-///   else accesses those floats during the call.
+/// - every `out` element named above is writable, and nothing else accesses
+///   those floats during the call.
 pub type DwRunFn = unsafe fn(
+    pixels: usize,
     channels: usize,
     taps: usize,
     inputs: *const *const f32,
     weights: *const f32,
     out: *mut f32,
-    out_stride: usize,
+    out_pixel_stride: usize,
+    out_channel_stride: usize,
     clamp_min: f32,
     clamp_max: f32,
 );
@@ -327,38 +331,41 @@ pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32
     let tasks = rows.div_ceil(rows_per_task);
     let dst = SharedMut::new(output);
     exec.pool.run(tasks, &|t| {
-        let mut ptrs: Vec<*const f32> = vec![w.zero.as_ptr(); taps];
+        // One output row's indirection: `ow` pixels of `taps` input pixel pointers.
+        let mut ptrs: Vec<*const f32> = vec![w.zero.as_ptr(); ow * taps];
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
             let (b, oy) = (row / oh, row % oh);
-            for ox in 0..ow {
-                for ky in 0..kh {
-                    let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
-                    for kx in 0..kw {
+            let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
+            for ky in 0..kh {
+                let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
+                for kx in 0..kw {
+                    for (ox, pixel_ptrs) in ptrs.chunks_exact_mut(taps).enumerate() {
                         let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < in_shape.w);
-                        ptrs[ky * kw + kx] = match (iy, ix) {
-                            (Some(iy), Some(ix)) => input[((b * in_shape.h + iy) * in_shape.w + ix) * c..].as_ptr(),
+                        pixel_ptrs[ky * kw + kx] = match (iy, ix) {
+                            (Some(iy), Some(ix)) => image[(iy * in_shape.w + ix) * c..].as_ptr(),
                             _ => w.zero.as_ptr(),
                         };
                     }
                 }
-                let pixel = row * ow + ox;
-                for j in 0..dm {
-                    // SAFETY: every tap pointer is an in-bounds input pixel (c values) or the
-                    // c zeros; plane j holds ceil(c/cr) blocks for `taps`; this task alone writes
-                    // output pixel `pixel` (its rows are the task's), whose channels
-                    // j, j+dm, .., j+(c-1)*dm lie inside `output` (asserted above).
-                    unsafe {
-                        (uk.run)(
-                            c,
-                            taps,
-                            ptrs.as_ptr(),
-                            packed.as_ptr().add(j * plane),
-                            dst.ptr().add(pixel * out_c + j),
-                            dm,
-                            clamp.min,
-                            clamp.max,
-                        )
-                    }
+            }
+            for j in 0..dm {
+                // SAFETY: every pointer is an in-bounds input pixel (c values) or the c zeros;
+                // plane j holds ceil(c/cr) blocks for `taps`; this task alone writes output row
+                // `row` (ow pixels of out_c values), whose channels j, j+dm, .., j+(c-1)*dm lie
+                // inside `output` (asserted above).
+                unsafe {
+                    (uk.run)(
+                        ow,
+                        c,
+                        taps,
+                        ptrs.as_ptr(),
+                        packed.as_ptr().add(j * plane),
+                        dst.ptr().add(row * ow * out_c + j),
+                        out_c,
+                        dm,
+                        clamp.min,
+                        clamp.max,
+                    )
                 }
             }
         }

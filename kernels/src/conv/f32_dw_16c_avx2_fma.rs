@@ -17,106 +17,153 @@ pub const UKERNEL: DwUkernel = DwUkernel { name: "f32_dw_16c_avx2_fma", isa: Isa
 /// The [`super::DwRunFn`] contract, and AVX2+FMA available on this CPU.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn run(
+    pixels: usize,
     channels: usize,
     taps: usize,
     inputs: *const *const f32,
     weights: *const f32,
     out: *mut f32,
-    out_stride: usize,
+    out_pixel_stride: usize,
+    out_channel_stride: usize,
     clamp_min: f32,
     clamp_max: f32,
 ) {
     // SAFETY: forwarded contract; AVX2+FMA were detected before this kernel was selected.
-    unsafe { run_avx2(channels, taps, inputs, weights, out, out_stride, clamp_min, clamp_max) }
+    unsafe {
+        run_avx2(pixels, channels, taps, inputs, weights, out, out_pixel_stride, out_channel_stride, clamp_min, clamp_max)
+    }
 }
 
-/// Loads 16 channels at `x`: all of them, or through lane masks.
+/// Loads 16 channels at `x`: all of them, or (`MASKED`) the lanes `m` enables.
 ///
 /// # Safety
 /// `x` has 16 readable floats, or as many as the masks enable (the second
 /// half is addressed with `wrapping_add`, so it may lie past the end).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn load16(x: *const f32, masks: Option<(__m256i, __m256i)>) -> (__m256, __m256) {
+unsafe fn load16<const MASKED: bool>(x: *const f32, m: (__m256i, __m256i)) -> (__m256, __m256) {
     // SAFETY: the caller guarantees the enabled lanes are readable; masked lanes are not accessed.
     unsafe {
-        match masks {
-            None => (_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(8))),
-            Some((m0, m1)) => (_mm256_maskload_ps(x, m0), _mm256_maskload_ps(x.wrapping_add(8), m1)),
+        if MASKED {
+            (_mm256_maskload_ps(x, m.0), _mm256_maskload_ps(x.wrapping_add(8), m.1))
+        } else {
+            (_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(8)))
         }
+    }
+}
+
+/// Accumulates one 16-channel block over all taps, bias first, even and odd
+/// taps in separate chains, then adds the chains.
+///
+/// # Safety
+/// `wb` is the block's packed weights; every `inputs[t] + c0` has 16 readable
+/// floats, or (`MASKED`) as many as the masks enable.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn block<const MASKED: bool>(
+    taps: usize,
+    inputs: *const *const f32,
+    c0: usize,
+    wb: *const f32,
+    m: (__m256i, __m256i),
+) -> (__m256, __m256) {
+    // SAFETY: the caller guarantees the reads; the block holds 16 * (taps + 1) weights.
+    unsafe {
+        let (mut a0, mut a1) = (_mm256_loadu_ps(wb), _mm256_loadu_ps(wb.add(8)));
+        let (mut b0, mut b1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut wt = wb.add(CR);
+        let mut t = 0;
+        while t + 2 <= taps {
+            let (x0, x1) = load16::<MASKED>((*inputs.add(t)).add(c0), m);
+            let (y0, y1) = load16::<MASKED>((*inputs.add(t + 1)).add(c0), m);
+            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(wt), a0);
+            a1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(wt.add(8)), a1);
+            b0 = _mm256_fmadd_ps(y0, _mm256_loadu_ps(wt.add(16)), b0);
+            b1 = _mm256_fmadd_ps(y1, _mm256_loadu_ps(wt.add(24)), b1);
+            wt = wt.add(2 * CR);
+            t += 2;
+        }
+        if t < taps {
+            let (x0, x1) = load16::<MASKED>((*inputs.add(t)).add(c0), m);
+            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(wt), a0);
+            a1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(wt.add(8)), a1);
+        }
+        (_mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1))
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2(
+    pixels: usize,
     channels: usize,
     taps: usize,
     inputs: *const *const f32,
     weights: *const f32,
     out: *mut f32,
-    out_stride: usize,
+    out_pixel_stride: usize,
+    out_channel_stride: usize,
     clamp_min: f32,
     clamp_max: f32,
 ) {
-    let block = UKERNEL.weights_block_len(taps);
+    let block_len = UKERNEL.weights_block_len(taps);
     let (vmin, vmax) = (_mm256_set1_ps(clamp_min), _mm256_set1_ps(clamp_max));
-    let lanes_lo = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    let lanes_hi = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
-    let mut c0 = 0;
-    while c0 < channels {
-        let ct = (channels - c0).min(CR);
-        let masks = (ct < CR).then(|| {
-            let n = _mm256_set1_epi32(ct as i32);
-            (_mm256_cmpgt_epi32(n, lanes_lo), _mm256_cmpgt_epi32(n, lanes_hi))
-        });
-        // SAFETY: block c0/CR exists (bias then taps groups of 16 weights); every input pointer
-        // has `channels` floats, so the ct channels from c0 are readable and load16 reads only
-        // those; out + (c0+i)*out_stride is writable for i < ct.
+    let clamp = |v| _mm256_min_ps(_mm256_max_ps(v, vmin), vmax);
+    let full = channels / CR * CR;
+    let tail = channels - full;
+    let nt = _mm256_set1_epi32(tail as i32);
+    let masks = (
+        _mm256_cmpgt_epi32(nt, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+        _mm256_cmpgt_epi32(nt, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15)),
+    );
+    for px in 0..pixels {
+        // SAFETY: the DwRunFn contract: pixel px's `taps` input pointers each have `channels`
+        // readable floats, so full blocks read 16 and the tail reads `tail` (masked); the packed
+        // weights hold ceil(channels/16) blocks; out + px*out_pixel_stride + c*out_channel_stride
+        // is writable for c < channels.
         unsafe {
-            let wb = weights.add(c0 / CR * block);
-            let (mut a0, mut a1) = (_mm256_loadu_ps(wb), _mm256_loadu_ps(wb.add(8)));
-            let (mut b0, mut b1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            let mut t = 0;
-            while t + 2 <= taps {
-                let (x0, x1) = load16((*inputs.add(t)).add(c0), masks);
-                let wt = wb.add(CR * (t + 1));
-                a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(wt), a0);
-                a1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(wt.add(8)), a1);
-                let (y0, y1) = load16((*inputs.add(t + 1)).add(c0), masks);
-                let wt = wt.add(CR);
-                b0 = _mm256_fmadd_ps(y0, _mm256_loadu_ps(wt), b0);
-                b1 = _mm256_fmadd_ps(y1, _mm256_loadu_ps(wt.add(8)), b1);
-                t += 2;
-            }
-            if t < taps {
-                let (x0, x1) = load16((*inputs.add(t)).add(c0), masks);
-                let wt = wb.add(CR * (t + 1));
-                a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(wt), a0);
-                a1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(wt.add(8)), a1);
-            }
-            let r0 = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(a0, b0), vmin), vmax);
-            let r1 = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(a1, b1), vmin), vmax);
-            let o = out.add(c0 * out_stride);
-            match (out_stride, masks) {
-                (1, None) => {
-                    _mm256_storeu_ps(o, r0);
-                    _mm256_storeu_ps(o.add(8), r1);
+            let ptrs = inputs.add(px * taps);
+            let o = out.add(px * out_pixel_stride);
+            let mut c0 = 0;
+            while c0 < full {
+                let (r0, r1) = block::<false>(taps, ptrs, c0, weights.add(c0 / CR * block_len), masks);
+                let (r0, r1) = (clamp(r0), clamp(r1));
+                if out_channel_stride == 1 {
+                    _mm256_storeu_ps(o.add(c0), r0);
+                    _mm256_storeu_ps(o.add(c0 + 8), r1);
+                } else {
+                    scatter(o.add(c0 * out_channel_stride), out_channel_stride, r0, r1, CR);
                 }
-                (1, Some((m0, m1))) => {
-                    _mm256_maskstore_ps(o, m0, r0);
-                    _mm256_maskstore_ps(o.wrapping_add(8), m1, r1);
-                }
-                _ => {
-                    let mut spill = [0.0f32; CR];
-                    _mm256_storeu_ps(spill.as_mut_ptr(), r0);
-                    _mm256_storeu_ps(spill.as_mut_ptr().add(8), r1);
-                    for (i, &v) in spill.iter().enumerate().take(ct) {
-                        *o.add(i * out_stride) = v;
-                    }
+                c0 += CR;
+            }
+            if tail > 0 {
+                let (r0, r1) = block::<true>(taps, ptrs, c0, weights.add(c0 / CR * block_len), masks);
+                let (r0, r1) = (clamp(r0), clamp(r1));
+                if out_channel_stride == 1 {
+                    _mm256_maskstore_ps(o.add(c0), masks.0, r0);
+                    _mm256_maskstore_ps(o.add(c0).wrapping_add(8), masks.1, r1);
+                } else {
+                    scatter(o.add(c0 * out_channel_stride), out_channel_stride, r0, r1, tail);
                 }
             }
         }
-        c0 += CR;
+    }
+}
+
+/// Stores the first `ct` of 16 results `stride` floats apart.
+///
+/// # Safety
+/// `o + i * stride` is writable for `i < ct`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scatter(o: *mut f32, stride: usize, r0: __m256, r1: __m256, ct: usize) {
+    let mut spill = [0.0f32; CR];
+    // SAFETY: spill holds 16 floats; the caller guarantees the ct strided destinations.
+    unsafe {
+        _mm256_storeu_ps(spill.as_mut_ptr(), r0);
+        _mm256_storeu_ps(spill.as_mut_ptr().add(8), r1);
+        for (i, &v) in spill.iter().enumerate().take(ct) {
+            *o.add(i * stride) = v;
+        }
     }
 }

@@ -14,6 +14,43 @@ pub const UKERNEL: DwUkernel = DwUkernel { name: "f32_dw_4c_scalar", isa: Isa::S
 /// The [`super::DwRunFn`] contract.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn run(
+    pixels: usize,
+    channels: usize,
+    taps: usize,
+    inputs: *const *const f32,
+    weights: *const f32,
+    out: *mut f32,
+    out_pixel_stride: usize,
+    out_channel_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
+    for px in 0..pixels {
+        // SAFETY: the DwRunFn contract: pixel px's taps pointers and output channels.
+        unsafe {
+            run_pixel(
+                channels,
+                taps,
+                inputs.add(px * taps),
+                weights,
+                out.add(px * out_pixel_stride),
+                out_channel_stride,
+                clamp_min,
+                clamp_max,
+            )
+        }
+    }
+}
+
+/// One output pixel.
+///
+/// # Safety
+/// `inputs` holds `taps` pointers to `channels` readable floats; `weights`
+/// holds ceil(channels/4) packed blocks; `out + c * out_stride` is writable
+/// for `c < channels`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn run_pixel(
     channels: usize,
     taps: usize,
     inputs: *const *const f32,
