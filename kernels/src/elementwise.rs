@@ -446,19 +446,24 @@ mod tests {
     }
 
     fn check_binary(a_shape: &[usize], b_shape: &[usize], seed: u64) {
+        check_binary_with(a_shape, b_shape, seed, &OPS, &[Clamp::NONE, Clamp::RELU6, Clamp::RELU_N1_TO_1]);
+    }
+
+    fn check_binary_with(a_shape: &[usize], b_shape: &[usize], seed: u64, ops: &[BinaryOp], clamps: &[Clamp]) {
         let out_shape: Vec<usize> = a_shape.iter().zip(b_shape).map(|(&x, &y)| if x == 1 { y } else { x }).collect();
         let mut rng = Rng(seed);
         let a = rng.vec(a_shape.iter().product(), -4.0, 4.0);
         // Keep divisors away from 0.
         let b: Vec<f32> = rng.vec(b_shape.iter().product(), 0.5, 4.0).into_iter().enumerate().map(|(i, v)| if i % 3 == 0 { -v } else { v }).collect();
         let n: usize = out_shape.iter().product();
-        for op in OPS {
-            for clamp in [Clamp::NONE, Clamp::RELU6, Clamp::RELU_N1_TO_1] {
+        for &op in ops {
+            for &clamp in clamps {
                 let want: Vec<f32> = ref_broadcast(|x, y| clamp.apply(op.apply(x, y)), &a, a_shape, &b, b_shape, &out_shape);
-                for_each_exec(|exec| {
+                for_each_exec_same(|exec| {
                     let mut out = vec![f32::NAN; n];
                     binary(exec, op, &a, a_shape, &b, b_shape, &mut out, &out_shape, clamp);
                     assert_close(&out, &want, 1e-6, &format!("{op:?} {a_shape:?} {b_shape:?} {} t{}", exec.isa, exec.pool.num_threads()));
+                    out
                 });
             }
         }
@@ -500,9 +505,10 @@ mod tests {
 
     #[test]
     fn binary_large_multi_task() {
-        check_binary(&[3, 97, 211], &[3, 97, 211], 1);
-        check_binary(&[1, 60, 70, 19], &[1, 1, 1, 19], 2);
-        check_binary(&[70_001], &[1], 3);
+        let ops = [BinaryOp::Sub, BinaryOp::Minimum];
+        check_binary_with(&[3, 97, 211], &[3, 97, 211], 1, &ops, &[Clamp::RELU6]);
+        check_binary_with(&[1, 60, 70, 19], &[1, 1, 1, 19], 2, &ops, &[Clamp::NONE]);
+        check_binary_with(&[70_001], &[1], 3, &ops, &[Clamp::RELU]);
     }
 
     #[test]
@@ -540,10 +546,11 @@ mod tests {
     fn check_unary(x: &[f32]) {
         for op in UNARY {
             let want: Vec<f32> = x.iter().map(|&v| unary_ref(op, v)).collect();
-            for_each_exec(|exec| {
+            for_each_exec_same(|exec| {
                 let mut out = vec![f32::NAN; x.len()];
                 unary(exec, op, x, &mut out);
                 assert_close(&out, &want, 2e-6, &format!("{op:?} n={} {}", x.len(), exec.isa));
+                out
             });
         }
     }
@@ -575,10 +582,11 @@ mod tests {
             let x = rng.vec(xs.iter().product(), -3.0, 3.0);
             let alpha = rng.vec(al.iter().product(), -1.0, 1.0);
             let want = ref_broadcast(|v, a| if v >= 0.0 { v } else { a * v }, &x, xs, &alpha, &al_shape, xs);
-            for_each_exec(|exec| {
+            for_each_exec_same(|exec| {
                 let mut out = vec![f32::NAN; x.len()];
                 prelu(exec, &x, xs, &alpha, &al_shape, &mut out);
                 assert_close(&out, &want, 1e-6, &format!("prelu {xs:?} {al:?}"));
+                out
             });
         }
     }

@@ -717,6 +717,19 @@ pub(crate) mod test_util {
         }
     }
 
+    /// Like [`for_each_exec`] for a kernel returning its output, and checks
+    /// that every thread count gives bit-identical results within a tier.
+    pub fn for_each_exec_same(mut f: impl FnMut(Exec) -> Vec<f32>) {
+        let pools: Vec<ThreadPool> = [1, 2, 3].into_iter().map(ThreadPool::new).collect();
+        for isa in isas() {
+            let outs: Vec<Vec<f32>> = pools.iter().map(|pool| f(Exec { isa, pool })).collect();
+            for o in &outs[1..] {
+                let same = o.len() == outs[0].len() && o.iter().zip(&outs[0]).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{isa}: thread count changed the result");
+            }
+        }
+    }
+
     /// Small deterministic pseudo-random generator (xorshift) for test data.
     pub struct Rng(pub u64);
     impl Rng {

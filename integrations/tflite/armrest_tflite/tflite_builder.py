@@ -102,7 +102,6 @@ class Tensor:
     shape: tuple[int, ...]
     dtype: np.dtype
     signature: tuple[int, ...]
-    constant: np.ndarray | None = None
 
     @property
     def rank(self) -> int:
@@ -144,8 +143,7 @@ class ModelBuilder:
         else:
             t.buffer = 0
         self._tensors.append(t)
-        handle = Tensor(len(self._tensors) - 1, shape, dtype, signature,
-                        None if data is None else np.array(data, copy=True))
+        handle = Tensor(len(self._tensors) - 1, shape, dtype, signature)
         self._handles.append(handle)
         return handle
 
@@ -225,8 +223,8 @@ class ModelBuilder:
         self._op_names.append(custom if custom is not None else name)
         return outs
 
-    def _single(self, name, inputs, shape, signature, options=None, version=1, dtype=np.float32) -> Tensor:
-        return self.op(name, inputs, [shape], [dtype], options=options, version=version,
+    def _single(self, name, inputs, shape, signature, options=None, version=1) -> Tensor:
+        return self.op(name, inputs, [shape], options=options, version=version,
                        out_signatures=[signature])[0]
 
     @staticmethod

@@ -3,6 +3,7 @@ report=true while pytest's capfd captures what native code writes to fd 2."""
 
 from __future__ import annotations
 
+import ctypes
 import platform
 
 import pytest
@@ -49,6 +50,10 @@ def lib():
     if not path.is_file():
         pytest.fail(f"libarmrest.so not found at {path}: build it with "
                     "`cargo build --release -p armrest-ffi` (or set ARMREST_LIB)", pytrace=False)
+    try:
+        ctypes.CDLL(str(path)).tflite_plugin_create_delegate
+    except (OSError, AttributeError) as e:
+        pytest.fail(f"{path} is not a TFLite external delegate yet ({e})", pytrace=False)
     return path
 
 
