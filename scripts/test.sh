@@ -34,13 +34,15 @@ qemu_kernel_tests() {  # qemu_kernel_tests <cpu>
         cargo test -p armrest-kernels --target "$AARCH64"
 }
 
+# The library every runtime test loads (the Rust header tests and pytest).
+export ARMREST_LIB="$repo/target/release/libarmrest.so"
+step "release build libarmrest.so" cargo build --release -p armrest-ffi
 step "clippy (x86-64)"            cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (x86-64)"        cargo test --workspace
 step "clippy (aarch64)"           cargo clippy --workspace --all-targets --target "$AARCH64" -- -D warnings
 step "kernel tests, qemu cortex-a53" qemu_kernel_tests cortex-a53
 step "kernel tests, qemu max"        qemu_kernel_tests max
 step "kernel tests, qemu neoverse-n1" qemu_kernel_tests neoverse-n1
-step "release build libarmrest.so" cargo build --release -p armrest-ffi
 step "pytest integrations/tflite" python -m pytest -p no:cacheprovider -q -rfEs \
     --durations=10 integrations/tflite/tests
 
