@@ -458,9 +458,14 @@ unsafe fn partition<'a>(node: *mut TfLiteNode) -> Option<&'a mut Partition> {
     }
 }
 
-unsafe extern "C" fn partition_prepare(ctx: *mut TfLiteContext, node: *mut TfLiteNode) -> TfLiteStatus {
+/// The shared body of the partition kernel's `prepare` and `invoke`: find the
+/// partition, run `step`, report its error through the context.
+///
+/// # Safety
+/// `ctx` is NULL or live; `node` is NULL or the node whose user_data our init returned.
+unsafe fn kernel_entry(ctx: *mut TfLiteContext, node: *mut TfLiteNode, step: unsafe fn(*mut TfLiteContext, &mut Partition) -> Result<(), String>) -> TfLiteStatus {
     guard(K_TFLITE_ERROR, || {
-        // SAFETY: the runtime passes the node whose user_data our init returned.
+        // SAFETY: per this function's contract.
         let Some(p) = (unsafe { partition(node) }) else {
             // SAFETY: ctx is NULL or live.
             unsafe { report(ctx, "armrest: partition was not initialised") };
@@ -469,8 +474,8 @@ unsafe extern "C" fn partition_prepare(ctx: *mut TfLiteContext, node: *mut TfLit
         if ctx.is_null() {
             return K_TFLITE_ERROR;
         }
-        // SAFETY: live context during prepare.
-        match unsafe { prepare_partition(ctx, p) } {
+        // SAFETY: live context during the kernel call.
+        match unsafe { step(ctx, p) } {
             Ok(()) => K_TFLITE_OK,
             Err(e) => {
                 p.logger.error(&e);
@@ -480,6 +485,11 @@ unsafe extern "C" fn partition_prepare(ctx: *mut TfLiteContext, node: *mut TfLit
             }
         }
     })
+}
+
+unsafe extern "C" fn partition_prepare(ctx: *mut TfLiteContext, node: *mut TfLiteNode) -> TfLiteStatus {
+    // SAFETY: the runtime passes its live context and our node.
+    unsafe { kernel_entry(ctx, node, prepare_partition) }
 }
 
 /// # Safety
@@ -519,27 +529,8 @@ unsafe fn prepare_partition(ctx: *mut TfLiteContext, p: &mut Partition) -> Resul
 }
 
 unsafe extern "C" fn partition_invoke(ctx: *mut TfLiteContext, node: *mut TfLiteNode) -> TfLiteStatus {
-    guard(K_TFLITE_ERROR, || {
-        // SAFETY: the runtime passes the node whose user_data our init returned.
-        let Some(p) = (unsafe { partition(node) }) else {
-            // SAFETY: ctx is NULL or live.
-            unsafe { report(ctx, "armrest: partition was not initialised") };
-            return K_TFLITE_ERROR;
-        };
-        if ctx.is_null() {
-            return K_TFLITE_ERROR;
-        }
-        // SAFETY: live context during invoke.
-        match unsafe { invoke_partition(ctx, p) } {
-            Ok(()) => K_TFLITE_OK,
-            Err(e) => {
-                p.logger.error(&e);
-                // SAFETY: live context.
-                unsafe { report(ctx, &format!("armrest: {e}")) };
-                K_TFLITE_ERROR
-            }
-        }
-    })
+    // SAFETY: the runtime passes its live context and our node.
+    unsafe { kernel_entry(ctx, node, invoke_partition) }
 }
 
 /// The f32 data of tensor `i`, checked against the planned length.
