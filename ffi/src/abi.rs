@@ -274,6 +274,44 @@ layout!(TfLiteSqueezeParams, 36, num_squeeze_dims @ 32);
 layout!(TfLiteConcatenationParams, 8);
 layout!(TfLiteResizeBilinearParams, 2);
 
+/// `TfLiteDimensionMetadata` (format: 0 dense, 1 CSR).
+#[repr(C)]
+pub struct TfLiteDimensionMetadata {
+    pub format: c_int,
+    pub dense_size: c_int,
+    pub array_segments: *mut TfLiteIntArray,
+    pub array_indices: *mut TfLiteIntArray,
+}
+
+/// `TfLiteSparsity`, what `TfLiteTensor::sparsity` points to.
+#[repr(C)]
+pub struct TfLiteSparsity {
+    pub traversal_order: *mut TfLiteIntArray,
+    pub block_map: *mut TfLiteIntArray,
+    pub dim_metadata: *mut TfLiteDimensionMetadata,
+    pub dim_metadata_size: c_int,
+}
+
+#[repr(C)]
+pub struct TfLiteDepthToSpaceParams {
+    pub block_size: c_int,
+}
+
+/// The leading fields of `TfLiteStridedSliceParams` (newer runtimes append `offset`).
+#[repr(C)]
+pub struct TfLiteStridedSliceParams {
+    pub begin_mask: c_int,
+    pub end_mask: c_int,
+    pub ellipsis_mask: c_int,
+    pub new_axis_mask: c_int,
+    pub shrink_axis_mask: c_int,
+}
+
+layout!(TfLiteDimensionMetadata, 24, format @ 0, dense_size @ 4, array_segments @ 8, array_indices @ 16);
+layout!(TfLiteSparsity, 32, traversal_order @ 0, block_map @ 8, dim_metadata @ 16, dim_metadata_size @ 24);
+layout!(TfLiteDepthToSpaceParams, 4);
+layout!(TfLiteStridedSliceParams, 20, shrink_axis_mask @ 16);
+
 /// The elements of a runtime-owned int array (empty for NULL).
 ///
 /// # Safety

@@ -8,7 +8,7 @@ use crate::abi::*;
 use crate::guard::{guard, set_last_error};
 use armrest_delegate::log::Logger;
 use armrest_delegate::tflite::claim::{ClaimReport, Folds};
-use armrest_delegate::tflite::{self as front, BuiltinParams, TflModel, TflNode, TflTensor};
+use armrest_delegate::tflite::{self as front, BuiltinParams, TflDimMeta, TflModel, TflNode, TflSparsity, TflTensor};
 use armrest_delegate::{Executor, Options};
 use armrest_kernels::{Isa, ThreadPool};
 use std::collections::BTreeMap;
@@ -156,6 +156,32 @@ impl TflModel for ContextModel {
         Some(TflTensor { dtype: t.type_, dims, allocation_type: t.allocation_type, constant_data, name, quantized })
     }
 
+    fn sparsity(&self, index: i32) -> Option<TflSparsity> {
+        let t = self.raw_tensor(index)?;
+        if t.sparsity.is_null() {
+            return None;
+        }
+        // SAFETY: a non-NULL `sparsity` points to the runtime's TfLiteSparsity for this tensor,
+        // whose arrays and `dim_metadata_size` metadata entries live as long as the model.
+        unsafe {
+            let sp = &*t.sparsity.cast::<TfLiteSparsity>();
+            let levels = usize::try_from(sp.dim_metadata_size).ok()?;
+            if levels > 0 && sp.dim_metadata.is_null() {
+                return None;
+            }
+            let mut dim_metadata = Vec::with_capacity(levels);
+            for l in 0..levels {
+                let m = &*sp.dim_metadata.add(l);
+                dim_metadata.push(match m.format {
+                    0 => TflDimMeta::Dense(m.dense_size),
+                    1 => TflDimMeta::SparseCsr { segments: int_array(m.array_segments).to_vec(), indices: int_array(m.array_indices).to_vec() },
+                    _ => return None,
+                });
+            }
+            Some(TflSparsity { traversal_order: int_array(sp.traversal_order).to_vec(), block_map: int_array(sp.block_map).to_vec(), dim_metadata })
+        }
+    }
+
     fn node(&self, index: usize) -> Option<TflNode> {
         let mut node: *mut TfLiteNode = std::ptr::null_mut();
         let mut reg: *mut TfLiteRegistration = std::ptr::null_mut();
@@ -179,7 +205,12 @@ impl TflModel for ContextModel {
         let (inputs, outputs) = unsafe { (int_array(node.inputs).to_vec(), int_array(node.outputs).to_vec()) };
         // SAFETY: builtin_data is NULL or the params struct of this builtin code.
         let params = unsafe { decode_params(reg.builtin_code, node.builtin_data) };
-        Some(TflNode { builtin_code: reg.builtin_code, custom_name, version: reg.version, inputs, outputs, params })
+        let custom_options = match usize::try_from(node.custom_initial_data_size) {
+            // SAFETY: a custom node's initial data is `custom_initial_data_size` bytes owned by the runtime.
+            Ok(n) if n > 0 && !node.custom_initial_data.is_null() => unsafe { std::slice::from_raw_parts(node.custom_initial_data.cast::<u8>(), n) }.to_vec(),
+            _ => Vec::new(),
+        };
+        Some(TflNode { builtin_code: reg.builtin_code, custom_name, version: reg.version, inputs, outputs, params, custom_options })
     }
 }
 

@@ -53,13 +53,18 @@ pub fn claim_nodes(model: &dyn TflModel, plan: &[usize]) -> ClaimReport {
     let mut report = ClaimReport { total: plan.len(), ..Default::default() };
     let nodes: Vec<(usize, Option<TflNode>)> = plan.iter().map(|&i| (i, model.node(i))).collect();
     // Pass 1: fold static fp16 DEQUANTIZE nodes.
+    // DENSIFY of constant sparse weights folds first (the plan is in order),
+    // so the DEQUANTIZE behind it folds too.
     for (index, node) in &nodes {
         if let Some(node) = node {
-            if node.builtin_code == ops::DEQUANTIZE {
-                if let Ok((output, values)) = fold_dequantize(model, node) {
-                    report.folds.values.insert(output, values);
-                    report.folds.producers.insert(output, *index);
-                }
+            let folded = match node.builtin_code {
+                ops::DEQUANTIZE => fold_dequantize(model, node, &report.folds),
+                ops::DENSIFY => super::claim_sparse::fold_densify(model, node),
+                _ => continue,
+            };
+            if let Ok((output, values)) = folded {
+                report.folds.values.insert(output, values);
+                report.folds.producers.insert(output, *index);
             }
         }
     }
@@ -70,7 +75,7 @@ pub fn claim_nodes(model: &dyn TflModel, plan: &[usize]) -> ClaimReport {
             report.unclaimed.push(Unclaimed { node: *index, op: "?".into(), reason: "the runtime returned no node".into() });
             continue;
         };
-        if node.builtin_code == ops::DEQUANTIZE && report.folds.producers.values().any(|p| p == index) {
+        if report.folds.producers.values().any(|p| p == index) {
             continue; // decided below, once its consumers are known
         }
         match visit(model, node, &report.folds) {
@@ -78,10 +83,11 @@ pub fn claim_nodes(model: &dyn TflModel, plan: &[usize]) -> ClaimReport {
             Err(reason) => report.unclaimed.push(Unclaimed { node: *index, op: node.op_name(), reason }),
         }
     }
-    // Pass 3: a folded DEQUANTIZE is claimed when a claimed node consumes it.
-    for (pos, (index, node)) in nodes.iter().enumerate() {
+    // Pass 3: a folded node is claimed when a claimed node consumes it
+    // (in reverse plan order, so a DENSIFY sees its DEQUANTIZE decided).
+    for (pos, (index, node)) in nodes.iter().enumerate().rev() {
         let Some(node) = node else { continue };
-        if node.builtin_code != ops::DEQUANTIZE || !report.folds.producers.values().any(|p| p == index) {
+        if !report.folds.producers.values().any(|p| p == index) {
             continue;
         }
         let output = node.outputs[0];
@@ -92,7 +98,7 @@ pub fn claim_nodes(model: &dyn TflModel, plan: &[usize]) -> ClaimReport {
             report.unclaimed.push(Unclaimed {
                 node: *index,
                 op: node.op_name(),
-                reason: "static fp16 DEQUANTIZE whose consumers armrest does not claim".into(),
+                reason: format!("static {} whose consumers armrest does not claim (folded into them)", if node.builtin_code == ops::DENSIFY { "DENSIFY" } else { "fp16 DEQUANTIZE" }),
             });
         }
     }
@@ -101,12 +107,16 @@ pub fn claim_nodes(model: &dyn TflModel, plan: &[usize]) -> ClaimReport {
     report
 }
 
-fn fold_dequantize(model: &dyn TflModel, node: &TflNode) -> Result<(i32, Arc<[f32]>), String> {
+fn fold_dequantize(model: &dyn TflModel, node: &TflNode, folds: &Folds) -> Result<(i32, Arc<[f32]>), String> {
     let (&input, &output) = (node.inputs.first().ok_or("no input")?, node.outputs.first().ok_or("no output")?);
     let src = model.tensor(input).ok_or("bad input")?;
     let dst = model.tensor(output).ok_or("bad output")?;
     if src.dtype != dtype::F16 || dst.dtype != dtype::F32 {
         return Err(format!("DEQUANTIZE from {} to {} (only constant float16 → float32 is folded)", dtype::name(src.dtype), dtype::name(dst.dtype)));
+    }
+    if let Some(values) = folds.values.get(&input) {
+        // Densified fp16 weights: their values are already exact in f32.
+        return Ok((output, values.clone()));
     }
     let bytes = src.constant_data.ok_or("DEQUANTIZE of a non-constant tensor")?;
     let n: usize = src.shape().ok_or("unknown shape")?.iter().product();
@@ -119,7 +129,7 @@ fn fold_dequantize(model: &dyn TflModel, node: &TflNode) -> Result<(i32, Arc<[f3
 
 /// Whether `index` holds values known at claim time (stored fp32 constant or folded).
 pub fn is_constant_f32(model: &dyn TflModel, folds: &Folds, index: i32) -> bool {
-    folds.values.contains_key(&index)
+    folds.values.contains_key(&index) && model.tensor(index).is_some_and(|t| t.dtype == dtype::F32)
         || model.tensor(index).is_some_and(|t| t.dtype == dtype::F32 && t.allocation_type == ALLOCATION_MMAP_RO && t.is_constant())
 }
 
@@ -199,7 +209,15 @@ pub fn visit(model: &dyn TflModel, node: &TflNode, folds: &Folds) -> Result<Visi
         return if folds.values.contains_key(&output) {
             Ok(Visited::Folded { output })
         } else {
-            Err(fold_dequantize(model, node).err().unwrap_or_else(|| "DEQUANTIZE was not folded".into()))
+            Err(fold_dequantize(model, node, folds).err().unwrap_or_else(|| "DEQUANTIZE was not folded".into()))
+        };
+    }
+    if node.builtin_code == ops::DENSIFY {
+        let output = *node.outputs.first().ok_or("no output")?;
+        return if folds.values.contains_key(&output) {
+            Ok(Visited::Folded { output })
+        } else {
+            Err(super::claim_sparse::fold_densify(model, node).err().unwrap_or_else(|| "DENSIFY was not folded".into()))
         };
     }
     if node.outputs.len() != 1 {

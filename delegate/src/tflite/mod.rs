@@ -4,8 +4,10 @@
 //! visitor, so a claimed node can never fail to build.
 
 pub mod claim;
+pub mod claim_sparse;
 pub mod ops;
 pub mod partition;
+pub mod sparse;
 
 pub use claim::{claim_nodes, ClaimReport, Unclaimed};
 pub use partition::build_partition;
@@ -108,6 +110,8 @@ pub struct TflNode {
     pub inputs: Vec<i32>,
     pub outputs: Vec<i32>,
     pub params: BuiltinParams,
+    /// A custom op's options blob (`custom_initial_data`); empty otherwise.
+    pub custom_options: Vec<u8>,
 }
 
 impl TflNode {
@@ -120,8 +124,31 @@ impl TflNode {
     }
 }
 
+/// How one level of a sparse tensor is stored (`TfLiteDimensionMetadata`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TflDimMeta {
+    /// Every coordinate in `0..size` is present.
+    Dense(i32),
+    /// Compressed sparse: for each position of the previous level, the
+    /// stored coordinates are `indices[segments[p]..segments[p + 1]]`.
+    SparseCsr { segments: Vec<i32>, indices: Vec<i32> },
+}
+
+/// A sparse constant tensor's encoding (`TfLiteSparsity`), copied out of the runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TflSparsity {
+    pub traversal_order: Vec<i32>,
+    pub block_map: Vec<i32>,
+    /// One entry per traversal level.
+    pub dim_metadata: Vec<TflDimMeta>,
+}
+
 /// What the frontend needs from a runtime's graph.
 pub trait TflModel {
     fn tensor(&self, index: i32) -> Option<TflTensor<'_>>;
     fn node(&self, index: usize) -> Option<TflNode>;
+    /// The sparse encoding of tensor `index`, when it has one.
+    fn sparsity(&self, _index: i32) -> Option<TflSparsity> {
+        None
+    }
 }

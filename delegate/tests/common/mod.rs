@@ -1,7 +1,8 @@
 //! An in-memory TFLite graph for testing the frontend without a runtime.
 #![allow(dead_code)] // each test binary uses a subset of these helpers
 
-use armrest_delegate::tflite::{dtype, BuiltinParams, TflModel, TflNode, TflTensor, ALLOCATION_MMAP_RO};
+use armrest_delegate::tflite::{dtype, BuiltinParams, TflModel, TflNode, TflSparsity, TflTensor, ALLOCATION_MMAP_RO};
+use std::collections::HashMap;
 
 pub struct MockTensor {
     pub dtype: i32,
@@ -14,6 +15,8 @@ pub struct MockTensor {
 pub struct MockModel {
     pub tensors: Vec<MockTensor>,
     pub nodes: Vec<TflNode>,
+    /// Sparse encodings of constant tensors (their data holds the stored values).
+    pub sparsity: HashMap<i32, TflSparsity>,
 }
 
 impl MockModel {
@@ -39,7 +42,20 @@ impl MockModel {
         self.tensors.len() as i32 - 1
     }
     pub fn node(&mut self, code: i32, inputs: &[i32], outputs: &[i32], params: BuiltinParams) -> usize {
-        self.nodes.push(TflNode { builtin_code: code, custom_name: None, version: 1, inputs: inputs.to_vec(), outputs: outputs.to_vec(), params });
+        self.nodes.push(TflNode { builtin_code: code, custom_name: None, version: 1, inputs: inputs.to_vec(), outputs: outputs.to_vec(), params, custom_options: Vec::new() });
+        self.nodes.len() - 1
+    }
+    /// A MediaPipe-style custom op node with its options blob.
+    pub fn custom(&mut self, name: &str, inputs: &[i32], outputs: &[i32], options: &[u8]) -> usize {
+        self.nodes.push(TflNode {
+            builtin_code: armrest_delegate::tflite::ops::CUSTOM,
+            custom_name: Some(name.into()),
+            version: 1,
+            inputs: inputs.to_vec(),
+            outputs: outputs.to_vec(),
+            params: BuiltinParams::None,
+            custom_options: options.to_vec(),
+        });
         self.nodes.len() - 1
     }
     pub fn plan(&self) -> Vec<usize> {
@@ -61,6 +77,9 @@ impl TflModel for MockModel {
     }
     fn node(&self, index: usize) -> Option<TflNode> {
         self.nodes.get(index).cloned()
+    }
+    fn sparsity(&self, index: i32) -> Option<TflSparsity> {
+        self.sparsity.get(&index).cloned()
     }
 }
 
