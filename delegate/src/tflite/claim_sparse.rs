@@ -25,12 +25,12 @@ pub fn fold_densify(model: &dyn TflModel, node: &TflNode) -> Result<(i32, Arc<[f
         return Err(format!("DENSIFY input dims {:?} differ from its output's {:?}", src.dims, dst.dims));
     }
     let values: Vec<f32> = if src.dtype == dtype::F16 {
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return Err("odd float16 byte count".into());
         }
         bytes.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect()
     } else {
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return Err("float32 byte count not a multiple of 4".into());
         }
         bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()

@@ -43,7 +43,7 @@ pub fn dense_positions(shape: &[usize], sp: &TflSparsity, stored: usize) -> Resu
         let TflDimMeta::Dense(size) = sp.dim_metadata[level] else {
             return Err("a block dim is stored sparse".into());
         };
-        let size = usize::try_from(size).ok().filter(|&s| s > 0 && shape[d] % s == 0).ok_or_else(|| format!("block size {size} does not divide dim {d} ({})", shape[d]))?;
+        let size = usize::try_from(size).ok().filter(|&s| s > 0 && shape[d].is_multiple_of(s)).ok_or_else(|| format!("block size {size} does not divide dim {d} ({})", shape[d]))?;
         block_of[d] = Some((j, size));
     }
     let mut extent = vec![0usize; levels];
