@@ -168,7 +168,7 @@ mod tests {
     }
 
     fn pattern(n: usize, seed: usize) -> Vec<f32> {
-        (0..n).map(|i| if (i * 7 + seed) % 3 == 0 { (i as f32) * 0.5 - 3.0 } else { 0.0 }).collect()
+        (0..n).map(|i| if (i * 7 + seed).is_multiple_of(3) { (i as f32) * 0.5 - 3.0 } else { 0.0 }).collect()
     }
 
     #[test]
