@@ -256,6 +256,9 @@ fn run_node(exec: Exec, op: &Op, packed: &Packed, ins: &[&[f32]], in_shapes: &[&
         (Op::ResizeBilinear { size, align_corners, half_pixel_centers }, _) => {
             resize::resize_bilinear(exec, nhwc(xs), x, size[0], size[1], *align_corners, *half_pixel_centers, out);
         }
+        (Op::DepthToSpace { .. } | Op::StridedSlice(_) | Op::TransposeConvBias { .. } | Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_), _) => {
+            crate::ops_extra::run(exec, op, ins, in_shapes, out_shape, out)
+        }
         (Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }, _) => unreachable!("weights are packed for every conv and dense node"),
     }
 }

@@ -45,6 +45,19 @@ pub enum Op {
     Pad { pads: Vec<(usize, usize)> },
     Softmax { beta: f32 },
     ResizeBilinear { size: [usize; 2], align_corners: bool, half_pixel_centers: bool },
+    /// DEPTH_TO_SPACE (DCR order) with this block size.
+    DepthToSpace { block: usize },
+    /// STRIDED_SLICE; `begin`/`end`/`strides` as given, resolved against the input shape.
+    StridedSlice(crate::ops_extra::StridedSliceSpec),
+    /// MediaPipe `Convolution2DTransposeBias`. Inputs: x `[n,h,w,c]`, filter
+    /// `[o,kh,kw,c]` (constant), bias `[o]` (constant).
+    TransposeConvBias { padding: Padding, stride: [usize; 2] },
+    /// MediaPipe `TransformTensorBilinear` v2. Inputs: x `[1,h,w,c]`, matrix `[1,4,4]`.
+    TransformTensorBilinear { size: [usize; 2] },
+    /// MediaPipe `TransformLandmarks` v2. Inputs: landmarks `[1,n,2|3]`, matrix `[1,4,4]`.
+    TransformLandmarks,
+    /// MediaPipe `Landmarks2TransformMatrix` v2. Input: landmarks `[1,n,3]`; output `[1,4,4]`.
+    LandmarksToTransformMatrix(armrest_kernels::mediapipe::LandmarksToMatrix),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -74,6 +87,12 @@ impl Op {
             Op::Pad { .. } => "pad",
             Op::Softmax { .. } => "softmax",
             Op::ResizeBilinear { .. } => "resize_bilinear",
+            Op::DepthToSpace { .. } => "depth_to_space",
+            Op::StridedSlice(_) => "strided_slice",
+            Op::TransposeConvBias { .. } => "transpose_conv_bias",
+            Op::TransformTensorBilinear { .. } => "transform_tensor_bilinear",
+            Op::TransformLandmarks => "transform_landmarks",
+            Op::LandmarksToTransformMatrix(_) => "landmarks_to_transform_matrix",
         }
     }
 }

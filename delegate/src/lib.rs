@@ -5,6 +5,7 @@
 pub mod exec;
 pub mod ir;
 pub mod log;
+pub mod ops_extra;
 pub mod options;
 pub mod shapes;
 pub mod tflite;

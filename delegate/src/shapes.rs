@@ -189,6 +189,9 @@ pub fn infer(op: &Op, inputs: &[&[usize]]) -> Result<Vec<Shape>, String> {
             expect_rank("resize input", x, 4)?;
             vec![x[0], size[0], size[1], x[3]]
         }
+        Op::DepthToSpace { .. } | Op::StridedSlice(_) | Op::TransposeConvBias { .. } | Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_) => {
+            crate::ops_extra::infer(op, inputs)?
+        }
     };
     Ok(vec![out])
 }

@@ -286,6 +286,17 @@ unsafe fn decode_params(code: i32, data: *const c_void) -> BuiltinParams {
                 BuiltinParams::ResizeBilinear { align_corners: p.align_corners, half_pixel_centers: p.half_pixel_centers }
             }
             ops::LEAKY_RELU => BuiltinParams::LeakyRelu { alpha: (*data.cast::<TfLiteLeakyReluParams>()).alpha },
+            ops::DEPTH_TO_SPACE => BuiltinParams::DepthToSpace { block_size: (*data.cast::<TfLiteDepthToSpaceParams>()).block_size },
+            ops::STRIDED_SLICE => {
+                let p = &*data.cast::<TfLiteStridedSliceParams>();
+                BuiltinParams::StridedSlice {
+                    begin_mask: p.begin_mask,
+                    end_mask: p.end_mask,
+                    ellipsis_mask: p.ellipsis_mask,
+                    new_axis_mask: p.new_axis_mask,
+                    shrink_axis_mask: p.shrink_axis_mask,
+                }
+            }
             _ => BuiltinParams::None,
         }
     }

@@ -459,7 +459,8 @@ pub fn visit(model: &dyn TflModel, node: &TflNode, folds: &Folds) -> Result<Visi
             }
             (Op::ResizeBilinear { size: [h as usize, w as usize], align_corners, half_pixel_centers }, vec![x])
         }
-        ops::CUSTOM => return Err(format!("custom op '{}' has no armrest kernel", node.op_name())),
+        ops::DEPTH_TO_SPACE | ops::STRIDED_SLICE => super::claim_custom::visit_builtin(model, node)?,
+        ops::CUSTOM => super::claim_custom::visit_custom(model, folds, node)?,
         _ => return Err(format!("{} has no armrest kernel", node.op_name())),
     };
 

@@ -4,7 +4,9 @@
 //! visitor, so a claimed node can never fail to build.
 
 pub mod claim;
+pub mod claim_custom;
 pub mod claim_sparse;
+pub mod flexbuffers;
 pub mod ops;
 pub mod partition;
 pub mod sparse;
@@ -98,6 +100,8 @@ pub enum BuiltinParams {
     Reducer { keep_dims: bool },
     ResizeBilinear { align_corners: bool, half_pixel_centers: bool },
     LeakyRelu { alpha: f32 },
+    DepthToSpace { block_size: i32 },
+    StridedSlice { begin_mask: i32, end_mask: i32, ellipsis_mask: i32, new_axis_mask: i32, shrink_axis_mask: i32 },
 }
 
 /// One node as the frontend sees it.
