@@ -174,3 +174,206 @@ pub fn landmarks_to_transform_matrix(p: &LandmarksToMatrix, landmarks: &[f32], o
         0.0, 0.0, 0.0, 1.0,
     ]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Isa, ThreadPool};
+
+    fn vals(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{what}: [{i}] {x} vs {y}");
+        }
+    }
+
+    fn isas() -> impl Iterator<Item = Isa> {
+        Isa::ALL.into_iter().filter(|i| i.is_available())
+    }
+
+    /// The definition: scatter every input pixel through every tap.
+    #[allow(clippy::too_many_arguments)]
+    fn transpose_conv_ref(s: Nhwc, x: &[f32], w: &[f32], k: [usize; 2], bias: &[f32], st: [usize; 2], pad: [usize; 2], out_hw: [usize; 2]) -> Vec<f32> {
+        let oc = bias.len();
+        let mut out: Vec<f32> = (0..s.n * out_hw[0] * out_hw[1]).flat_map(|_| bias.iter().copied()).collect();
+        for n in 0..s.n {
+            for iy in 0..s.h {
+                for ix in 0..s.w {
+                    for ky in 0..k[0] {
+                        for kx in 0..k[1] {
+                            let oy = (iy * st[0] + ky) as isize - pad[0] as isize;
+                            let ox = (ix * st[1] + kx) as isize - pad[1] as isize;
+                            if oy < 0 || ox < 0 || oy >= out_hw[0] as isize || ox >= out_hw[1] as isize {
+                                continue;
+                            }
+                            for o in 0..oc {
+                                for c in 0..s.c {
+                                    out[((n * out_hw[0] + oy as usize) * out_hw[1] + ox as usize) * oc + o] += x[((n * s.h + iy) * s.w + ix) * s.c + c] * w[((o * k[0] + ky) * k[1] + kx) * s.c + c];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn transpose_conv_bias_matches_the_scatter_definition() {
+        // (n, h, w, c, o, kh, kw, sh, sw, same)
+        let cases = [(1, 4, 4, 16, 1, 2, 2, 2, 2, true), (2, 3, 5, 3, 4, 3, 3, 2, 1, true), (1, 5, 3, 2, 3, 3, 2, 3, 2, false), (1, 1, 1, 1, 1, 1, 1, 1, 1, true), (1, 7, 6, 5, 2, 4, 4, 2, 2, true), (1, 2, 2, 3, 2, 5, 5, 1, 1, true)];
+        for (n, h, w, c, o, kh, kw, sh, sw, same) in cases {
+            let s = Nhwc { n, h, w, c };
+            let x = vals(s.len(), 1);
+            let wt = vals(o * kh * kw * c, 2);
+            let b = vals(o, 3);
+            let (oh, pt) = transpose_conv_geometry(h, kh, sh, same);
+            let (ow, pl) = transpose_conv_geometry(w, kw, sw, same);
+            if same && kh == sh && kw == sw {
+                assert_eq!((oh, ow), (h * sh, w * sw), "SAME with kernel = stride gives in * stride");
+            }
+            let want = transpose_conv_ref(s, &x, &wt, [kh, kw], &b, [sh, sw], [pt, pl], [oh, ow]);
+            for isa in isas() {
+                for threads in [1, 3] {
+                    let pool = ThreadPool::new(threads);
+                    let mut out = vec![f32::NAN; want.len()];
+                    transpose_conv_bias(Exec { isa, pool: &pool }, s, &x, &wt, [kh, kw], &b, [sh, sw], [pt, pl], [oh, ow], &mut out);
+                    close(&out, &want, 1e-5 * (c * kh * kw) as f32, &format!("{s:?} k{kh}x{kw} s{sh}x{sw} {same} {isa:?}"));
+                }
+            }
+        }
+        // VALID: (in - 1) * s + k; SAME removes max(0, k - (in - 1) % s - 1), half of it before.
+        assert_eq!(transpose_conv_geometry(5, 3, 2, false), (11, 0));
+        assert_eq!(transpose_conv_geometry(5, 3, 2, true), (9, 1));
+        assert_eq!(transpose_conv_geometry(6, 3, 2, true), (12, 0));
+        assert_eq!(transpose_conv_geometry(4, 1, 2, true), (7, 0));
+    }
+
+    fn bilinear_ref(s: Nhwc, x: &[f32], m: &[f32], out_hw: [usize; 2]) -> Vec<f32> {
+        let mut out = Vec::new();
+        for oy in 0..out_hw[0] {
+            for ox in 0..out_hw[1] {
+                // Pixel centres: sample T at (ox + 0.5, oy + 0.5), minus 0.5.
+                let (cx, cy) = (ox as f64 + 0.5, oy as f64 + 0.5);
+                let tx = m[0] as f64 * cx + m[1] as f64 * cy + m[3] as f64 - 0.5;
+                let ty = m[4] as f64 * cx + m[5] as f64 * cy + m[7] as f64 - 0.5;
+                for k in 0..s.c {
+                    if tx < 0.0 || ty < 0.0 || tx > (s.w - 1) as f64 || ty > (s.h - 1) as f64 {
+                        out.push(0.0);
+                        continue;
+                    }
+                    let px = |yy: i64, xx: i64| if yy >= s.h as i64 || xx >= s.w as i64 { 0.0 } else { x[(yy as usize * s.w + xx as usize) * s.c + k] as f64 };
+                    let (x0, y0) = (tx.floor(), ty.floor());
+                    let (ax, ay) = (tx - x0, ty - y0);
+                    let (x0, y0) = (x0 as i64, y0 as i64);
+                    let v = (1.0 - ay) * ((1.0 - ax) * px(y0, x0) + ax * px(y0, x0 + 1)) + ay * ((1.0 - ax) * px(y0 + 1, x0) + ax * px(y0 + 1, x0 + 1));
+                    out.push(v as f32);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn transform_tensor_bilinear_matches_the_definition() {
+        let s = Nhwc { n: 1, h: 9, w: 7, c: 5 };
+        let x = vals(s.len(), 4);
+        // Rotation + scale + shift, partly outside the input; identity; a pure shift.
+        let (sn, cs) = 0.4f32.sin_cos();
+        let mats: [[f32; 16]; 3] = [
+            [0.6 * cs, -0.6 * sn, 0.0, 2.3, 0.6 * sn, 0.6 * cs, 0.0, -0.7, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+            [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+            [1.0, 0.0, 0.0, 1.25, 0.0, 1.0, 0.0, -0.5, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+        ];
+        for m in mats {
+            for out_hw in [[6, 6], [9, 7], [1, 3]] {
+                let want = bilinear_ref(s, &x, &m, out_hw);
+                for isa in isas() {
+                    let pool = ThreadPool::new(2);
+                    let mut out = vec![f32::NAN; want.len()];
+                    transform_tensor_bilinear(Exec { isa, pool: &pool }, s, &x, &m, out_hw, &mut out);
+                    close(&out, &want, 1e-5, &format!("{m:?} {out_hw:?}"));
+                }
+            }
+        }
+        // The identity warp of a same-size output reproduces the input.
+        let mut out = vec![0.0; s.len()];
+        let pool = ThreadPool::new(1);
+        transform_tensor_bilinear(Exec { isa: Isa::Scalar, pool: &pool }, s, &x, &mats[1], [9, 7], &mut out);
+        assert_eq!(out, x);
+    }
+
+    #[test]
+    fn transform_landmarks_applies_the_affine_rows() {
+        let m = [2.0, 0.5, 9.0, 1.0, -0.25, 3.0, 9.0, -2.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+        for dims in [2, 3] {
+            let lm = vals(7 * dims, 5);
+            let mut out = vec![0.0; lm.len()];
+            transform_landmarks(&lm, dims, &m, &mut out);
+            for (p, q) in lm.chunks(dims).zip(out.chunks(dims)) {
+                assert!((q[0] - (2.0 * p[0] + 0.5 * p[1] + 1.0)).abs() < 1e-6);
+                assert!((q[1] - (-0.25 * p[0] + 3.0 * p[1] - 2.0)).abs() < 1e-6);
+                if dims == 3 {
+                    assert_eq!(q[2], p[2]);
+                }
+            }
+        }
+    }
+
+    fn mat4_mul(a: &[f64; 16], b: &[f64; 16]) -> [f64; 16] {
+        let mut r = [0.0; 16];
+        for i in 0..4 {
+            for j in 0..4 {
+                r[i * 4 + j] = (0..4).map(|k| a[i * 4 + k] * b[k * 4 + j]).sum();
+            }
+        }
+        r
+    }
+
+    #[test]
+    fn landmarks_to_transform_matrix_matches_the_matrix_chain() {
+        let n = 12;
+        let lm: Vec<f32> = vals(n * 3, 6).iter().map(|v| v * 50.0 + 100.0).collect();
+        let p = LandmarksToMatrix {
+            subset: vec![[0, 3], [5, 7], [9, 9], [11, 2]],
+            left_rotation_idx: 1,
+            right_rotation_idx: 4,
+            target_rotation_radians: 0.3,
+            output_height: 16,
+            output_width: 24,
+            scale_x: 1.5,
+            scale_y: 1.25,
+        };
+        let mut out = [0.0f32; 16];
+        landmarks_to_transform_matrix(&p, &lm, &mut out);
+        // Reference in f64 as the explicit chain shift(crop) * R(-r) * scale * shift(-out/2).
+        let at = |i: usize| (lm[3 * i] as f64, lm[3 * i + 1] as f64);
+        let (l, r) = (at(1), at(4));
+        let rot = 0.3f64 - (r.1 - l.1).atan2(r.0 - l.0);
+        let pts: Vec<(f64, f64)> = p.subset.iter().flatten().map(|&i| at(i)).map(|(x, y)| (rot.cos() * x - rot.sin() * y, rot.sin() * x + rot.cos() * y)).collect();
+        let fold = |f: fn(f64, f64) -> f64, init: f64, sel: fn(&(f64, f64)) -> f64| pts.iter().map(sel).fold(init, f);
+        let (minx, maxx) = (fold(f64::min, f64::INFINITY, |p| p.0), fold(f64::max, f64::NEG_INFINITY, |p| p.0));
+        let (miny, maxy) = (fold(f64::min, f64::INFINITY, |p| p.1), fold(f64::max, f64::NEG_INFINITY, |p| p.1));
+        let (cx, cy) = ((minx + maxx) / 2.0, (miny + maxy) / 2.0);
+        let (cx, cy) = ((-rot).cos() * cx - (-rot).sin() * cy, (-rot).sin() * cx + (-rot).cos() * cy);
+        let shift = |x: f64, y: f64| [1.0, 0.0, 0.0, x, 0.0, 1.0, 0.0, y, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+        let rr = -rot;
+        let rotm = [rr.cos(), -rr.sin(), 0.0, 0.0, rr.sin(), rr.cos(), 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+        let (sx, sy) = (1.5 * (maxx - minx) / 24.0, 1.25 * (maxy - miny) / 16.0);
+        let scale = [sx, 0.0, 0.0, 0.0, 0.0, sy, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+        let t = mat4_mul(&mat4_mul(&mat4_mul(&shift(cx, cy), &rotm), &scale), &shift(-12.0, -8.0));
+        let want: Vec<f32> = t.iter().map(|&v| v as f32).collect();
+        close(&out, &want, 2e-5, "matrix");
+    }
+}
