@@ -3,15 +3,16 @@ what armrest is expected to leave to TFLite in them, worked out from the
 model itself (not from armrest's output).
 
 Rules, from armrest's contract:
-  * ops armrest does not implement (UNSUPPORTED_OPS, an explicit table) are
-    never claimed;
+  * ops armrest does not implement (UNSUPPORTED_OPS, an explicit table, empty
+    for mediapipe 0.10.21) are never claimed;
   * an op armrest does implement (CLAIMED_OPS) must be claimed unless the model
     gives a reason: a fused TANH/SIGN_BIT activation, conv/FC weights that are
     not constant (e.g. produced at run time by DENSIFY), a tensor that is not
     fp32 (other than the constant int32 parameters: shapes, axes, paddings,
     sizes), or a DEQUANTIZE whose input is not a constant fp16 tensor;
-  * a DEQUANTIZE of constant fp16 weights is folded into its consumer, so it
-    may stay with TFLite when one of its consumers does.
+  * a DEQUANTIZE of constant fp16 weights, and a DENSIFY of constant sparse
+    weights, are folded into their consumers, so they may stay with TFLite
+    when one of their consumers does.
 Each expected reason carries a pattern the reason armrest prints must match.
 """
 
@@ -32,19 +33,17 @@ CLAIMED_OPS = frozenset({
     "MINIMUM", "RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH", "HARD_SWISH", "PRELU",
     "LEAKY_RELU", "AVERAGE_POOL_2D", "MAX_POOL_2D", "MEAN", "RESHAPE", "SQUEEZE", "EXPAND_DIMS",
     "CONCATENATION", "PAD", "SOFTMAX", "RESIZE_BILINEAR", "DEQUANTIZE",
+    # folded at claim time: constant sparse weights made dense (face_detection_full_range_sparse, pose_detection)
+    "DENSIFY",
+    "DEPTH_TO_SPACE", "STRIDED_SLICE",
+    # MediaPipe's custom ops (selfie_segmentation*, face_landmark_with_attention)
+    "Convolution2DTransposeBias", "Landmarks2TransformMatrix", "TransformTensorBilinear", "TransformLandmarks",
 })
 
-#: Ops in the MediaPipe models that armrest does not implement (this milestone),
-#: with why. Every node of these ops must be reported not claimed.
-UNSUPPORTED_OPS = {
-    "DENSIFY": "sparse weights made dense at prepare time (face_detection_full_range_sparse, pose_detection)",
-    "DEPTH_TO_SPACE": "not in armrest's fp32 op set",
-    "STRIDED_SLICE": "not in armrest's fp32 op set",
-    "Convolution2DTransposeBias": "MediaPipe custom op (transposed conv + bias)",
-    "Landmarks2TransformMatrix": "MediaPipe custom op",
-    "TransformTensorBilinear": "MediaPipe custom op",
-    "TransformLandmarks": "MediaPipe custom op",
-}
+#: Ops in the MediaPipe models that armrest does not implement, with why. Every
+#: node of these ops must be reported not claimed. (Empty since armrest runs
+#: every op of mediapipe 0.10.21's models; kept so a new model's op is explained.)
+UNSUPPORTED_OPS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,7 @@ DEQUANT_CONSUMER = Expected(
 
 _INT_PARAM_INPUTS = {  # (op, input position) holding int32 constant parameters
     ("RESHAPE", 1), ("MEAN", 1), ("PAD", 1), ("EXPAND_DIMS", 1), ("RESIZE_BILINEAR", 1),
+    ("STRIDED_SLICE", 1), ("STRIDED_SLICE", 2), ("STRIDED_SLICE", 3),
 }
 _WEIGHTED = {"CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2)}
 
@@ -99,12 +99,20 @@ def analyse(model_bytes: bytes) -> Analysis:
         tensor = sg.tensors[t]
         return tensor.buffer > 0 and m.buffers[tensor.buffer].data is not None
 
+    def densified(t: int) -> bool:
+        """Produced by a DENSIFY of a constant sparse tensor (folded at claim time)."""
+        p = producer.get(t)
+        return p is not None and ops[p] == "DENSIFY" and is_const(sg.operators[p].inputs[0]) \
+            and sg.tensors[sg.operators[p].inputs[0]].sparsity is not None
+
+    def static_fp16(t: int) -> bool:
+        return (is_const(t) or densified(t)) and sg.tensors[t].type == S.TensorType.FLOAT16
+
     def const_weight(t: int) -> bool:
-        if is_const(t):
+        if is_const(t) or densified(t):
             return True
         p = producer.get(t)
-        return p is not None and ops[p] == "DEQUANTIZE" and is_const(sg.operators[p].inputs[0]) \
-            and sg.tensors[sg.operators[p].inputs[0]].type == S.TensorType.FLOAT16
+        return p is not None and ops[p] == "DEQUANTIZE" and static_fp16(sg.operators[p].inputs[0])
 
     a = Analysis(ops)
     for i, (name, op) in enumerate(zip(ops, sg.operators)):
@@ -115,8 +123,11 @@ def analyse(model_bytes: bytes) -> Analysis:
             a.unknown.append(i)
             continue
         if name == "DEQUANTIZE":
-            src = op.inputs[0]
-            if not is_const(src) or sg.tensors[src].type != S.TensorType.FLOAT16:
+            if not static_fp16(op.inputs[0]):
+                a.expected[i] = DEQUANT_NON_CONST
+            continue
+        if name == "DENSIFY":
+            if not densified(op.outputs[0]):
                 a.expected[i] = DEQUANT_NON_CONST
             continue
         act = getattr(op.builtinOptions, "fusedActivationFunction", 0) if op.builtinOptions else 0
@@ -129,10 +140,11 @@ def analyse(model_bytes: bytes) -> Analysis:
         tensors = [t for pos, t in enumerate(op.inputs) if t >= 0 and (name, pos) not in _INT_PARAM_INPUTS]
         if any(sg.tensors[t].type != S.TensorType.FLOAT32 for t in tensors + list(op.outputs)):
             a.expected[i] = NON_FP32
-    # A constant fp16 DEQUANTIZE may stay with TFLite when a consumer does.
-    leaves = a.must_unclaimed
-    for i, name in enumerate(ops):
-        if name == "DEQUANTIZE" and i not in a.expected:
+    # A folded DEQUANTIZE/DENSIFY may stay with TFLite when a consumer does
+    # (reverse order: a DENSIFY sees the DEQUANTIZE behind it decided).
+    for i in reversed(range(len(ops))):
+        if ops[i] in ("DEQUANTIZE", "DENSIFY") and i not in a.expected:
+            leaves = a.must_unclaimed | {j for j, e in a.expected.items() if e is DEQUANT_CONSUMER}
             users = consumers.get(sg.operators[i].outputs[0], [])
             if any(u in leaves for u in users):
                 a.expected[i] = DEQUANT_CONSUMER
