@@ -6,7 +6,7 @@ mod common;
 
 use armrest_delegate::tflite::{build_partition, claim_nodes, ops, BuiltinParams, TflDimMeta, TflSparsity};
 use armrest_delegate::Executor;
-use armrest_kernels::{Isa, ThreadPool};
+use armrest_kernels::{mediapipe, Isa, ThreadPool};
 use common::{values, MockModel};
 use std::sync::Arc;
 
@@ -94,4 +94,104 @@ fn densify_dequantize_conv_folds_into_constant_weights() {
     let r = claim_nodes(&m, &m.plan());
     assert!(r.claimed.is_empty());
     assert!(r.unclaimed[0].reason.contains("sparsity"), "{:?}", r.unclaimed);
+}
+
+#[test]
+fn depth_to_space_then_strided_slice_run_as_defined() {
+    // x[1,2,2,8] → DEPTH_TO_SPACE(2) → [1,4,4,2] → STRIDED_SLICE(begin [0,1,0,1], end [1,4,4,2], strides [1,2,3,1]) → [1,2,2,1]
+    let mut m = MockModel::default();
+    let x = m.act(&[1, 2, 2, 8]);
+    let d = m.act(&[1, 4, 4, 2]);
+    let (b, e, s) = (m.constant_i32(&[4], &[0, 1, 0, 1]), m.constant_i32(&[4], &[1, 4, 4, 2]), m.constant_i32(&[4], &[1, 2, 3, 1]));
+    let y = m.act(&[1, 2, 2, 1]);
+    m.node(ops::DEPTH_TO_SPACE, &[x], &[d], BuiltinParams::DepthToSpace { block_size: 2 });
+    m.node(ops::STRIDED_SLICE, &[d, b, e, s], &[y], BuiltinParams::StridedSlice { begin_mask: 0, end_mask: 0, ellipsis_mask: 0, new_axis_mask: 0, shrink_axis_mask: 0 });
+    let xv: Vec<f32> = (0..32).map(|i| i as f32).collect();
+    let out = run_all(&m, &[x], &[y], &[&xv], 4);
+    // d[0, oy, ox, k] = x[0, oy/2, ox/2, ((oy%2)*2 + ox%2)*2 + k]; y takes oy in {1, 3}, ox in {0, 3}, k = 1.
+    let want: Vec<f32> = [(1, 0), (1, 3), (3, 0), (3, 3)].iter().map(|&(oy, ox): &(usize, usize)| xv[((oy / 2) * 2 + ox / 2) * 8 + ((oy % 2) * 2 + ox % 2) * 2 + 1]).collect();
+    assert_eq!(out, want);
+
+    // A model shape armrest disagrees with, and unsupported masks, stay with the runtime.
+    m.nodes[1].params = BuiltinParams::StridedSlice { begin_mask: 0, end_mask: 0, ellipsis_mask: 1, new_axis_mask: 0, shrink_axis_mask: 0 };
+    let r = claim_nodes(&m, &m.plan());
+    assert_eq!(r.claimed, vec![0]);
+    assert!(r.unclaimed[0].reason.contains("ellipsis"), "{:?}", r.unclaimed);
+}
+
+#[test]
+fn transpose_conv_bias_reads_raw_params_and_runs() {
+    // x[1,2,2,3] → Convolution2DTransposeBias(2x2 filters, 2 outputs, stride 2, SAME) → [1,4,4,2].
+    let mut m = MockModel::default();
+    let x = m.act(&[1, 2, 2, 3]);
+    let wv = values(2 * 2 * 2 * 3, 5);
+    let w = m.constant(&[2, 2, 2, 3], &wv);
+    let b = m.constant(&[2], &[0.25, -1.0]);
+    let y = m.act(&[1, 4, 4, 2]);
+    let opts: Vec<u8> = [1i32, 2, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    m.custom("Convolution2DTransposeBias", &[x, w, b], &[y], &opts);
+    let xv = values(12, 6);
+    let out = run_all(&m, &[x, w, b], &[y], &[&xv], 32);
+    // Kernel = stride: each output pixel sees exactly one input pixel through one tap.
+    for oy in 0..4 {
+        for ox in 0..4 {
+            for o in 0..2 {
+                let (iy, ix, ky, kx) = (oy / 2, ox / 2, oy % 2, ox % 2);
+                let want: f32 = (0..3).map(|c| xv[(iy * 2 + ix) * 3 + c] * wv[((o * 2 + ky) * 2 + kx) * 3 + c]).sum::<f32>() + [0.25, -1.0][o];
+                assert!((out[(oy * 4 + ox) * 2 + o] - want).abs() < 1e-5);
+            }
+        }
+    }
+    // Short or bad options leave it to the runtime with a reason.
+    for bad in [vec![1u8, 0, 0], [0i32, 2, 2].iter().flat_map(|v| v.to_le_bytes()).collect(), [1i32, 0, 2].iter().flat_map(|v| v.to_le_bytes()).collect()] {
+        m.nodes[0].custom_options = bad;
+        let r = claim_nodes(&m, &m.plan());
+        assert!(r.claimed.is_empty(), "{:?}", r.unclaimed);
+    }
+}
+
+#[test]
+fn landmark_custom_ops_read_flexbuffer_options() {
+    // landmarks[1,4,3] → Landmarks2TransformMatrix → m[1,4,4]; TransformLandmarks(landmarks, m).
+    let mut m = MockModel::default();
+    let lm = m.act(&[1, 4, 3]);
+    let mat = m.act(&[1, 4, 4]);
+    let out = m.act(&[1, 4, 3]);
+    // FlexBuffers map {left_rotation_idx: 0, output_height: 8, output_width: 8, right_rotation_idx: 1,
+    // scale_x: 1.0, scale_y: 1.0, subset_idxs: [0, 1, 2, 3], target_rotation_radians: 0.0},
+    // as Python's flatbuffers.flexbuffers.Dumps writes it.
+    let opts = hex(concat!(
+        "6c6566745f726f746174696f6e5f696478006f75747075745f686569676874006f75747075745f77696474680072696768745f726f746174696f6e5f696478",
+        "007363616c655f78007363616c655f79007375627365745f69647873000400010203040404047461726765745f726f746174696f6e5f72616469616e7300",
+        "087e6d6054423b342000000a0000000100000008000000000000000800000008000000010000000000803f0000803f4f00000000000000060606060e0e280e282601"
+    ));
+    m.custom("Landmarks2TransformMatrix", &[lm], &[mat], &opts);
+    m.custom("TransformLandmarks", &[lm, mat], &[out], &[]);
+    let lv: Vec<f32> = vec![0.0, 0.0, 5.0, 4.0, 1.0, 6.0, 4.0, 3.0, 7.0, 0.5, 2.0, 8.0];
+    let got = run_all(&m, &[lm], &[out], &[&lv], 12);
+    // The same computation with the parameters the options spell out.
+    let p = mediapipe::LandmarksToMatrix {
+        subset: vec![[0, 1], [2, 3]],
+        left_rotation_idx: 0,
+        right_rotation_idx: 1,
+        target_rotation_radians: 0.0,
+        output_height: 8,
+        output_width: 8,
+        scale_x: 1.0,
+        scale_y: 1.0,
+    };
+    let mut t = [0.0f32; 16];
+    mediapipe::landmarks_to_transform_matrix(&p, &lv, &mut t);
+    let mut want = vec![0.0; 12];
+    mediapipe::transform_landmarks(&lv, 3, &t, &mut want);
+    assert_eq!(got, want);
+    assert_ne!(got, lv, "the transform is not the identity here");
+    // Garbage options are a reason, never a panic.
+    m.nodes[0].custom_options = vec![0xff; 9];
+    let r = claim_nodes(&m, &m.plan());
+    assert!(r.unclaimed.iter().any(|u| u.reason.contains("custom options")), "{:?}", r.unclaimed);
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }

@@ -80,15 +80,15 @@ def _int32_add():
     return b
 
 
-def _depth_to_space_between():
+def _space_to_depth_between():
     r = _rng()
     b = ModelBuilder()
     x = b.input([1, 4, 4, 3])
     y = b.conv_2d(x, b.const(0.3 * r.standard_normal((8, 1, 1, 3))), None, activation="RELU")
-    o = S.DepthToSpaceOptionsT()
+    o = S.SpaceToDepthOptionsT()
     o.blockSize = 2
-    y = b.op("DEPTH_TO_SPACE", [y], [[1, 8, 8, 2]], options=o)[0]
-    b.output(b.conv_2d(y, b.const(0.3 * r.standard_normal((3, 3, 3, 2))), None))
+    y = b.op("SPACE_TO_DEPTH", [y], [[1, 2, 2, 32]], options=o)[0]
+    b.output(b.conv_2d(y, b.const(0.3 * r.standard_normal((3, 3, 3, 32))), None))
     return b
 
 
@@ -103,7 +103,7 @@ MIXED = [
     Mixed("fc-runtime-weights", _fc_runtime_weights, {1: ("FULLY_CONNECTED", _WEIGHTS)}, 2),
     Mixed("conv-runtime-weights", _conv_runtime_weights, {0: ("CONV_2D", _WEIGHTS)}, 0),
     Mixed("int32-add", _int32_add, {0: ("ADD", _TYPE)}, 1),
-    Mixed("depth_to_space-between-convs", _depth_to_space_between, {1: ("DEPTH_TO_SPACE", r".")}, 2),
+    Mixed("space_to_depth-between-convs", _space_to_depth_between, {1: ("SPACE_TO_DEPTH", r".")}, 2),
 ]
 
 
