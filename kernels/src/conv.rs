@@ -22,6 +22,8 @@ pub mod f32_dw_4c_scalar;
 pub mod f32_dw_8c_neon_fmla;
 #[cfg(target_arch = "x86_64")]
 pub mod f32_dw_16c_avx2_fma;
+#[cfg(target_arch = "x86_64")]
+pub mod f32_dw_32c_avx512;
 
 /// An indirection buffer for one input shape and geometry (see [`gemm::IgemmRunFn`]).
 struct Indirection {
@@ -239,6 +241,8 @@ pub fn dw_ukernel(isa: Isa) -> &'static DwUkernel {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 if isa.is_available() => &f32_dw_16c_avx2_fma::UKERNEL,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() => &f32_dw_32c_avx512::UKERNEL,
         #[cfg(target_arch = "aarch64")]
         Isa::Neon if isa.is_available() => &f32_dw_8c_neon_fmla::UKERNEL,
         _ => &f32_dw_4c_scalar::UKERNEL,
