@@ -17,12 +17,14 @@
 //! - `softmax`: SOFTMAX.
 //! - `resize`: RESIZE_BILINEAR.
 //! - `layout`: PAD, CONCATENATION, fp16 conversion.
+//! - `peak`: the measured fp32 FMA peak of this core (for benches).
 
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;
 pub mod isa;
 pub mod layout;
+pub mod peak;
 pub mod pool;
 pub mod reduce;
 pub mod resize;

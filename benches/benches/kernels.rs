@@ -1,0 +1,123 @@
+//! Kernel bench: GFLOP/s of armrest's GEMM, convolution and depthwise
+//! kernels on MobileNetV2-class shapes and a large square GEMM, per tier, as
+//! a percentage of the core's fp32 FMA peak measured by an FMA loop in the
+//! same run (1 thread, plus 2 threads for the GEMMs).
+//!
+//!     cargo bench -p armrest-benches --bench kernels [-- --quick] [-- --filter <substring>]
+//!
+//! `--quick` takes one short sample per case (the CI smoke test); `--macs`
+//! only prints the multiply-adds per case and runs each once (for counting
+//! instructions under qemu-icount: run with `--reps 1` and `--reps 11`).
+
+use std::time::Instant;
+
+use armrest_benches::{shapes, Case};
+use armrest_kernels::{peak, Isa, ThreadPool};
+
+struct Args {
+    quick: bool,
+    filter: Option<String>,
+    reps: Option<usize>,
+    tier: Option<Isa>,
+}
+
+fn args() -> Args {
+    let mut a = Args { quick: false, filter: None, reps: None, tier: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(s) = it.next() {
+        match s.as_str() {
+            "--quick" => a.quick = true,
+            "--filter" => a.filter = it.next(),
+            "--reps" => a.reps = it.next().and_then(|v| v.parse().ok()),
+            "--tier" => a.tier = it.next().and_then(|v| Isa::parse(&v)),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    a
+}
+
+/// Median seconds per call of `f` over `samples` samples of `inner` calls.
+fn time(samples: usize, inner: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..samples)
+        .map(|_| {
+            let t0 = Instant::now();
+            for _ in 0..inner {
+                f();
+            }
+            t0.elapsed().as_secs_f64() / inner as f64
+        })
+        .collect();
+    t.sort_by(|a, b| a.total_cmp(b));
+    t[t.len() / 2]
+}
+
+/// Calls so that one sample takes about `target` seconds.
+fn calibrate(target: f64, mut f: impl FnMut()) -> usize {
+    let t0 = Instant::now();
+    f();
+    let once = t0.elapsed().as_secs_f64().max(1e-7);
+    ((target / once) as usize).clamp(1, 100_000)
+}
+
+fn main() {
+    let a = args();
+    let tiers: Vec<Isa> = match a.tier {
+        Some(t) => vec![t],
+        None => Isa::ALL.into_iter().filter(|i| i.is_available() && *i != Isa::Scalar).collect(),
+    };
+    let cases: Vec<Case> = shapes().into_iter().filter(|c| a.filter.as_ref().is_none_or(|f| c.name.contains(f.as_str()))).collect();
+    let pools = [ThreadPool::new(1), ThreadPool::new(2)];
+
+    if let Some(reps) = a.reps {
+        // Instruction counting: a fixed number of calls per case, nothing timed.
+        for isa in &tiers {
+            for case in &cases {
+                let mut run = case.prepare(*isa);
+                for _ in 0..reps {
+                    run(&pools[0]);
+                }
+                println!("{isa} {} macs={} reps={reps}", case.name, case.macs);
+            }
+        }
+        return;
+    }
+
+    let (samples, target) = if a.quick { (1, 0.002) } else { (9, 0.05) };
+    println!("fp32 FMA peak, 1 thread (FMA loop, this run):");
+    let mut peaks = Vec::new();
+    for isa in &tiers {
+        let iters = if a.quick { 10_000 } else { 2_000_000 };
+        let secs = time(samples, 1, || {
+            std::hint::black_box(peak::fma_loop(*isa, iters));
+        });
+        let gflops = 2.0 * (iters * peak::macs_per_iteration(*isa)) as f64 / secs / 1e9;
+        println!("  {isa:7} {gflops:8.1} GFLOP/s");
+        peaks.push(gflops);
+    }
+    println!();
+    println!("| case | MACs | tier | ukernel | threads | µs | GFLOP/s | % of 1-thread peak |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (isa, peak) in tiers.iter().zip(&peaks) {
+        for case in &cases {
+            let mut run = case.prepare(*isa);
+            for (pi, pool) in pools.iter().enumerate() {
+                if pi == 1 && !case.threaded {
+                    continue;
+                }
+                let inner = calibrate(target, || run(pool));
+                let secs = time(samples, inner, || run(pool));
+                let gflops = 2.0 * case.macs as f64 / secs / 1e9;
+                println!(
+                    "| {} | {:.1}M | {isa} | {} | {} | {:.1} | {gflops:.1} | {:.0}% |",
+                    case.name,
+                    case.macs as f64 / 1e6,
+                    case.ukernel(*isa),
+                    pool.num_threads(),
+                    secs * 1e6,
+                    100.0 * gflops / peak
+                );
+            }
+        }
+    }
+}
