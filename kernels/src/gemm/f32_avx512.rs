@@ -160,9 +160,19 @@ unsafe fn run_avx512<const MR: usize, const NV: usize>(
                 let mut wp = rhs_packed.add((n0 / nr) * block);
                 let mut acc = bias_tile::<MR, NV>(wp);
                 wp = wp.add(nr);
-                for p in 0..k {
+                let mut p = 0;
+                while p + 4 <= k {
+                    step(&mut acc, &ar, p, wp);
+                    step(&mut acc, &ar, p + 1, wp.add(nr));
+                    step(&mut acc, &ar, p + 2, wp.add(2 * nr));
+                    step(&mut acc, &ar, p + 3, wp.add(3 * nr));
+                    wp = wp.add(4 * nr);
+                    p += 4;
+                }
+                while p < k {
                     step(&mut acc, &ar, p, wp);
                     wp = wp.add(nr);
+                    p += 1;
                 }
                 store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
             }
@@ -239,9 +249,19 @@ unsafe fn run_indirect_avx512<const MR: usize, const NV: usize>(
                         let off = *ind.add(s * MR + r);
                         if off == ZERO_ROW { zero } else { input.add(off) }
                     });
-                    for p in 0..kc {
+                    let mut p = 0;
+                    while p + 4 <= kc {
+                        step(&mut acc, &ar, p, wp);
+                        step(&mut acc, &ar, p + 1, wp.add(nr));
+                        step(&mut acc, &ar, p + 2, wp.add(2 * nr));
+                        step(&mut acc, &ar, p + 3, wp.add(3 * nr));
+                        wp = wp.add(4 * nr);
+                        p += 4;
+                    }
+                    while p < kc {
                         step(&mut acc, &ar, p, wp);
                         wp = wp.add(nr);
+                        p += 1;
                     }
                 }
                 store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
