@@ -58,7 +58,7 @@ enum Weights<const T: usize> {
 /// lanes are not accessed).
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn pixel<const T: usize>(
+unsafe fn pixel<const T: usize, const MASKED: bool>(
     taps: usize,
     inputs: *const *const f32,
     c0: usize,
@@ -69,7 +69,13 @@ unsafe fn pixel<const T: usize>(
     let taps = if T > 0 { T } else { taps };
     // SAFETY: the caller guarantees the reads.
     unsafe {
-        let load = |x: *const f32| (_mm512_maskz_loadu_ps(m.0, x), _mm512_maskz_loadu_ps(m.1, x.wrapping_add(16)));
+        let load = |x: *const f32| {
+            if MASKED {
+                (_mm512_maskz_loadu_ps(m.0, x), _mm512_maskz_loadu_ps(m.1, x.wrapping_add(16)))
+            } else {
+                (_mm512_loadu_ps(x), _mm512_loadu_ps(x.add(16)))
+            }
+        };
         let wt = |t: usize| match w {
             Weights::Regs(r) => (r[t][0], r[t][1]),
             Weights::Mem(p) => (_mm512_loadu_ps(p.add(CR * t)), _mm512_loadu_ps(p.add(CR * t + 16))),
@@ -140,15 +146,25 @@ unsafe fn run_taps<const T: usize>(
             } else {
                 Weights::Mem(wb.add(CR))
             };
-            for px in 0..pixels {
-                let (r0, r1) = pixel::<T>(taps, inputs.add(px * taps), c0, bias, &w, masks);
-                let (r0, r1) = (clamp(r0), clamp(r1));
-                let o = out.add(px * out_pixel_stride + c0 * out_channel_stride);
-                if out_channel_stride == 1 {
-                    _mm512_mask_storeu_ps(o, masks.0, r0);
-                    _mm512_mask_storeu_ps(o.wrapping_add(16), masks.1, r1);
-                } else {
-                    scatter(o, out_channel_stride, r0, r1, ct);
+            // Full blocks use plain loads and stores (masked stores are slow on some cores).
+            if ct == CR && out_channel_stride == 1 {
+                for px in 0..pixels {
+                    let (r0, r1) = pixel::<T, false>(taps, inputs.add(px * taps), c0, bias, &w, masks);
+                    let o = out.add(px * out_pixel_stride + c0);
+                    _mm512_storeu_ps(o, clamp(r0));
+                    _mm512_storeu_ps(o.add(16), clamp(r1));
+                }
+            } else {
+                for px in 0..pixels {
+                    let (r0, r1) = pixel::<T, true>(taps, inputs.add(px * taps), c0, bias, &w, masks);
+                    let (r0, r1) = (clamp(r0), clamp(r1));
+                    let o = out.add(px * out_pixel_stride + c0 * out_channel_stride);
+                    if out_channel_stride == 1 {
+                        _mm512_mask_storeu_ps(o, masks.0, r0);
+                        _mm512_mask_storeu_ps(o.wrapping_add(16), masks.1, r1);
+                    } else {
+                        scatter(o, out_channel_stride, r0, r1, ct);
+                    }
                 }
             }
         }

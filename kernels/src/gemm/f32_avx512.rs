@@ -7,7 +7,10 @@
 //!   channel count is a poor multiple of 32 (16, 48, 80, ...), where the
 //!   wide tile would spend many of its FMAs on zero-padded columns.
 //!
-//! The column tail is stored through AVX-512 write masks (no scalar loop).
+//! The column tail is stored through AVX-512 write masks (no scalar loop);
+//! a row tail of `r < MR` rows runs a tile of exactly `r` rows (no repeated
+//! rows, so a one-row FULLY_CONNECTED does one row's work). The reduction
+//! loop is unrolled by four.
 
 use super::{GemmUkernel, ZERO_ROW};
 use crate::Isa;
@@ -125,6 +128,26 @@ pub unsafe fn run<const MR: usize, const NV: usize>(
     unsafe { run_avx512::<MR, NV>(m, n, k, lhs, lhs_stride, rhs_packed, dst, dst_stride, clamp_min, clamp_max) }
 }
 
+/// Calls `$f::<R, NV>` with `R` the row count `$rows` (1..=12) of a tail tile.
+macro_rules! with_rows {
+    ($rows:expr, $f:ident, $nv:ident, ($($arg:expr),*)) => {
+        match $rows {
+            1 => $f::<1, $nv>($($arg),*),
+            2 => $f::<2, $nv>($($arg),*),
+            3 => $f::<3, $nv>($($arg),*),
+            4 => $f::<4, $nv>($($arg),*),
+            5 => $f::<5, $nv>($($arg),*),
+            6 => $f::<6, $nv>($($arg),*),
+            7 => $f::<7, $nv>($($arg),*),
+            8 => $f::<8, $nv>($($arg),*),
+            9 => $f::<9, $nv>($($arg),*),
+            10 => $f::<10, $nv>($($arg),*),
+            11 => $f::<11, $nv>($($arg),*),
+            _ => $f::<12, $nv>($($arg),*),
+        }
+    };
+}
+
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn run_avx512<const MR: usize, const NV: usize>(
@@ -139,46 +162,75 @@ unsafe fn run_avx512<const MR: usize, const NV: usize>(
     clamp_min: f32,
     clamp_max: f32,
 ) {
+    let mut mi = 0;
+    while m - mi >= MR {
+        // SAFETY: rows mi..mi+MR are inside the m rows of lhs and dst (GemmRunFn contract).
+        unsafe { rows::<MR, NV>(n, k, lhs.add(mi * lhs_stride), lhs_stride, rhs_packed, dst.add(mi * dst_stride), dst_stride, clamp_min, clamp_max) };
+        mi += MR;
+    }
+    // A tail of fewer than MR rows runs a tile of exactly that many rows (no repeated rows).
+    if mi < m {
+        // SAFETY: rows mi..m are inside lhs and dst (GemmRunFn contract).
+        unsafe {
+            with_rows!(m - mi, rows, NV, (n, k, lhs.add(mi * lhs_stride), lhs_stride, rhs_packed, dst.add(mi * dst_stride), dst_stride, clamp_min, clamp_max))
+        };
+    }
+}
+
+/// `R` rows by all `n` columns.
+///
+/// # Safety
+/// `R` rows of `k` readable floats at `lhs` and of `n` writable floats at
+/// `dst`; `rhs_packed` as for [`super::GemmRunFn`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn rows<const R: usize, const NV: usize>(
+    n: usize,
+    k: usize,
+    lhs: *const f32,
+    lhs_stride: usize,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
     let nr = 16 * NV;
     let block = nr * (k + 1);
-    let mut mi = 0;
-    while mi < m {
-        let last = (m - mi).min(MR) - 1;
-        // SAFETY: rows mi..=mi+last are inside the m rows of lhs and dst; later rows alias the last.
-        let (ar, dr) = unsafe {
-            (
-                std::array::from_fn::<_, MR, _>(|r| lhs.add((mi + r.min(last)) * lhs_stride)),
-                std::array::from_fn::<_, MR, _>(|r| dst.add((mi + r.min(last)) * dst_stride)),
-            )
-        };
-        let mut n0 = 0;
-        while n0 < n {
-            let nt = (n - n0).min(nr);
-            // SAFETY: block n0/nr exists and holds the bias then k groups of nr weights;
-            // lhs rows hold k floats; dst rows hold n floats from column 0.
-            unsafe {
-                let mut wp = rhs_packed.add((n0 / nr) * block);
-                let mut acc = bias_tile::<MR, NV>(wp);
-                wp = wp.add(nr);
-                let mut p = 0;
-                while p + 4 <= k {
-                    step(&mut acc, &ar, p, wp);
-                    step(&mut acc, &ar, p + 1, wp.add(nr));
-                    step(&mut acc, &ar, p + 2, wp.add(2 * nr));
-                    step(&mut acc, &ar, p + 3, wp.add(3 * nr));
-                    wp = wp.add(4 * nr);
-                    p += 4;
-                }
-                while p < k {
-                    step(&mut acc, &ar, p, wp);
-                    wp = wp.add(nr);
-                    p += 1;
-                }
-                store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
+    // SAFETY: the R rows exist (caller).
+    let (ar, dr) = unsafe {
+        (
+            std::array::from_fn::<_, R, _>(|r| lhs.add(r * lhs_stride)),
+            std::array::from_fn::<_, R, _>(|r| dst.add(r * dst_stride)),
+        )
+    };
+    let mut n0 = 0;
+    while n0 < n {
+        let nt = (n - n0).min(nr);
+        // SAFETY: block n0/nr exists and holds the bias then k groups of nr weights;
+        // lhs rows hold k floats; dst rows hold n floats from column 0.
+        unsafe {
+            let mut wp = rhs_packed.add((n0 / nr) * block);
+            let mut acc = bias_tile::<R, NV>(wp);
+            wp = wp.add(nr);
+            let mut p = 0;
+            while p + 4 <= k {
+                step(&mut acc, &ar, p, wp);
+                step(&mut acc, &ar, p + 1, wp.add(nr));
+                step(&mut acc, &ar, p + 2, wp.add(2 * nr));
+                step(&mut acc, &ar, p + 3, wp.add(3 * nr));
+                wp = wp.add(4 * nr);
+                p += 4;
             }
-            n0 += nr;
+            while p < k {
+                step(&mut acc, &ar, p, wp);
+                wp = wp.add(nr);
+                p += 1;
+            }
+            store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
         }
-        mi += MR;
+        n0 += nr;
     }
 }
 
@@ -223,51 +275,84 @@ unsafe fn run_indirect_avx512<const MR: usize, const NV: usize>(
     clamp_min: f32,
     clamp_max: f32,
 ) {
-    let nr = 16 * NV;
-    let block = nr * (ks * kc + 1);
     let mut mi = 0;
-    while mi < m {
-        let last = (m - mi).min(MR) - 1;
-        // SAFETY: rows mi..=mi+last are inside dst; this tile's indirection starts at mi*ks.
-        let (dr, ind) = unsafe {
-            (
-                std::array::from_fn::<_, MR, _>(|r| dst.add((mi + r.min(last)) * dst_stride)),
-                indirection.add(mi * ks),
+    while m - mi >= MR {
+        // SAFETY: rows mi..mi+MR are inside dst; this group's indirection starts at mi*ks (IgemmRunFn).
+        unsafe {
+            rows_indirect::<MR, NV>(n, kc, ks, MR, indirection.add(mi * ks), input, zero, rhs_packed, dst.add(mi * dst_stride), dst_stride, clamp_min, clamp_max)
+        };
+        mi += MR;
+    }
+    if mi < m {
+        // SAFETY: rows mi..m are inside dst; the last group's indirection starts at mi*ks (IgemmRunFn).
+        unsafe {
+            with_rows!(
+                m - mi,
+                rows_indirect,
+                NV,
+                (n, kc, ks, MR, indirection.add(mi * ks), input, zero, rhs_packed, dst.add(mi * dst_stride), dst_stride, clamp_min, clamp_max)
             )
         };
-        let mut n0 = 0;
-        while n0 < n {
-            let nt = (n - n0).min(nr);
-            // SAFETY: as in `run_avx512`, every row pointer coming from the indirection buffer
-            // (kc floats at input+offset) or the zero row (kc floats).
-            unsafe {
-                let mut wp = rhs_packed.add((n0 / nr) * block);
-                let mut acc = bias_tile::<MR, NV>(wp);
-                wp = wp.add(nr);
-                for s in 0..ks {
-                    let ar: [*const f32; MR] = std::array::from_fn(|r| {
-                        let off = *ind.add(s * MR + r);
-                        if off == ZERO_ROW { zero } else { input.add(off) }
-                    });
-                    let mut p = 0;
-                    while p + 4 <= kc {
-                        step(&mut acc, &ar, p, wp);
-                        step(&mut acc, &ar, p + 1, wp.add(nr));
-                        step(&mut acc, &ar, p + 2, wp.add(2 * nr));
-                        step(&mut acc, &ar, p + 3, wp.add(3 * nr));
-                        wp = wp.add(4 * nr);
-                        p += 4;
-                    }
-                    while p < kc {
-                        step(&mut acc, &ar, p, wp);
-                        wp = wp.add(nr);
-                        p += 1;
-                    }
+    }
+}
+
+/// `R` rows (the first `R` of a group of `mr` indirection rows) by all `n` columns.
+///
+/// # Safety
+/// `ind` holds `ks * mr` entries valid as in [`super::IgemmRunFn`]; `R` rows
+/// of `n` writable floats at `dst`; `rhs_packed` as for [`super::IgemmRunFn`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn rows_indirect<const R: usize, const NV: usize>(
+    n: usize,
+    kc: usize,
+    ks: usize,
+    mr: usize,
+    ind: *const usize,
+    input: *const f32,
+    zero: *const f32,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
+    let nr = 16 * NV;
+    let block = nr * (ks * kc + 1);
+    // SAFETY: the R rows of dst exist (caller).
+    let dr = unsafe { std::array::from_fn::<_, R, _>(|r| dst.add(r * dst_stride)) };
+    let mut n0 = 0;
+    while n0 < n {
+        let nt = (n - n0).min(nr);
+        // SAFETY: as in `rows`, every row pointer coming from the indirection buffer
+        // (kc floats at input+offset) or the zero row (kc floats).
+        unsafe {
+            let mut wp = rhs_packed.add((n0 / nr) * block);
+            let mut acc = bias_tile::<R, NV>(wp);
+            wp = wp.add(nr);
+            for s in 0..ks {
+                let ar: [*const f32; R] = std::array::from_fn(|r| {
+                    let off = *ind.add(s * mr + r);
+                    if off == ZERO_ROW { zero } else { input.add(off) }
+                });
+                let mut p = 0;
+                while p + 4 <= kc {
+                    step(&mut acc, &ar, p, wp);
+                    step(&mut acc, &ar, p + 1, wp.add(nr));
+                    step(&mut acc, &ar, p + 2, wp.add(2 * nr));
+                    step(&mut acc, &ar, p + 3, wp.add(3 * nr));
+                    wp = wp.add(4 * nr);
+                    p += 4;
                 }
-                store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
+                while p < kc {
+                    step(&mut acc, &ar, p, wp);
+                    wp = wp.add(nr);
+                    p += 1;
+                }
             }
-            n0 += nr;
+            store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
         }
-        mi += MR;
+        n0 += nr;
     }
 }
