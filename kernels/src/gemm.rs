@@ -151,6 +151,7 @@ pub fn gemm_ukernel(isa: Isa) -> &'static GemmUkernel {
 /// default tile, or a narrower one where the default would spend too many
 /// multiply-adds on zero-padded columns (see [`f32_avx512::ukernel_for`]).
 pub fn gemm_ukernel_for(isa: Isa, n: usize, _k: usize) -> &'static GemmUkernel {
+    let _ = n; // only the x86-64 tiers choose by width
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 if isa.is_available() => f32_avx512::ukernel_for(n),
