@@ -5,24 +5,26 @@
 //!
 //!     cargo bench -p armrest-benches --bench kernels [-- --quick] [-- --filter <substring>]
 //!
-//! `--quick` takes one short sample per case (the CI smoke test); `--macs`
-//! only prints the multiply-adds per case and runs each once (for counting
-//! instructions under qemu-icount: run with `--reps 1` and `--reps 11`).
+//! `--quick` takes one short sample per case; `--reps N` only runs each
+//! case N times and prints its multiply-adds (for counting
+//! instructions under qemu-icount: run with `--reps 1` and `--reps 11`;
+//! `--ukernel <name>` packs the GEMM cases for that tile of the tier).
 
 use std::time::Instant;
 
 use armrest_benches::{shapes, Case};
-use armrest_kernels::{peak, Isa, ThreadPool};
+use armrest_kernels::{gemm, peak, Isa, ThreadPool};
 
 struct Args {
     quick: bool,
     filter: Option<String>,
     reps: Option<usize>,
     tier: Option<Isa>,
+    ukernel: Option<String>,
 }
 
 fn args() -> Args {
-    let mut a = Args { quick: false, filter: None, reps: None, tier: None };
+    let mut a = Args { quick: false, filter: None, reps: None, tier: None, ukernel: None };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
         match s.as_str() {
@@ -30,6 +32,7 @@ fn args() -> Args {
             "--filter" => a.filter = it.next(),
             "--reps" => a.reps = it.next().and_then(|v| v.parse().ok()),
             "--tier" => a.tier = it.next().and_then(|v| Isa::parse(&v)),
+            "--ukernel" => a.ukernel = it.next(),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -71,12 +74,13 @@ fn main() {
     if let Some(reps) = a.reps {
         // Instruction counting: a fixed number of calls per case, nothing timed.
         for isa in &tiers {
+            let uk = a.ukernel.as_ref().and_then(|name| gemm::gemm_ukernels(*isa).into_iter().find(|u| u.name == name));
             for case in &cases {
-                let mut run = case.prepare(*isa);
+                let mut run = case.prepare_with(*isa, uk);
                 for _ in 0..reps {
                     run(&pools[0]);
                 }
-                println!("{isa} {} macs={} reps={reps}", case.name, case.macs);
+                println!("{isa} {} {} macs={} reps={reps}", uk.map_or(case.ukernel(*isa), |u| u.name), case.name, case.macs);
             }
         }
         return;

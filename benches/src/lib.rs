@@ -87,10 +87,20 @@ impl Case {
 
     /// Packs the weights and returns a closure running one call on a pool.
     pub fn prepare(&self, isa: Isa) -> Box<dyn FnMut(&ThreadPool)> {
+        self.prepare_with(isa, None)
+    }
+
+    /// As [`Case::prepare`]; GEMM cases pack for `ukernel` when given (one of
+    /// `gemm::gemm_ukernels(isa)`), to compare tiles in one binary.
+    pub fn prepare_with(&self, isa: Isa, ukernel: Option<&'static gemm::GemmUkernel>) -> Box<dyn FnMut(&ThreadPool)> {
         match self.kind {
             Kind::Gemm { m, n, k } => {
                 let a = values(m * k, 1);
-                let w = PackedWeights::pack(isa, n, k, &values(n * k, 2), Some(&values(n, 3)));
+                let (wv, bv) = (values(n * k, 2), values(n, 3));
+                let w = match ukernel {
+                    Some(uk) => PackedWeights::pack_with(uk, n, k, &wv, Some(&bv)),
+                    None => PackedWeights::pack(isa, n, k, &wv, Some(&bv)),
+                };
                 let mut out = vec![0.0; m * n];
                 Box::new(move |pool| gemm::gemm(Exec { isa, pool }, m, &a, k, &w, &mut out, n, Clamp::NONE))
             }
