@@ -5,8 +5,9 @@ MediaPipe 0.10.21 models, at 1 and 2 threads. Latencies are medians of
 interleaved runs (all three in one round, order rotated), so ratios come
 from one run under the same load. Also: delegate set-up time (interpreter
 creation + allocate_tensors, which includes armrest's weight packing) and
-peak resident memory (growth of the peak RSS over the process's after the
-runtime is imported and the model read), each in a fresh process per
+resident memory (growth of the resident set from after the runtime is
+imported and the model read to after set-up and one inference; the process's
+peak RSS is dominated by the imports), each in a fresh process per
 configuration. Nodes armrest leaves unclaimed run on the builtin kernels.
 
 Writes a Markdown table (stdout and --out-md) and a PNG chart (--out-png).
@@ -76,11 +77,13 @@ def latency(data: bytes, threads: int, rounds: int, report: dict | None = None) 
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
 from armrest_tflite import harness as h
 kind, path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = open(path, "rb").read()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def rss_kb():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+base = rss_kb()
 t0 = time.perf_counter()
 if kind == "armrest":
     it, _ = h.armrest_with_report(data, "litert", threads)
@@ -90,7 +93,7 @@ it.allocate_tensors()
 setup = time.perf_counter() - t0
 it.invoke()
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"setup_ms": 1e3 * setup, "peak_mb": peak / 1024, "added_mb": (peak - base) / 1024}))
+print(json.dumps({"setup_ms": 1e3 * setup, "peak_mb": peak / 1024, "added_mb": (rss_kb() - base) / 1024}))
 """
 
 
@@ -151,7 +154,7 @@ def main() -> int:
     hdr = "| model | claimed |" + "".join(f" armrest {t}T ms | XNNPACK {t}T ms | builtin {t}T ms | arm/xnn {t}T |" for t in threads)
     if 1 in threads and 2 in threads:
         hdr += " armrest 1T/2T | XNNPACK 1T/2T |"
-    hdr += " set-up ms arm / xnn | peak RSS added MB arm / xnn |"
+    hdr += " set-up ms arm / xnn | RSS added MB arm / xnn |"
     lines += [hdr, "|" + "---|" * (hdr.count("|") - 1)]
     for r in rows:
         s = f"| {r['model']} | {r.get('claimed', '-')} |"
@@ -160,7 +163,7 @@ def main() -> int:
                  f"{r[f'armrest_{t}'] / r[f'XNNPACK_{t}']:.2f} |"
         if 1 in threads and 2 in threads:
             s += f" {r['armrest_1'] / r['armrest_2']:.2f}x | {r['XNNPACK_1'] / r['XNNPACK_2']:.2f}x |"
-        s += f" {r['setup_armrest']:.1f} / {r['setup_XNNPACK']:.1f} | {r['mem_armrest']:.0f} / {r['mem_XNNPACK']:.0f} |"
+        s += f" {r['setup_armrest']:.1f} / {r['setup_XNNPACK']:.1f} | {r['mem_armrest']:.1f} / {r['mem_XNNPACK']:.1f} |"
         lines.append(s)
     lines.append("")
     for group in ("built", "mediapipe"):
