@@ -1,4 +1,4 @@
-//! Benchmarks live in benches/benches/ and benches/src/bin/; this library
+//! Benchmarks live in benches/benches/ (see benches/README.md); this library
 //! holds what they share: the benchmark shapes and how to run one.
 
 use armrest_kernels::conv::{self, PackedConv2d, PackedDepthwise};
