@@ -35,7 +35,7 @@ _armrest_setup() (
     fi
 
     # --- Python venv (tflite-runtime 2.14 has wheels up to CPython 3.11)
-    local reqs="ai-edge-litert==2.3.0 tflite-runtime==2.14.0 mediapipe==0.10.21 numpy==1.26.4 pytest==8.3.4"
+    local reqs="ai-edge-litert==2.3.0 tflite-runtime==2.14.0 mediapipe==0.10.21 numpy==1.26.4 pytest==8.3.4 matplotlib==3.11.2"
     local stamp=".venv/.armrest-setup"
     local want
     want="$reqs $(sha1sum integrations/tflite/pyproject.toml | cut -c1-12)"

@@ -1,1 +1,162 @@
-//! Benchmarks live in benches/benches/ and benches/src/bin/.
+//! Benchmarks live in benches/benches/ (see benches/README.md); this library
+//! holds what they share: the benchmark shapes and how to run one.
+
+use armrest_kernels::conv::{self, PackedConv2d, PackedDepthwise};
+use armrest_kernels::gemm::{self, PackedWeights};
+use armrest_kernels::{Clamp, Exec, Isa, Nhwc, ThreadPool, Window2d};
+
+/// What a case is made of.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// `m x k` by `k x n`.
+    Gemm { m: usize, n: usize, k: usize },
+    /// CONV_2D of an NHWC input, square kernel, SAME-style padding.
+    Conv { s: Nhwc, out_c: usize, kernel: usize, stride: usize },
+    /// DEPTHWISE_CONV_2D, multiplier 1, square kernel, SAME-style padding.
+    Depthwise { s: Nhwc, kernel: usize, stride: usize },
+}
+
+/// One benchmark case.
+pub struct Case {
+    pub name: String,
+    pub kind: Kind,
+    /// Multiply-adds per call.
+    pub macs: usize,
+    /// Worth timing on 2 threads too.
+    pub threaded: bool,
+}
+
+fn window(kernel: usize, stride: usize, s: Nhwc) -> Window2d {
+    // TFLite SAME padding.
+    let pad = |size: usize| {
+        let out = size.div_ceil(stride);
+        ((out - 1) * stride + kernel).saturating_sub(size)
+    };
+    let (ph, pw) = (pad(s.h), pad(s.w));
+    Window2d {
+        kernel_h: kernel,
+        kernel_w: kernel,
+        stride_h: stride,
+        stride_w: stride,
+        dilation_h: 1,
+        dilation_w: 1,
+        pad_top: ph / 2,
+        pad_left: pw / 2,
+        pad_bottom: ph - ph / 2,
+        pad_right: pw - pw / 2,
+    }
+}
+
+/// Deterministic values in [-1, 1).
+pub fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+impl Case {
+    pub fn new(name: &str, kind: Kind, threaded: bool) -> Case {
+        let macs = match kind {
+            Kind::Gemm { m, n, k } => m * n * k,
+            Kind::Conv { s, out_c, kernel, stride } => {
+                let w = window(kernel, stride, s);
+                s.n * w.out_h(s.h) * w.out_w(s.w) * out_c * kernel * kernel * s.c
+            }
+            Kind::Depthwise { s, kernel, stride } => {
+                let w = window(kernel, stride, s);
+                s.n * w.out_h(s.h) * w.out_w(s.w) * s.c * kernel * kernel
+            }
+        };
+        Case { name: name.to_string(), kind, macs, threaded }
+    }
+
+    /// The micro-kernel `isa` runs this case with.
+    pub fn ukernel(&self, isa: Isa) -> &'static str {
+        match self.kind {
+            Kind::Gemm { n, k, .. } => gemm::gemm_ukernel_for(isa, n, k).name,
+            Kind::Conv { s, out_c, kernel, .. } => gemm::gemm_ukernel_for(isa, out_c, kernel * kernel * s.c).name,
+            Kind::Depthwise { .. } => conv::dw_ukernel(isa).name,
+        }
+    }
+
+    /// Packs the weights and returns a closure running one call on a pool.
+    pub fn prepare(&self, isa: Isa) -> Box<dyn FnMut(&ThreadPool)> {
+        self.prepare_with(isa, None)
+    }
+
+    /// As [`Case::prepare`]; GEMM cases pack for `ukernel` when given (one of
+    /// `gemm::gemm_ukernels(isa)`), to compare tiles in one binary.
+    pub fn prepare_with(&self, isa: Isa, ukernel: Option<&'static gemm::GemmUkernel>) -> Box<dyn FnMut(&ThreadPool)> {
+        match self.kind {
+            Kind::Gemm { m, n, k } => {
+                let a = values(m * k, 1);
+                let (wv, bv) = (values(n * k, 2), values(n, 3));
+                let w = match ukernel {
+                    Some(uk) => PackedWeights::pack_with(uk, n, k, &wv, Some(&bv)),
+                    None => PackedWeights::pack(isa, n, k, &wv, Some(&bv)),
+                };
+                let mut out = vec![0.0; m * n];
+                Box::new(move |pool| gemm::gemm(Exec { isa, pool }, m, &a, k, &w, &mut out, n, Clamp::NONE))
+            }
+            Kind::Conv { s, out_c, kernel, stride } => {
+                let win = window(kernel, stride, s);
+                let x = values(s.len(), 1);
+                let w = PackedConv2d::pack(isa, out_c, kernel, kernel, s.c, &values(out_c * kernel * kernel * s.c, 2), Some(&values(out_c, 3)));
+                let mut out = vec![0.0; s.n * win.out_h(s.h) * win.out_w(s.w) * out_c];
+                Box::new(move |pool| conv::conv2d(Exec { isa, pool }, &win, s, &x, &w, &mut out, Clamp::RELU6))
+            }
+            Kind::Depthwise { s, kernel, stride } => {
+                let win = window(kernel, stride, s);
+                let x = values(s.len(), 1);
+                let w = PackedDepthwise::pack(isa, kernel, kernel, s.c, 1, &values(kernel * kernel * s.c, 2), Some(&values(s.c, 3)));
+                let mut out = vec![0.0; s.n * win.out_h(s.h) * win.out_w(s.w) * s.c];
+                Box::new(move |pool| conv::depthwise_conv2d(Exec { isa, pool }, &win, s, &x, &w, &mut out, Clamp::RELU6))
+            }
+        }
+    }
+}
+
+/// The benchmark shapes: a large square GEMM, MobileNetV2's 1x1
+/// convolutions (as GEMMs), its stem, its depthwise layers, a classifier head.
+pub fn shapes() -> Vec<Case> {
+    let nhwc = |h: usize, c: usize| Nhwc { n: 1, h, w: h, c };
+    vec![
+        Case::new("gemm 512x512x512", Kind::Gemm { m: 512, n: 512, k: 512 }, true),
+        Case::new("gemm 256x256x256", Kind::Gemm { m: 256, n: 256, k: 256 }, true),
+        Case::new("pw 112x112 32->16", Kind::Gemm { m: 112 * 112, n: 16, k: 32 }, false),
+        Case::new("pw 112x112 16->96", Kind::Gemm { m: 112 * 112, n: 96, k: 16 }, false),
+        Case::new("pw 56x56 24->144", Kind::Gemm { m: 56 * 56, n: 144, k: 24 }, false),
+        Case::new("pw 56x56 144->24", Kind::Gemm { m: 56 * 56, n: 24, k: 144 }, false),
+        Case::new("pw 28x28 192->32", Kind::Gemm { m: 28 * 28, n: 32, k: 192 }, false),
+        Case::new("pw 14x14 64->384", Kind::Gemm { m: 14 * 14, n: 384, k: 64 }, false),
+        Case::new("pw 14x14 384->96", Kind::Gemm { m: 14 * 14, n: 96, k: 384 }, false),
+        Case::new("pw 7x7 960->320", Kind::Gemm { m: 7 * 7, n: 320, k: 960 }, false),
+        Case::new("pw 7x7 320->1280", Kind::Gemm { m: 7 * 7, n: 1280, k: 320 }, false),
+        Case::new("fc 1x1280->1000", Kind::Gemm { m: 1, n: 1000, k: 1280 }, false),
+        Case::new("conv3x3s2 224x224 3->32", Kind::Conv { s: nhwc(224, 3), out_c: 32, kernel: 3, stride: 2 }, false),
+        Case::new("dw3x3s1 112x112x32", Kind::Depthwise { s: nhwc(112, 32), kernel: 3, stride: 1 }, false),
+        Case::new("dw3x3s2 112x112x96", Kind::Depthwise { s: nhwc(112, 96), kernel: 3, stride: 2 }, false),
+        Case::new("dw3x3s1 56x56x144", Kind::Depthwise { s: nhwc(56, 144), kernel: 3, stride: 1 }, false),
+        Case::new("dw3x3s1 14x14x576", Kind::Depthwise { s: nhwc(14, 576), kernel: 3, stride: 1 }, false),
+        Case::new("dw5x5s1 14x14x480", Kind::Depthwise { s: nhwc(14, 480), kernel: 5, stride: 1 }, false),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_follow_the_shapes() {
+        let c = Case::new("x", Kind::Conv { s: Nhwc { n: 1, h: 224, w: 224, c: 3 }, out_c: 32, kernel: 3, stride: 2 }, false);
+        assert_eq!(c.macs, 112 * 112 * 32 * 27);
+        let d = Case::new("y", Kind::Depthwise { s: Nhwc { n: 1, h: 7, w: 7, c: 5 }, kernel: 3, stride: 1 }, false);
+        assert_eq!(d.macs, 49 * 5 * 9);
+    }
+}

@@ -12,8 +12,9 @@
  *   num_threads  threads for armrest's kernels; default (0): the
  *                interpreter's recommended_num_threads.
  *   kernels      "auto" (default) or an instruction-set tier: "scalar",
- *                "neon" (aarch64), "avx2" (x86-64 AVX2+FMA). A tier the CPU
- *                lacks is an error.
+ *                "neon" (aarch64), "avx2" (x86-64 AVX2+FMA), "avx512"
+ *                (x86-64 AVX-512 F+VL with AVX2+FMA). A tier the CPU lacks
+ *                is an error.
  *   log          "error", "warn" (default), "info", "debug".
  *   report       print the claim report to stderr when the delegate is
  *                applied: partitions, and the reason for every node left to
@@ -36,7 +37,7 @@ typedef struct ArmrestDelegateOptions {
   /* Threads for armrest's kernels; 0 takes the interpreter's
    * recommended_num_threads. Negative values are an error. */
   int32_t num_threads;
-  /* NULL or "auto", "scalar", "neon", "avx2". */
+  /* NULL or "auto", "scalar", "neon", "avx2", "avx512". */
   const char* kernels;
   /* NULL (warn) or "error", "warn", "info", "debug". */
   const char* log;
@@ -63,7 +64,7 @@ int32_t armrest_delegate_claim_counts(const TfLiteDelegate* delegate,
                                       int32_t* total_nodes,
                                       int32_t* partitions);
 
-/* The kernel tier a delegate runs ("scalar", "neon", "avx2"), or NULL. */
+/* The kernel tier a delegate runs ("scalar", "neon", "avx2", "avx512"), or NULL. */
 const char* armrest_delegate_kernels(const TfLiteDelegate* delegate);
 
 /* The best tier this CPU runs (what kernels="auto" selects). */

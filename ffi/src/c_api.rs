@@ -23,6 +23,7 @@ fn tier_cstr(isa: Isa) -> &'static CStr {
         Isa::Scalar => c"scalar",
         Isa::Neon => c"neon",
         Isa::Avx2 => c"avx2",
+        Isa::Avx512 => c"avx512",
     }
 }
 

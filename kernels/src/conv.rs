@@ -22,6 +22,8 @@ pub mod f32_dw_4c_scalar;
 pub mod f32_dw_8c_neon_fmla;
 #[cfg(target_arch = "x86_64")]
 pub mod f32_dw_16c_avx2_fma;
+#[cfg(target_arch = "x86_64")]
+pub mod f32_dw_32c_avx512;
 
 /// An indirection buffer for one input shape and geometry (see [`gemm::IgemmRunFn`]).
 struct Indirection {
@@ -239,6 +241,8 @@ pub fn dw_ukernel(isa: Isa) -> &'static DwUkernel {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 if isa.is_available() => &f32_dw_16c_avx2_fma::UKERNEL,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() => &f32_dw_32c_avx512::UKERNEL,
         #[cfg(target_arch = "aarch64")]
         Isa::Neon if isa.is_available() => &f32_dw_8c_neon_fmla::UKERNEL,
         _ => &f32_dw_4c_scalar::UKERNEL,
@@ -302,6 +306,15 @@ impl PackedDepthwise {
     }
 }
 
+/// The output columns `lo..hi` (of `ow`) whose input column
+/// `ox * stride + offset - pad` lies inside `0..in_w`.
+fn tap_columns(ow: usize, offset: usize, pad: usize, stride: usize, in_w: usize) -> (usize, usize) {
+    // ox * stride + offset >= pad  and  ox * stride + offset < pad + in_w
+    let lo = pad.saturating_sub(offset).div_ceil(stride).min(ow);
+    let hi = (pad + in_w).saturating_sub(offset).div_ceil(stride).min(ow);
+    (lo, hi.max(lo))
+}
+
 /// Work below which a depthwise task is not worth a thread hand-off (multiply-adds).
 const DW_MIN_TASK_MACS: usize = 1 << 16;
 
@@ -339,12 +352,22 @@ pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32
             for ky in 0..kh {
                 let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
                 for kx in 0..kw {
-                    for (ox, pixel_ptrs) in ptrs.chunks_exact_mut(taps).enumerate() {
-                        let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < in_shape.w);
-                        pixel_ptrs[ky * kw + kx] = match (iy, ix) {
-                            (Some(iy), Some(ix)) => image[(iy * in_shape.w + ix) * c..].as_ptr(),
-                            _ => w.zero.as_ptr(),
-                        };
+                    let t = ky * kw + kx;
+                    // Output columns whose tap lands inside the row: one contiguous range.
+                    let (lo, hi) = match iy {
+                        Some(_) => tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w),
+                        None => (0, 0),
+                    };
+                    let (head, rest) = ptrs.split_at_mut(lo * taps);
+                    for pixel_ptrs in head.chunks_exact_mut(taps).chain(rest[(hi - lo) * taps..].chunks_exact_mut(taps)) {
+                        pixel_ptrs[t] = w.zero.as_ptr();
+                    }
+                    if let Some(iy) = iy.filter(|_| lo < hi) {
+                        let first = (iy * in_shape.w + lo * win.stride_w + kx * win.dilation_w - win.pad_left) * c;
+                        let row = &image[first..];
+                        for (i, pixel_ptrs) in ptrs.chunks_exact_mut(taps).skip(lo).take(hi - lo).enumerate() {
+                            pixel_ptrs[t] = row[i * win.stride_w * c..].as_ptr();
+                        }
                     }
                 }
             }

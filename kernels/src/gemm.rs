@@ -30,8 +30,12 @@ use crate::{Clamp, Exec, Isa};
 pub mod f32_4x4_scalar;
 #[cfg(target_arch = "aarch64")]
 pub mod f32_6x8_neon_fmla;
+#[cfg(target_arch = "aarch64")]
+pub mod f32_8x8_neon_fmla;
 #[cfg(target_arch = "x86_64")]
 pub mod f32_6x16_avx2_fma;
+#[cfg(target_arch = "x86_64")]
+pub mod f32_avx512;
 
 /// The indirection-buffer entry meaning "this tap reads the zero row" (padding).
 pub const ZERO_ROW: usize = usize::MAX;
@@ -137,9 +141,36 @@ pub fn gemm_ukernel(isa: Isa) -> &'static GemmUkernel {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 if isa.is_available() => &f32_6x16_avx2_fma::UKERNEL,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() => &f32_avx512::UKERNEL_8X32,
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon if isa.is_available() => &f32_6x8_neon_fmla::UKERNEL,
+        // 8x8 over 6x8: fewer instructions per multiply-add on every benched shape
+        // (qemu-icount, neoverse-n1 and max; see benches/README.md).
+        Isa::Neon if isa.is_available() => &f32_8x8_neon_fmla::UKERNEL,
         _ => &f32_4x4_scalar::UKERNEL,
+    }
+}
+
+/// The GEMM micro-kernel a tier packs `n x k` weights for: the tier's
+/// default tile, or a narrower one where the default would spend too many
+/// multiply-adds on zero-padded columns (see [`f32_avx512::ukernel_for`]).
+pub fn gemm_ukernel_for(isa: Isa, n: usize, _k: usize) -> &'static GemmUkernel {
+    let _ = n; // only the x86-64 tiers choose by width
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() => f32_avx512::ukernel_for(n),
+        _ => gemm_ukernel(isa),
+    }
+}
+
+/// Every GEMM micro-kernel a tier may pack for (its default first).
+pub fn gemm_ukernels(isa: Isa) -> Vec<&'static GemmUkernel> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() => vec![&f32_avx512::UKERNEL_8X32, &f32_avx512::UKERNEL_12X16],
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon if isa.is_available() => vec![gemm_ukernel(isa), &f32_6x8_neon_fmla::UKERNEL],
+        _ => vec![gemm_ukernel(isa)],
     }
 }
 
@@ -214,7 +245,13 @@ impl PackedWeights {
     /// FULLY_CONNECTED `[n, k]` and CONV_2D `[n, kh, kw, c]` layouts), with an
     /// optional bias of `n` values (zero when absent).
     pub fn pack(isa: Isa, n: usize, k: usize, w_nk: &[f32], bias: Option<&[f32]>) -> PackedWeights {
-        let ukernel = gemm_ukernel(isa);
+        PackedWeights::pack_with(gemm_ukernel_for(isa, n, k), n, k, w_nk, bias)
+    }
+
+    /// As [`PackedWeights::pack`], for a given micro-kernel (one of
+    /// [`gemm_ukernels`] of an available tier).
+    pub fn pack_with(ukernel: &'static GemmUkernel, n: usize, k: usize, w_nk: &[f32], bias: Option<&[f32]>) -> PackedWeights {
+        assert!(ukernel.isa.is_available(), "{}: tier not available here", ukernel.name);
         let packed = pack_rhs(ukernel, n, k, w_nk, bias);
         PackedWeights { isa: ukernel.isa, n, k, ukernel, packed }
     }

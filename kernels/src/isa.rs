@@ -13,11 +13,14 @@ pub enum Isa {
     Neon,
     /// x86-64 AVX2 with FMA3.
     Avx2,
+    /// x86-64 AVX-512 (F, VL) on top of AVX2+FMA: 512-bit GEMM tiles and
+    /// depthwise kernels; the other kernels run their AVX2 code on it.
+    Avx512,
 }
 
 impl Isa {
     /// Every tier, whatever this CPU supports, in order of preference (worst first).
-    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Neon, Isa::Avx2];
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx512];
 
     /// The option value naming this tier (`kernels=<name>`).
     pub fn name(self) -> &'static str {
@@ -25,6 +28,7 @@ impl Isa {
             Isa::Scalar => "scalar",
             Isa::Neon => "neon",
             Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
         }
     }
 
@@ -39,6 +43,7 @@ impl Isa {
             Isa::Scalar => true,
             Isa::Neon => cfg!(target_arch = "aarch64") && neon_detected(),
             Isa::Avx2 => avx2_fma_detected(),
+            Isa::Avx512 => avx2_fma_detected() && avx512_detected(),
         }
     }
 
@@ -82,6 +87,15 @@ fn avx2_fma_detected() -> bool {
 }
 #[cfg(not(target_arch = "x86_64"))]
 fn avx2_fma_detected() -> bool {
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512_detected() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl")
+}
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512_detected() -> bool {
     false
 }
 

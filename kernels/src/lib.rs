@@ -17,6 +17,7 @@
 //! - `softmax`: SOFTMAX.
 //! - `resize`: RESIZE_BILINEAR.
 //! - `layout`: PAD, CONCATENATION, fp16 conversion.
+//! - `peak`: the measured fp32 FMA peak of this core (for benches).
 
 pub mod conv;
 pub mod elementwise;
@@ -24,6 +25,7 @@ pub mod gemm;
 pub mod isa;
 pub mod layout;
 pub mod mediapipe;
+pub mod peak;
 pub mod pool;
 pub mod rearrange;
 pub mod reduce;

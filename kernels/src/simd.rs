@@ -87,7 +87,8 @@ pub trait SimdFn {
 #[inline]
 pub fn dispatch<F: SimdFn>(isa: Isa, f: F) -> F::Output {
     match isa {
-        Isa::Avx2 => {
+        // AVX-512 CPUs run the AVX2 code of the generic kernels.
+        Isa::Avx2 | Isa::Avx512 => {
             #[cfg(target_arch = "x86_64")]
             if let Some(t) = Avx2::try_new() {
                 return t.vectorize(f);
@@ -926,7 +927,7 @@ mod tests {
                 let w = match isa {
                     Isa::Scalar => 1,
                     Isa::Neon => 4,
-                    Isa::Avx2 => 8,
+                    Isa::Avx2 | Isa::Avx512 => 8,
                 };
                 for (b, chunk) in x.chunks(w).enumerate() {
                     let mut lanes = chunk.to_vec();

@@ -43,7 +43,11 @@ fn create_with_defaults_and_with_every_available_tier() {
         l.armrest_delegate_delete(d);
     }
     let best = cstr(unsafe { l.armrest_best_kernels() });
-    let tiers: Vec<&str> = if best == "avx2" { vec!["scalar", "avx2"] } else { vec!["scalar", best.as_str()] };
+    let tiers: Vec<&str> = match best.as_str() {
+        "avx512" => vec!["scalar", "avx2", "avx512"],
+        "avx2" => vec!["scalar", "avx2"],
+        b => vec!["scalar", b],
+    };
     for tier in tiers {
         let name = CString::new(tier).unwrap();
         let log = CString::new("debug").unwrap();

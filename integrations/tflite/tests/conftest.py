@@ -31,6 +31,8 @@ def available_tiers() -> list[str]:
         tiers.append("neon")
     if platform.machine() in ("x86_64", "AMD64") and {"avx2", "fma"} <= flags:
         tiers.append("avx2")
+        if {"avx512f", "avx512vl"} <= flags:
+            tiers.append("avx512")
     return tiers
 
 

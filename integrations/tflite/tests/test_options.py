@@ -19,7 +19,7 @@ BAD = [
     ({"num_threads": "abc"}, ["num_threads"]),
     ({"num_threads": ""}, ["num_threads"]),
     ({"kernels": "sse9"}, ["kernels", "scalar"]),
-    ({"kernels": "AVX512"}, ["kernels"]),
+    ({"kernels": "AVX1024"}, ["kernels"]),
     ({"kernels": missing_tier()}, ["kernels", missing_tier()]),
     ({"log": "verbose"}, ["log", "debug"]),
     ({"report": "maybe"}, ["report", "true"]),

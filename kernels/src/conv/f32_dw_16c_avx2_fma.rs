@@ -29,8 +29,13 @@ pub unsafe fn run(
     clamp_max: f32,
 ) {
     // SAFETY: forwarded contract; AVX2+FMA were detected before this kernel was selected.
+    // 3x3 and 5x5 windows get their own copies with the tap loop unrolled.
     unsafe {
-        run_avx2(pixels, channels, taps, inputs, weights, out, out_pixel_stride, out_channel_stride, clamp_min, clamp_max)
+        match taps {
+            9 => run_avx2(pixels, channels, 9, inputs, weights, out, out_pixel_stride, out_channel_stride, clamp_min, clamp_max),
+            25 => run_avx2(pixels, channels, 25, inputs, weights, out, out_pixel_stride, out_channel_stride, clamp_min, clamp_max),
+            _ => run_avx2(pixels, channels, taps, inputs, weights, out, out_pixel_stride, out_channel_stride, clamp_min, clamp_max),
+        }
     }
 }
 
@@ -93,6 +98,7 @@ unsafe fn block<const MASKED: bool>(
 }
 
 #[allow(clippy::too_many_arguments)]
+#[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2(
     pixels: usize,

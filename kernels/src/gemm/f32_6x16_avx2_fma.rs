@@ -135,9 +135,19 @@ unsafe fn run_avx2(
                 let bias = [_mm256_loadu_ps(wp), _mm256_loadu_ps(wp.add(8))];
                 let mut acc = [bias; MR];
                 wp = wp.add(NR);
-                for p in 0..k {
+                let mut p = 0;
+                while p + 4 <= k {
+                    step(&mut acc, &ar0, p, wp);
+                    step(&mut acc, &ar0, p + 1, wp.add(NR));
+                    step(&mut acc, &ar0, p + 2, wp.add(2 * NR));
+                    step(&mut acc, &ar0, p + 3, wp.add(3 * NR));
+                    wp = wp.add(4 * NR);
+                    p += 4;
+                }
+                while p < k {
                     step(&mut acc, &ar0, p, wp);
                     wp = wp.add(NR);
+                    p += 1;
                 }
                 store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
             }
@@ -214,9 +224,19 @@ unsafe fn run_indirect_avx2(
                         let off = *ind.add(s * MR + r);
                         if off == ZERO_ROW { zero } else { input.add(off) }
                     });
-                    for p in 0..kc {
+                    let mut p = 0;
+                    while p + 4 <= kc {
+                        step(&mut acc, &ar, p, wp);
+                        step(&mut acc, &ar, p + 1, wp.add(NR));
+                        step(&mut acc, &ar, p + 2, wp.add(2 * NR));
+                        step(&mut acc, &ar, p + 3, wp.add(3 * NR));
+                        wp = wp.add(4 * NR);
+                        p += 4;
+                    }
+                    while p < kc {
                         step(&mut acc, &ar, p, wp);
                         wp = wp.add(NR);
+                        p += 1;
                     }
                 }
                 store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);

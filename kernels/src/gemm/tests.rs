@@ -72,12 +72,21 @@ pub(crate) fn gemm_ref(m: usize, n: usize, k: usize, a: &[f32], lda: usize, w: &
 
 #[allow(clippy::too_many_arguments)]
 fn run_case(isa: Isa, pool: &ThreadPool, m: usize, n: usize, k: usize, lda: usize, bias: bool, clamp: Clamp, seed: u64) {
+    run_case_with(None, isa, pool, m, n, k, lda, bias, clamp, seed)
+}
+
+/// As `run_case`, packing for `uk` when given (else the tier's choice for `n`).
+#[allow(clippy::too_many_arguments)]
+fn run_case_with(uk: Option<&'static GemmUkernel>, isa: Isa, pool: &ThreadPool, m: usize, n: usize, k: usize, lda: usize, bias: bool, clamp: Clamp, seed: u64) {
     let mut rng = Rng::new(seed);
     let a = rng.vec(m.saturating_sub(1) * lda + k);
     let w = rng.vec(n * k);
     let b = rng.vec(n);
     let bias = bias.then_some(&b[..]);
-    let packed = PackedWeights::pack(isa, n, k, &w, bias);
+    let packed = match uk {
+        Some(uk) => PackedWeights::pack_with(uk, n, k, &w, bias),
+        None => PackedWeights::pack(isa, n, k, &w, bias),
+    };
     assert_eq!(packed.isa, isa);
     let ldo = n + 3;
     let sentinel = 1234.5f32;
@@ -95,15 +104,31 @@ fn run_case(isa: Isa, pool: &ThreadPool, m: usize, n: usize, k: usize, lda: usiz
 fn ukernels_match_reference_over_tile_remainders() {
     let pool = ThreadPool::new(1);
     for isa in tiers() {
-        let uk = gemm_ukernel(isa);
-        assert_eq!(uk.isa, isa);
-        for m in 1..=2 * uk.mr + 1 {
-            for n in 1..=2 * uk.nr + 1 {
-                for (i, k) in [1, 2, 3, 7, 17, 64].into_iter().enumerate() {
-                    let seed = (m * 1000 + n * 10 + i) as u64;
-                    run_case(isa, &pool, m, n, k, k, (m + n) % 2 == 0, Clamp::NONE, seed);
+        assert_eq!(gemm_ukernel(isa).isa, isa);
+        assert_eq!(gemm_ukernels(isa)[0].name, gemm_ukernel(isa).name);
+        for uk in gemm_ukernels(isa) {
+            assert_eq!(uk.isa, isa);
+            for m in 1..=2 * uk.mr + 1 {
+                for n in 1..=2 * uk.nr + 1 {
+                    for (i, k) in [1, 2, 3, 7, 17, 64].into_iter().enumerate() {
+                        let seed = (m * 1000 + n * 10 + i) as u64;
+                        run_case_with(Some(uk), isa, &pool, m, n, k, k, (m + n) % 2 == 0, Clamp::NONE, seed);
+                    }
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn tier_picks_an_own_ukernel_for_every_width() {
+    for isa in tiers() {
+        for n in 1..200 {
+            let uk = gemm_ukernel_for(isa, n, 64);
+            assert!(gemm_ukernels(isa).iter().any(|u| u.name == uk.name), "{isa} n={n}: {}", uk.name);
+            // No choice pads more than the default tile would.
+            let pad = |nr: usize| n.div_ceil(nr) * nr;
+            assert!(pad(uk.nr) <= pad(gemm_ukernel(isa).nr), "{isa} n={n}");
         }
     }
 }

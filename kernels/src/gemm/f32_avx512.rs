@@ -1,0 +1,358 @@
+//! AVX-512 GEMM micro-kernels, `kr = 1`, one body generic over the tile:
+//! `MR` rows by `NV` zmm vectors of 16 columns.
+//!
+//! - `f32_8x32_avx512`: 16 zmm accumulators; per reduction step two 16-wide
+//!   loads of packed weights, eight broadcasts, sixteen FMAs (the default);
+//! - `f32_12x16_avx512`: 12 accumulators of one zmm each, for outputs whose
+//!   channel count is a poor multiple of 32 (16, 48, 80, ...), where the
+//!   wide tile would spend many of its FMAs on zero-padded columns.
+//!
+//! The column tail is stored through AVX-512 write masks (no scalar loop);
+//! a row tail of `r < MR` rows runs a tile of exactly `r` rows (no repeated
+//! rows, so a one-row FULLY_CONNECTED does one row's work). The reduction
+//! loop is unrolled by four.
+
+use super::{GemmUkernel, ZERO_ROW};
+use crate::Isa;
+use std::arch::x86_64::*;
+
+pub const UKERNEL_8X32: GemmUkernel = GemmUkernel {
+    name: "f32_8x32_avx512",
+    isa: Isa::Avx512,
+    mr: 8,
+    nr: 32,
+    kr: 1,
+    run: run::<8, 2>,
+    run_indirect: run_indirect::<8, 2>,
+};
+
+pub const UKERNEL_12X16: GemmUkernel = GemmUkernel {
+    name: "f32_12x16_avx512",
+    isa: Isa::Avx512,
+    mr: 12,
+    nr: 16,
+    kr: 1,
+    run: run::<12, 1>,
+    run_indirect: run_indirect::<12, 1>,
+};
+
+/// The AVX-512 tile for `n` output columns: the 32-wide tile unless its
+/// zero-padded columns cost more than 15% over the 16-wide tile's.
+pub fn ukernel_for(n: usize) -> &'static GemmUkernel {
+    let (p32, p16) = (n.div_ceil(32) * 32, n.div_ceil(16) * 16);
+    if p32 * 100 > p16 * 115 { &UKERNEL_12X16 } else { &UKERNEL_8X32 }
+}
+
+/// Write mask of the first `cols` of 16 lanes (`cols` may exceed 16).
+#[inline]
+fn lane_mask(cols: usize) -> __mmask16 {
+    if cols >= 16 { 0xFFFF } else { ((1u32 << cols) - 1) as __mmask16 }
+}
+
+/// Clamps and stores an `MR x 16*NV` tile; columns past `nt` are not written.
+///
+/// # Safety
+/// Every `dr[r]` points at `nt` writable floats.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn store_tile<const MR: usize, const NV: usize>(acc: &[[__m512; NV]; MR], dr: &[*mut f32; MR], nt: usize, min: f32, max: f32) {
+    let (vmin, vmax) = (_mm512_set1_ps(min), _mm512_set1_ps(max));
+    if nt == 16 * NV {
+        for (row, &d) in acc.iter().zip(dr) {
+            for (v, &x) in row.iter().enumerate() {
+                // SAFETY: 16*NV writable floats at d (nt is the full width).
+                unsafe { _mm512_storeu_ps(d.add(16 * v), _mm512_min_ps(_mm512_max_ps(x, vmin), vmax)) }
+            }
+        }
+    } else {
+        for (row, &d) in acc.iter().zip(dr) {
+            for (v, &x) in row.iter().enumerate() {
+                let mask = lane_mask(nt.saturating_sub(16 * v));
+                // SAFETY: the mask enables only the columns below nt, which are writable;
+                // disabled lanes are not accessed (the address is formed with wrapping_add).
+                unsafe { _mm512_mask_storeu_ps(d.wrapping_add(16 * v), mask, _mm512_min_ps(_mm512_max_ps(x, vmin), vmax)) }
+            }
+        }
+    }
+}
+
+/// One reduction step: `acc[r] += a[r][p] * b[p][..]`.
+///
+/// # Safety
+/// `wp` points at `16 * NV` readable floats; every `ar[r] + p` at one readable float.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn step<const MR: usize, const NV: usize>(acc: &mut [[__m512; NV]; MR], ar: &[*const f32; MR], p: usize, wp: *const f32) {
+    // SAFETY: the caller guarantees the reads.
+    unsafe {
+        let b: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(wp.add(16 * v)));
+        for (row, &a) in acc.iter_mut().zip(ar) {
+            let va = _mm512_set1_ps(*a.add(p));
+            for (x, &bv) in row.iter_mut().zip(&b) {
+                *x = _mm512_fmadd_ps(va, bv, *x);
+            }
+        }
+    }
+}
+
+/// The block's bias, broadcast to every row of the tile.
+///
+/// # Safety
+/// `wp` points at `16 * NV` readable floats.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn bias_tile<const MR: usize, const NV: usize>(wp: *const f32) -> [[__m512; NV]; MR] {
+    // SAFETY: the caller guarantees the reads.
+    let bias: [__m512; NV] = std::array::from_fn(|v| unsafe { _mm512_loadu_ps(wp.add(16 * v)) });
+    [bias; MR]
+}
+
+/// See [`super::GemmRunFn`].
+///
+/// # Safety
+/// The [`super::GemmRunFn`] contract, and AVX-512 F with AVX2+FMA available on this CPU.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn run<const MR: usize, const NV: usize>(
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: *const f32,
+    lhs_stride: usize,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
+    // SAFETY: forwarded contract; AVX-512 was detected before this kernel was selected.
+    unsafe { run_avx512::<MR, NV>(m, n, k, lhs, lhs_stride, rhs_packed, dst, dst_stride, clamp_min, clamp_max) }
+}
+
+/// Calls `$f::<R, NV>` with `R` the row count `$rows` (1..=12) of a tail tile.
+macro_rules! with_rows {
+    ($rows:expr, $f:ident, $nv:ident, ($($arg:expr),*)) => {
+        match $rows {
+            1 => $f::<1, $nv>($($arg),*),
+            2 => $f::<2, $nv>($($arg),*),
+            3 => $f::<3, $nv>($($arg),*),
+            4 => $f::<4, $nv>($($arg),*),
+            5 => $f::<5, $nv>($($arg),*),
+            6 => $f::<6, $nv>($($arg),*),
+            7 => $f::<7, $nv>($($arg),*),
+            8 => $f::<8, $nv>($($arg),*),
+            9 => $f::<9, $nv>($($arg),*),
+            10 => $f::<10, $nv>($($arg),*),
+            11 => $f::<11, $nv>($($arg),*),
+            _ => $f::<12, $nv>($($arg),*),
+        }
+    };
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn run_avx512<const MR: usize, const NV: usize>(
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: *const f32,
+    lhs_stride: usize,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
+    let mut mi = 0;
+    while m - mi >= MR {
+        // SAFETY: rows mi..mi+MR are inside the m rows of lhs and dst (GemmRunFn contract).
+        unsafe { rows::<MR, NV>(n, k, lhs.add(mi * lhs_stride), lhs_stride, rhs_packed, dst.add(mi * dst_stride), dst_stride, clamp_min, clamp_max) };
+        mi += MR;
+    }
+    // A tail of fewer than MR rows runs a tile of exactly that many rows (no repeated rows).
+    if mi < m {
+        // SAFETY: rows mi..m are inside lhs and dst (GemmRunFn contract).
+        unsafe {
+            with_rows!(m - mi, rows, NV, (n, k, lhs.add(mi * lhs_stride), lhs_stride, rhs_packed, dst.add(mi * dst_stride), dst_stride, clamp_min, clamp_max))
+        };
+    }
+}
+
+/// `R` rows by all `n` columns.
+///
+/// # Safety
+/// `R` rows of `k` readable floats at `lhs` and of `n` writable floats at
+/// `dst`; `rhs_packed` as for [`super::GemmRunFn`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn rows<const R: usize, const NV: usize>(
+    n: usize,
+    k: usize,
+    lhs: *const f32,
+    lhs_stride: usize,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
+    let nr = 16 * NV;
+    let block = nr * (k + 1);
+    // SAFETY: the R rows exist (caller).
+    let (ar, dr) = unsafe {
+        (
+            std::array::from_fn::<_, R, _>(|r| lhs.add(r * lhs_stride)),
+            std::array::from_fn::<_, R, _>(|r| dst.add(r * dst_stride)),
+        )
+    };
+    let mut n0 = 0;
+    while n0 < n {
+        let nt = (n - n0).min(nr);
+        // SAFETY: block n0/nr exists and holds the bias then k groups of nr weights;
+        // lhs rows hold k floats; dst rows hold n floats from column 0.
+        unsafe {
+            let mut wp = rhs_packed.add((n0 / nr) * block);
+            let mut acc = bias_tile::<R, NV>(wp);
+            wp = wp.add(nr);
+            let mut p = 0;
+            while p + 4 <= k {
+                step(&mut acc, &ar, p, wp);
+                step(&mut acc, &ar, p + 1, wp.add(nr));
+                step(&mut acc, &ar, p + 2, wp.add(2 * nr));
+                step(&mut acc, &ar, p + 3, wp.add(3 * nr));
+                wp = wp.add(4 * nr);
+                p += 4;
+            }
+            while p < k {
+                step(&mut acc, &ar, p, wp);
+                wp = wp.add(nr);
+                p += 1;
+            }
+            store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
+        }
+        n0 += nr;
+    }
+}
+
+/// See [`super::IgemmRunFn`].
+///
+/// # Safety
+/// The [`super::IgemmRunFn`] contract, and AVX-512 F with AVX2+FMA available on this CPU.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn run_indirect<const MR: usize, const NV: usize>(
+    m: usize,
+    n: usize,
+    kc: usize,
+    ks: usize,
+    indirection: *const usize,
+    input: *const f32,
+    zero: *const f32,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
+    // SAFETY: forwarded contract; AVX-512 was detected before this kernel was selected.
+    unsafe {
+        run_indirect_avx512::<MR, NV>(m, n, kc, ks, indirection, input, zero, rhs_packed, dst, dst_stride, clamp_min, clamp_max)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn run_indirect_avx512<const MR: usize, const NV: usize>(
+    m: usize,
+    n: usize,
+    kc: usize,
+    ks: usize,
+    indirection: *const usize,
+    input: *const f32,
+    zero: *const f32,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
+    let mut mi = 0;
+    while m - mi >= MR {
+        // SAFETY: rows mi..mi+MR are inside dst; this group's indirection starts at mi*ks (IgemmRunFn).
+        unsafe {
+            rows_indirect::<MR, NV>(n, kc, ks, MR, indirection.add(mi * ks), input, zero, rhs_packed, dst.add(mi * dst_stride), dst_stride, clamp_min, clamp_max)
+        };
+        mi += MR;
+    }
+    if mi < m {
+        // SAFETY: rows mi..m are inside dst; the last group's indirection starts at mi*ks (IgemmRunFn).
+        unsafe {
+            with_rows!(
+                m - mi,
+                rows_indirect,
+                NV,
+                (n, kc, ks, MR, indirection.add(mi * ks), input, zero, rhs_packed, dst.add(mi * dst_stride), dst_stride, clamp_min, clamp_max)
+            )
+        };
+    }
+}
+
+/// `R` rows (the first `R` of a group of `mr` indirection rows) by all `n` columns.
+///
+/// # Safety
+/// `ind` holds `ks * mr` entries valid as in [`super::IgemmRunFn`]; `R` rows
+/// of `n` writable floats at `dst`; `rhs_packed` as for [`super::IgemmRunFn`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn rows_indirect<const R: usize, const NV: usize>(
+    n: usize,
+    kc: usize,
+    ks: usize,
+    mr: usize,
+    ind: *const usize,
+    input: *const f32,
+    zero: *const f32,
+    rhs_packed: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    clamp_min: f32,
+    clamp_max: f32,
+) {
+    let nr = 16 * NV;
+    let block = nr * (ks * kc + 1);
+    // SAFETY: the R rows of dst exist (caller).
+    let dr = unsafe { std::array::from_fn::<_, R, _>(|r| dst.add(r * dst_stride)) };
+    let mut n0 = 0;
+    while n0 < n {
+        let nt = (n - n0).min(nr);
+        // SAFETY: as in `rows`, every row pointer coming from the indirection buffer
+        // (kc floats at input+offset) or the zero row (kc floats).
+        unsafe {
+            let mut wp = rhs_packed.add((n0 / nr) * block);
+            let mut acc = bias_tile::<R, NV>(wp);
+            wp = wp.add(nr);
+            for s in 0..ks {
+                let ar: [*const f32; R] = std::array::from_fn(|r| {
+                    let off = *ind.add(s * mr + r);
+                    if off == ZERO_ROW { zero } else { input.add(off) }
+                });
+                let mut p = 0;
+                while p + 4 <= kc {
+                    step(&mut acc, &ar, p, wp);
+                    step(&mut acc, &ar, p + 1, wp.add(nr));
+                    step(&mut acc, &ar, p + 2, wp.add(2 * nr));
+                    step(&mut acc, &ar, p + 3, wp.add(3 * nr));
+                    wp = wp.add(4 * nr);
+                    p += 4;
+                }
+                while p < kc {
+                    step(&mut acc, &ar, p, wp);
+                    wp = wp.add(nr);
+                    p += 1;
+                }
+            }
+            store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
+        }
+        n0 += nr;
+    }
+}
