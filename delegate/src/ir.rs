@@ -13,6 +13,8 @@ pub type TensorId = usize;
 pub enum Padding {
     Same,
     Valid,
+    /// Explicit `[top, bottom, left, right]` (PyTorch's padding).
+    Explicit([usize; 4]),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +47,16 @@ pub enum Op {
     Pad { pads: Vec<(usize, usize)> },
     Softmax { beta: f32 },
     ResizeBilinear { size: [usize; 2], align_corners: bool, half_pixel_centers: bool },
+    /// Output dim `d` is input dim `perm[d]` (torch `permute`).
+    Transpose { perm: Vec<usize> },
+    /// Inputs: a `[..., m, k]`, b `[..., k, n]` (both activations, same
+    /// leading dims) → `[..., m, n]`.
+    BatchMatMul,
+    /// GELU, exact (erf) or the tanh approximation.
+    Gelu { tanh_approx: bool },
+    /// Grouped convolution (`groups` > 1, not depthwise). Inputs: x
+    /// `[n,h,w,c]`, filter `[o,kh,kw,c/groups]` (constant), bias `[o]` (optional).
+    GroupedConv2d { groups: usize, padding: Padding, stride: [usize; 2], dilation: [usize; 2], clamp: Clamp },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -74,6 +86,10 @@ impl Op {
             Op::Pad { .. } => "pad",
             Op::Softmax { .. } => "softmax",
             Op::ResizeBilinear { .. } => "resize_bilinear",
+            Op::Transpose { .. } => "transpose",
+            Op::BatchMatMul => "batch_matmul",
+            Op::Gelu { .. } => "gelu",
+            Op::GroupedConv2d { .. } => "grouped_conv2d",
         }
     }
 }

@@ -17,18 +17,24 @@
 //! - `softmax`: SOFTMAX.
 //! - `resize`: RESIZE_BILINEAR.
 //! - `layout`: PAD, CONCATENATION, fp16 conversion.
+//! - `transpose`: permutes (NCHW ↔ NHWC at ExecuTorch partition boundaries).
+//! - `matmul`: batched matmul of two activations.
+//! - `gelu`: GELU (erf and tanh forms).
 
 pub mod conv;
 pub mod elementwise;
+pub mod gelu;
 pub mod gemm;
 pub mod isa;
 pub mod layout;
+pub mod matmul;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
 pub mod softmax;
 pub mod simd;
 pub mod threadpool;
+pub mod transpose;
 
 pub use isa::Isa;
 pub use threadpool::ThreadPool;
