@@ -52,8 +52,9 @@ mod executorch {
         cc::Build::new()
             .cpp(true)
             .file(&shim)
-            .include(et.join("include"))
-            .include(et.join("include/executorch/runtime/core/portable_type/c10"))
+            // The wheel's headers as system headers: their warnings are not ours.
+            .flag(format!("-isystem{}", et.join("include").display()))
+            .flag(format!("-isystem{}", et.join("include/executorch/runtime/core/portable_type/c10").display()))
             .include(Path::new(env!("CARGO_MANIFEST_DIR")).join("include"))
             .define("C10_USING_CUSTOM_GENERATED_MACROS", None)
             .define("ET_EVENT_TRACER_ENABLED", None)

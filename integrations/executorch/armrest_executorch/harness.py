@@ -22,7 +22,15 @@ def lower(ep, partitioners: Sequence) -> Tuple[bytes, Dict[str, int]]:
     return edge.to_executorch().buffer, counts
 
 
+def is_shape_op(n) -> bool:
+    """Scalar shape bookkeeping (sym_size and SymInt arithmetic), not a kernel."""
+    val = n.meta.get("val")
+    return "sym_size" in str(n.target) or isinstance(val, (torch.SymInt, int))
+
+
 def delegation_counts(gm) -> Dict[str, int]:
+    """Delegates per backend; `undelegated`: tensor ops left to the portable
+    kernels (scalar shape bookkeeping such as sym_size is not counted)."""
     import operator
 
     counts: Dict[str, int] = {"undelegated": 0}
@@ -31,7 +39,8 @@ def delegation_counts(gm) -> Dict[str, int]:
         if n.op == "get_attr" and hasattr(getattr(gm, n.target, None), "backend_id"):
             bid = getattr(gm, n.target).backend_id
             counts[bid] = counts.get(bid, 0) + 1
-        elif n.op == "call_function" and n.target is not operator.getitem and "executorch_call_delegate" not in str(n.target):
+        elif n.op == "call_function" and n.target is not operator.getitem and "executorch_call_delegate" not in str(n.target) \
+                and not is_shape_op(n):
             counts["undelegated"] += 1
             undelegated.append(str(n.target))
     counts["undelegated_ops"] = undelegated  # type: ignore[assignment]

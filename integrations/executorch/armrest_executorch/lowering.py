@@ -263,12 +263,12 @@ class Addmm:
         """The [n, k] weight of `a @ m2` when m2 is a constant or a permuted constant."""
         m2 = node.args[2]
         c = constant_of(ep, m2)
-        if c is not None:
-            return c.detach().numpy().T
+        if c is not None and c.dim() == 2:
+            return c.detach().t()
         if isinstance(m2, torch.fx.Node) and op_name(m2) in ("aten.permute_copy.default", "aten.t_copy.default"):
             c = constant_of(ep, m2.args[0])
             if c is not None and c.dim() == 2:
-                return c.detach().numpy()
+                return c.detach()
         return None
 
     @staticmethod
@@ -277,7 +277,7 @@ class Addmm:
         W = Addmm.weight(node, L.ep)
         bias = np.broadcast_to(L.const_array(bias), (W.shape[0],))
         L.consumed.discard(m2)
-        L.linear(node, a, np.asarray(W, dtype=np.float32), bias)
+        L.linear(node, a, W.float().contiguous().numpy().astype(np.float32), bias)
 
 
 @rule("aten.mm.default", "aten.bmm.default")
@@ -888,6 +888,9 @@ class Lowering:
             if n.op == "placeholder" and n.name in user_inputs:
                 f = fake(n)
                 if f is None:
+                    # A symbolic size passed in as a scalar: armrest derives shapes itself.
+                    if isinstance(n.meta.get("val"), torch.SymInt):
+                        continue
                     raise Unsupported(f"input {n.name} is not a tensor")
                 if f.dtype != torch.float32:
                     raise Unsupported(f"input {n.name} has dtype {f.dtype}")

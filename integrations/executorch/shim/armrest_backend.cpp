@@ -109,8 +109,24 @@ class ArmrestBackend final : public BackendInterface {
     auto* h = static_cast<ArmrestEtHandle*>(handle);
     int32_t n_in = armrest_et_io_count(h, 0);
     int32_t n_out = armrest_et_io_count(h, 1);
-    if (n_in < 0 || n_out < 0 || args.size() != static_cast<size_t>(n_in + n_out)) {
+    if (n_in < 0 || n_out < 0 || args.size() < static_cast<size_t>(n_out)) {
       ET_LOG(Error, "ArmrestBackend: %zu arguments for %d inputs and %d outputs", args.size(), (int)n_in, (int)n_out);
+      return Error::InvalidArgument;
+    }
+    // Inputs come first, outputs last. Symbolic sizes the partition was given
+    // as scalars are not armrest inputs: armrest derives shapes itself.
+    const size_t first_out = args.size() - static_cast<size_t>(n_out);
+    std::vector<EValue*> tensor_args;
+    for (size_t i = 0; i < first_out; ++i) {
+      if (args[i] != nullptr && args[i]->isTensor()) {
+        tensor_args.push_back(args[i]);
+      } else if (args[i] == nullptr || !args[i]->isInt()) {
+        ET_LOG(Error, "ArmrestBackend: input %zu is neither a tensor nor a size", i);
+        return Error::InvalidArgument;
+      }
+    }
+    if (tensor_args.size() != static_cast<size_t>(n_in)) {
+      ET_LOG(Error, "ArmrestBackend: %zu tensor inputs for a partition with %d", tensor_args.size(), (int)n_in);
       return Error::InvalidArgument;
     }
     std::vector<std::vector<int64_t>> shapes(n_in);
@@ -118,11 +134,11 @@ class ArmrestBackend final : public BackendInterface {
     std::vector<size_t> ranks(n_in);
     std::vector<const float*> ins(n_in);
     for (int32_t i = 0; i < n_in; ++i) {
-      Error e = check_tensor(args[i], "input", i);
+      Error e = check_tensor(tensor_args[i], "input", i);
       if (e != Error::Ok) {
         return e;
       }
-      const Tensor& t = args[i]->toTensor();
+      const Tensor& t = tensor_args[i]->toTensor();
       shapes[i].assign(t.sizes().begin(), t.sizes().end());
       shape_ptrs[i] = shapes[i].data();
       ranks[i] = shapes[i].size();
@@ -135,7 +151,7 @@ class ArmrestBackend final : public BackendInterface {
     }
     std::vector<float*> outs(n_out);
     for (int32_t k = 0; k < n_out; ++k) {
-      EValue* v = args[n_in + k];
+      EValue* v = args[first_out + k];
       Error e = check_tensor(v, "output", k);
       if (e != Error::Ok) {
         return e;
