@@ -56,6 +56,9 @@ fn pool_for(threads: usize) -> Arc<ThreadPool> {
 /// One delegate instance (one partition of one loaded method).
 pub struct EtHandle {
     exec: Mutex<Executor>,
+    /// The input shapes of the last successful plan: an execute with the
+    /// same shapes (the common case) skips re-planning.
+    planned: Mutex<Option<Vec<Vec<usize>>>>,
     verify: bool,
 }
 
@@ -120,7 +123,7 @@ pub unsafe extern "C" fn armrest_et_init(blob: *const u8, len: usize, lookup: Et
             let g = exec.graph();
             eprintln!("armrest: executorch partition: {} nodes, {} inputs, {} outputs, {} weight bytes from named data, kernels={}, threads={}", g.nodes.len(), g.inputs.len(), g.outputs.len(), parsed.named_bytes, exec.isa(), threads_of(&cfg.options));
         }
-        let handle = Box::new(EtHandle { exec: Mutex::new(exec), verify: cfg.verify });
+        let handle = Box::new(EtHandle { exec: Mutex::new(exec), planned: Mutex::new(None), verify: cfg.verify });
         // SAFETY: `out` is writable per the contract.
         unsafe { *out = Box::into_raw(handle) };
         ARMREST_ET_OK
@@ -182,8 +185,16 @@ pub unsafe extern "C" fn armrest_et_prepare(h: *const EtHandle, shapes: *const *
             }
         }
         let mut exec = h.exec.lock().unwrap_or_else(|e| e.into_inner());
+        let mut planned = h.planned.lock().unwrap_or_else(|e| e.into_inner());
+        if planned.as_ref() == Some(&in_shapes) {
+            return ARMREST_ET_OK;
+        }
+        *planned = None;
         match exec.prepare(&in_shapes) {
-            Ok(_) => ARMREST_ET_OK,
+            Ok(_) => {
+                *planned = Some(in_shapes);
+                ARMREST_ET_OK
+            }
             Err(e) => fail(ARMREST_ET_PREPARE_FAILED, &format!("cannot plan for input shapes {in_shapes:?}: {e}")),
         }
     })
