@@ -94,6 +94,28 @@ class BlobWriter:
         self.nodes.append((opcode, list(inputs), out, attrs))
         return out
 
+    def prune(self) -> None:
+        """Drops nodes whose results nothing uses (e.g. a weight transpose
+        the lowering folded into a linear) and tensors no node or boundary
+        refers to, renumbering what is left."""
+        live = set(self.outputs)
+        kept = []
+        for node in reversed(self.nodes):
+            if node[2] in live:
+                kept.append(node)
+                live.update(node[1])
+        kept.reverse()
+        used = set(self.inputs) | set(self.outputs)
+        for _, ins, out, _ in kept:
+            used.update(ins)
+            used.add(out)
+        order = sorted(used)
+        remap = {old: new for new, old in enumerate(order)}
+        self.tensors = [self.tensors[t] for t in order]
+        self.nodes = [(op, [remap[i] for i in ins], remap[out], attrs) for op, ins, out, attrs in kept]
+        self.inputs = [remap[t] for t in self.inputs]
+        self.outputs = [remap[t] for t in self.outputs]
+
     def finish(self, named_store=None, key_prefix: str = "") -> bytes:
         """Serialises; constants ≥ NAMED_THRESHOLD bytes go to `named_store`
         (an ExecuTorch NamedDataStore) when one is given."""

@@ -31,7 +31,11 @@ PHYS = (0, 3, 1, 2)
 def op_name(node: torch.fx.Node) -> str:
     """'aten.convolution.default' for edge and aten targets alike."""
     t = node.target
-    t = getattr(t, "_op", t)
+    if not isinstance(t, torch._ops.OpOverload):
+        # An edge op wraps the aten overload in `_op`.
+        inner = getattr(t, "_op", None)
+        if isinstance(inner, torch._ops.OpOverload):
+            t = inner
     return str(t)
 
 
@@ -916,4 +920,5 @@ class Lowering:
                 t = self.w.node(B.RESHAPE, [v.tid], v.shape, B.reshape_attrs([-1 if d else s for s, d in zip(v.shape, v.dynamic)]))
                 v = Value(t, "plain", v.shape, v.dynamic)
             self.w.outputs.append(v.tid)
+        self.w.prune()
         return self.w
