@@ -34,7 +34,12 @@ _armrest_setup() (
         rustup target add aarch64-unknown-linux-gnu
     fi
 
-    # --- Python venv (tflite-runtime 2.14 has wheels up to CPython 3.11)
+    _armrest_setup_tflite_venv
+    _armrest_setup_executorch_venv
+)
+
+# --- Python venv for TFLite (tflite-runtime 2.14 has wheels up to CPython 3.11)
+_armrest_setup_tflite_venv() {
     local reqs="ai-edge-litert==2.3.0 tflite-runtime==2.14.0 mediapipe==0.10.21 numpy==1.26.4 pytest==8.3.4 matplotlib==3.11.2"
     local stamp=".venv/.armrest-setup"
     local want
@@ -65,7 +70,34 @@ _armrest_setup() (
     .venv/bin/python -m pip install -q --disable-pip-version-check $reqs
     .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e integrations/tflite
     echo "$want" > "$stamp"
-)
+}
+
+# --- A second venv, .venv-et, for ExecuTorch: executorch 1.5.1 needs numpy 2,
+# tflite-runtime 2.14 needs numpy 1. executorch's Python side imports torch,
+# and the registry's torch is the CUDA build: about 2.2 GB of downloads on the
+# first run (pip's cache makes re-runs quick). ARMREST_SKIP_EXECUTORCH=1 skips it.
+_armrest_setup_executorch_venv() {
+    if [ "${ARMREST_SKIP_EXECUTORCH:-0}" = 1 ]; then
+        say "skipping the ExecuTorch venv (ARMREST_SKIP_EXECUTORCH=1)"
+        return 0
+    fi
+    local reqs="executorch==1.5.1 torch==2.15.0 torchvision==0.29.2 pytest==8.3.4"
+    local stamp=".venv-et/.armrest-setup"
+    local want
+    want="$reqs $(sha1sum integrations/executorch/pyproject.toml | cut -c1-12)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv-et/bin/python ]; then
+        say "ExecuTorch venv up to date (.venv-et)"
+        return 0
+    fi
+    if [ ! -x .venv-et/bin/python ]; then
+        say "creating .venv-et with $(.venv/bin/python --version)"
+        "$(readlink -f .venv/bin/python)" -m venv .venv-et
+    fi
+    say "installing executorch 1.5.1, torch 2.15.0, torchvision 0.29.2 into .venv-et (first run: ~2.2 GB download)"
+    .venv-et/bin/python -m pip install -q --disable-pip-version-check $reqs
+    .venv-et/bin/python -m pip install -q --disable-pip-version-check --no-deps -e integrations/executorch
+    echo "$want" > "$stamp"
+}
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     _armrest_setup

@@ -34,6 +34,17 @@ qemu_kernel_tests() {  # qemu_kernel_tests <cpu>
         cargo test -p armrest-kernels --target "$AARCH64"
 }
 
+# libarmrest.so with the `executorch` feature (registers ArmrestBackend with the
+# wheel's libexecutorch.so), kept at target/executorch/ for the ExecuTorch suite.
+export PYTHON="$repo/.venv-et/bin/python"
+ET_LIB="$repo/target/executorch/libarmrest.so"
+build_executorch_lib() {
+    cargo build --release -p armrest-ffi --features executorch &&
+        mkdir -p target/executorch && cp target/release/libarmrest.so "$ET_LIB"
+}
+step "release build libarmrest.so (executorch feature)" build_executorch_lib
+step "clippy (executorch feature)" cargo clippy -p armrest-ffi --features executorch --all-targets -- -D warnings
+
 # The library every runtime test loads (the Rust header tests and pytest).
 export ARMREST_LIB="$repo/target/release/libarmrest.so"
 step "release build libarmrest.so" cargo build --release -p armrest-ffi
@@ -45,6 +56,8 @@ step "kernel tests, qemu max"        qemu_kernel_tests max
 step "kernel tests, qemu neoverse-n1" qemu_kernel_tests neoverse-n1
 step "pytest integrations/tflite" python -m pytest -p no:cacheprovider -q -rfEs \
     --durations=10 integrations/tflite/tests
+step "pytest integrations/executorch" env ARMREST_LIB="$ET_LIB" .venv-et/bin/python -m pytest \
+    -p no:cacheprovider -q -rfEs --durations=10 integrations/executorch/tests
 
 printf '\n===== summary\n'
 printf '%s\n' "${results[@]}"

@@ -6,7 +6,7 @@ use crate::ir::{Graph, Op, PoolKind, ReshapeRule, TensorId};
 use crate::shapes::{self, Shape};
 use armrest_kernels::conv::{self, PackedConv2d, PackedDepthwise};
 use armrest_kernels::gemm::{self, PackedWeights};
-use armrest_kernels::{elementwise, layout, pool, reduce, resize, softmax, Exec, Isa, Nhwc, ThreadPool};
+use armrest_kernels::{elementwise, gelu, layout, matmul, pool, reduce, resize, softmax, transpose, Exec, Isa, Nhwc, ThreadPool};
 use std::sync::Arc;
 
 /// Per-node state built once: packed weights.
@@ -15,6 +15,8 @@ enum Packed {
     Conv(PackedConv2d),
     Depthwise(PackedDepthwise),
     Dense(PackedWeights),
+    /// One packed convolution per group.
+    Grouped(Vec<PackedConv2d>),
 }
 
 /// Where a tensor's data lives while the graph runs.
@@ -96,6 +98,11 @@ impl Executor {
         }
         self.prepared = true;
         Ok(self.graph.outputs.iter().map(|&o| self.shapes[o].clone()).collect())
+    }
+
+    /// Shape of any tensor after the last `prepare` (its recorded shape before).
+    pub fn tensor_shape(&self, id: TensorId) -> &[usize] {
+        &self.shapes[id]
     }
 
     /// Shape of a graph output after the last `prepare`.
@@ -195,6 +202,18 @@ fn pack(graph: &Graph, node: &crate::ir::Node, isa: Isa) -> Result<Packed, Strin
             check_bias(b, s[0])?;
             Packed::Dense(PackedWeights::pack(isa, s[0], s[1], constant(1)?, b))
         }
+        Op::GroupedConv2d { groups, .. } => {
+            let s = shape(1);
+            let b = bias(2)?;
+            check_bias(b, s[0])?;
+            let w = constant(1)?;
+            if *groups == 0 || !s[0].is_multiple_of(*groups) || w.len() != s.iter().product::<usize>() {
+                return Err(format!("node {}: {groups} groups do not divide filter {s:?}", node.source));
+            }
+            let og = s[0] / groups;
+            let per = og * s[1] * s[2] * s[3];
+            Packed::Grouped((0..*groups).map(|g| PackedConv2d::pack(isa, og, s[1], s[2], s[3], &w[g * per..(g + 1) * per], b.map(|b| &b[g * og..(g + 1) * og]))).collect())
+        }
         _ => Packed::None,
     })
 }
@@ -259,6 +278,39 @@ fn run_node(exec: Exec, op: &Op, packed: &Packed, ins: &[&[f32]], in_shapes: &[&
         (Op::DepthToSpace { .. } | Op::StridedSlice(_) | Op::TransposeConvBias { .. } | Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_), _) => {
             crate::ops_extra::run(exec, op, ins, in_shapes, out_shape, out)
         }
-        (Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }, _) => unreachable!("weights are packed for every conv and dense node"),
+        (Op::Transpose { perm }, _) => transpose::transpose(exec, x, xs, perm, out),
+        (Op::BatchMatMul, _) => {
+            let r = xs.len();
+            let (m, k, n) = (xs[r - 2], xs[r - 1], in_shapes[1][r - 1]);
+            let batch = xs[..r - 2].iter().product();
+            matmul::batch_matmul(exec, batch, m, k, n, x, ins[1], out);
+        }
+        (Op::Gelu { tanh_approx }, _) => gelu::gelu(exec, *tanh_approx, x, out),
+        (Op::GroupedConv2d { padding, stride, dilation, clamp, .. }, Packed::Grouped(ws)) => {
+            let w0 = &ws[0];
+            let win = shapes::window(*padding, [xs[1], xs[2]], [w0.kernel_h, w0.kernel_w], *stride, *dilation);
+            grouped_conv2d(exec, &win, nhwc(xs), x, ws, nhwc(out_shape), out, *clamp);
+        }
+        (Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. } | Op::GroupedConv2d { .. }, _) => unreachable!("weights are packed for every conv and dense node"),
+    }
+}
+
+/// A grouped convolution as one convolution per group over that group's
+/// input channels, gathered into a contiguous NHWC buffer.
+fn grouped_conv2d(exec: Exec, win: &armrest_kernels::Window2d, xs: Nhwc, x: &[f32], ws: &[PackedConv2d], os: Nhwc, out: &mut [f32], clamp: armrest_kernels::Clamp) {
+    let groups = ws.len();
+    let (cg, og) = (xs.c / groups, os.c / groups);
+    let pixels_in = xs.n * xs.h * xs.w;
+    let pixels_out = os.n * os.h * os.w;
+    let mut xg = vec![0.0f32; pixels_in * cg];
+    let mut yg = vec![0.0f32; pixels_out * og];
+    for (g, w) in ws.iter().enumerate() {
+        for (dst, src) in xg.chunks_exact_mut(cg).zip(x.chunks_exact(xs.c)) {
+            dst.copy_from_slice(&src[g * cg..(g + 1) * cg]);
+        }
+        conv::conv2d(exec, win, Nhwc { c: cg, ..xs }, &xg, w, &mut yg, clamp);
+        for (dst, src) in out.chunks_exact_mut(os.c).zip(yg.chunks_exact(og)) {
+            dst[g * og..(g + 1) * og].copy_from_slice(src);
+        }
     }
 }

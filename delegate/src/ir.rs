@@ -13,6 +13,8 @@ pub type TensorId = usize;
 pub enum Padding {
     Same,
     Valid,
+    /// Explicit `[top, bottom, left, right]` (PyTorch's padding).
+    Explicit([usize; 4]),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +60,16 @@ pub enum Op {
     TransformLandmarks,
     /// MediaPipe `Landmarks2TransformMatrix` v2. Input: landmarks `[1,n,3]`; output `[1,4,4]`.
     LandmarksToTransformMatrix(armrest_kernels::mediapipe::LandmarksToMatrix),
+    /// Output dim `d` is input dim `perm[d]` (torch `permute`).
+    Transpose { perm: Vec<usize> },
+    /// Inputs: a `[..., m, k]`, b `[..., k, n]` (both activations, same
+    /// leading dims) → `[..., m, n]`.
+    BatchMatMul,
+    /// GELU, exact (erf) or the tanh approximation.
+    Gelu { tanh_approx: bool },
+    /// Grouped convolution (`groups` > 1, not depthwise). Inputs: x
+    /// `[n,h,w,c]`, filter `[o,kh,kw,c/groups]` (constant), bias `[o]` (optional).
+    GroupedConv2d { groups: usize, padding: Padding, stride: [usize; 2], dilation: [usize; 2], clamp: Clamp },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -93,6 +105,10 @@ impl Op {
             Op::TransformTensorBilinear { .. } => "transform_tensor_bilinear",
             Op::TransformLandmarks => "transform_landmarks",
             Op::LandmarksToTransformMatrix(_) => "landmarks_to_transform_matrix",
+            Op::Transpose { .. } => "transpose",
+            Op::BatchMatMul => "batch_matmul",
+            Op::Gelu { .. } => "gelu",
+            Op::GroupedConv2d { .. } => "grouped_conv2d",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the ffi crate adapts runtimes to the views defined here.
 
 pub mod exec;
+pub mod executorch;
 pub mod ir;
 pub mod log;
 pub mod ops_extra;

@@ -29,9 +29,22 @@ pub fn norm_axis(axis: i64, rank: usize) -> Result<usize, String> {
 }
 
 /// TFLite's SAME/VALID geometry for one spatial dim: (out, pad_before, pad_after).
+/// `Explicit` padding is per axis: this takes its height pair; use
+/// [`resolve_axis`] for the width.
 pub fn resolve_padding(padding: Padding, input: usize, kernel: usize, stride: usize, dilation: usize) -> (usize, usize, usize) {
+    resolve_axis(padding, 0, input, kernel, stride, dilation)
+}
+
+/// The geometry of spatial axis `axis` (0: height, 1: width): (out, pad_before, pad_after).
+pub fn resolve_axis(padding: Padding, axis: usize, input: usize, kernel: usize, stride: usize, dilation: usize) -> (usize, usize, usize) {
     let eff = (kernel - 1) * dilation + 1;
     match padding {
+        Padding::Explicit(p) => {
+            let (before, after) = (p[2 * axis], p[2 * axis + 1]);
+            let padded = input + before + after;
+            let out = if padded >= eff { (padded - eff) / stride + 1 } else { 0 };
+            (out, before, after)
+        }
         Padding::Valid => {
             let out = if input >= eff { (input - eff) / stride + 1 } else { 0 };
             (out, 0, 0)
@@ -46,8 +59,8 @@ pub fn resolve_padding(padding: Padding, input: usize, kernel: usize, stride: us
 
 /// The explicit window of a conv/pool over an `[n,h,w,c]` input.
 pub fn window(padding: Padding, in_hw: [usize; 2], kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2]) -> Window2d {
-    let (_, pt, pb) = resolve_padding(padding, in_hw[0], kernel[0], stride[0], dilation[0]);
-    let (_, pl, pr) = resolve_padding(padding, in_hw[1], kernel[1], stride[1], dilation[1]);
+    let (_, pt, pb) = resolve_axis(padding, 0, in_hw[0], kernel[0], stride[0], dilation[0]);
+    let (_, pl, pr) = resolve_axis(padding, 1, in_hw[1], kernel[1], stride[1], dilation[1]);
     Window2d {
         kernel_h: kernel[0],
         kernel_w: kernel[1],
@@ -95,7 +108,7 @@ pub fn infer(op: &Op, inputs: &[&[usize]]) -> Result<Vec<Shape>, String> {
                 return Err(format!("filter has {} input channels, input has {}", f[3], x[3]));
             }
             let (oh, _, _) = resolve_padding(*padding, x[1], f[1], stride[0], dilation[0]);
-            let (ow, _, _) = resolve_padding(*padding, x[2], f[2], stride[1], dilation[1]);
+            let (ow, _, _) = resolve_axis(*padding, 1, x[2], f[2], stride[1], dilation[1]);
             vec![x[0], oh, ow, f[0]]
         }
         Op::DepthwiseConv2d { padding, stride, dilation, depth_multiplier, .. } => {
@@ -106,7 +119,7 @@ pub fn infer(op: &Op, inputs: &[&[usize]]) -> Result<Vec<Shape>, String> {
                 return Err(format!("filter has {} channels, input {} x multiplier {}", f[3], x[3], depth_multiplier));
             }
             let (oh, _, _) = resolve_padding(*padding, x[1], f[1], stride[0], dilation[0]);
-            let (ow, _, _) = resolve_padding(*padding, x[2], f[2], stride[1], dilation[1]);
+            let (ow, _, _) = resolve_axis(*padding, 1, x[2], f[2], stride[1], dilation[1]);
             vec![x[0], oh, ow, f[3]]
         }
         Op::FullyConnected { keep_num_dims, .. } => {
@@ -143,7 +156,7 @@ pub fn infer(op: &Op, inputs: &[&[usize]]) -> Result<Vec<Shape>, String> {
         Op::Pool2d { padding, stride, filter, .. } => {
             expect_rank("pool input", x, 4)?;
             let (oh, _, _) = resolve_padding(*padding, x[1], filter[0], stride[0], 1);
-            let (ow, _, _) = resolve_padding(*padding, x[2], filter[1], stride[1], 1);
+            let (ow, _, _) = resolve_axis(*padding, 1, x[2], filter[1], stride[1], 1);
             vec![x[0], oh, ow, x[3]]
         }
         Op::Mean { axes, keep_dims } => {
@@ -191,6 +204,35 @@ pub fn infer(op: &Op, inputs: &[&[usize]]) -> Result<Vec<Shape>, String> {
         }
         Op::DepthToSpace { .. } | Op::StridedSlice(_) | Op::TransposeConvBias { .. } | Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_) => {
             crate::ops_extra::infer(op, inputs)?
+        }
+        Op::Transpose { perm } => {
+            let mut seen = vec![false; x.len()];
+            if perm.len() != x.len() || perm.iter().any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true)) {
+                return Err(format!("{perm:?} is not a permutation of the input's {} dims", x.len()));
+            }
+            perm.iter().map(|&p| x[p]).collect()
+        }
+        Op::BatchMatMul => {
+            let b = inputs.get(1).copied().ok_or("missing second operand")?;
+            let r = x.len();
+            if r < 2 || b.len() != r || x[..r - 2] != b[..r - 2] || x[r - 1] != b[r - 2] {
+                return Err(format!("cannot multiply {x:?} by {b:?}"));
+            }
+            let mut s = x.to_vec();
+            s[r - 1] = b[r - 1];
+            s
+        }
+        Op::Gelu { .. } => x.to_vec(),
+        Op::GroupedConv2d { groups, padding, stride, dilation, .. } => {
+            expect_rank("conv input", x, 4)?;
+            let f = inputs.get(1).copied().ok_or("missing filter")?;
+            expect_rank("conv filter", f, 4)?;
+            if *groups == 0 || f[3] * groups != x[3] || !f[0].is_multiple_of(*groups) {
+                return Err(format!("filter {f:?} with {groups} groups does not fit input channels {}", x[3]));
+            }
+            let (oh, _, _) = resolve_axis(*padding, 0, x[1], f[1], stride[0], dilation[0]);
+            let (ow, _, _) = resolve_axis(*padding, 1, x[2], f[2], stride[1], dilation[1]);
+            vec![x[0], oh, ow, f[0]]
         }
     };
     Ok(vec![out])

@@ -17,6 +17,11 @@ pub struct ArmrestDelegateOptions {
     pub report: i32,
 }
 
+/// The static C string naming a tier.
+pub(crate) fn tier_name(isa: Isa) -> &'static CStr {
+    tier_cstr(isa)
+}
+
 /// Static C strings for tier names (the header promises stable pointers).
 fn tier_cstr(isa: Isa) -> &'static CStr {
     match isa {

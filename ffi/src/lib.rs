@@ -5,6 +5,7 @@
 
 pub mod abi;
 pub mod c_api;
+pub mod executorch;
 mod guard;
 pub mod tflite_delegate;
 

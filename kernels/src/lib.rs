@@ -18,14 +18,19 @@
 //! - `resize`: RESIZE_BILINEAR.
 //! - `layout`: PAD, CONCATENATION, fp16 conversion.
 //! - `peak`: the measured fp32 FMA peak of this core (for benches).
+//! - `transpose`: permutes (NCHW ↔ NHWC at ExecuTorch partition boundaries).
+//! - `matmul`: batched matmul of two activations.
+//! - `gelu`: GELU (erf and tanh forms).
 
 pub mod conv;
 pub mod elementwise;
+pub mod gelu;
 pub mod gemm;
 pub mod isa;
 pub mod layout;
 pub mod mediapipe;
 pub mod peak;
+pub mod matmul;
 pub mod pool;
 pub mod rearrange;
 pub mod reduce;
@@ -33,6 +38,7 @@ pub mod resize;
 pub mod softmax;
 pub mod simd;
 pub mod threadpool;
+pub mod transpose;
 
 pub use isa::Isa;
 pub use threadpool::ThreadPool;
