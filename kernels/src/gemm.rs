@@ -32,6 +32,8 @@ pub mod f32_4x4_scalar;
 pub mod f32_6x8_neon_fmla;
 #[cfg(target_arch = "aarch64")]
 pub mod f32_8x8_neon_fmla;
+#[cfg(target_arch = "aarch64")]
+pub mod f32_mx8_neon_fmla;
 #[cfg(target_arch = "x86_64")]
 pub mod f32_6x16_avx2_fma;
 #[cfg(target_arch = "x86_64")]
@@ -93,6 +95,12 @@ pub type IgemmRunFn = unsafe fn(
     clamp_max: f32,
 );
 
+/// Floats in one packed `nr`-column block for reduction length `k`: the
+/// bias row, then `k` rounded up to `kr` rows of `nr` weights.
+pub const fn rhs_block_len(nr: usize, kr: usize, k: usize) -> usize {
+    nr * (k.div_ceil(kr) * kr + 1)
+}
+
 /// One GEMM micro-kernel: its tile, tier and entry points.
 #[derive(Clone, Copy, Debug)]
 pub struct GemmUkernel {
@@ -109,7 +117,7 @@ pub struct GemmUkernel {
 impl GemmUkernel {
     /// Floats in one packed `nr` block for reduction length `k` (bias included).
     pub fn rhs_packed_block_len(&self, k: usize) -> usize {
-        self.nr * (k.div_ceil(self.kr) * self.kr + 1)
+        rhs_block_len(self.nr, self.kr, k)
     }
     /// Offset of column `n_idx` (a multiple of `nr`) in the packed right-hand side.
     pub fn rhs_packed_offset(&self, n_idx: usize, k: usize) -> usize {
