@@ -38,6 +38,9 @@ pub struct Executor {
     isa: Isa,
     pool: Arc<ThreadPool>,
     prepared: bool,
+    /// Runs of fallback nodes, run by tract.
+    #[cfg(feature = "tract")]
+    islands: Vec<crate::tract_bridge::Island>,
 }
 
 impl Executor {
@@ -62,7 +65,22 @@ impl Executor {
         let packed = graph.nodes.iter().map(|node| pack(&graph, node, isa)).collect::<Result<Vec<_>, _>>()?;
         let shapes = graph.tensors.iter().map(|t| t.shape.clone()).collect();
         let buffers = vec![Vec::new(); graph.tensors.len()];
-        Ok(Executor { graph, packed, storage, shapes, buffers, isa, pool, prepared: false })
+        #[cfg(not(feature = "tract"))]
+        if let Some(node) = graph.nodes.iter().find(|n| matches!(n.op, Op::Fallback(_))) {
+            return Err(format!("node {} ({}) needs tract, which this build of armrest leaves out", node.source, node.op.name()));
+        }
+        Ok(Executor {
+            #[cfg(feature = "tract")]
+            islands: crate::tract_bridge::Island::find(&graph),
+            graph,
+            packed,
+            storage,
+            shapes,
+            buffers,
+            isa,
+            pool,
+            prepared: false,
+        })
     }
 
     pub fn graph(&self) -> &Graph {
@@ -95,6 +113,10 @@ impl Executor {
                 self.buffers[id].clear();
                 self.buffers[id].resize(len, 0.0);
             }
+        }
+        #[cfg(feature = "tract")]
+        for island in &mut self.islands {
+            island.prepare(&self.graph, &self.shapes)?;
         }
         self.prepared = true;
         Ok(self.graph.outputs.iter().map(|&o| self.shapes[o].clone()).collect())
@@ -135,6 +157,23 @@ impl Executor {
         }
         let exec = Exec { isa: self.isa, pool: &self.pool };
         for (n, node) in self.graph.nodes.iter().enumerate() {
+            #[cfg(feature = "tract")]
+            if let Op::Fallback(_) = node.op {
+                if let Some(island) = self.islands.iter().find(|i| i.first() == n) {
+                    let results = {
+                        let ins = gather(&island.inputs, &self.storage, &self.graph, &self.buffers, inputs, outputs);
+                        island.run(&ins).map_err(|e| format!("node {} ({}): {e}", node.source, node.op.name()))?
+                    };
+                    for (&id, values) in island.outputs.iter().zip(results) {
+                        match self.storage[id] {
+                            Storage::Internal => self.buffers[id] = values,
+                            Storage::Output(k) if outputs[k].len() == values.len() => outputs[k].copy_from_slice(&values),
+                            _ => return Err(format!("node {}: tract island output '{}' has no room", node.source, self.graph.tensors[id].name)),
+                        }
+                    }
+                }
+                continue;
+            }
             let out_id = node.outputs[0];
             let packed = &self.packed[n];
             let in_shapes: Vec<&[usize]> = node.inputs.iter().map(|&i| self.shapes[i].as_slice()).collect();
@@ -292,6 +331,7 @@ fn run_node(exec: Exec, op: &Op, packed: &Packed, ins: &[&[f32]], in_shapes: &[&
             grouped_conv2d(exec, &win, nhwc(xs), x, ws, nhwc(out_shape), out, *clamp);
         }
         (Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. } | Op::GroupedConv2d { .. }, _) => unreachable!("weights are packed for every conv and dense node"),
+        (Op::Fallback(_), _) => unreachable!("fallback nodes run in tract islands; Executor::new refuses them without tract"),
     }
 }
 

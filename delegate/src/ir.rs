@@ -70,6 +70,8 @@ pub enum Op {
     /// Grouped convolution (`groups` > 1, not depthwise). Inputs: x
     /// `[n,h,w,c]`, filter `[o,kh,kw,c/groups]` (constant), bias `[o]` (optional).
     GroupedConv2d { groups: usize, padding: Padding, stride: [usize; 2], dilation: [usize; 2], clamp: Clamp },
+    /// An op armrest's kernels lack, run by tract inside the partition.
+    Fallback(crate::fallback::FallbackOp),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -109,6 +111,7 @@ impl Op {
             Op::BatchMatMul => "batch_matmul",
             Op::Gelu { .. } => "gelu",
             Op::GroupedConv2d { .. } => "grouped_conv2d",
+            Op::Fallback(f) => f.name(),
         }
     }
 }

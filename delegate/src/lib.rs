@@ -2,14 +2,18 @@
 //! planning and execution on armrest's kernels. It knows nothing of C ABIs:
 //! the ffi crate adapts runtimes to the views defined here.
 
+pub mod accuracy;
 pub mod exec;
 pub mod executorch;
+pub mod fallback;
 pub mod ir;
 pub mod log;
 pub mod ops_extra;
 pub mod options;
 pub mod shapes;
 pub mod tflite;
+#[cfg(feature = "tract")]
+pub mod tract_bridge;
 
 pub use exec::Executor;
 pub use options::Options;

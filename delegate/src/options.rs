@@ -50,11 +50,52 @@ pub struct Options {
     pub log: LogLevel,
     /// Print the claim report to stderr when the delegate is applied.
     pub report: bool,
+    /// Who runs the nodes armrest's kernels lack inside a partition.
+    pub fallback: Fallback,
+    /// Cross-check every partition against tract at every invoke.
+    pub verify: Verify,
+    /// The relative error (see `tract_bridge::OutputError`) verify mode accepts.
+    pub verify_tolerance: f32,
 }
+
+/// The `fallback` option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// Nodes armrest's kernels lack are left to the runtime (they split partitions).
+    None,
+    /// tract runs them inside the partition.
+    Tract,
+}
+
+impl Fallback {
+    /// `tract` when this build includes tract, `none` otherwise.
+    pub const DEFAULT: Fallback = if cfg!(feature = "tract") { Fallback::Tract } else { Fallback::None };
+}
+
+/// The `verify` option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verify {
+    Off,
+    /// Log each partition's errors at every invoke.
+    On,
+    /// Also fail the invoke when an output exceeds `verify_tolerance`.
+    Strict,
+}
+
+/// The default `verify_tolerance`.
+pub const DEFAULT_VERIFY_TOLERANCE: f32 = 1e-4;
 
 impl Default for Options {
     fn default() -> Self {
-        Options { num_threads: None, kernels: KernelChoice::Auto, log: LogLevel::Warn, report: false }
+        Options {
+            num_threads: None,
+            kernels: KernelChoice::Auto,
+            log: LogLevel::Warn,
+            report: false,
+            fallback: Fallback::DEFAULT,
+            verify: Verify::Off,
+            verify_tolerance: DEFAULT_VERIFY_TOLERANCE,
+        }
     }
 }
 
@@ -71,7 +112,7 @@ impl fmt::Display for OptionError {
 impl std::error::Error for OptionError {}
 
 /// The keys `Options::set` accepts.
-pub const KEYS: [&str; 4] = ["num_threads", "kernels", "log", "report"];
+pub const KEYS: [&str; 7] = ["num_threads", "kernels", "log", "report", "fallback", "verify", "verify_tolerance"];
 
 /// The most threads armrest accepts (guards against typos like 4000).
 pub const MAX_THREADS: usize = 256;
@@ -114,6 +155,9 @@ impl Options {
                     ))
                 })?;
             }
+            "fallback" => self.fallback = parse_fallback(v)?,
+            "verify" => self.verify = parse_verify(v)?,
+            "verify_tolerance" => self.verify_tolerance = parse_tolerance(v)?,
             _ => {
                 return Err(OptionError(format!(
                     "armrest: unknown option '{key}'; accepted keys: {}",
@@ -168,6 +212,38 @@ pub fn parse_kernels(v: &str) -> Result<KernelChoice, OptionError> {
     }
 }
 
+/// `fallback`: `tract` (when built in) or `none`.
+pub fn parse_fallback(v: &str) -> Result<Fallback, OptionError> {
+    let accepted = if cfg!(feature = "tract") { "tract|none" } else { "none (this build leaves tract out)" };
+    match v.to_ascii_lowercase().as_str() {
+        "none" | "off" => Ok(Fallback::None),
+        "tract" if cfg!(feature = "tract") => Ok(Fallback::Tract),
+        _ => Err(OptionError(format!("armrest: option 'fallback' = '{v}' is not valid; accepted: {accepted}"))),
+    }
+}
+
+/// `verify`: `off`, `on` or `strict` (needs tract).
+pub fn parse_verify(v: &str) -> Result<Verify, OptionError> {
+    let mode = match v.to_ascii_lowercase().as_str() {
+        "off" | "false" | "0" => Verify::Off,
+        "on" | "true" | "1" => Verify::On,
+        "strict" => Verify::Strict,
+        _ => return Err(OptionError(format!("armrest: option 'verify' = '{v}' is not valid; accepted: off|on|strict"))),
+    };
+    if mode != Verify::Off && !cfg!(feature = "tract") {
+        return Err(OptionError(format!("armrest: option 'verify' = '{v}' needs tract, which this build leaves out; accepted: off")));
+    }
+    Ok(mode)
+}
+
+/// `verify_tolerance`: a finite, non-negative number.
+pub fn parse_tolerance(v: &str) -> Result<f32, OptionError> {
+    match v.parse::<f32>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        _ => Err(OptionError(format!("armrest: option 'verify_tolerance' = '{v}' is not valid; accepted: a number >= 0, e.g. 1e-4"))),
+    }
+}
+
 fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "on" | "yes" => Some(true),
@@ -194,9 +270,22 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        for (k, v) in [("num_threads", "0"), ("num_threads", "abc"), ("num_threads", "-3"), ("kernels", "sse9"), ("log", "loud"), ("report", "maybe"), ("colour", "red")] {
+        for (k, v) in [("num_threads", "0"), ("num_threads", "abc"), ("num_threads", "-3"), ("kernels", "sse9"), ("log", "loud"), ("report", "maybe"), ("colour", "red"), ("fallback", "onnx"), ("verify", "loud"), ("verify_tolerance", "-1"), ("verify_tolerance", "nan")] {
             let e = Options::from_pairs([(k, v)]).unwrap_err();
             assert!(e.0.contains(k), "{e}");
+        }
+    }
+
+    #[test]
+    fn fallback_and_verify() {
+        let d = Options::default();
+        assert_eq!((d.fallback, d.verify, d.verify_tolerance), (Fallback::DEFAULT, Verify::Off, 1e-4));
+        let o = Options::from_pairs([("fallback", "none"), ("verify_tolerance", "0.5")]).unwrap();
+        assert_eq!((o.fallback, o.verify_tolerance), (Fallback::None, 0.5));
+        assert_eq!(Options::from_pairs([("fallback", "tract")]).is_ok(), cfg!(feature = "tract"));
+        for (v, want) in [("on", Verify::On), ("strict", Verify::Strict), ("off", Verify::Off)] {
+            let r = Options::from_pairs([("verify", v)]);
+            assert_eq!(r.map(|o| o.verify).ok(), (cfg!(feature = "tract") || want == Verify::Off).then_some(want), "{v}");
         }
     }
 

@@ -234,6 +234,7 @@ pub fn infer(op: &Op, inputs: &[&[usize]]) -> Result<Vec<Shape>, String> {
             let (ow, _, _) = resolve_axis(*padding, 1, x[2], f[2], stride[1], dilation[1]);
             vec![x[0], oh, ow, f[0]]
         }
+        Op::Fallback(f) => return f.infer(inputs),
     };
     Ok(vec![out])
 }

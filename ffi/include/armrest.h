@@ -18,7 +18,16 @@
  *   log          "error", "warn" (default), "info", "debug".
  *   report       print the claim report to stderr when the delegate is
  *                applied: partitions, and the reason for every node left to
- *                the runtime.
+ *                the runtime, and which claimed nodes run on tract.
+ *   fallback     "tract" (default, when built with tract) or "none": who runs
+ *                the nodes armrest's kernels lack inside a partition; with
+ *                "none" they are left to the runtime and split partitions.
+ *   verify       "off" (default), "on" (every partition also runs on tract
+ *                and each output's error is logged; see
+ *                armrest_delegate_verify_error) or "strict" (also fails the
+ *                invoke when an output exceeds verify_tolerance).
+ *   verify_tolerance  relative error verify accepts (default 1e-4): max
+ *                |armrest - tract| / max(1, max |tract|) per output.
  */
 #ifndef ARMREST_H_
 #define ARMREST_H_
@@ -43,9 +52,16 @@ typedef struct ArmrestDelegateOptions {
   const char* log;
   /* Nonzero: print the claim report to stderr. */
   int32_t report;
+  /* NULL (the default: "tract" when built with tract) or "tract", "none". */
+  const char* fallback;
+  /* NULL ("off") or "off", "on", "strict". */
+  const char* verify;
+  /* The relative error verify accepts; 0 takes the default 1e-4. */
+  float verify_tolerance;
 } ArmrestDelegateOptions;
 
-/* The defaults: num_threads 0, kernels "auto", log "warn", report 0. */
+/* The defaults: num_threads 0, kernels "auto", log "warn", report 0,
+ * fallback NULL, verify NULL, verify_tolerance 1e-4. */
 ArmrestDelegateOptions armrest_delegate_options_default(void);
 
 /* Creates a delegate. options may be NULL (defaults). Returns NULL on a bad
@@ -63,6 +79,17 @@ int32_t armrest_delegate_claim_counts(const TfLiteDelegate* delegate,
                                       int32_t* claimed_nodes,
                                       int32_t* total_nodes,
                                       int32_t* partitions);
+
+/* Verify mode's error of the last invoke of partition `partition` (in the
+ * order the runtime built them), output `output`: max |armrest - tract| and
+ * that relative to max(1, max |tract|). partition -1 gives the worst over every
+ * partition and output (output is then ignored). Returns 0, or -1 if verify
+ * is off, nothing was verified yet, or the indices are out of range. Out
+ * pointers may be NULL. */
+int32_t armrest_delegate_verify_error(const TfLiteDelegate* delegate,
+                                      int32_t partition, int32_t output,
+                                      float* max_abs_error,
+                                      float* max_rel_error);
 
 /* The kernel tier a delegate runs ("scalar", "neon", "avx2", "avx512"), or NULL. */
 const char* armrest_delegate_kernels(const TfLiteDelegate* delegate);

@@ -15,6 +15,9 @@ pub struct ArmrestDelegateOptions {
     pub kernels: *const c_char,
     pub log: *const c_char,
     pub report: i32,
+    pub fallback: *const c_char,
+    pub verify: *const c_char,
+    pub verify_tolerance: f32,
 }
 
 /// The static C string naming a tier.
@@ -34,7 +37,15 @@ fn tier_cstr(isa: Isa) -> &'static CStr {
 
 #[no_mangle]
 pub extern "C" fn armrest_delegate_options_default() -> ArmrestDelegateOptions {
-    ArmrestDelegateOptions { num_threads: 0, kernels: std::ptr::null(), log: std::ptr::null(), report: 0 }
+    ArmrestDelegateOptions {
+        num_threads: 0,
+        kernels: std::ptr::null(),
+        log: std::ptr::null(),
+        report: 0,
+        fallback: std::ptr::null(),
+        verify: std::ptr::null(),
+        verify_tolerance: options::DEFAULT_VERIFY_TOLERANCE,
+    }
 }
 
 /// Converts the C struct into validated options.
@@ -49,7 +60,7 @@ unsafe fn to_options(o: &ArmrestDelegateOptions) -> Result<Options, String> {
     if o.num_threads > 0 {
         options.set("num_threads", &o.num_threads.to_string()).map_err(|e| e.0)?;
     }
-    for (key, ptr) in [("kernels", o.kernels), ("log", o.log)] {
+    for (key, ptr) in [("kernels", o.kernels), ("log", o.log), ("fallback", o.fallback), ("verify", o.verify)] {
         if ptr.is_null() {
             continue;
         }
@@ -58,6 +69,9 @@ unsafe fn to_options(o: &ArmrestDelegateOptions) -> Result<Options, String> {
         options.set(key, v).map_err(|e| e.0)?;
     }
     options.report = o.report != 0;
+    if o.verify_tolerance != 0.0 {
+        options.set("verify_tolerance", &o.verify_tolerance.to_string()).map_err(|e| e.0)?;
+    }
     debug_assert!(options.log <= LogLevel::Debug);
     Ok(options)
 }
@@ -107,6 +121,31 @@ pub unsafe extern "C" fn armrest_delegate_claim_counts(delegate: *const TfLiteDe
             if !ptr.is_null() {
                 // SAFETY: non-NULL out pointers are writable per the contract.
                 unsafe { *ptr = v as i32 };
+            }
+        }
+        0
+    })
+}
+
+/// # Safety
+/// `delegate` is NULL or a live delegate; out pointers are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn armrest_delegate_verify_error(delegate: *const TfLiteDelegate, partition: i32, output: i32, max_abs: *mut f32, max_rel: *mut f32) -> i32 {
+    guard(-1, || {
+        // SAFETY: per the contract; foreign delegates are recognised and rejected.
+        let Some(state) = (unsafe { tflite_delegate::state(delegate) }) else { return -1 };
+        let Ok(results) = state.verify.lock() else { return -1 };
+        let found = if partition == -1 {
+            // NaN compares as the worst.
+            results.iter().flatten().copied().reduce(|a, b| if b.max_rel > a.max_rel || b.max_rel.is_nan() { b } else { a })
+        } else {
+            usize::try_from(partition).ok().and_then(|p| results.get(p)).and_then(|r| usize::try_from(output).ok().and_then(|k| r.get(k))).copied()
+        };
+        let Some(e) = found else { return -1 };
+        for (ptr, v) in [(max_abs, e.max_abs), (max_rel, e.max_rel)] {
+            if !ptr.is_null() {
+                // SAFETY: non-NULL out pointers are writable per the contract.
+                unsafe { *ptr = v };
             }
         }
         0

@@ -6,8 +6,10 @@
 pub mod abi;
 pub mod c_api;
 pub mod executorch;
+mod fallback_params;
 mod guard;
 pub mod tflite_delegate;
+mod verify;
 
 use abi::TfLiteDelegate;
 use armrest_delegate::Options;

@@ -24,6 +24,8 @@ pub struct DelegateState {
     folds: Mutex<Folds>,
     /// (claimed, total, partitions) of the last `Prepare`.
     pub last_claim: Mutex<Option<(usize, usize, usize)>>,
+    /// Verify mode's errors: per partition (in build order), per output, of its last invoke.
+    pub verify: Arc<Mutex<Vec<Vec<crate::verify::OutputError>>>>,
 }
 
 const NAME: &CStr = c"armrest";
@@ -45,6 +47,7 @@ pub fn create(options: Options) -> *mut TfLiteDelegate {
         pool: Mutex::new(None),
         folds: Mutex::new(Folds::default()),
         last_claim: Mutex::new(None),
+        verify: Arc::new(Mutex::new(Vec::new())),
     });
     let delegate = Box::new(TfLiteDelegate {
         data_: Box::into_raw(state).cast(),
@@ -297,7 +300,7 @@ unsafe fn decode_params(code: i32, data: *const c_void) -> BuiltinParams {
                     shrink_axis_mask: p.shrink_axis_mask,
                 }
             }
-            _ => BuiltinParams::None,
+            _ => crate::fallback_params::decode(code, data),
         }
     }
 }
@@ -360,7 +363,7 @@ unsafe fn prepare_delegate(ctx: *mut TfLiteContext, delegate: *mut TfLiteDelegat
         }
     }
     let model = ContextModel { ctx };
-    let claims = front::claim_nodes(&model, &plan);
+    let claims = front::claim_nodes_with(&model, &plan, state.options.fallback);
     *state.folds.lock().map_err(|_| "folds lock poisoned")? = claims.folds.clone();
 
     let nodes: Vec<c_int> = claims.claimed.iter().map(|&n| n as c_int).collect();
@@ -423,6 +426,7 @@ fn print_report(model: &ContextModel, claims: &ClaimReport, partitions: &[Vec<c_
     for u in &claims.unclaimed {
         text.push_str(&format!("armrest: node {} {} not claimed: {}\n", u.node, u.op, u.reason));
     }
+    text.push_str(&crate::verify::report_lines(model, claims, partitions));
     eprint!("{text}");
 }
 
@@ -432,6 +436,8 @@ struct Partition {
     inputs: Vec<i32>,
     outputs: Vec<i32>,
     logger: Logger,
+    /// Verify mode's tract twin (None when verify is off).
+    verify: Option<crate::verify::PartitionCheck>,
 }
 
 const INIT_FAILED: *mut c_void = usize::MAX as *mut c_void;
@@ -469,7 +475,8 @@ fn build(ctx: *mut TfLiteContext, state: &DelegateState, nodes: &[c_int], inputs
     let pool = state.pool.lock().map_err(|_| "pool lock poisoned")?.clone().unwrap_or_else(|| Arc::new(ThreadPool::new(1)));
     let exec = Executor::new(graph, state.isa, pool)?;
     state.logger.debug(&format!("partition of {} nodes built ({} inputs, {} outputs)", nodes.len(), graph_inputs.len(), outputs.len()));
-    Ok(Partition { exec, inputs: graph_inputs, outputs: outputs.to_vec(), logger: state.logger })
+    let verify = crate::verify::PartitionCheck::new(state, exec.graph())?;
+    Ok(Partition { exec, inputs: graph_inputs, outputs: outputs.to_vec(), logger: state.logger, verify })
 }
 
 unsafe extern "C" fn partition_free(_ctx: *mut TfLiteContext, buffer: *mut c_void) {
@@ -547,6 +554,9 @@ unsafe fn prepare_partition(ctx: *mut TfLiteContext, p: &mut Partition) -> Resul
         shapes.push(t.shape().ok_or_else(|| format!("input '{}' has an unknown shape", t.name))?);
     }
     let out_shapes = p.exec.prepare(&shapes)?;
+    if let Some(v) = &mut p.verify {
+        v.prepare(&shapes)?;
+    }
     for (&o, shape) in p.outputs.iter().zip(&out_shapes) {
         let t = model.raw_tensor(o).ok_or_else(|| format!("output tensor {o} does not exist"))?;
         // SAFETY: `dims` is NULL or a runtime-owned int array.
@@ -616,7 +626,12 @@ unsafe fn invoke_partition(ctx: *mut TfLiteContext, p: &mut Partition) -> Result
         // SAFETY: `ptr` holds at least `want` aligned floats and no other slice of it exists.
         outputs.push(unsafe { std::slice::from_raw_parts_mut(ptr, want) });
     }
-    p.exec.run(&inputs, &mut outputs)
+    p.exec.run(&inputs, &mut outputs)?;
+    if let Some(v) = &p.verify {
+        let outs: Vec<&[f32]> = outputs.iter().map(|o| &**o).collect();
+        v.check(&p.logger, &inputs, &outs)?;
+    }
+    Ok(())
 }
 
 /// The element count of input tensor `i` from its current dims.

@@ -23,6 +23,8 @@ fn defaults() {
     assert_eq!(o.num_threads, 0);
     assert!(o.kernels.is_null() && o.log.is_null());
     assert_eq!(o.report, 0);
+    assert!(o.fallback.is_null() && o.verify.is_null());
+    assert_eq!(o.verify_tolerance, 1e-4);
 }
 
 #[test]
@@ -40,6 +42,7 @@ fn create_with_defaults_and_with_every_available_tier() {
         assert!(!d.is_null(), "{}", cstr(l.armrest_last_error()));
         assert_eq!(cstr(l.armrest_delegate_kernels(d)), cstr(l.armrest_best_kernels()));
         assert_eq!(l.armrest_delegate_claim_counts(d, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()), -1, "not applied yet");
+        assert_eq!(l.armrest_delegate_verify_error(d, -1, 0, std::ptr::null_mut(), std::ptr::null_mut()), -1, "nothing verified");
         l.armrest_delegate_delete(d);
     }
     let best = cstr(unsafe { l.armrest_best_kernels() });
@@ -51,7 +54,17 @@ fn create_with_defaults_and_with_every_available_tier() {
     for tier in tiers {
         let name = CString::new(tier).unwrap();
         let log = CString::new("debug").unwrap();
-        let o = ArmrestDelegateOptions { num_threads: 2, kernels: name.as_ptr(), log: log.as_ptr(), report: 1 };
+        let fallback = CString::new("none").unwrap();
+        let verify = CString::new("on").unwrap();
+        let o = ArmrestDelegateOptions {
+            num_threads: 2,
+            kernels: name.as_ptr(),
+            log: log.as_ptr(),
+            report: 1,
+            fallback: fallback.as_ptr(),
+            verify: verify.as_ptr(),
+            verify_tolerance: 1e-3,
+        };
         // SAFETY: valid options whose strings outlive the call.
         unsafe {
             let d = l.armrest_delegate_create(&o);
@@ -66,21 +79,31 @@ fn create_with_defaults_and_with_every_available_tier() {
 fn bad_struct_options_are_refused_with_a_message_naming_the_field() {
     let l = lib();
     let missing_tier = if cfg!(target_arch = "x86_64") { "neon" } else { "avx2" };
-    let cases: [(i32, Option<&str>, Option<&str>, &str); 5] = [
-        (-1, None, None, "num_threads"),
-        (100_000, None, None, "num_threads"),
-        (0, Some("sse9"), None, "kernels"),
-        (0, Some(missing_tier), None, "kernels"),
-        (0, None, Some("loud"), "log"),
+    // (num_threads, kernels, log, fallback, verify, verify_tolerance, the key the error names)
+    type Case<'a> = (i32, Option<&'a str>, Option<&'a str>, Option<&'a str>, Option<&'a str>, f32, &'a str);
+    let cases: [Case; 9] = [
+        (-1, None, None, None, None, 0.0, "num_threads"),
+        (100_000, None, None, None, None, 0.0, "num_threads"),
+        (0, Some("sse9"), None, None, None, 0.0, "kernels"),
+        (0, Some(missing_tier), None, None, None, 0.0, "kernels"),
+        (0, None, Some("loud"), None, None, 0.0, "log"),
+        (0, None, None, Some("onnx"), None, 0.0, "fallback"),
+        (0, None, None, None, Some("maybe"), 0.0, "verify"),
+        (0, None, None, None, None, -1.0, "verify_tolerance"),
+        (0, None, None, None, None, f32::NAN, "verify_tolerance"),
     ];
-    for (threads, kernels, log, key) in cases {
-        let k = kernels.map(|s| CString::new(s).unwrap());
-        let g = log.map(|s| CString::new(s).unwrap());
+    for (threads, kernels, log, fallback, verify, tolerance, key) in cases {
+        let c = |v: Option<&str>| v.map(|s| CString::new(s).unwrap());
+        let ptr = |v: &Option<CString>| v.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+        let (k, g, f, v) = (c(kernels), c(log), c(fallback), c(verify));
         let o = ArmrestDelegateOptions {
             num_threads: threads,
-            kernels: k.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            log: g.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            kernels: ptr(&k),
+            log: ptr(&g),
             report: 0,
+            fallback: ptr(&f),
+            verify: ptr(&v),
+            verify_tolerance: tolerance,
         };
         // SAFETY: valid options whose strings outlive the call.
         unsafe {

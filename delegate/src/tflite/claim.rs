@@ -19,6 +19,8 @@ pub struct Folds {
     pub values: HashMap<i32, Arc<[f32]>>,
     /// Output tensor → the DEQUANTIZE node that produces it.
     pub producers: HashMap<i32, usize>,
+    /// Whether nodes armrest's kernels lack may be claimed for tract (`fallback=tract`).
+    pub fallback: bool,
 }
 
 /// How a node maps to the IR.
@@ -46,11 +48,20 @@ pub struct ClaimReport {
     pub claimed: Vec<usize>,
     pub unclaimed: Vec<Unclaimed>,
     pub folds: Folds,
+    /// The claimed nodes tract runs (fallback), in plan order.
+    pub on_tract: Vec<usize>,
 }
 
 /// Runs the support check over `plan` (node indices in execution order).
 pub fn claim_nodes(model: &dyn TflModel, plan: &[usize]) -> ClaimReport {
+    claim_nodes_with(model, plan, crate::options::Fallback::None)
+}
+
+/// The support check with the `fallback` option: `Tract` also claims the
+/// nodes tract runs for armrest (listed in `on_tract`).
+pub fn claim_nodes_with(model: &dyn TflModel, plan: &[usize], fallback: crate::options::Fallback) -> ClaimReport {
     let mut report = ClaimReport { total: plan.len(), ..Default::default() };
+    report.folds.fallback = fallback == crate::options::Fallback::Tract;
     let nodes: Vec<(usize, Option<TflNode>)> = plan.iter().map(|&i| (i, model.node(i))).collect();
     // Pass 1: fold static fp16 DEQUANTIZE nodes.
     // DENSIFY of constant sparse weights folds first (the plan is in order),
@@ -79,7 +90,12 @@ pub fn claim_nodes(model: &dyn TflModel, plan: &[usize]) -> ClaimReport {
             continue; // decided below, once its consumers are known
         }
         match visit(model, node, &report.folds) {
-            Ok(_) => claimed[pos] = true,
+            Ok(v) => {
+                claimed[pos] = true;
+                if matches!(v, Visited::Compute { op: Op::Fallback(_), .. }) {
+                    report.on_tract.push(*index);
+                }
+            }
             Err(reason) => report.unclaimed.push(Unclaimed { node: *index, op: node.op_name(), reason }),
         }
     }
@@ -461,7 +477,7 @@ pub fn visit(model: &dyn TflModel, node: &TflNode, folds: &Folds) -> Result<Visi
         }
         ops::DEPTH_TO_SPACE | ops::STRIDED_SLICE => super::claim_custom::visit_builtin(model, node)?,
         ops::CUSTOM => super::claim_custom::visit_custom(model, folds, node)?,
-        _ => return Err(format!("{} has no armrest kernel", node.op_name())),
+        _ => super::fallback::visit(model, node, folds, format!("{} has no armrest kernel", node.op_name()))?,
     };
 
     // The shapes armrest computes must be the model's: a disagreement means

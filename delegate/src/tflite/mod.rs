@@ -7,11 +7,12 @@ pub mod claim;
 pub mod claim_custom;
 pub mod claim_sparse;
 pub mod flexbuffers;
+pub mod fallback;
 pub mod ops;
 pub mod partition;
 pub mod sparse;
 
-pub use claim::{claim_nodes, ClaimReport, Unclaimed};
+pub use claim::{claim_nodes, claim_nodes_with, ClaimReport, Unclaimed};
 pub use partition::build_partition;
 
 /// TfLiteType values the frontend looks at.
@@ -102,6 +103,11 @@ pub enum BuiltinParams {
     LeakyRelu { alpha: f32 },
     DepthToSpace { block_size: i32 },
     StridedSlice { begin_mask: i32, end_mask: i32, ellipsis_mask: i32, new_axis_mask: i32, shrink_axis_mask: i32 },
+    Gather { axis: i32, batch_dims: i32 },
+    BatchMatMul { adj_x: bool, adj_y: bool },
+    /// DEPTH_TO_SPACE, SPACE_TO_DEPTH.
+    BlockSize { block_size: i32 },
+    TransposeConv { padding: i32, stride_w: i32, stride_h: i32, activation: i32 },
 }
 
 /// One node as the frontend sees it.
