@@ -21,9 +21,11 @@
 //! - `transpose`: permutes (NCHW ↔ NHWC at ExecuTorch partition boundaries).
 //! - `matmul`: batched matmul of two activations.
 //! - `gelu`: GELU (erf and tanh forms).
+//! - `fixedpoint`: TFLite's requantization arithmetic (int8 kernels).
 
 pub mod conv;
 pub mod elementwise;
+pub mod fixedpoint;
 pub mod gelu;
 pub mod gemm;
 pub mod isa;
