@@ -5,7 +5,9 @@
 
 use armrest_delegate::fallback::{FallbackOp, FallbackUnary, Reduction};
 use armrest_delegate::ir::{Graph, Node, Op, Padding, PoolKind, ReshapeRule};
-use armrest_delegate::tract_bridge::{plan, run_plan, to_tract, OutputError, Verifier};
+use armrest_delegate::ops_extra::StridedSliceSpec;
+use armrest_delegate::tract_bridge::{has_tract_equivalent, plan, run_plan, to_tract, untranslatable, OutputError, Verifier};
+use armrest_kernels::mediapipe::LandmarksToMatrix;
 use armrest_delegate::Executor;
 use armrest_kernels::elementwise::{BinaryOp, UnaryOp};
 use armrest_kernels::{Clamp, Isa, ThreadPool};
@@ -172,6 +174,196 @@ fn native_ops_agree_with_tract() {
             agree(Op::ResizeBilinear { size, align_corners, half_pixel_centers }, &[&c4], &[]);
         }
     }
+}
+
+fn slice_spec(begin: &[i64], end: &[i64], strides: &[i64], masks: [u32; 3]) -> StridedSliceSpec {
+    StridedSliceSpec { begin: begin.into(), end: end.into(), strides: strides.into(), begin_mask: masks[0], end_mask: masks[1], shrink_axis_mask: masks[2] }
+}
+
+/// The IR ops MediaPipe's and ExecuTorch's models add (depth-to-space,
+/// strided slice, transposed convolution with bias, transpose, batch matmul,
+/// GELU, grouped convolution) and explicit padding: armrest and tract agree.
+#[test]
+fn mediapipe_and_executorch_ops_agree_with_tract() {
+    let x = [2usize, 3, 4, 8];
+    for block in [1, 2] {
+        agree(Op::DepthToSpace { block }, &[&x], &[]);
+    }
+    agree(Op::DepthToSpace { block: 3 }, &[&[1, 2, 2, 18]], &[]);
+    let slices = [
+        slice_spec(&[0, 0, 0, 0], &[1, 3, 4, 4], &[1, 1, 1, 1], [0, 0, 0]),
+        slice_spec(&[1, 1, 0, 1], &[2, 3, 4, 8], &[1, 1, 2, 3], [0, 0b0100, 0b0001]),
+        // Negative strides (reversal), negative indices, masks, clamping.
+        slice_spec(&[0, -1, 3, 100], &[2, 0, 0, -100], &[1, -1, -2, -3], [0, 0b0100, 0]),
+        slice_spec(&[0, 2, -1, 0], &[2, 0, 0, 8], &[1, -1, 1, 2], [0b0001, 0, 0b0100]),
+        // Fewer begin/end entries than axes: the rest is whole.
+        slice_spec(&[1, 2], &[2, 3], &[1, 1], [0, 0, 0b10]),
+    ];
+    for spec in slices {
+        agree(Op::StridedSlice(spec), &[&x], &[]);
+    }
+    for (padding, stride, f) in [(Padding::Same, [2, 2], [2, 2]), (Padding::Same, [2, 1], [3, 3]), (Padding::Valid, [1, 2], [3, 2]), (Padding::Same, [3, 2], [4, 4]), (Padding::Valid, [2, 3], [1, 2])] {
+        let fs = [3, f[0], f[1], 8];
+        agree(Op::TransposeConvBias { padding, stride }, &[&x], &[(&fs, values(fs.iter().product(), 11)), (&[3], values(3, 12))]);
+    }
+    agree(Op::Transpose { perm: vec![3, 0, 2, 1] }, &[&x], &[]);
+    agree(Op::Transpose { perm: vec![1, 0] }, &[&[5, 7]], &[]);
+    agree(Op::Transpose { perm: vec![0, 1, 2, 3] }, &[&x], &[]);
+    agree(Op::BatchMatMul, &[&[2, 3, 5, 4], &[2, 3, 4, 6]], &[]);
+    agree(Op::BatchMatMul, &[&[7, 9], &[9, 2]], &[]);
+    for tanh_approx in [false, true] {
+        // Wider than [-1, 1): the tails of erf and tanh matter too.
+        let g = one_node(Op::Gelu { tanh_approx }, &[&[3, 40]], &[]);
+        let inputs: Vec<Vec<f32>> = input_data(&g, false).into_iter().map(|v| v.into_iter().map(|x| 6.0 * x).collect()).collect();
+        let (_, want) = on_tract(&g, &inputs);
+        let e = OutputError::between(&on_armrest(&g, &inputs), &want);
+        assert!(e.within(1e-5), "gelu tanh_approx={tanh_approx}: {e:?}");
+    }
+    for (groups, padding, stride, dilation, clamp, bias) in [
+        (2, Padding::Same, [1, 1], [1, 1], Clamp::NONE, true),
+        (4, Padding::Valid, [2, 1], [1, 2], Clamp::RELU6, false),
+        (2, Padding::Explicit([1, 0, 2, 1]), [1, 2], [1, 1], Clamp::RELU, true),
+        (8, Padding::Same, [2, 2], [1, 1], Clamp::NONE, true),
+    ] {
+        let (o, kh, kw) = (groups * 3, 3, 2);
+        let fs = [o, kh, kw, 8 / groups];
+        let mut consts: Vec<(&[usize], Vec<f32>)> = vec![(&fs, values(fs.iter().product(), 13))];
+        let bs = [o];
+        if bias {
+            consts.push((&bs, values(o, 14)));
+        }
+        agree(Op::GroupedConv2d { groups, padding, stride, dilation, clamp }, &[&[1, 5, 6, 8]], &consts);
+    }
+    // Explicit (asymmetric) padding on both spatial axes of a plain convolution.
+    let (ws, w) = conv_weights(4, 3, 3, 5);
+    agree(Op::Conv2d { padding: Padding::Explicit([0, 2, 1, 0]), stride: [1, 2], dilation: [1, 1], clamp: Clamp::NONE }, &[&[1, 6, 7, 5]], &[(&ws, w)]);
+    agree(Op::Conv2d { padding: Padding::Explicit([2, 1, 0, 3]), stride: [2, 1], dilation: [2, 1], clamp: Clamp::NONE }, &[&[1, 6, 7, 5]], &[(&ws, values(180, 15))]);
+}
+
+/// MediaPipe's tensor warp and landmark ops have no tract counterpart: the
+/// bridge says so (by node and op), and a verifier of a graph holding one is
+/// not verifiable instead of failing to build.
+#[test]
+fn custom_ops_without_tract_equivalent_are_named() {
+    let landmarks = LandmarksToMatrix {
+        subset: vec![[0, 1], [1, 2]],
+        left_rotation_idx: 0,
+        right_rotation_idx: 2,
+        target_rotation_radians: 0.0,
+        output_height: 4,
+        output_width: 4,
+        scale_x: 1.0,
+        scale_y: 1.0,
+    };
+    let cases: [(Op, &[&[usize]], &str); 3] = [
+        (Op::TransformTensorBilinear { size: [3, 4] }, &[&[1, 5, 6, 2], &[1, 4, 4]], "transform_tensor_bilinear"),
+        (Op::TransformLandmarks, &[&[1, 5, 3], &[1, 4, 4]], "transform_landmarks"),
+        (Op::LandmarksToTransformMatrix(landmarks), &[&[1, 3, 3]], "landmarks_to_transform_matrix"),
+    ];
+    for (op, acts, name) in cases {
+        assert!(!has_tract_equivalent(&op));
+        let g = one_node(op, acts, &[]);
+        let why = format!("node 0 ({name}) has no tract equivalent");
+        assert_eq!(untranslatable(&g).as_deref(), Some(why.as_str()));
+        let shapes: Vec<Vec<usize>> = acts.iter().map(|s| s.to_vec()).collect();
+        let e = to_tract(&g, &shapes).err().unwrap();
+        assert!(e.contains(&format!("{name} has no tract equivalent")), "{e}");
+        let mut v = Verifier::new(g);
+        assert_eq!(v.unverifiable(), Some(why.as_str()));
+        assert_eq!(v.prepare(&shapes), Err(format!("not verifiable: {why}")));
+    }
+    let g = one_node(Op::Gelu { tanh_approx: false }, &[&[4]], &[]);
+    assert_eq!((untranslatable(&g), Verifier::new(g).unverifiable()), (None, None));
+}
+
+/// Which IR op a case covers; exhaustive, so a new op fails to compile here until it has a case.
+fn variant(op: &Op) -> usize {
+    match op {
+        Op::Conv2d { .. } => 0,
+        Op::DepthwiseConv2d { .. } => 1,
+        Op::FullyConnected { .. } => 2,
+        Op::Binary { .. } => 3,
+        Op::Unary(_) => 4,
+        Op::Prelu => 5,
+        Op::Pool2d { .. } => 6,
+        Op::Mean { .. } => 7,
+        Op::Reshape(_) => 8,
+        Op::Concat { .. } => 9,
+        Op::Pad { .. } => 10,
+        Op::Softmax { .. } => 11,
+        Op::ResizeBilinear { .. } => 12,
+        Op::DepthToSpace { .. } => 13,
+        Op::StridedSlice(_) => 14,
+        Op::TransposeConvBias { .. } => 15,
+        Op::TransformTensorBilinear { .. } => 16,
+        Op::TransformLandmarks => 17,
+        Op::LandmarksToTransformMatrix(_) => 18,
+        Op::Transpose { .. } => 19,
+        Op::BatchMatMul => 20,
+        Op::Gelu { .. } => 21,
+        Op::GroupedConv2d { .. } => 22,
+        Op::Fallback(_) => 23,
+    }
+}
+
+/// One case of every IR op through the bridge: native ops agree with
+/// armrest's kernels, fallback ops run, the ops tract lacks are refused by name.
+#[test]
+fn every_ir_op_is_covered_by_the_bridge() {
+    let x = [1usize, 4, 6, 4];
+    let w = |s: &[usize], seed| (s.to_vec(), values(s.iter().product(), seed));
+    let cases: Vec<(Op, Vec<Vec<usize>>, Vec<(Vec<usize>, Vec<f32>)>)> = vec![
+        (Op::Conv2d { padding: Padding::Same, stride: [1, 1], dilation: [1, 1], clamp: Clamp::NONE }, vec![x.to_vec()], vec![w(&[3, 3, 3, 4], 1)]),
+        (Op::DepthwiseConv2d { padding: Padding::Valid, stride: [1, 1], dilation: [1, 1], depth_multiplier: 1, clamp: Clamp::NONE }, vec![x.to_vec()], vec![w(&[1, 3, 3, 4], 2)]),
+        (Op::FullyConnected { keep_num_dims: false, clamp: Clamp::NONE }, vec![vec![2, 4]], vec![w(&[3, 4], 3)]),
+        (Op::Binary { op: BinaryOp::Add, clamp: Clamp::NONE }, vec![x.to_vec(), vec![4]], vec![]),
+        (Op::Unary(UnaryOp::Tanh), vec![x.to_vec()], vec![]),
+        (Op::Prelu, vec![x.to_vec()], vec![w(&[4], 4)]),
+        (Op::Pool2d { kind: PoolKind::Max, padding: Padding::Same, stride: [2, 2], filter: [2, 2], clamp: Clamp::NONE }, vec![x.to_vec()], vec![]),
+        (Op::Mean { axes: vec![1, 2], keep_dims: false }, vec![x.to_vec()], vec![]),
+        (Op::Reshape(ReshapeRule::To(vec![-1, 8])), vec![x.to_vec()], vec![]),
+        (Op::Concat { axis: 3 }, vec![x.to_vec(), x.to_vec()], vec![]),
+        (Op::Pad { pads: vec![(0, 0), (1, 0), (0, 1), (0, 0)] }, vec![x.to_vec()], vec![]),
+        (Op::Softmax { beta: 1.0 }, vec![x.to_vec()], vec![]),
+        (Op::ResizeBilinear { size: [5, 3], align_corners: false, half_pixel_centers: true }, vec![x.to_vec()], vec![]),
+        (Op::DepthToSpace { block: 2 }, vec![x.to_vec()], vec![]),
+        (Op::StridedSlice(slice_spec(&[0, 3], &[1, 0], &[1, -2], [0, 0, 0])), vec![x.to_vec()], vec![]),
+        (Op::TransposeConvBias { padding: Padding::Same, stride: [2, 2] }, vec![x.to_vec()], vec![w(&[2, 2, 2, 4], 5), w(&[2], 6)]),
+        (Op::TransformTensorBilinear { size: [2, 2] }, vec![x.to_vec(), vec![1, 4, 4]], vec![]),
+        (Op::TransformLandmarks, vec![vec![1, 6, 2], vec![1, 4, 4]], vec![]),
+        (
+            Op::LandmarksToTransformMatrix(LandmarksToMatrix {
+                subset: vec![[0, 1]],
+                left_rotation_idx: 0,
+                right_rotation_idx: 1,
+                target_rotation_radians: 0.5,
+                output_height: 2,
+                output_width: 2,
+                scale_x: 1.0,
+                scale_y: 1.0,
+            }),
+            vec![vec![1, 2, 3]],
+            vec![],
+        ),
+        (Op::Transpose { perm: vec![0, 3, 1, 2] }, vec![x.to_vec()], vec![]),
+        (Op::BatchMatMul, vec![vec![3, 2, 4], vec![3, 4, 5]], vec![]),
+        (Op::Gelu { tanh_approx: true }, vec![x.to_vec()], vec![]),
+        (Op::GroupedConv2d { groups: 2, padding: Padding::Same, stride: [1, 1], dilation: [1, 1], clamp: Clamp::NONE }, vec![x.to_vec()], vec![w(&[4, 1, 3, 2], 7)]),
+        (Op::Fallback(FallbackOp::Unary(FallbackUnary::Exp)), vec![x.to_vec()], vec![]),
+    ];
+    let mut covered = [false; 24];
+    for (op, acts, consts) in &cases {
+        covered[variant(op)] = true;
+        let acts: Vec<&[usize]> = acts.iter().map(Vec::as_slice).collect();
+        let consts: Vec<(&[usize], Vec<f32>)> = consts.iter().map(|(s, v)| (s.as_slice(), v.clone())).collect();
+        if has_tract_equivalent(op) {
+            agree(op.clone(), &acts, &consts);
+        } else {
+            let g = one_node(op.clone(), &acts, &consts);
+            assert!(untranslatable(&g).is_some_and(|e| e.contains(op.name())), "{op:?}");
+        }
+    }
+    assert!(covered.iter().all(|&c| c), "IR ops without a case: {:?}", covered.iter().enumerate().filter(|(_, c)| !**c).map(|(i, _)| i).collect::<Vec<_>>());
 }
 
 #[test]

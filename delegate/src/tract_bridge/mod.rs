@@ -30,6 +30,18 @@ fn err(e: impl std::fmt::Display) -> String {
     format!("tract: {e:#}")
 }
 
+/// Whether tract-core has an equivalent of `op`: every IR op but MediaPipe's
+/// tensor warp and landmark ops (custom ops with no counterpart in tract).
+pub fn has_tract_equivalent(op: &Op) -> bool {
+    !matches!(op, Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_))
+}
+
+/// Why `graph` cannot be built as a tract model whatever the shapes: its
+/// first node with no tract equivalent, as "node N (op) has no tract equivalent".
+pub fn untranslatable(graph: &Graph) -> Option<String> {
+    graph.nodes.iter().find(|n| !has_tract_equivalent(&n.op)).map(|n| format!("node {} ({}) has no tract equivalent", n.source, n.op.name()))
+}
+
 /// Builds `graph` as a tract model for these input shapes: its inputs are
 /// the graph's inputs, its outputs the graph's outputs.
 pub fn to_tract(graph: &Graph, input_shapes: &[Shape]) -> Result<TypedModel, String> {
@@ -193,7 +205,7 @@ impl Builder<'_> {
 
     fn pool_spec(padding: Padding, xs: &[usize], kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2], ci: usize, co: usize) -> PoolSpec {
         let (_, pt, pb) = shapes::resolve_padding(padding, xs[1], kernel[0], stride[0], dilation[0]);
-        let (_, pl, pr) = shapes::resolve_padding(padding, xs[2], kernel[1], stride[1], dilation[1]);
+        let (_, pl, pr) = shapes::resolve_axis(padding, 1, xs[2], kernel[1], stride[1], dilation[1]);
         PoolSpec {
             data_format: DataFormat::NHWC,
             kernel_shape: tvec!(kernel[0], kernel[1]),
@@ -343,16 +355,85 @@ impl Builder<'_> {
                 self.wire(op, &[x, sizes])?
             }
             Op::Fallback(f) => self.wire_fallback(f, ins, in_shapes, out_shape)?,
-            Op::DepthToSpace { .. }
-            | Op::StridedSlice(_)
-            | Op::TransposeConvBias { .. }
-            | Op::TransformTensorBilinear { .. }
-            | Op::TransformLandmarks
-            | Op::LandmarksToTransformMatrix(_)
-            | Op::Transpose { .. }
-            | Op::BatchMatMul
-            | Op::Gelu { .. }
-            | Op::GroupedConv2d { .. } => bail!("the tract bridge has no equivalent for {} yet", node.op.name()),
+            Op::DepthToSpace { block } => self.wire_fallback(&FallbackOp::DepthToSpace { block: *block }, ins, in_shapes, out_shape)?,
+            Op::StridedSlice(spec) => {
+                let (axes, _) = spec.resolve(xs).map_err(|e| anyhow!(e))?;
+                let mut y = x;
+                for (d, a) in axes.iter().enumerate() {
+                    // The input range the slice reads, then every |stride|-th
+                    // value of it: from its first (positive stride) or last
+                    // (negative stride, tract's Downsample reverses) value.
+                    let step = a.stride.unsigned_abs();
+                    let span = if a.count == 0 { 0 } else { (a.count - 1) * step + 1 };
+                    let (lo, hi) = match (a.count, a.stride > 0) {
+                        (0, _) => (0, 0),
+                        (_, true) => (a.start, a.start + span),
+                        (_, false) => (a.start + 1 - span, a.start + 1),
+                    };
+                    if (lo, hi) != (0, xs[d]) {
+                        y = self.wire(Slice::new(d, lo, hi), &[y])?;
+                    }
+                    if a.count > 1 && a.stride != 1 {
+                        y = self.wire(Downsample::new(d, a.stride, 0), &[y])?;
+                    }
+                }
+                let shrunk: Vec<usize> = (0..spec.begin.len()).filter(|&d| spec.shrink_axis_mask >> d & 1 == 1).collect();
+                self.remove_axes(y, &shrunk)?
+            }
+            Op::TransposeConvBias { padding, stride } => {
+                // MediaPipe's geometry: the output is the full transposed
+                // convolution less `total` rows, `total / 2` of them before.
+                let f = in_shapes[1];
+                let same = *padding == Padding::Same;
+                let mut before = tvec!();
+                let mut after = tvec!();
+                for d in 0..2 {
+                    let (out, pad) = armrest_kernels::mediapipe::transpose_conv_geometry(xs[1 + d], f[1 + d], stride[d], same);
+                    let total = ((xs[1 + d].max(1) - 1) * stride[d] + f[1 + d]).saturating_sub(out);
+                    before.push(pad);
+                    after.push(total - pad);
+                }
+                let spec = PoolSpec {
+                    data_format: DataFormat::NHWC,
+                    kernel_shape: tvec!(f[1], f[2]),
+                    padding: PaddingSpec::Explicit(before, after),
+                    dilations: None,
+                    strides: Some(tvec!(stride[0], stride[1])),
+                    input_channels: f[3],
+                    output_channels: f[0],
+                };
+                let b = self.bias_or_zero(graph, node, ins, 2, f[0])?;
+                self.wire(Deconv { pool_spec: spec, kernel_format: KernelFormat::OHWI, adjustments: tvec!(0, 0), group: 1 }, &[x, ins[1], b])?
+            }
+            Op::Transpose { perm } => self.transpose(x, perm)?,
+            Op::BatchMatMul => self.wire_fallback(&FallbackOp::BatchMatMul { adj_x: false, adj_y: false }, ins, in_shapes, out_shape)?,
+            Op::Gelu { tanh_approx: false } => self.wire(tnn::gelu_exact::gelu_exact(), &[x])?,
+            // fast_impl false: the x^3 form (torch's tanh approximation).
+            Op::Gelu { tanh_approx: true } => self.wire(tnn::gelu_approximate::gelu_approximate(false), &[x])?,
+            Op::GroupedConv2d { groups, padding, stride, dilation, clamp } => {
+                // armrest's filter is [o, kh, kw, c/g] with output channel
+                // g*(o/g) + j in group g; tract's grouped OIHW is the same
+                // grouping on O, with I the channels of one group.
+                let f = in_shapes[1];
+                let (o, kh, kw, ig) = (f[0], f[1], f[2], f[3]);
+                let w = graph.tensors[node.inputs[1]].constant.as_deref().context("grouped conv filter is not constant")?;
+                let mut t = vec![0f32; w.len()];
+                for oc in 0..o {
+                    for k in 0..kh * kw {
+                        for i in 0..ig {
+                            t[(oc * ig + i) * kh * kw + k] = w[(oc * kh * kw + k) * ig + i];
+                        }
+                    }
+                }
+                let k = self.konst(Tensor::from_shape(&[o, ig, kh, kw], &t)?)?;
+                let spec = Self::pool_spec(*padding, xs, [kh, kw], *stride, *dilation, xs[3], o);
+                let b = self.bias_or_zero(graph, node, ins, 2, o)?;
+                let y = self.wire(Conv { pool_spec: spec, kernel_fmt: KernelFormat::OIHW, group: *groups, q_params: None }, &[x, k, b])?;
+                self.clamp(y, *clamp)?
+            }
+            Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_) => {
+                bail!("{} has no tract equivalent", node.op.name())
+            }
         })
     }
 

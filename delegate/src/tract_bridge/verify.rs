@@ -10,15 +10,28 @@ use crate::shapes::Shape;
 pub struct Verifier {
     graph: Graph,
     plan: Option<(Vec<Shape>, Plan)>,
+    /// Why the partition has no tract twin (an op tract lacks), if so.
+    unverifiable: Option<String>,
 }
 
 impl Verifier {
     pub fn new(graph: Graph) -> Verifier {
-        Verifier { graph, plan: None }
+        let unverifiable = super::untranslatable(&graph);
+        Verifier { graph, plan: None, unverifiable }
+    }
+
+    /// Why this partition cannot be verified ("node N (op) has no tract
+    /// equivalent"), or None when it has a tract twin.
+    pub fn unverifiable(&self) -> Option<&str> {
+        self.unverifiable.as_deref()
     }
 
     /// Builds and plans the tract model for these input shapes (kept while they do not change).
+    /// Fails for a partition that is `unverifiable`.
     pub fn prepare(&mut self, input_shapes: &[Shape]) -> Result<(), String> {
+        if let Some(why) = &self.unverifiable {
+            return Err(format!("not verifiable: {why}"));
+        }
         if self.plan.as_ref().is_some_and(|(s, _)| s == input_shapes) {
             return Ok(());
         }
