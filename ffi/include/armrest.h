@@ -84,8 +84,12 @@ int32_t armrest_delegate_claim_counts(const TfLiteDelegate* delegate,
  * order the runtime built them), output `output`: max |armrest - tract| and
  * that relative to max(1, max |tract|). partition -1 gives the worst over every
  * partition and output (output is then ignored). Returns 0, or -1 if verify
- * is off, nothing was verified yet, or the indices are out of range. Out
- * pointers may be NULL. */
+ * is off, nothing was verified yet, or the indices are out of range, or
+ * ARMREST_VERIFY_NOT_VERIFIABLE if the partition (for -1: every partition)
+ * has an op tract lacks (MediaPipe's tensor warp and landmark ops), with
+ * armrest_last_error() naming it. Out pointers may be NULL. */
+#define ARMREST_VERIFY_NOT_VERIFIABLE (-2)
+
 int32_t armrest_delegate_verify_error(const TfLiteDelegate* delegate,
                                       int32_t partition, int32_t output,
                                       float* max_abs_error,

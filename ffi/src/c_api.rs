@@ -127,6 +127,9 @@ pub unsafe extern "C" fn armrest_delegate_claim_counts(delegate: *const TfLiteDe
     })
 }
 
+/// `armrest_delegate_verify_error`'s result for a partition with an op tract lacks.
+pub const VERIFY_NOT_VERIFIABLE: i32 = -2;
+
 /// # Safety
 /// `delegate` is NULL or a live delegate; out pointers are NULL or writable.
 #[no_mangle]
@@ -135,11 +138,25 @@ pub unsafe extern "C" fn armrest_delegate_verify_error(delegate: *const TfLiteDe
         // SAFETY: per the contract; foreign delegates are recognised and rejected.
         let Some(state) = (unsafe { tflite_delegate::state(delegate) }) else { return -1 };
         let Ok(results) = state.verify.lock() else { return -1 };
+        let unverifiable = |p: usize, why: &str| {
+            set_last_error(&format!("armrest: partition {p} is not verifiable: {why}"));
+            VERIFY_NOT_VERIFIABLE
+        };
         let found = if partition == -1 {
             // NaN compares as the worst.
-            results.iter().flatten().copied().reduce(|a, b| if b.max_rel > a.max_rel || b.max_rel.is_nan() { b } else { a })
+            let worst = results.iter().flat_map(|r| r.errors.iter()).copied().reduce(|a, b| if b.max_rel > a.max_rel || b.max_rel.is_nan() { b } else { a });
+            if worst.is_none() {
+                if let Some((p, why)) = results.iter().enumerate().find_map(|(p, r)| r.unverifiable.as_deref().map(|w| (p, w))) {
+                    return unverifiable(p, why);
+                }
+            }
+            worst
         } else {
-            usize::try_from(partition).ok().and_then(|p| results.get(p)).and_then(|r| usize::try_from(output).ok().and_then(|k| r.get(k))).copied()
+            let record = usize::try_from(partition).ok().and_then(|p| results.get(p).map(|r| (p, r)));
+            if let Some((p, Some(why))) = record.map(|(p, r)| (p, r.unverifiable.as_deref())) {
+                return unverifiable(p, why);
+            }
+            record.and_then(|(_, r)| usize::try_from(output).ok().and_then(|k| r.errors.get(k))).copied()
         };
         let Some(e) = found else { return -1 };
         for (ptr, v) in [(max_abs, e.max_abs), (max_rel, e.max_rel)] {

@@ -25,7 +25,7 @@ pub struct DelegateState {
     /// (claimed, total, partitions) of the last `Prepare`.
     pub last_claim: Mutex<Option<(usize, usize, usize)>>,
     /// Verify mode's errors: per partition (in build order), per output, of its last invoke.
-    pub verify: Arc<Mutex<Vec<Vec<crate::verify::OutputError>>>>,
+    pub verify: Arc<Mutex<Vec<crate::verify::Record>>>,
 }
 
 const NAME: &CStr = c"armrest";

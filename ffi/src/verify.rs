@@ -8,6 +8,15 @@ pub use armrest_delegate::accuracy::OutputError;
 use armrest_delegate::tflite::{ClaimReport, TflModel};
 use std::ffi::c_int;
 
+/// What verify knows of one partition.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    /// Per output, the error of the last invoke (empty before the first).
+    pub errors: Vec<OutputError>,
+    /// Why the partition has no tract twin (an op tract lacks), if it has none.
+    pub unverifiable: Option<String>,
+}
+
 /// Report lines: per partition, its native and tract node counts; per tract node, its op.
 pub fn report_lines(model: &dyn TflModel, claims: &ClaimReport, partitions: &[Vec<c_int>]) -> String {
     let mut text = String::new();
@@ -24,7 +33,7 @@ pub fn report_lines(model: &dyn TflModel, claims: &ClaimReport, partitions: &[Ve
 
 #[cfg(feature = "tract")]
 mod with_tract {
-    use super::OutputError;
+    use super::{OutputError, Record};
     use crate::tflite_delegate::DelegateState;
     use armrest_delegate::ir::Graph;
     use armrest_delegate::log::Logger;
@@ -38,39 +47,46 @@ mod with_tract {
         index: usize,
         tolerance: f32,
         strict: bool,
-        results: Arc<Mutex<Vec<Vec<OutputError>>>>,
+        results: Arc<Mutex<Vec<Record>>>,
     }
 
     impl PartitionCheck {
-        /// `None` when verify is off.
+        /// `None` when verify is off. A partition with an op tract lacks has
+        /// no twin: it is recorded and logged as not verifiable (verify=on
+        /// runs it unchecked; verify=strict fails its prepare).
         pub fn new(state: &DelegateState, graph: &Graph) -> Result<Option<PartitionCheck>, String> {
             if state.options.verify == Verify::Off {
                 return Ok(None);
             }
+            let verifier = Verifier::new(graph.clone());
             let results = state.verify.clone();
             let index = {
                 let mut r = results.lock().map_err(|_| "verify lock poisoned")?;
-                r.push(Vec::new());
+                r.push(Record { errors: Vec::new(), unverifiable: verifier.unverifiable().map(str::to_string) });
                 r.len() - 1
             };
-            Ok(Some(PartitionCheck {
-                verifier: Verifier::new(graph.clone()),
-                index,
-                tolerance: state.options.verify_tolerance,
-                strict: state.options.verify == Verify::Strict,
-                results,
-            }))
+            if let Some(why) = verifier.unverifiable() {
+                // Shown at the default log level: the user asked for verify.
+                state.logger.warn(&format!("verify: partition {index} is not verifiable: {why}"));
+            }
+            Ok(Some(PartitionCheck { verifier, index, tolerance: state.options.verify_tolerance, strict: state.options.verify == Verify::Strict, results }))
         }
 
         pub fn prepare(&mut self, input_shapes: &[Vec<usize>]) -> Result<(), String> {
+            if self.verifier.unverifiable().is_some() && !self.strict {
+                return Ok(());
+            }
             self.verifier.prepare(input_shapes).map_err(|e| format!("verify: partition {}: {e}", self.index))
         }
 
         /// Runs tract, records and logs the errors; in strict mode fails past the tolerance.
         pub fn check(&self, logger: &Logger, inputs: &[&[f32]], outputs: &[&[f32]]) -> Result<(), String> {
+            if self.verifier.unverifiable().is_some() {
+                return Ok(()); // logged when built; strict never gets here (its prepare fails)
+            }
             let errors = self.verifier.check(inputs, outputs).map_err(|e| format!("verify: partition {}: {e}", self.index))?;
             if let Ok(mut r) = self.results.lock() {
-                r[self.index] = errors.clone();
+                r[self.index].errors = errors.clone();
             }
             let mut worst: Option<(usize, OutputError)> = None;
             for (k, e) in errors.iter().enumerate() {

@@ -155,6 +155,8 @@ CASES = [
     Case("COS", _around(_unary("COS"))),
     Case("FLOOR", _around(_unary("FLOOR"))),
     Case("CEIL", _around(_unary("CEIL"))),
+    Case("ROUND", _around(_unary("ROUND"))),
+    Case("SIGN", _around(_unary("SIGN"))),
     Case("SUM", _around(_reducer("SUM", [1, 2], True))),
     Case("REDUCE_MAX", _around(_reducer("REDUCE_MAX", [-1], False))),
     Case("REDUCE_MIN", _around(_reducer("REDUCE_MIN", [1], False))),
@@ -209,6 +211,15 @@ def _verify_lib():
     f.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float)]
     f.restype = ctypes.c_int32
     return f
+
+
+ARMREST_VERIFY_NOT_VERIFIABLE = -2
+
+
+def _last_error() -> str:
+    f = ctypes.CDLL(library_path()).armrest_last_error
+    f.restype = ctypes.c_char_p
+    return f().decode()
 
 
 def _delegate_ptr(interp):
@@ -285,6 +296,55 @@ def test_verify_strict_fails_the_invoke_past_the_tolerance(runtime, lib, capfd):
     assert re.search(r"differs from tract by \S+ relative \(tolerance 1\.0e-12\)", capfd.readouterr().err)
 
 
+def test_verify_custom_ops_without_tract_equivalent(runtime, lib, capfd):
+    """A partition with MediaPipe's TransformLandmarks: verify=on logs it as
+    not verifiable, the C API says so (-2, the reason in armrest_last_error),
+    and the model runs correctly; verify=strict refuses to prepare it."""
+    from armrest_tflite import mediapipe_ops as mo
+    model = mo.transform_landmarks_model((1, 5, 3))
+    rng = np.random.default_rng(2)
+    lm = rng.uniform(0, 16, (1, 5, 3)).astype(np.float32)
+    m = np.eye(4, dtype=np.float32).reshape(1, 4, 4)
+    m[0, 0, 3], m[0, 1, 1] = 3.0, 2.0
+    capfd.readouterr()
+    interp = h.make_interpreter(model, runtime, h.ARMREST, 1, {"verify": "on"})
+    created = capfd.readouterr().err
+    assert NOT_VERIFIABLE_RE.findall(created) == [("0", "0", "transform_landmarks")], created
+    interp.allocate_tensors()
+    out = h.run(interp, [lm, m])
+    assert_match(out, [mo.transform_landmarks_ref(lm, m)], "armrest vs numpy reference")
+    assert "verify: partition 0 output" not in capfd.readouterr().err
+    query = _verify_lib()
+    ptr = _delegate_ptr(interp)
+    for p in (0, -1):
+        assert query(ptr, p, 0, None, None) == ARMREST_VERIFY_NOT_VERIFIABLE
+        assert _last_error() == "armrest: partition 0 is not verifiable: node 0 (transform_landmarks) has no tract equivalent"
+    assert query(ptr, 1, 0, None, None) == -1
+    strict = h.make_interpreter(model, runtime, h.ARMREST, 1, {"verify": "strict"})
+    capfd.readouterr()
+    with pytest.raises(RuntimeError):
+        strict.allocate_tensors()
+    assert "verify: partition 0: not verifiable: node 0 (transform_landmarks) has no tract equivalent" in capfd.readouterr().err
+
+
+def test_verify_mediapipe_transposed_convolution(runtime, lib, capfd):
+    """Convolution2DTransposeBias has a tract twin (deconvolution): verified within 1e-4."""
+    from armrest_tflite import mediapipe_ops as mo
+    rng = np.random.default_rng(4)
+    for stride, same, k in [((2, 2), True, 2), ((2, 1), True, 3), ((1, 2), False, 3)]:
+        w = (0.3 * rng.standard_normal((5, k, k, 6))).astype(np.float32)
+        b = rng.standard_normal(5).astype(np.float32)
+        model = mo.transpose_conv_bias_model((1, 7, 6, 6), w, b, stride, same)
+        interp = h.make_interpreter(model, runtime, h.ARMREST, 1, {"verify": "strict"})
+        interp.allocate_tensors()
+        capfd.readouterr()
+        x = rng.standard_normal((1, 7, 6, 6)).astype(np.float32)
+        out = h.run(interp, [x])
+        errors = _verify_errors(capfd.readouterr().err)
+        assert [(p, o) for p, o, _, _ in errors] == [(0, 0)] and errors[0][3] <= 1e-4, errors
+        assert_match(out, [mo.transpose_conv_bias_ref(x, w, b, stride, same)], "armrest vs numpy reference")
+
+
 def _verify_errors(text):
     return [(int(p), int(o), float(a), float(r)) for p, o, a, r in VERIFY_RE.findall(text)]
 
@@ -294,12 +354,30 @@ def _mediapipe_models():
     return mm.find_models()
 
 
+NOT_VERIFIABLE_RE = re.compile(r"verify: partition (\d+) is not verifiable: node (\d+) \((\w+)\) has no tract equivalent$", re.M)
+
+#: MediaPipe's custom ops tract has no counterpart of (IR op name → custom op name).
+NO_TRACT_EQUIVALENT = {
+    "transform_tensor_bilinear": "TransformTensorBilinear",
+    "transform_landmarks": "TransformLandmarks",
+    "landmarks_to_transform_matrix": "Landmarks2TransformMatrix",
+}
+
+
+def _node_ops(model: bytes) -> list[str]:
+    from armrest_tflite.tflite_builder import load_model, op_name
+    m = load_model(model)
+    return [op_name(m, op) for op in m.subgraphs[0].operators]
+
+
 @pytest.mark.parametrize("path", _mediapipe_models(), ids=lambda p: p.rsplit("/", 1)[-1])
 def test_verify_on_mediapipe_models_with_fallback(path, capfd):
     """The real MediaPipe models (fp16 weights folded, fp32 compute) with the
     default fallback=tract: verify's error of every partition output is
     within 1e-4 relative, and the tract fallback claims nodes fallback=none
-    leaves (DEPTH_TO_SPACE, STRIDED_SLICE, ...) where the model has them."""
+    leaves where the model has them. A partition holding one of MediaPipe's
+    warp/landmark custom ops (no tract counterpart) is reported not
+    verifiable, by node and op, in the log and through the C API, and runs."""
     with open(path, "rb") as f:
         model = f.read()
     runtime = "litert"  # runs next to MediaPipe's custom ops (the default path takes the leftovers)
@@ -307,6 +385,12 @@ def test_verify_on_mediapipe_models_with_fallback(path, capfd):
     interp = h.make_interpreter(model, runtime, h.ARMREST, 1, {"verify": "on", "report": "true"}, h.XNNPACK)
     created = capfd.readouterr().err
     report = h.parse_report(created)
+    unverifiable = {int(p): (int(n), op) for p, n, op in NOT_VERIFIABLE_RE.findall(created)}
+    ops = _node_ops(model)
+    for p, (n, op) in unverifiable.items():
+        assert ops[n].removeprefix("custom:") == NO_TRACT_EQUIVALENT.get(op), (p, n, op, ops[n])
+    # Exactly the models with such an op have an unverifiable partition.
+    assert bool(unverifiable) == any(o.removeprefix("custom:") in NO_TRACT_EQUIVALENT.values() for o in ops), created
     _, none_report = h.armrest_with_report(model, runtime, 1, h.XNNPACK, fallback="none")
     assert report.claimed >= none_report.claimed, report.text
     assert report.partitions <= none_report.partitions or report.claimed > none_report.claimed, report.text
@@ -321,7 +405,19 @@ def test_verify_on_mediapipe_models_with_fallback(path, capfd):
     capfd.readouterr()
     h.run(interp, h.random_inputs(interp, 0))
     errors = _verify_errors(capfd.readouterr().err)
-    assert len({p for p, *_ in errors}) == report.partitions, errors
+    verified = {p for p, *_ in errors}
+    assert not verified & unverifiable.keys(), (errors, unverifiable)
+    assert verified | unverifiable.keys() == set(range(report.partitions)), (errors, unverifiable, report.text)
+    query = _verify_lib()
+    ptr = _delegate_ptr(interp)
+    for p in range(report.partitions):
+        status = query(ptr, p, 0, None, None)
+        if p in unverifiable:
+            assert status == ARMREST_VERIFY_NOT_VERIFIABLE, p
+            n, op = unverifiable[p]
+            assert _last_error() == f"armrest: partition {p} is not verifiable: node {n} ({op}) has no tract equivalent"
+        else:
+            assert status == 0, p
     name = path.rsplit("/", 1)[-1]
     for p, o, a, r in errors:
         # pose_landmark_full's segmentation logits cancel down from ~1e3: any two
