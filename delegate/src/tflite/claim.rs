@@ -30,6 +30,28 @@ pub enum Visited {
     Compute { op: Op, inputs: Vec<i32>, output: i32 },
     /// A static DEQUANTIZE: its output is the folded constant.
     Folded { output: i32 },
+    /// A node with several outputs, each computed by its own IR op from
+    /// `inputs` (SPLIT, SPLIT_V: one slice per output).
+    Parts { inputs: Vec<i32>, parts: Vec<(Op, i32)> },
+}
+
+impl Visited {
+    /// The tensors the node computes.
+    pub fn outputs(&self) -> Vec<i32> {
+        match self {
+            Visited::Compute { output, .. } | Visited::Folded { output } => vec![*output],
+            Visited::Parts { parts, .. } => parts.iter().map(|(_, o)| *o).collect(),
+        }
+    }
+
+    /// Whether tract runs (some of) the node: the fallback.
+    pub fn on_tract(&self) -> bool {
+        match self {
+            Visited::Compute { op, .. } => matches!(op, Op::Fallback(_)),
+            Visited::Folded { .. } => false,
+            Visited::Parts { parts, .. } => parts.iter().any(|(op, _)| matches!(op, Op::Fallback(_))),
+        }
+    }
 }
 
 /// A node left to the runtime, and why.
@@ -92,7 +114,7 @@ pub fn claim_nodes_with(model: &dyn TflModel, plan: &[usize], fallback: crate::o
         match visit(model, node, &report.folds) {
             Ok(v) => {
                 claimed[pos] = true;
-                if matches!(v, Visited::Compute { op: Op::Fallback(_), .. }) {
+                if v.on_tract() {
                     report.on_tract.push(*index);
                 }
             }
@@ -235,6 +257,9 @@ pub fn visit(model: &dyn TflModel, node: &TflNode, folds: &Folds) -> Result<Visi
         } else {
             Err(super::claim_sparse::fold_densify(model, node).err().unwrap_or_else(|| "DENSIFY was not folded".into()))
         };
+    }
+    if matches!(node.builtin_code, super::fallback::codes::SPLIT | super::fallback::codes::SPLIT_V) {
+        return super::fallback::visit_split(model, node, folds);
     }
     if node.outputs.len() != 1 {
         return Err(format!("{} outputs (armrest's ops have one)", node.outputs.len()));

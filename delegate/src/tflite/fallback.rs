@@ -3,7 +3,7 @@
 //! Called by `claim::visit` only for nodes with no armrest kernel, and only
 //! when the `fallback` option is `tract`.
 
-use super::claim::Folds;
+use super::claim::{Folds, Visited};
 use super::{dtype, padding, BuiltinParams, TflModel, TflNode};
 use crate::fallback::{FallbackOp, FallbackUnary, Reduction};
 use crate::ir::{Op, Padding};
@@ -40,6 +40,9 @@ pub mod codes {
     pub const ROUND: i32 = 116;
     pub const BATCH_MATMUL: i32 = 126;
     pub const SIGN: i32 = 158;
+    /// Several outputs: `visit_split`, one slice node per output.
+    pub const SPLIT: i32 = 49;
+    pub const SPLIT_V: i32 = 102;
 
     /// Every code above: what the fallback can claim.
     pub const ALL: [i32; 29] = [
@@ -78,6 +81,64 @@ fn int_input(node: &TflNode, i: usize) -> Result<i32, String> {
 
 fn axis(a: i64, rank: usize) -> Result<usize, String> {
     crate::shapes::norm_axis(a, rank)
+}
+
+/// SPLIT and SPLIT_V: one slice of the input per output, each its own
+/// fallback node, so the node stays inside the partition.
+pub fn visit_split(model: &dyn TflModel, node: &TflNode, folds: &Folds) -> Result<Visited, String> {
+    let no_kernel = format!("{} has no armrest kernel", node.op_name());
+    if !folds.fallback {
+        return Err(no_kernel);
+    }
+    split_parts(model, node).map_err(|e| format!("{no_kernel}; tract fallback: {e}"))
+}
+
+fn split_parts(model: &dyn TflModel, node: &TflNode) -> Result<Visited, String> {
+    // SPLIT: (axis, x); SPLIT_V: (x, size_splits, axis).
+    let split_v = node.builtin_code == codes::SPLIT_V;
+    let x = f32_input(model, node, if split_v { 0 } else { 1 })?;
+    let xs = shape(model, x)?;
+    let a = ints(model, int_input(node, if split_v { 2 } else { 0 })?)?;
+    let [a] = a[..] else { return Err(format!("axis {a:?} is not one value")) };
+    let axis = axis(a, xs.len())?;
+    let (n, dim) = (node.outputs.len(), xs[axis]);
+    let sizes: Vec<usize> = if split_v {
+        let s = ints(model, int_input(node, 1)?)?;
+        let known: i64 = s.iter().filter(|&&v| v >= 0).sum();
+        let unknown = s.iter().filter(|&&v| v == -1).count();
+        if s.len() != n || s.iter().any(|&v| v < -1) || unknown > 1 || known > dim as i64 || (unknown == 0 && known != dim as i64) {
+            return Err(format!("split sizes {s:?} into {n} outputs of {dim} values"));
+        }
+        s.iter().map(|&v| if v == -1 { dim - known as usize } else { v as usize }).collect()
+    } else {
+        if n == 0 || !dim.is_multiple_of(n) {
+            return Err(format!("{dim} values on axis {axis} do not split in {n} equal parts"));
+        }
+        vec![dim / n; n]
+    };
+    if sizes.contains(&0) {
+        return Err(format!("an empty part in sizes {sizes:?}"));
+    }
+    let r = xs.len();
+    let mut parts = Vec::with_capacity(n);
+    let mut begin = 0;
+    for (&out, &size) in node.outputs.iter().zip(&sizes) {
+        let t = model.tensor(out).ok_or_else(|| format!("tensor {out} does not exist"))?;
+        if t.dtype != dtype::F32 || t.quantized {
+            return Err(format!("output '{}' is {}, armrest runs float32 only", t.name, dtype::name(t.dtype)));
+        }
+        let (mut b, mut e) = (vec![0; r], xs.clone());
+        (b[axis], e[axis]) = (begin, begin + size);
+        let op = FallbackOp::Slice { begin: b, end: e, stride: vec![1; r], shrink: vec![false; r] };
+        let computed = op.infer(&[&xs])?.remove(0);
+        let declared = shape(model, out)?;
+        if computed != declared {
+            return Err(format!("armrest computes output shape {computed:?}, the model declares {declared:?}"));
+        }
+        parts.push((Op::Fallback(op), out));
+        begin += size;
+    }
+    Ok(Visited::Parts { inputs: vec![x], parts })
 }
 
 /// The fallback op for `node` with its IR inputs, or why there is none.

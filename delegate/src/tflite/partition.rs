@@ -61,6 +61,13 @@ pub fn build_partition(model: &dyn TflModel, folds: &Folds, nodes: &[usize], inp
                 let out = tensor_id(&mut graph, output)?;
                 graph.nodes.push(Node { op, inputs: ins, outputs: vec![out], source: n });
             }
+            Visited::Parts { inputs, parts } => {
+                let ins = inputs.iter().map(|&i| tensor_id(&mut graph, i)).collect::<Result<Vec<_>, _>>()?;
+                for (op, output) in parts {
+                    let out = tensor_id(&mut graph, output)?;
+                    graph.nodes.push(Node { op, inputs: ins.clone(), outputs: vec![out], source: n });
+                }
+            }
         }
     }
     for &o in outputs {
@@ -86,17 +93,11 @@ pub fn build_partition(model: &dyn TflModel, folds: &Folds, nodes: &[usize], inp
 /// Orders visited nodes so every producer precedes its consumers (the
 /// runtime's list is normally in that order already; this makes it certain).
 fn order(visited: Vec<(usize, Visited)>) -> Result<Vec<(usize, Visited)>, String> {
-    let produced: HashMap<i32, usize> = visited
-        .iter()
-        .enumerate()
-        .map(|(pos, (_, v))| match v {
-            Visited::Compute { output, .. } | Visited::Folded { output } => (*output, pos),
-        })
-        .collect();
+    let produced: HashMap<i32, usize> = visited.iter().enumerate().flat_map(|(pos, (_, v))| v.outputs().into_iter().map(move |o| (o, pos))).collect();
     let deps: Vec<Vec<usize>> = visited
         .iter()
         .map(|(_, v)| match v {
-            Visited::Compute { inputs, .. } => inputs.iter().filter_map(|i| produced.get(i).copied()).collect(),
+            Visited::Compute { inputs, .. } | Visited::Parts { inputs, .. } => inputs.iter().filter_map(|i| produced.get(i).copied()).collect(),
             Visited::Folded { .. } => Vec::new(),
         })
         .collect();

@@ -120,6 +120,20 @@ def _transpose_conv(stride, padding, out_hw):
     return f
 
 
+def _split(b, y):
+    o = S.SplitOptionsT()
+    o.numSplits = 2
+    h = b.op("SPLIT", [_i32(b, 2), y], [[1, 6, 4, 4]] * 2, options=o)
+    return b.add(h[0], h[1])
+
+
+def _split_v(b, y):
+    o = S.SplitVOptionsT()
+    o.numSplits = 3
+    p = b.op("SPLIT_V", [y, _i32(b, [1, -1, 2]), _i32(b, [-1])], [[1, 6, 8, 1], [1, 6, 8, 1], [1, 6, 8, 2]], options=o)
+    return b.concatenation([p[2], p[0], p[1]], axis=3)
+
+
 def _tile(b, y):
     return b.op("TILE", [y, _i32(b, [1, 2, 1, 3])], [[1, 12, 8, 12]], options=S.TileOptionsT())[0]
 
@@ -165,6 +179,8 @@ CASES = [
     Case("TRANSPOSE_CONV", _around(_transpose_conv((2, 2), "SAME", (12, 16)))),
     Case("TRANSPOSE_CONV", _around(_transpose_conv((1, 2), "VALID", (8, 17)))),
     Case("TILE", _around(_tile)),
+    Case("SPLIT", _around(_split)),
+    Case("SPLIT_V", _around(_split_v)),
     Case("LOG_SOFTMAX", _around(_log_softmax)),
     Case("POW", _around(_pow, positive=True)),
 ]
