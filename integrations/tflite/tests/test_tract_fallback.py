@@ -446,6 +446,30 @@ def test_verify_on_mediapipe_models_with_fallback(path, capfd):
 ILL_CONDITIONED = {("pose_landmark_full.tflite", 0, 0): 1e-3}
 
 
+def _project_models():
+    from armrest_tflite import models
+    cases = dict(models.COMPOSITES)
+    cases["mobilenet_v2_224"] = lambda: models.mobilenet_v2()
+    return cases
+
+
+@pytest.mark.parametrize("name", sorted(_project_models()))
+def test_verify_on_project_models(name, runtime, lib, capfd):
+    """The project's fp32 models (MobileNetV2 at 224 among them): verify's
+    error of every partition output is within 1e-4 relative of tract."""
+    model = _project_models()[name]().build()
+    capfd.readouterr()
+    interp = h.make_interpreter(model, runtime, h.ARMREST, 1, {"verify": "on", "report": "true"})
+    report = h.parse_report(capfd.readouterr().err)
+    interp.allocate_tensors()
+    inputs = h.random_inputs(interp, 3)
+    outs = h.run(interp, inputs)
+    errors = _verify_errors(capfd.readouterr().err)
+    assert {p for p, *_ in errors} == set(range(report.partitions)) and errors, (errors, report.text)
+    assert all(r <= 1e-4 for *_, r in errors), errors
+    assert_match(outs, oracle_outputs(model, runtime, inputs))
+
+
 def _random_model(seed: int) -> ModelBuilder:
     """A random chain of armrest's ops and fallback ops (shapes, options and
     weights from the seed); every op keeps the NHWC rank."""
