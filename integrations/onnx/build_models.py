@@ -16,7 +16,7 @@ writes OUT_DIR/NAME.onnx for every model in MODELS:
   AveragePool, GlobalAveragePool, Gemm, Softmax) around ones they lack (Sin,
   Exp, Transpose), so the model runs as several armrest regions with tract
   in between.
-- tract_only: nothing armrest's kernels run (Sin, Exp, Mul).
+- tract_only: nothing armrest's kernels run (Sin, Exp, Cos).
 - two_inputs: two image inputs added then convolved (several inputs, NCHW).
 
 and, with --tflite, .tflite models from armrest_tflite (integrations/tflite):
@@ -161,7 +161,7 @@ def tract_only(seed=2):
     g = Graph(seed)
     x = g.node("Sin", ["input"])
     x = g.node("Exp", [x])
-    x = g.node("Mul", [x, "input"])
+    x = g.node("Cos", [x])
     return g.model([image("input", 2, 5, 7)], [output(x)], "tract_only")
 
 
