@@ -253,7 +253,7 @@ fn conv_op(ctx: &Ctx, node: &TypedNode, conv: &Conv) -> Result<Translated, Strin
     let (group, ci) = (conv.group, spec.input_channels);
     let co = spec.output_channels;
     let [kh, kw] = [spec.kernel_shape[0], spec.kernel_shape[1]];
-    if group == 0 || ci % group != 0 || co % group != 0 {
+    if group == 0 || !ci.is_multiple_of(group) || !co.is_multiple_of(group) {
         return Err(format!("{ci}→{co} channels in {group} groups"));
     }
     let (cig, cog) = (ci / group, co / group);
@@ -291,7 +291,7 @@ fn conv_op(ctx: &Ctx, node: &TypedNode, conv: &Conv) -> Result<Translated, Strin
     let op = if group == 1 {
         inputs.push(Input::Const(vec![co, kh, kw, ci], ohwi.into()));
         Op::Conv2d { padding, stride, dilation, clamp }
-    } else if group == ci && co % ci == 0 {
+    } else if group == ci && co.is_multiple_of(ci) {
         // Depthwise: output channel o reads input channel o / m; filter [1,kh,kw,co].
         let mut f = vec![0f32; co * kh * kw];
         for o in 0..co {

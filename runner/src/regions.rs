@@ -141,25 +141,33 @@ pub fn host(model: &TypedModel, isa: Isa, pool: Arc<ThreadPool>) -> Result<Hoste
             kept.push(nodes);
         }
     }
-    let regions = kept;
-    for (r, nodes) in regions.iter().enumerate() {
-        for &n in nodes {
-            region_of.insert(n, r);
-            let ops = translated[&n].ops.iter().map(|(op, _)| op.name()).collect();
-            placement.insert(n, Placement::Armrest { region: r, ops });
+    // Build each region's executor; a region armrest fails to build stays on tract.
+    let mut built = Vec::new();
+    for nodes in kept {
+        let index = built.len();
+        match build_region(&ctx, index, &nodes, &translated, isa, pool.clone()) {
+            Ok(b) => built.push((nodes, b)),
+            Err(e) => {
+                for n in nodes {
+                    region_of.remove(&n);
+                    placement.insert(n, Placement::Tract(format!("its region failed to build: {e}")));
+                }
+            }
         }
     }
-
-    // Build each region's executor.
     let mut ops = Vec::new();
     let mut reports = Vec::new();
-    for (r, nodes) in regions.iter().enumerate() {
-        let (op, inputs, outputs) = build_region(&ctx, r, nodes, &translated, isa, pool.clone())?;
+    for (r, (nodes, (op, inputs, outputs))) in built.into_iter().enumerate() {
+        for &n in &nodes {
+            region_of.insert(n, r);
+            let names = translated[&n].ops.iter().map(|(op, _)| op.name()).collect();
+            placement.insert(n, Placement::Armrest { region: r, ops: names });
+        }
         reports.push(RegionReport {
-            nodes: nodes.clone(),
+            transposes: op.inputs.iter().chain(&op.outputs).filter(|(_, l)| *l == Layout::NchwToNhwc).count(),
+            nodes,
             inputs: inputs.len(),
             outputs: outputs.len(),
-            transposes: op.inputs.iter().chain(&op.outputs).filter(|(_, l)| *l == Layout::NchwToNhwc).count(),
         });
         ops.push((op, inputs, outputs));
     }
@@ -265,9 +273,10 @@ pub fn fuse_epilogues(g: &mut Graph) {
         }
     }
     let mut producer: HashMap<TensorId, usize> = HashMap::new();
-    let mut removed = vec![false; g.nodes.len()];
+    let mut removed = Vec::with_capacity(g.nodes.len());
     let mut alias: HashMap<TensorId, TensorId> = HashMap::new();
     for k in 0..g.nodes.len() {
+        removed.push(false);
         for i in 0..g.nodes[k].inputs.len() {
             let t = g.nodes[k].inputs[i];
             g.nodes[k].inputs[i] = alias.get(&t).copied().unwrap_or(t);
