@@ -40,7 +40,7 @@ _armrest_setup() (
 
 # --- Python venv for TFLite (tflite-runtime 2.14 has wheels up to CPython 3.11)
 _armrest_setup_tflite_venv() {
-    local reqs="ai-edge-litert==2.3.0 tflite-runtime==2.14.0 mediapipe==0.10.21 numpy==1.26.4 pytest==8.3.4 matplotlib==3.11.2"
+    local reqs="ai-edge-litert==2.3.0 tflite-runtime==2.14.0 mediapipe==0.10.21 numpy==1.26.4 pytest==8.3.4 matplotlib==3.11.2 onnx==1.17.0"
     local stamp=".venv/.armrest-setup"
     local want
     want="$reqs $(sha1sum integrations/tflite/pyproject.toml | cut -c1-12)"

@@ -49,6 +49,10 @@ step "clippy (executorch feature)" cargo clippy -p armrest-ffi --features execut
 export ARMREST_LIB="$repo/target/release/libarmrest.so"
 step "release build libarmrest.so" cargo build --release -p armrest-ffi
 step "clippy (x86-64)"            cargo clippy --workspace --all-targets -- -D warnings
+# The standalone runner's test models (ONNX and .tflite, random weights),
+# built where its tests look for them (target/runner-models).
+step "runner test models" python integrations/onnx/build_models.py target/runner-models --tflite \
+    --only mobilenet_v2_small mixed tract_only two_inputs
 step "cargo test (x86-64)"        cargo test --workspace
 step "clippy (aarch64)"           cargo clippy --workspace --all-targets --target "$AARCH64" -- -D warnings
 step "kernel tests, qemu cortex-a53" qemu_kernel_tests cortex-a53
