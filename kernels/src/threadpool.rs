@@ -254,7 +254,7 @@ impl Shared {
         let mut polls = 0u32;
         while self.active.load(Ordering::SeqCst) != 0 {
             polls = polls.wrapping_add(1);
-            if polls % 64 != 0 || start.elapsed() < self.spin {
+            if polls & 63 != 0 || start.elapsed() < self.spin {
                 std::hint::spin_loop();
                 continue;
             }
@@ -281,7 +281,7 @@ impl Shared {
                 return e;
             }
             polls = polls.wrapping_add(1);
-            if polls % 64 != 0 || start.elapsed() < self.spin {
+            if polls & 63 != 0 || start.elapsed() < self.spin {
                 std::hint::spin_loop();
                 continue;
             }
