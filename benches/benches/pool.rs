@@ -1,10 +1,11 @@
-//! Thread-pool bench: armrest's `spin` pool against the `rayon` one (and,
-//! for reference, `std::thread::scope` spawning per call), all on 2 threads,
+//! Thread-pool bench: armrest's `spin` pool (default spin time, and 200 µs)
+//! against the `rayon` one (and, for reference, `std::thread::scope`
+//! spawning per call), all on 2 threads,
 //! samples interleaved so load drifts hit all alike; medians.
 //!
 //! - dispatch: one `run` of 2 empty tasks, back to back (hot workers), after
-//!   a 50 µs gap (workers still spinning) and after a 2 ms gap (parked:
-//!   this is the wake-up latency);
+//!   a 50 µs gap (a 200 µs spinner still spins) and after a 2 ms gap
+//!   (parked: this is the wake-up latency);
 //! - small-op loop: 60 "operators" of 6 tasks of ~1.5 µs each, back to back,
 //!   as in a small model; the speed-up over one thread inline is the figure
 //!   that matters.
@@ -53,10 +54,12 @@ fn busy(units: usize, seed: usize) -> usize {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let spin = ThreadPool::with_kind(2, PoolKind::Spin);
+    let spin200 = ThreadPool::with_spin(2, 200);
     let rayon = ThreadPool::with_kind(2, PoolKind::Rayon);
     let inline = ThreadPool::with_kind(1, PoolKind::Spin);
     let runners: Vec<(&str, Runner)> = vec![
         ("spin", Box::new(|n, f| spin.run(n, f))),
+        ("spin 200 µs", Box::new(|n, f| spin200.run(n, f))),
         ("rayon", Box::new(|n, f| rayon.run(n, f))),
         ("scoped spawn", Box::new(|n, f| scoped_run(2, n, f))),
         ("1 thread inline", Box::new(|n, f| inline.run(n, f))),
@@ -68,7 +71,7 @@ fn main() {
     sink.fetch_add(busy(100_000, 1), Ordering::Relaxed);
     let units = ((1.5e-6 / (t0.elapsed().as_secs_f64() / 100_000.0)) as usize).max(10);
 
-    println!("uptime: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    println!("load: {}; spin pool default spin {} µs", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(), armrest_kernels::threadpool::DEFAULT_SPIN_US);
     let samples = if quick { 30 } else { 2000 };
     let empty = |_i: usize| {};
     let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
@@ -95,10 +98,10 @@ fn main() {
     println!();
     println!("Dispatch latency of one `run` of 2 empty tasks on 2 threads, median µs:");
     println!();
-    println!("| case | spin | rayon | scoped spawn | rayon / spin |");
-    println!("|---|---|---|---|---|");
+    println!("| case | spin | spin 200 µs | rayon | scoped spawn | rayon / spin | rayon / spin 200 µs |");
+    println!("|---|---|---|---|---|---|---|");
     for (label, m) in &rows {
-        println!("| {label} | {:.2} | {:.2} | {:.2} | {:.1}x |", m[0], m[1], m[2], m[1] / m[0]);
+        println!("| {label} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1}x | {:.1}x |", m[0], m[1], m[2], m[3], m[2] / m[0], m[2] / m[1]);
     }
 
     // Small-op loop.
@@ -126,7 +129,7 @@ fn main() {
     println!("| pool | µs | speed-up vs 1 thread |");
     println!("|---|---|---|");
     for (i, (name, _)) in runners.iter().enumerate() {
-        println!("| {name} | {:.1} | {:.2}x |", m[i], m[3] / m[i]);
+        println!("| {name} | {:.1} | {:.2}x |", m[i], m[4] / m[i]);
     }
     println!("uptime: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
 }

@@ -61,6 +61,8 @@ fn main() {
     if per_layer {
         let samples = if quick { 5 } else { 60 };
         println!();
+        println!("Each layer alone, {samples} interleaved samples; medians (fastest in brackets):");
+        println!();
         println!("| layer | MACs | 1T µs | spin 2T µs | rayon 2T µs | 1T/spin 2T | 1T/rayon 2T |");
         println!("|---|---|---|---|---|---|---|");
         for (case, run) in layers.iter().zip(runs.iter_mut()) {
@@ -75,8 +77,22 @@ fn main() {
                     }
                 }
             }
-            let m: Vec<f64> = t.into_iter().map(|v| stats(v).0).collect();
-            println!("| {} | {:.2}M | {:.1} | {:.1} | {:.1} | {:.2}x | {:.2}x |", case.name, case.macs as f64 / 1e6, m[0], m[1], m[2], m[0] / m[1], m[0] / m[2]);
+            let m: Vec<(f64, f64)> = t.into_iter().map(stats).collect();
+            println!(
+                "| {} | {:.2}M | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.2}x ({:.2}x) | {:.2}x ({:.2}x) |",
+                case.name,
+                case.macs as f64 / 1e6,
+                m[0].0,
+                m[0].1,
+                m[1].0,
+                m[1].1,
+                m[2].0,
+                m[2].1,
+                m[0].0 / m[1].0,
+                m[0].1 / m[1].1,
+                m[0].0 / m[2].0,
+                m[0].1 / m[2].1
+            );
         }
     }
 }

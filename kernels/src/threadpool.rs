@@ -8,9 +8,10 @@
 //!   A `run` publishes the job (a pointer to a descriptor on the caller's
 //!   stack), bumps the epoch and wakes parked workers; workers and the
 //!   caller then take task indices from one atomic counter. A worker spins
-//!   on the epoch for a bounded time after its last job
-//!   (`ARMREST_POOL_SPIN_US`, default [`DEFAULT_SPIN_US`] µs), then parks
-//!   (a futex wait on Linux), so an idle pool uses no CPU. The caller
+//!   on the epoch for a bounded time after its last job (at most
+//!   `ARMREST_POOL_SPIN_US`, default [`DEFAULT_SPIN_US`] µs; less, down to
+//!   none, while spinning threads find themselves preempted), then parks (a
+//!   futex wait on Linux), so an idle pool uses no CPU. The caller
 //!   retires the job pointer and waits until every worker that entered the
 //!   job has left it before returning, which is what makes handing out a
 //!   pointer to its stack sound.
@@ -25,7 +26,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
@@ -60,9 +61,13 @@ impl PoolKind {
     }
 }
 
-/// How long an idle `spin` worker polls before it parks, unless
-/// `ARMREST_POOL_SPIN_US` says otherwise.
-pub const DEFAULT_SPIN_US: u64 = 200;
+/// The longest an idle `spin` worker (or a caller waiting for a worker)
+/// polls before it parks, unless `ARMREST_POOL_SPIN_US` says otherwise; the
+/// actual spin adapts below this (see `Shared::spin_until`). With 0 a thread
+/// polls ~64 times (about a microsecond) and parks: on the shared 2-core
+/// machine this was measured on, any longer spin made MobileNetV2 slower
+/// (benches/README.md, "Threads"); a dedicated device may prefer ~50-200.
+pub const DEFAULT_SPIN_US: u64 = 0;
 
 /// A fixed-size pool. `run(n, f)` calls `f(i)` once for every `i < n` and
 /// returns when all calls have finished; the calling thread takes part.
@@ -106,6 +111,15 @@ impl ThreadPool {
             Some(Inner::Spin(p)) => ThreadPool { threads: p.workers.len() + 1, inner: Inner::Spin(p) },
             Some(inner) => ThreadPool { threads, inner },
             None => ThreadPool { threads: 1, inner: Inner::Inline },
+        }
+    }
+
+    /// A `spin` pool whose threads spin for at most `spin_us` µs before they
+    /// park (whatever `ARMREST_POOL_SPIN_US` says).
+    pub fn with_spin(threads: usize, spin_us: u64) -> ThreadPool {
+        match SpinPool::new(threads.max(1) - 1, Duration::from_micros(spin_us)) {
+            Some(p) if threads > 1 => ThreadPool { threads: p.workers.len() + 1, inner: Inner::Spin(p) },
+            _ => ThreadPool { threads: 1, inner: Inner::Inline },
         }
     }
 
@@ -184,7 +198,10 @@ struct Shared {
     /// The caller parked waiting for `active` to reach 0.
     caller_waiting: AtomicBool,
     caller: Mutex<Option<Thread>>,
-    spin: Duration,
+    /// The longest a thread spins before it parks.
+    spin_max: Duration,
+    /// The current spin budget in ns, adapted between 0 and `spin_max`.
+    spin_ns: AtomicU64,
 }
 
 struct SpinPool {
@@ -204,7 +221,8 @@ impl SpinPool {
             sleepers: (0..workers).map(|_| Sleeper { sleeping: AtomicBool::new(false), thread: OnceLock::new() }).collect(),
             caller_waiting: AtomicBool::new(false),
             caller: Mutex::new(None),
-            spin,
+            spin_max: spin,
+            spin_ns: AtomicU64::new(spin.as_nanos().min(u64::MAX as u128) as u64),
         });
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
@@ -247,51 +265,79 @@ impl SpinPool {
     }
 }
 
+/// A gap this long between two polls of a spin loop (normally ~1 µs apart)
+/// means the spinning thread lost its core: the machine is oversubscribed.
+const PREEMPTED: Duration = Duration::from_micros(30);
+
 impl Shared {
-    /// Waits until no worker is inside a job: spins for `spin`, then parks.
-    fn wait_idle(&self) {
+    /// Polls `done` for up to the current spin budget; true if it turned true.
+    ///
+    /// The budget adapts: a spin that succeeds doubles it (up to `spin_max`),
+    /// a spin that finds itself preempted quarters it and gives up at once.
+    /// On an oversubscribed machine a spinning thread only takes CPU time
+    /// from the thread it waits for (the scheduler shares a session's time
+    /// among its runnable threads), so there the pool soon parks at once;
+    /// on a quiet one it spins between back-to-back operators.
+    fn spin_until(&self, done: impl Fn() -> bool) -> bool {
+        let budget = self.spin_ns.load(Ordering::Relaxed);
         let start = Instant::now();
+        let mut last = start;
         let mut polls = 0u32;
-        while self.active.load(Ordering::SeqCst) != 0 {
+        loop {
+            if done() {
+                let max = self.spin_max.as_nanos().min(u64::MAX as u128) as u64;
+                if budget < max {
+                    self.spin_ns.store(max.min(budget * 2 + 1000), Ordering::Relaxed);
+                }
+                return true;
+            }
             polls = polls.wrapping_add(1);
-            if polls & 63 != 0 || start.elapsed() < self.spin {
+            if polls & 63 != 0 {
                 std::hint::spin_loop();
                 continue;
             }
-            *self.caller.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current());
-            loop {
-                self.caller_waiting.store(true, Ordering::SeqCst);
-                if self.active.load(Ordering::SeqCst) == 0 {
-                    break;
-                }
-                thread::park();
+            let now = Instant::now();
+            if now - last > PREEMPTED {
+                self.spin_ns.store(budget / 4, Ordering::Relaxed);
+                return false;
             }
-            self.caller_waiting.store(false, Ordering::SeqCst);
-            return;
+            if (now - start).as_nanos() >= u128::from(budget) {
+                return false;
+            }
+            last = now;
         }
     }
 
-    /// Waits for the epoch to move past `seen`: spins for `spin`, then parks.
-    fn wait_epoch(&self, seen: usize, me: usize) -> usize {
-        let start = Instant::now();
-        let mut polls = 0u32;
-        loop {
-            let e = self.epoch.load(Ordering::SeqCst);
-            if e != seen {
-                return e;
-            }
-            polls = polls.wrapping_add(1);
-            if polls & 63 != 0 || start.elapsed() < self.spin {
-                std::hint::spin_loop();
-                continue;
-            }
-            let s = &self.sleepers[me].sleeping;
-            s.store(true, Ordering::SeqCst);
-            if self.epoch.load(Ordering::SeqCst) == seen {
-                thread::park();
-            }
-            s.store(false, Ordering::SeqCst);
+    /// Waits until no worker is inside a job: spins, then parks.
+    fn wait_idle(&self) {
+        if self.spin_until(|| self.active.load(Ordering::SeqCst) == 0) {
+            return;
         }
+        *self.caller.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread::current());
+        loop {
+            self.caller_waiting.store(true, Ordering::SeqCst);
+            if self.active.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            thread::park();
+        }
+        self.caller_waiting.store(false, Ordering::SeqCst);
+    }
+
+    /// Waits for the epoch to move past `seen`: spins, then parks.
+    fn wait_epoch(&self, seen: usize, me: usize) -> usize {
+        let moved = || self.epoch.load(Ordering::SeqCst) != seen;
+        if !self.spin_until(moved) {
+            let s = &self.sleepers[me].sleeping;
+            while !moved() {
+                s.store(true, Ordering::SeqCst);
+                if !moved() {
+                    thread::park();
+                }
+                s.store(false, Ordering::SeqCst);
+            }
+        }
+        self.epoch.load(Ordering::SeqCst)
     }
 }
 

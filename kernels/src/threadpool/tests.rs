@@ -204,3 +204,22 @@ fn an_idle_pool_sleeps() {
     let full_core = wall.as_secs_f64() * 100.0;
     assert!(((t1 - t0) as f64) < 0.1 * full_core, "the idle worker used {} ticks in {wall:?}", t1 - t0);
 }
+
+#[test]
+fn the_spin_budget_adapts_within_its_bound() {
+    let pool = SpinPool::new(1, Duration::from_micros(50)).expect("a worker thread");
+    let sh = &*pool.shared;
+    sh.spin_ns.store(0, Ordering::Relaxed);
+    // Success grows the budget (doubling plus 1 µs) up to the bound, never past it.
+    assert!(sh.spin_until(|| true));
+    assert_eq!(sh.spin_ns.load(Ordering::Relaxed), 1000);
+    for _ in 0..20 {
+        assert!(sh.spin_until(|| true));
+    }
+    assert_eq!(sh.spin_ns.load(Ordering::Relaxed), 50_000);
+    // A condition that never holds: gives up (after at most the budget, unless preempted).
+    let t = Instant::now();
+    assert!(!sh.spin_until(|| false));
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(sh.spin_ns.load(Ordering::Relaxed) <= 50_000);
+}
