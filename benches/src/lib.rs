@@ -148,6 +148,33 @@ pub fn shapes() -> Vec<Case> {
     ]
 }
 
+/// Every convolution of MobileNetV2 (224x224, width 1.0) in execution order:
+/// the stem, each inverted residual block's expansion (1x1), depthwise 3x3
+/// and projection (1x1), the last 1x1 and the classifier; about 300M MACs,
+/// ~97% of the model's work (the rest is residual adds, the mean, softmax).
+pub fn mobilenet_v2_layers() -> Vec<Case> {
+    let nhwc = |h: usize, c: usize| Nhwc { n: 1, h, w: h, c };
+    let mut v = vec![Case::new("stem 3x3s2 224 3->32", Kind::Conv { s: nhwc(224, 3), out_c: 32, kernel: 3, stride: 2 }, true)];
+    let (mut h, mut c) = (112, 32);
+    // (expansion, output channels, repeats, first stride)
+    for (t, out, reps, stride) in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)] {
+        for r in 0..reps {
+            let s = if r == 0 { stride } else { 1 };
+            let hidden = c * t;
+            if t != 1 {
+                v.push(Case::new(&format!("pw {h}x{h} {c}->{hidden}"), Kind::Gemm { m: h * h, n: hidden, k: c }, true));
+            }
+            v.push(Case::new(&format!("dw3x3s{s} {h}x{h}x{hidden}"), Kind::Depthwise { s: nhwc(h, hidden), kernel: 3, stride: s }, true));
+            h = h.div_ceil(s);
+            v.push(Case::new(&format!("pw {h}x{h} {hidden}->{out}"), Kind::Gemm { m: h * h, n: out, k: hidden }, true));
+            c = out;
+        }
+    }
+    v.push(Case::new("pw 7x7 320->1280", Kind::Gemm { m: 49, n: 1280, k: 320 }, true));
+    v.push(Case::new("fc 1x1280->1000", Kind::Gemm { m: 1, n: 1000, k: 1280 }, true));
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +185,13 @@ mod tests {
         assert_eq!(c.macs, 112 * 112 * 32 * 27);
         let d = Case::new("y", Kind::Depthwise { s: Nhwc { n: 1, h: 7, w: 7, c: 5 }, kernel: 3, stride: 1 }, false);
         assert_eq!(d.macs, 49 * 5 * 9);
+    }
+
+    #[test]
+    fn mobilenet_v2_has_its_53_convolutions_and_300m_macs() {
+        let layers = mobilenet_v2_layers();
+        assert_eq!(layers.len(), 1 + 17 * 3 - 1 + 2);
+        let macs: usize = layers.iter().map(|c| c.macs).sum();
+        assert!((290_000_000..310_000_000).contains(&macs), "{macs}");
     }
 }

@@ -15,7 +15,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::gemm::{self, GemmUkernel, PackedWeights, SharedMut, TilePlan, ZERO_ROW};
-use crate::{Clamp, Exec, Isa, Nhwc, Window2d};
+use crate::{partition, Clamp, Exec, Isa, Nhwc, Window2d};
 
 pub mod f32_dw_4c_scalar;
 #[cfg(target_arch = "aarch64")]
@@ -155,7 +155,7 @@ pub fn conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32], w: &Pac
     let plan = TilePlan::new(exec.pool.num_threads(), m, n, kc * ks, uk.mr, uk.nr);
     let packed = w.weights.packed();
     let dst = SharedMut::new(output);
-    exec.pool.run(plan.tasks(), &|t| {
+    plan.run(exec, &|t| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);
         // SAFETY: m0 is a multiple of mr (TilePlan), so the task's indirection groups start
         // at m0*ks and cover mt rows; every offset was built for this input shape, whose
@@ -338,17 +338,17 @@ pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32
     let packed = w.packed.as_slice();
 
     let macs = rows * ow * out_c * taps;
-    let threads = exec.pool.num_threads();
-    let want = if threads <= 1 { 1 } else { (threads * 3).min((macs / DW_MIN_TASK_MACS).max(1)) };
-    let rows_per_task = rows.div_ceil(want.min(rows));
-    let tasks = rows.div_ceil(rows_per_task);
+    let plan = DwPlan::new(exec.pool.num_threads(), macs, rows, c, uk.cr);
     let dst = SharedMut::new(output);
-    exec.pool.run(tasks, &|t| {
+    partition::run(exec, plan.tasks(), plan.parallel, &|t| {
+        let (row_range, c0, cc) = plan.task(t);
+        // Input pixels and the zero row, seen from channel c0 on (c0 < c).
+        let (image_c0, zero) = (&input[c0..], w.zero[c0..].as_ptr());
         // One output row's indirection: `ow` pixels of `taps` input pixel pointers.
-        let mut ptrs: Vec<*const f32> = vec![w.zero.as_ptr(); ow * taps];
-        for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
+        let mut ptrs: Vec<*const f32> = vec![zero; ow * taps];
+        for row in row_range {
             let (b, oy) = (row / oh, row % oh);
-            let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
+            let image = &image_c0[b * in_shape.h * in_shape.w * c..];
             for ky in 0..kh {
                 let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
                 for kx in 0..kw {
@@ -360,7 +360,7 @@ pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32
                     };
                     let (head, rest) = ptrs.split_at_mut(lo * taps);
                     for pixel_ptrs in head.chunks_exact_mut(taps).chain(rest[(hi - lo) * taps..].chunks_exact_mut(taps)) {
-                        pixel_ptrs[t] = w.zero.as_ptr();
+                        pixel_ptrs[t] = zero;
                     }
                     if let Some(iy) = iy.filter(|_| lo < hi) {
                         let first = (iy * in_shape.w + lo * win.stride_w + kx * win.dilation_w - win.pad_left) * c;
@@ -372,18 +372,19 @@ pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32
                 }
             }
             for j in 0..dm {
-                // SAFETY: every pointer is an in-bounds input pixel (c values) or the c zeros;
-                // plane j holds ceil(c/cr) blocks for `taps`; this task alone writes output row
-                // `row` (ow pixels of out_c values), whose channels j, j+dm, .., j+(c-1)*dm lie
-                // inside `output` (asserted above).
+                // SAFETY: every pointer is an in-bounds input pixel seen from channel c0 (c - c0
+                // >= cc values) or the zeros from c0 (c - c0 values); c0 is a multiple of cr, so
+                // plane j from block c0/cr holds ceil(cc/cr) blocks for `taps`; this task alone
+                // writes channels c0..c0+cc of output row `row` (ow pixels of out_c values),
+                // whose channels (c0+i)*dm+j lie inside `output` (asserted above).
                 unsafe {
                     (uk.run)(
                         ow,
-                        c,
+                        cc,
                         taps,
                         ptrs.as_ptr(),
-                        packed.as_ptr().add(j * plane),
-                        dst.ptr().add(row * ow * out_c + j),
+                        packed.as_ptr().add(j * plane + uk.weights_offset(c0, taps)),
+                        dst.ptr().add(row * ow * out_c + c0 * dm + j),
                         out_c,
                         dm,
                         clamp.min,
@@ -393,6 +394,42 @@ pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32
             }
         }
     });
+}
+
+/// How a depthwise convolution is cut into tasks: near-equal runs of output
+/// rows by near-equal runs of whole `cr`-channel blocks (the channels are cut
+/// only when there are too few rows to balance the threads, as in the late
+/// 7x7 layers); tasks are numbered channel-chunk major.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DwPlan {
+    rows: usize,
+    channels: usize,
+    cr: usize,
+    c_blocks: usize,
+    row_tasks: usize,
+    c_tasks: usize,
+    parallel: bool,
+}
+
+impl DwPlan {
+    fn new(threads: usize, macs: usize, rows: usize, channels: usize, cr: usize) -> DwPlan {
+        let c_blocks = channels.div_ceil(cr).max(1);
+        let want = partition::task_count(threads, macs, DW_MIN_TASK_MACS, 3);
+        let (row_tasks, c_tasks) = partition::grid(threads, want, rows, c_blocks, 1);
+        DwPlan { rows, channels, cr, c_blocks, row_tasks, c_tasks, parallel: want > 1 }
+    }
+
+    fn tasks(&self) -> usize {
+        self.row_tasks * self.c_tasks
+    }
+
+    /// Task `t`'s output rows, first channel (a multiple of `cr`) and channel count.
+    fn task(&self, t: usize) -> (std::ops::Range<usize>, usize, usize) {
+        let (tc, tr) = (t / self.row_tasks, t % self.row_tasks);
+        let blocks = partition::piece(self.c_blocks, self.c_tasks, tc);
+        let c0 = blocks.start * self.cr;
+        (partition::piece(self.rows, self.row_tasks, tr), c0, (blocks.end * self.cr).min(self.channels) - c0)
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@
 //! order (bias first, then `k` ascending), whatever the tile position, so the
 //! way the driver splits the work over threads never changes a result.
 
-use crate::{Clamp, Exec, Isa};
+use crate::{partition, Clamp, Exec, Isa};
 
 pub mod f32_4x4_scalar;
 #[cfg(target_arch = "aarch64")]
@@ -298,14 +298,19 @@ const MIN_TASK_MACS: usize = 1 << 17;
 /// Packed right-hand-side bytes one task keeps hot while it sweeps its rows.
 const RHS_TASK_BYTES: usize = 192 * 1024;
 
-/// How an `m x n` output is cut into tasks: `mc` rows (a multiple of `mr`)
-/// by `nc` columns (a multiple of `nr`); tasks are numbered column-chunk major.
+/// How an `m x n` output is cut into tasks: `m_tasks` near-equal runs of
+/// whole `mr`-row tiles by `n_tasks` near-equal runs of whole `nr`-column
+/// blocks (see [`crate::partition`]); tasks are numbered column-chunk major.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TilePlan {
-    pub(crate) mc: usize,
-    pub(crate) nc: usize,
+    pub(crate) mr: usize,
+    pub(crate) nr: usize,
+    pub(crate) m_tiles: usize,
+    pub(crate) n_blocks: usize,
     pub(crate) m_tasks: usize,
     pub(crate) n_tasks: usize,
+    /// Worth running on the pool (else inline: too small to wake a thread).
+    pub(crate) parallel: bool,
 }
 
 impl TilePlan {
@@ -314,32 +319,30 @@ impl TilePlan {
         let n_blocks = n.div_ceil(nr).max(1);
         // Cache blocking: keep one task's packed weights within RHS_TASK_BYTES.
         let block_bytes = (k + 1) * nr * std::mem::size_of::<f32>();
-        let mut nc_blocks = (RHS_TASK_BYTES / block_bytes).clamp(1, n_blocks);
-        let mut n_tasks = n_blocks.div_ceil(nc_blocks);
-        // Parallelism: a few tasks per thread, none too small.
+        let n_min = n_blocks.div_ceil((RHS_TASK_BYTES / block_bytes).clamp(1, n_blocks));
         let macs = m.saturating_mul(n).saturating_mul(k.max(1));
-        let want = if threads <= 1 { 1 } else { (threads * 3).min((macs / MIN_TASK_MACS).max(1)) };
-        let m_tasks_wanted = want.div_ceil(n_tasks).min(m_tiles);
-        let mc_tiles = m_tiles.div_ceil(m_tasks_wanted);
-        let m_tasks = m_tiles.div_ceil(mc_tiles);
-        if m_tasks * n_tasks < want {
-            // Skinny M (e.g. FULLY_CONNECTED with one row): split N further.
-            let n_tasks_wanted = want.div_ceil(m_tasks).min(n_blocks);
-            nc_blocks = nc_blocks.min(n_blocks.div_ceil(n_tasks_wanted));
-            n_tasks = n_blocks.div_ceil(nc_blocks);
-        }
-        TilePlan { mc: mc_tiles * mr, nc: nc_blocks * nr, m_tasks, n_tasks }
+        let want = partition::task_count(threads, macs, MIN_TASK_MACS, 3);
+        let (m_tasks, n_tasks) = partition::grid(threads, want, m_tiles, n_blocks, n_min);
+        TilePlan { mr, nr, m_tiles, n_blocks, m_tasks, n_tasks, parallel: want > 1 }
     }
 
     pub(crate) fn tasks(&self) -> usize {
         self.m_tasks * self.n_tasks
     }
 
-    /// Task `t`'s `(m_start, m_len, n_start, n_len)`, clipped to `m x n`.
+    /// Task `t`'s `(m_start, m_len, n_start, n_len)`, clipped to `m x n`;
+    /// `m_start` is a multiple of `mr` and `n_start` of `nr`.
     pub(crate) fn task(&self, t: usize, m: usize, n: usize) -> (usize, usize, usize, usize) {
         let (tn, tm) = (t / self.m_tasks, t % self.m_tasks);
-        let (m0, n0) = (tm * self.mc, tn * self.nc);
-        (m0, self.mc.min(m - m0), n0, self.nc.min(n - n0))
+        let rows = partition::piece(self.m_tiles, self.m_tasks, tm);
+        let cols = partition::piece(self.n_blocks, self.n_tasks, tn);
+        let (m0, n0) = (rows.start * self.mr, cols.start * self.nr);
+        (m0, (rows.end * self.mr).min(m) - m0, n0, (cols.end * self.nr).min(n) - n0)
+    }
+
+    /// Runs `f(t)` for every task, on the pool when the plan is parallel.
+    pub(crate) fn run(&self, exec: Exec, f: &(dyn Fn(usize) + Sync)) {
+        partition::run(exec, self.tasks(), self.parallel, f)
     }
 }
 
@@ -357,7 +360,7 @@ pub fn gemm(exec: Exec, m: usize, a: &[f32], lda: usize, w: &PackedWeights, out:
     let plan = TilePlan::new(exec.pool.num_threads(), m, n, k, uk.mr, uk.nr);
     let packed = w.packed();
     let dst = SharedMut::new(out);
-    exec.pool.run(plan.tasks(), &|t| {
+    plan.run(exec, &|t| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);
         // SAFETY: rows m0..m0+mt of `a` hold k values each (asserted above), the packed
         // blocks from n0 cover nt columns, and this task alone writes the mt x nt

@@ -32,6 +32,7 @@ pub mod isa;
 pub mod layout;
 pub mod mediapipe;
 pub mod peak;
+pub(crate) mod partition;
 pub mod matmul;
 pub mod pool;
 pub mod rearrange;
@@ -44,6 +45,7 @@ pub mod transpose;
 
 pub use isa::Isa;
 pub use threadpool::ThreadPool;
+pub use threadpool::PoolKind;
 
 /// Output clamp fused into a kernel's epilogue (TFLite's fused activations
 /// NONE, RELU, RELU_N1_TO_1 and RELU6 are all clamps).

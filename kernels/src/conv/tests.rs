@@ -245,6 +245,58 @@ fn results_are_identical_for_any_thread_count() {
     }
 }
 
+#[test]
+fn depthwise_with_few_rows_splits_channels_identically() {
+    // Late MobileNet-like layers: 7 and 5 output rows, many channels (cut by channel
+    // blocks on 2 and 3 threads), odd channel counts for the tails, multiplier 1 and 2.
+    let pools: Vec<ThreadPool> = [1, 2, 3].into_iter().map(ThreadPool::new).collect();
+    for isa in tiers() {
+        for (s, stride, dm) in [
+            (Nhwc { n: 1, h: 7, w: 7, c: 480 }, 1, 1),
+            (Nhwc { n: 1, h: 14, w: 14, c: 227 }, 2, 1),
+            (Nhwc { n: 1, h: 5, w: 6, c: 301 }, 1, 2),
+        ] {
+            let win = window((3, 3), (stride, stride), (1, 1), [1, 1, 1, 1]);
+            let outs: Vec<Vec<f32>> = pools.iter().map(|p| run_dw(isa, p, &win, s, dm, true, Clamp::RELU6, 5)).collect();
+            for out in &outs[1..] {
+                assert!(out.iter().zip(&outs[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa} {s:?}: thread count changed a result");
+            }
+        }
+    }
+}
+
+#[test]
+fn depthwise_plan_covers_output_exactly_once_and_balances() {
+    for threads in [1, 2, 3, 4] {
+        for (rows, channels, cr, macs) in [(7, 960, 32, 7 * 7 * 960 * 9), (14, 576, 16, 14 * 14 * 576 * 9), (56, 144, 32, 56 * 56 * 144 * 9), (1, 5, 4, 1 << 20), (3, 1, 8, 1 << 20), (112, 32, 8, 1000)] {
+            let plan = DwPlan::new(threads, macs, rows, channels, cr);
+            let mut hits = vec![0u8; rows * channels];
+            let mut units = vec![];
+            for t in 0..plan.tasks() {
+                let (r, c0, cc) = plan.task(t);
+                assert!(!r.is_empty() && cc > 0 && c0 % cr == 0, "{plan:?} task {t}");
+                units.push(r.len() * cc.div_ceil(cr));
+                for row in r {
+                    for c in c0..c0 + cc {
+                        hits[row * channels + c] += 1;
+                    }
+                }
+            }
+            assert!(hits.iter().all(|&h| h == 1), "{plan:?}");
+            assert_eq!(plan.parallel, threads > 1 && macs >= 2 * DW_MIN_TASK_MACS, "{plan:?}");
+            if plan.parallel && rows * channels.div_ceil(cr) % threads == 0 {
+                // Dynamic hand-out in task order: the busiest thread gets exactly its share.
+                let mut finish = vec![0; threads];
+                for u in &units {
+                    *finish.iter_mut().min().unwrap() += u;
+                }
+                let total: usize = units.iter().sum();
+                assert_eq!(*finish.iter().max().unwrap() * threads, total, "{plan:?}: {units:?}");
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
     #[test]

@@ -213,14 +213,16 @@ fn results_are_identical_for_any_thread_count() {
 #[test]
 fn tile_plan_covers_output_exactly_once() {
     for threads in [1, 2, 3, 8] {
-        for (m, n, k, mr, nr) in [(1, 1, 1, 4, 4), (97, 75, 301, 6, 16), (1, 5000, 4096, 6, 8), (1000, 3, 2, 6, 16), (64, 4096, 4096, 6, 16)] {
+        for (m, n, k, mr, nr) in [(1, 1, 1, 4, 4), (97, 75, 301, 6, 16), (1, 5000, 4096, 6, 8), (1000, 3, 2, 6, 16), (64, 4096, 4096, 6, 16), (196, 384, 64, 8, 32), (49, 960, 160, 8, 32)] {
             let plan = TilePlan::new(threads, m, n, k, mr, nr);
-            assert_eq!(plan.mc % mr, 0);
-            assert_eq!(plan.nc % nr, 0);
             let mut hits = vec![0u8; m * n];
+            let (mut row_tiles, mut col_blocks) = (Vec::new(), Vec::new());
             for t in 0..plan.tasks() {
                 let (m0, mt, n0, nt) = plan.task(t, m, n);
                 assert!(mt > 0 && nt > 0, "{plan:?} task {t} is empty");
+                assert!(m0 % mr == 0 && n0 % nr == 0, "{plan:?} task {t} is not tile-aligned");
+                row_tiles.push(mt.div_ceil(mr));
+                col_blocks.push(nt.div_ceil(nr));
                 for i in m0..m0 + mt {
                     for j in n0..n0 + nt {
                         hits[i * n + j] += 1;
@@ -228,6 +230,13 @@ fn tile_plan_covers_output_exactly_once() {
                 }
             }
             assert!(hits.iter().all(|&h| h == 1), "{plan:?} for {m}x{n}");
+            // Near-equal pieces: whole tiles, at most one tile apart (the last may be partial).
+            let spread = |v: &[usize]| v.iter().max().unwrap() - v.iter().min().unwrap();
+            assert!(spread(&row_tiles) <= 1 && spread(&col_blocks) <= 1, "{plan:?}: {row_tiles:?} {col_blocks:?}");
+            assert_eq!(plan.parallel, threads > 1 && m * n * k >= 2 * MIN_TASK_MACS, "{plan:?}");
+            if plan.parallel && plan.m_tiles * plan.n_blocks >= threads {
+                assert!(plan.tasks() >= threads, "{plan:?}: fewer tasks than threads");
+            }
         }
     }
 }
