@@ -113,7 +113,7 @@ def ptq_case(id: str, ops: Sequence[str], float_builder: Callable[[], ModelBuild
 
 # ---------------------------------------------------------------- convolutions
 def _conv(id, in_shape, out_ch, k, stride=1, dilation=1, padding="SAME", activation=None, seed=0,
-          io="quantized", variants=("i8", "i8pt", "u8")):
+          io="quantized", variants=("i8", "i8pt", "u8"), offset=0.0):
     def fb():
         rng = np.random.default_rng(seed)
         kh, kw = (k, k) if isinstance(k, int) else k
@@ -124,12 +124,16 @@ def _conv(id, in_shape, out_ch, k, stride=1, dilation=1, padding="SAME", activat
                            padding=padding, activation=activation))
         return b
     ops = ("CONV_2D",) + (("QUANTIZE", "DEQUANTIZE") if io == "float" else ())
-    ptq_case(f"conv_2d-{id}", ops, fb, [in_shape], variants=variants, io=io)
+    ptq_case(f"conv_2d-{id}", ops, fb, [in_shape], variants=variants, io=io, offsets=[offset])
 
 
 _conv("1x1", [1, 6, 7, 5], 9, 1)
 _conv("1x1-35to40", [1, 5, 5, 35], 40, 1, activation="RELU")
 _conv("3x3-same-relu6", [1, 9, 8, 3], 8, 3, activation="RELU6")
+# inputs mostly positive (as after a RELU): the input zero point is far from 0,
+# so SAME padding must read it
+_conv("3x3-same-zp", [1, 8, 9, 7], 10, 3, offset=2.5)
+_conv("3x3-s2-same-zp-relu6", [1, 11, 10, 16], 24, 3, stride=2, activation="RELU6", offset=-2.0)
 _conv("3x3-s2-valid-relu", [1, 15, 16, 4], 7, 3, stride=2, padding="VALID", activation="RELU")
 _conv("3x3-dil2", [1, 12, 11, 6], 5, 3, dilation=2)
 _conv("5x5-s2-17to19", [1, 13, 14, 17], 19, 5, stride=2)
@@ -137,7 +141,8 @@ _conv("3x1-s2x1", [1, 10, 9, 8], 16, (3, 1), stride=(2, 1))
 _conv("3x3-floatio", [1, 9, 9, 4], 12, 3, activation="RELU6", io="float", variants=("i8", "u8"))
 
 
-def _dw(id, in_shape, k, stride=1, dilation=1, padding="SAME", multiplier=1, activation=None, seed=1):
+def _dw(id, in_shape, k, stride=1, dilation=1, padding="SAME", multiplier=1, activation=None, seed=1,
+        offset=0.0):
     def fb():
         rng = np.random.default_rng(seed)
         ch = in_shape[3] * multiplier
@@ -148,7 +153,8 @@ def _dw(id, in_shape, k, stride=1, dilation=1, padding="SAME", multiplier=1, act
                                      dilation=dilation, padding=padding, depth_multiplier=multiplier,
                                      activation=activation))
         return b
-    ptq_case(f"depthwise_conv_2d-{id}", ("DEPTHWISE_CONV_2D",), fb, [in_shape], variants=("i8", "i8pt", "u8"))
+    ptq_case(f"depthwise_conv_2d-{id}", ("DEPTHWISE_CONV_2D",), fb, [in_shape], variants=("i8", "i8pt", "u8"),
+             offsets=[offset])
 
 
 _dw("3x3-relu6", [1, 10, 9, 8], 3, activation="RELU6")
@@ -156,6 +162,8 @@ _dw("3x3-s2-19ch", [1, 11, 12, 19], 3, stride=2)
 _dw("3x3-mult2", [1, 7, 8, 5], 3, multiplier=2, activation="RELU")
 _dw("3x3-dil2", [1, 12, 12, 6], 3, dilation=2)
 _dw("5x5-valid-33ch", [1, 9, 9, 33], 5, padding="VALID")
+_dw("3x3-same-zp-relu6", [1, 9, 10, 24], 3, activation="RELU6", offset=2.5)
+_dw("3x3-s2-same-zp", [1, 10, 11, 16], 3, stride=2, offset=-2.0)
 
 
 def _fc(id, in_shape, units, bias=True, keep_num_dims=False, activation=None, seed=2):
@@ -201,14 +209,14 @@ for _op in ("ADD", "SUB", "MUL"):
 
 
 # ---------------------------------------------------------------- pooling / reduce
-def _pool(kind, id, in_shape, filt, stride, padding, activation=None):
+def _pool(kind, id, in_shape, filt, stride, padding, activation=None, offset=0.0):
     def fb():
         b = ModelBuilder()
         x = b.input(in_shape)
         f = b.average_pool_2d if kind == "AVERAGE_POOL_2D" else b.max_pool_2d
         b.output(f(x, filt, stride=stride, padding=padding, activation=activation))
         return b
-    ptq_case(f"{kind.lower()}-{id}", (kind,), fb, [in_shape])
+    ptq_case(f"{kind.lower()}-{id}", (kind,), fb, [in_shape], offsets=[offset])
 
 
 for _k in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
@@ -216,6 +224,7 @@ for _k in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
     _pool(_k, "3x3-s1-same", [1, 7, 7, 17], 3, 1, "SAME")
     _pool(_k, "3x3-s2-same-relu6", [1, 9, 10, 5], 3, 2, "SAME", "RELU6")
     _pool(_k, "global", [1, 7, 7, 24], 7, 1, "VALID")
+    _pool(_k, "3x3-s2-same-zp", [1, 10, 9, 8], 3, 2, "SAME", offset=2.5)
 
 
 def _mean(id, in_shape, axes, keep_dims, offset=0.0):
@@ -341,6 +350,10 @@ _qdq_case("quantize-requant-int8-narrower", ["QUANTIZE"], [2, 40],
           _requantize([2, 40], np.int8, np.int8, 1.0, 0.5, 0.45, -0.2), 1.0, 0.5)
 _qdq_case("quantize-requant-uint8", ["QUANTIZE"], [1, 5, 5, 4],
           _requantize([1, 5, 5, 4], np.uint8, np.uint8, 1.0, 0.0, 0.8, 0.3))
+_qdq_case("quantize-requant-uint8-to-int8", ["QUANTIZE"], [1, 5, 5, 4],
+          _requantize([1, 5, 5, 4], np.uint8, np.int8, 1.0, 0.0, 1.2, 0.0))
+_qdq_case("quantize-requant-int8-to-uint8", ["QUANTIZE"], [3, 30],
+          _requantize([3, 30], np.int8, np.uint8, 1.0, 0.3, 0.9, 0.1), 1.0, 0.3)
 _qdq_case("dequantize-int8", ["DEQUANTIZE"], [1, 7, 7, 5], _dequantize([1, 7, 7, 5], np.int8, 1.0, 0.2))
 _qdq_case("dequantize-uint8", ["DEQUANTIZE"], [3, 21], _dequantize([3, 21], np.uint8, 2.0, -0.5), 2.0, -0.5)
 
