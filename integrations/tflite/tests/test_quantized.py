@@ -241,3 +241,31 @@ def test_dynamic_range(case, runtime, threads, armrest):
             e = bx.range_error(outs, ref)
             assert e <= bx.RANGE_TOL, f"{case.id} seed {seed}: armrest vs {resolver}: {e:.2e} of the output range"
         QUANT_RESULTS.append((case.id, runtime, threads, f"{e:.1e} of range", ""))
+
+
+@pytest.mark.xfail("CONV_2D" in NOT_YET_CLAIMED, strict=True, reason="CONV_2D int8 not claimed yet")
+def test_per_channel_scale_count_checked(runtime, lib, capfd):
+    """A per-channel filter whose scale count is not its channel count is left
+    to TFLite (which then rejects the model itself), with the reason."""
+    from armrest_tflite.tflite_builder import ModelBuilder
+    rng = np.random.default_rng(0)
+    b = ModelBuilder()
+    xq = QuantParams.of(0.05, -3)
+    x = b.input([1, 6, 6, 4], np.int8, quant=xq)
+    w = rng.integers(-127, 128, (8, 3, 3, 4)).astype(np.int8)
+    wq = QuantParams.of(np.full(7, 0.01, np.float32), np.zeros(7, np.int64), 0)   # 7 scales, 8 channels
+    bias = b.const(np.zeros(8, np.int32), quant=QuantParams.of(np.full(7, 0.0005, np.float32), np.zeros(7), 0))
+    y = b.conv_2d(x, b.const(w, quant=wq), bias)
+    from armrest_tflite.quantize import with_versions
+    b._tensors[y.index].type = 9  # INT8
+    b._tensors[y.index].quantization = QuantParams.of(0.1, 0).to_flatbuffer()
+    b.output(y)
+    model = with_versions(b.build())
+    capfd.readouterr()
+    with pytest.raises((RuntimeError, ValueError)):   # TFLite's own Prepare rejects it
+        interp = h.make_interpreter(model, runtime, h.ARMREST, 1, {"report": "true"})
+        interp.allocate_tensors()
+    report = h.parse_report(capfd.readouterr().err)
+    assert report.claimed == 0 and len(report.unclaimed) == 1, report.text
+    assert "scales for 8 channels" in report.unclaimed[0].reason or "scale" in report.unclaimed[0].reason, \
+        report.unclaimed[0].reason
