@@ -404,8 +404,17 @@ _dyn_conv("1x1-s2-perchannel", [2, 8, 8, 16], 24, 1, per_channel=True, stride=2)
 
 
 # ---------------------------------------------------------------- MobileNetV2
-def mobilenet_v2_float(input_size: int, width: float, num_classes: int, seed: int = 0) -> bytes:
-    return models.mobilenet_v2(input_size=input_size, width=width, num_classes=num_classes, seed=seed).build()
+def mobilenet_v2_float(input_size: int, width: float, num_classes: int, seed: int = 0,
+                       softmax: bool = True) -> bytes:
+    """The float MobileNetV2 classifier; softmax=False ends at the FULLY_CONNECTED logits."""
+    if softmax:
+        return models.mobilenet_v2(input_size=input_size, width=width, num_classes=num_classes, seed=seed).build()
+    b = ModelBuilder(f"mobilenet_v2 {input_size} x{width} logits")
+    n = models._Net(b, seed, False)
+    x = b.input([1, input_size, input_size, 3], name="image")
+    _, x = models._mobilenet_v2_backbone(b, n, x, width)
+    b.output(n.fc(b.mean(x, [1, 2], keep_dims=False), num_classes))
+    return b.build()
 
 
 def image_samples(input_size: int) -> Callable[[int], list[np.ndarray]]:
@@ -424,12 +433,14 @@ def image_samples(input_size: int) -> Callable[[int], list[np.ndarray]]:
 
 
 def mobilenet_v2_quant(input_size: int = 224, width: float = 1.0, num_classes: int = 1000, dtype=np.int8,
-                       io: str = "float", per_channel: bool = True, calibration: int = 2, seed: int = 0) -> bytes:
+                       io: str = "float", per_channel: bool = True, calibration: int = 2, seed: int = 0,
+                       softmax: bool = True) -> bytes:
     """A fully quantized MobileNetV2 (stem, 17 inverted residuals with RELU6 and
     ADDs, 1x1 to 1280, global MEAN, FULLY_CONNECTED, SOFTMAX), calibrated on
     `calibration` image-like samples. io="float": float image in through
-    QUANTIZE, DEQUANTIZE at the end; io="quantized": int8/uint8 in and out."""
-    f = mobilenet_v2_float(input_size, width, num_classes, seed)
+    QUANTIZE, DEQUANTIZE at the end; io="quantized": int8/uint8 in and out.
+    softmax=False: the logits of the FULLY_CONNECTED are the output."""
+    f = mobilenet_v2_float(input_size, width, num_classes, seed, softmax)
     gen = image_samples(input_size)
     calib = [gen(s) for s in CALIBRATION_SEEDS[:calibration]]
     return quantize_model(f, calib, dtype=dtype, per_channel=per_channel, io=io)
@@ -438,16 +449,19 @@ def mobilenet_v2_quant(input_size: int = 224, width: float = 1.0, num_classes: i
 MOBILENET_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX")
 
 
-def _mnv2_case(id, dtype, io, per_channel=True, size=96, width=0.5, classes=16):
+def _mnv2_case(id, dtype, io, per_channel=True, size=96, width=0.5, classes=16, softmax=True):
     ops = MOBILENET_OPS + (("QUANTIZE", "DEQUANTIZE") if io == "float" else ())
+    if not softmax:
+        ops = tuple(o for o in ops if o != "SOFTMAX")
     QCASES_MODELS.append(QCase(
-        id, ops, lambda: mobilenet_v2_quant(size, width, classes, dtype, io, per_channel),
-        image_samples(size), float_model=lambda: mobilenet_v2_float(size, width, classes),
+        id, ops, lambda: mobilenet_v2_quant(size, width, classes, dtype, io, per_channel, softmax=softmax),
+        image_samples(size), float_model=lambda: mobilenet_v2_float(size, width, classes, softmax=softmax),
         tags=("model",)))
 
 
 QCASES_MODELS: list[QCase] = []
 _mnv2_case("mobilenet_v2_int8_floatio", np.int8, "float")
+_mnv2_case("mobilenet_v2_int8_floatio_logits", np.int8, "float", softmax=False)
 _mnv2_case("mobilenet_v2_int8_int8io", np.int8, "quantized")
 _mnv2_case("mobilenet_v2_int8_pertensor", np.int8, "float", per_channel=False)
 _mnv2_case("mobilenet_v2_uint8", np.uint8, "quantized")

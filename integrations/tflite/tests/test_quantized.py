@@ -98,8 +98,8 @@ def test_model_runs_on_tflite(case, runtime):
             err = np.abs(real - r)
             if "model" in case.tags:
                 # ~60 quantized layers of random (not trained) weights: the
-                # class probabilities stay close to and correlated with float's
-                assert float(err.max()) <= 0.25, f"max |p_q - p_float| {err.max():.3f}"
+                # class probabilities (logits) stay close to and correlated with float's
+                assert float(err.max()) <= 0.25 * max(span, 1.0), f"max |q - float| {err.max():.3f}, range {span:.3f}"
                 corr = float(np.corrcoef(real.ravel(), r.ravel())[0, 1])
                 assert corr >= 0.8, f"correlation of quantized and float probabilities {corr:.3f}"
             else:
