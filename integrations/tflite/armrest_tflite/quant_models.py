@@ -398,6 +398,8 @@ for _asym in (False, True):
     _dyn_fc(f"2x32to16-{_a}", [2, 32], 16, _asym)
     _dyn_fc(f"5x70to33-{_a}", [5, 70], 33, _asym)
     _dyn_fc(f"keepdims-{_a}", [1, 3, 24], 12, _asym, keep_num_dims=True)
+_dyn_fc("3x40to20-perchannel-asym", [3, 40], 20, True, per_channel=True)
+_dyn_fc("3x40to20-perchannel-sym", [3, 40], 20, False, per_channel=True)
 _dyn_conv("3x3-pertensor", [1, 8, 8, 6], 8, 3, per_channel=False)
 _dyn_conv("3x3-perchannel-relu6", [1, 9, 8, 5], 12, 3, per_channel=True, activation="RELU6")
 _dyn_conv("1x1-s2-perchannel", [2, 8, 8, 16], 24, 1, per_channel=True, stride=2)
