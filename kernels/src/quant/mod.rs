@@ -1,0 +1,526 @@
+//! int8 GEMM, FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D with TFLite's
+//! requantization ([`Requant`]), on their own tiers ([`QTier`]).
+//!
+//! # Arithmetic
+//! Every output is `clamp(zp_out + requant[j].apply(acc), min, max)` with
+//! `acc = Σ_k (a − a_zp)(w − w_zp) + bias[j]`, computed exactly in (wrapping)
+//! `i32` as TFLite does. The micro-kernels only ever compute raw `Σ a·w` of
+//! int8 values; the rest is folded:
+//! `acc = Σ a·w + bias'[j] − w_zp·Σ_k a[i][k]` with
+//! `bias'[j] = bias[j] − a_zp·Σ_k w[j][k] + k·a_zp·w_zp` (packed once). The
+//! per-row sum is only computed when `w_zp ≠ 0` (uint8 models). The VNNI tier
+//! multiplies unsigned × signed, so it reads `a + 128` and its `bias'` also
+//! carries `− 128·Σ_k w[j][k]`.
+//!
+//! # Structure
+//! A GEMM micro-kernel ([`QUkernel`]) computes one `mr x nr` tile of raw
+//! `i32` dot products from a packed left-hand strip (`mr` rows, packed per
+//! task, so CONV_2D packs its rows straight from the input through the
+//! window: an indirect GEMM whose padding reads a row of input zero points)
+//! and one packed `nr`-column block of weights; an output stage per tier
+//! family (scalar, Neon, AVX2) adds the folded bias and row correction,
+//! requantizes, clamps and stores int8. Depthwise kernels
+//! ([`QDwUkernel`]) accumulate `bias' + Σ_t a·w` per channel over `taps`
+//! input pointers and share the output stage.
+//!
+//! All arithmetic is exact integer arithmetic, so results never depend on the
+//! tier, the tile or the number of threads.
+
+use crate::fixedpoint::Requant;
+use crate::gemm::TilePlan;
+use crate::{Exec, Isa, Nhwc, Window2d};
+
+mod output;
+mod tier;
+
+pub mod i8_4x4_scalar;
+
+mod dw;
+pub use dw::{qdepthwise_conv2d, qdw_ukernel, PackedQDepthwise, QDwRunFn, QDwUkernel};
+
+pub use tier::{best_qtier, QTier};
+
+/// Output stage: out = clamp(zero_point + requant[j].apply(acc), min, max); `requant` has 1
+/// entry (per-tensor) or one per output channel; min/max already include the fused activation.
+#[derive(Clone, Debug)]
+pub struct QuantOut {
+    pub requant: Vec<Requant>,
+    pub zero_point: i32,
+    pub min: i32,
+    pub max: i32,
+}
+
+impl QuantOut {
+    /// Per-tensor output stage without a fused activation (the int8 range).
+    pub fn per_tensor(requant: Requant, zero_point: i32) -> QuantOut {
+        QuantOut { requant: vec![requant], zero_point, min: -128, max: 127 }
+    }
+
+    /// The requantization of output column `j`.
+    pub fn requant_for(&self, j: usize) -> Requant {
+        if self.requant.len() == 1 {
+            self.requant[0]
+        } else {
+            self.requant[j]
+        }
+    }
+
+    /// The output value for accumulator `acc` of column `j` (the reference arithmetic).
+    #[inline]
+    pub fn apply(&self, j: usize, acc: i32) -> i8 {
+        self.zero_point.wrapping_add(self.requant_for(j).apply(acc)).clamp(self.min, self.max) as i8
+    }
+
+    fn check(&self, n: usize, what: &str) {
+        assert!(
+            self.requant.len() == 1 || self.requant.len() == n,
+            "{what}: {} requantization entries for {n} output channels (need 1 or {n})",
+            self.requant.len()
+        );
+        assert!(
+            -128 <= self.min && self.min <= self.max && self.max <= 127,
+            "{what}: output clamp [{}, {}] outside the int8 range",
+            self.min,
+            self.max
+        );
+    }
+}
+
+/// Micro-kernel entry point: `run(kp, a, b, acc)`.
+///
+/// `acc[i * nr + j] = Σ_{p < kp} a(i, p) · b(p, j)` for `i < mr`, `j < nr`
+/// (overwritten, not accumulated), over the packed layouts of the kernel's
+/// [`QUkernel`] description.
+///
+/// # Safety
+/// `a` points at a packed strip of `mr` rows for this `kp` ([`QUkernel::a_strip_len`]
+/// bytes), `b` at one packed `nr`-column block (`kp * nr` bytes), `acc` at
+/// `mr * nr` writable `i32`; `kp` is a multiple of the kernel's `kstep`.
+pub type QRunFn = unsafe fn(kp: usize, a: *const i8, b: *const i8, acc: *mut i32);
+
+/// One int8 GEMM micro-kernel: its tile, packing layouts and entry point.
+///
+/// Packed weights: blocks of `nr` columns; inside a block, for every group
+/// `g` of `kr` reduction steps, `nr` columns of `kr` consecutive values
+/// (`b[(g * nr + j) * kr + t] = w[j][g * kr + t]`), zero past `k` and `n`.
+/// Packed left-hand strip: for every group of `ka` reduction steps, `mr` rows
+/// of `ka` consecutive values (`ka == 0`: whole rows of `kp` values), each
+/// value XOR-ed with `a_xor`; zero past `k` (before the XOR).
+#[derive(Clone, Copy, Debug)]
+pub struct QUkernel {
+    /// `i8_<mr>x<nr>_<technique>`.
+    pub name: &'static str,
+    pub tier: QTier,
+    pub mr: usize,
+    pub nr: usize,
+    pub kr: usize,
+    pub ka: usize,
+    /// The reduction length is padded to a multiple of this.
+    pub kstep: usize,
+    /// 0x80 when the kernel multiplies unsigned activations (`a + 128`).
+    pub a_xor: u8,
+    pub run: QRunFn,
+}
+
+impl QUkernel {
+    /// The padded reduction length for `k`.
+    pub fn kp(&self, k: usize) -> usize {
+        k.div_ceil(self.kstep) * self.kstep
+    }
+    /// Bytes of one packed left-hand strip.
+    pub fn a_strip_len(&self, kp: usize) -> usize {
+        self.mr * kp
+    }
+    /// Bytes of one packed weight block.
+    pub fn b_block_len(&self, kp: usize) -> usize {
+        self.nr * kp
+    }
+
+    /// Writes row `i` of a strip from `k` values `src` (the rest of the row
+    /// stays as the caller initialised it: the XOR-ed zero).
+    fn put_row(&self, strip: &mut [i8], kp: usize, i: usize, p0: usize, src: &[i8]) {
+        let x = self.a_xor as i8;
+        if self.ka == 0 {
+            for (d, &s) in strip[i * kp + p0..][..src.len()].iter_mut().zip(src) {
+                *d = s ^ x;
+            }
+        } else {
+            let ka = self.ka;
+            for (q, &s) in src.iter().enumerate() {
+                let p = p0 + q;
+                strip[(p / ka * self.mr + i) * ka + p % ka] = s ^ x;
+            }
+        }
+    }
+}
+
+/// The GEMM micro-kernel of a tier (the scalar one when the tier is not built
+/// for or not detected on this machine).
+#[allow(clippy::match_single_binding)] // tiers without a kernel on this target
+pub fn qgemm_ukernel(tier: QTier) -> &'static QUkernel {
+    match tier {
+        _ => &i8_4x4_scalar::UKERNEL,
+    }
+}
+
+/// int8 weights `[n, k]` packed once for one tier's micro-kernel, with the
+/// folded bias and the column sums.
+pub struct PackedQGemm {
+    n: usize,
+    k: usize,
+    kp: usize,
+    ukernel: &'static QUkernel,
+    w_zero_point: i32,
+    input_zero_point: i32,
+    /// `ceil(n / nr)` blocks (see [`QUkernel`]).
+    packed: Vec<i8>,
+    /// `bias'` per column, padded to whole blocks.
+    bias: Vec<i32>,
+    /// Σ_k (w − w_zp) per column.
+    col_sums: Vec<i32>,
+}
+
+impl PackedQGemm {
+    /// w_nk: [n, k] int8; bias: [n] i32; the input zero point and the column sums are folded
+    /// into the packed bias: acc = Σ_k (a − input_zp)(w − w_zp) + bias.
+    pub fn pack(isa: Isa, n: usize, k: usize, w_nk: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQGemm {
+        PackedQGemm::pack_tier(best_qtier(isa), n, k, w_nk, w_zero_point, bias, input_zero_point)
+    }
+
+    /// As [`PackedQGemm::pack`] for a given tier (the scalar kernel when the
+    /// tier is not available here).
+    pub fn pack_tier(tier: QTier, n: usize, k: usize, w_nk: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQGemm {
+        let uk = qgemm_ukernel(tier);
+        assert!(w_nk.len() >= n * k, "qgemm weights: {} values for n={n} k={k}", w_nk.len());
+        if let Some(b) = bias {
+            assert!(b.len() >= n, "qgemm bias: {} values for n={n}", b.len());
+        }
+        let kp = uk.kp(k);
+        let (nr, kr) = (uk.nr, uk.kr);
+        let blocks = n.div_ceil(nr);
+        let mut packed = vec![0i8; blocks * uk.b_block_len(kp)];
+        for (blk, block) in packed.chunks_exact_mut(uk.b_block_len(kp).max(1)).enumerate() {
+            for j in 0..nr.min(n - blk * nr) {
+                let row = &w_nk[(blk * nr + j) * k..][..k];
+                for (p, &v) in row.iter().enumerate() {
+                    block[((p / kr) * nr + j) * kr + p % kr] = v;
+                }
+            }
+        }
+        let mut bias_f = vec![0i32; blocks * nr];
+        let mut col_sums = vec![0i32; n];
+        let kk = k as i32;
+        for j in 0..n {
+            let raw: i32 = w_nk[j * k..][..k].iter().fold(0i32, |s, &v| s.wrapping_add(v as i32));
+            col_sums[j] = raw.wrapping_sub(kk.wrapping_mul(w_zero_point));
+            let mut b = bias.map_or(0, |b| b[j]);
+            b = b.wrapping_sub(input_zero_point.wrapping_mul(raw));
+            b = b.wrapping_add(kk.wrapping_mul(input_zero_point).wrapping_mul(w_zero_point));
+            if uk.a_xor != 0 {
+                b = b.wrapping_sub(raw.wrapping_mul(128));
+            }
+            bias_f[j] = b;
+        }
+        PackedQGemm { n, k, kp, ukernel: uk, w_zero_point, input_zero_point, packed, bias: bias_f, col_sums }
+    }
+
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// Σ_k (w[j][k] − w_zp) per output column (for callers that vary the input zero point per row).
+    pub fn col_sums(&self) -> &[i32] {
+        &self.col_sums
+    }
+    /// Name of the micro-kernel tier chosen (for reports), e.g. "i8_4x16_neon_dot".
+    pub fn kernel_name(&self) -> &'static str {
+        self.ukernel.name
+    }
+    /// The tier these weights are packed for.
+    pub fn tier(&self) -> QTier {
+        self.ukernel.tier
+    }
+    /// The input zero point folded in at packing time.
+    pub fn input_zero_point(&self) -> i32 {
+        self.input_zero_point
+    }
+    /// The weight zero point.
+    pub fn w_zero_point(&self) -> i32 {
+        self.w_zero_point
+    }
+}
+
+/// Where the rows of the left-hand side come from.
+#[derive(Clone, Copy)]
+enum Lhs<'a> {
+    /// `m` rows of `k` values, `lda` apart.
+    Rows { a: &'a [i8], lda: usize },
+    /// CONV_2D: output pixel `i` reads, for every tap, `c` input values or the padding value.
+    Conv { input: &'a [i8], shape: Nhwc, win: &'a Window2d, pad: i8 },
+}
+
+impl Lhs<'_> {
+    /// Packs rows `m0 .. m0 + rows` (the strip's remaining rows repeat the
+    /// last one) into `strip`, returning the row sums when asked.
+    fn pack_strip(&self, uk: &QUkernel, k: usize, kp: usize, m0: usize, rows: usize, strip: &mut [i8], sums: Option<&mut [i32]>) {
+        let z = uk.a_xor as i8;
+        strip.fill(z);
+        let mut sums = sums;
+        for i in 0..uk.mr {
+            let r = m0 + i.min(rows - 1);
+            let mut sum = 0i32;
+            match *self {
+                Lhs::Rows { a, lda } => {
+                    let src = &a[r * lda..][..k];
+                    uk.put_row(strip, kp, i, 0, src);
+                    if sums.is_some() {
+                        sum = src.iter().map(|&v| v as i32).sum();
+                    }
+                }
+                Lhs::Conv { input, shape, win, pad } => {
+                    let (oh, ow) = (win.out_h(shape.h), win.out_w(shape.w));
+                    let (b, oy, ox) = (r / (oh * ow), r / ow % oh, r % ow);
+                    let c = shape.c;
+                    let pad_row = [pad; 64];
+                    for ky in 0..win.kernel_h {
+                        let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < shape.h);
+                        for kx in 0..win.kernel_w {
+                            let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < shape.w);
+                            let p0 = (ky * win.kernel_w + kx) * c;
+                            match (iy, ix) {
+                                (Some(iy), Some(ix)) => {
+                                    let src = &input[((b * shape.h + iy) * shape.w + ix) * c..][..c];
+                                    uk.put_row(strip, kp, i, p0, src);
+                                    if sums.is_some() {
+                                        sum += src.iter().map(|&v| v as i32).sum::<i32>();
+                                    }
+                                }
+                                _ => {
+                                    let mut q = 0;
+                                    while q < c {
+                                        let len = (c - q).min(pad_row.len());
+                                        uk.put_row(strip, kp, i, p0 + q, &pad_row[..len]);
+                                        q += len;
+                                    }
+                                    sum += pad as i32 * c as i32;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(s) = sums.as_deref_mut() {
+                s[i] = sum;
+            }
+        }
+    }
+}
+
+/// What the driver does with a tile of accumulators.
+#[derive(Clone, Copy)]
+enum Dst<'a> {
+    Quant { q: &'a output::OutParams, ptr: SharedMutI8 },
+    Acc { ptr: SharedMutI32 },
+}
+
+#[derive(Clone, Copy)]
+struct SharedMutI8(*mut i8);
+// SAFETY: every task writes a region of the output no other task touches.
+unsafe impl Send for SharedMutI8 {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMutI8 {}
+impl SharedMutI8 {
+    fn ptr(self) -> *mut i8 {
+        self.0
+    }
+}
+#[derive(Clone, Copy)]
+struct SharedMutI32(*mut i32);
+// SAFETY: every task writes a region of the output no other task touches.
+unsafe impl Send for SharedMutI32 {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMutI32 {}
+impl SharedMutI32 {
+    fn ptr(self) -> *mut i32 {
+        self.0
+    }
+}
+
+/// The driver shared by GEMM and CONV_2D: tiles the `m x n` output over the
+/// pool, packs each `mr`-row strip once and runs it against every weight
+/// block of the task.
+fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) {
+    let (n, k, kp) = (w.n, w.k, w.kp);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let uk = w.ukernel;
+    let (mr, nr) = (uk.mr, uk.nr);
+    let plan = TilePlan::new(exec.pool.num_threads(), m, n, k.div_ceil(4), mr, nr);
+    let want_sums = w.w_zero_point != 0;
+    exec.pool.run(plan.tasks(), &|t| {
+        let (m0, mt, n0, nt) = plan.task(t, m, n);
+        let mut strip = vec![0i8; uk.a_strip_len(kp)];
+        let mut sums = vec![0i32; mr];
+        let mut corr = vec![0i32; mr];
+        let mut acc = vec![0i32; mr * nr];
+        let mut i0 = m0;
+        while i0 < m0 + mt {
+            let rows = mr.min(m0 + mt - i0);
+            lhs.pack_strip(uk, k, kp, i0, rows, &mut strip, want_sums.then_some(&mut sums[..]));
+            let row_corr = if want_sums {
+                for (c, s) in corr.iter_mut().zip(&sums) {
+                    *c = w.w_zero_point.wrapping_mul(*s).wrapping_neg();
+                }
+                Some(&corr[..])
+            } else {
+                None
+            };
+            let mut j0 = n0;
+            while j0 < n0 + nt {
+                let cols = nr.min(n0 + nt - j0);
+                let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
+                // SAFETY: `strip` is one packed strip for kp (a_strip_len), `block` one packed
+                // block (b_block_len), `acc` holds mr * nr values; kp is a multiple of kstep.
+                unsafe { (uk.run)(kp, strip.as_ptr(), block.as_ptr(), acc.as_mut_ptr()) };
+                let bias = &w.bias[j0..j0 + cols];
+                match dst {
+                    Dst::Quant { q, ptr } => {
+                        // SAFETY: rows i0..i0+rows, columns j0..j0+cols of the output lie inside it
+                        // (checked by the entry points) and belong to this task alone.
+                        let out = unsafe { ptr.ptr().add(i0 * ldo + j0) };
+                        // SAFETY: as above: `rows` rows of `cols` values, `ldo` apart.
+                        unsafe { output::store_tile(uk.tier, q, &acc, nr, rows, cols, bias, row_corr, j0, out, ldo) };
+                    }
+                    Dst::Acc { ptr } => {
+                        for i in 0..rows {
+                            let rc = row_corr.map_or(0, |c| c[i]);
+                            for (j, &b) in bias.iter().enumerate() {
+                                // SAFETY: element (i0 + i, j0 + j) lies inside the output (checked by
+                                // qgemm_acc) and belongs to this task alone.
+                                unsafe { *ptr.ptr().add((i0 + i) * ldo + j0 + j) = acc[i * nr + j].wrapping_add(b).wrapping_add(rc) };
+                            }
+                        }
+                    }
+                }
+                j0 += cols;
+            }
+            i0 += rows;
+        }
+    });
+}
+
+fn check_rows(what: &str, m: usize, a: &[i8], lda: usize, k: usize) {
+    if m > 0 {
+        assert!(lda >= k, "{what}: lda={lda} < k={k}");
+        assert!(a.len() >= (m - 1) * lda + k, "{what}: lhs has {} values, needs {}", a.len(), (m - 1) * lda + k);
+    }
+}
+
+/// out[i][j] (int8) = QuantOut(Σ_k (a[i][k] − input_zp)(w[j][k] − w_zp) + bias[j]).
+pub fn qgemm(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGemm, out: &mut [i8], ldo: usize, q: &QuantOut) {
+    let n = w.n;
+    if m == 0 || n == 0 {
+        return;
+    }
+    check_rows("qgemm", m, a, lda, w.k);
+    assert!(ldo >= n, "qgemm: ldo={ldo} < n={n}");
+    assert!(out.len() >= (m - 1) * ldo + n, "qgemm: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
+    q.check(n, "qgemm");
+    let params = output::OutParams::new(q, n);
+    drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Quant { q: &params, ptr: SharedMutI8(out.as_mut_ptr()) }, ldo);
+}
+
+/// Raw accumulators: out[i][j] (i32) = Σ_k a[i][k](w[j][k] − w_zp) + bias[j] − input_zp·col_sum[j]
+/// i.e. the same acc as qgemm without the output stage (dynamic-range / hybrid kernels use
+/// this with input_zero_point 0 at pack time and correct per row themselves).
+pub fn qgemm_acc(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGemm, out: &mut [i32], ldo: usize) {
+    let n = w.n;
+    if m == 0 || n == 0 {
+        return;
+    }
+    check_rows("qgemm_acc", m, a, lda, w.k);
+    assert!(ldo >= n, "qgemm_acc: ldo={ldo} < n={n}");
+    assert!(out.len() >= (m - 1) * ldo + n, "qgemm_acc: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
+    drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Acc { ptr: SharedMutI32(out.as_mut_ptr()) }, ldo);
+}
+
+/// FULLY_CONNECTED over `rows` rows of k values.
+pub fn qfully_connected(exec: Exec, rows: usize, input: &[i8], w: &PackedQGemm, out: &mut [i8], q: &QuantOut) {
+    qgemm(exec, rows, input, w.k, w, out, w.n, q)
+}
+
+/// CONV_2D weights (`[out_c, kh, kw, in_c]`, OHWI) packed once as a GEMM
+/// right-hand side with `k = kh * kw * in_c`, tap-major.
+pub struct PackedQConv2d {
+    pub out_c: usize,
+    pub in_c: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    weights: PackedQGemm,
+}
+
+impl PackedQConv2d {
+    pub fn pack(isa: Isa, out_c: usize, kernel_h: usize, kernel_w: usize, in_c: usize, w_ohwi: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQConv2d {
+        PackedQConv2d::pack_tier(best_qtier(isa), out_c, kernel_h, kernel_w, in_c, w_ohwi, w_zero_point, bias, input_zero_point)
+    }
+    /// As [`PackedQConv2d::pack`] for a given tier.
+    pub fn pack_tier(tier: QTier, out_c: usize, kernel_h: usize, kernel_w: usize, in_c: usize, w_ohwi: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQConv2d {
+        let weights = PackedQGemm::pack_tier(tier, out_c, kernel_h * kernel_w * in_c, w_ohwi, w_zero_point, bias, input_zero_point);
+        PackedQConv2d { out_c, in_c, kernel_h, kernel_w, weights }
+    }
+    pub fn kernel_name(&self) -> &'static str {
+        self.weights.kernel_name()
+    }
+    /// The packed weights as a GEMM right-hand side.
+    pub fn gemm_weights(&self) -> &PackedQGemm {
+        &self.weights
+    }
+}
+
+pub(crate) fn check_window(what: &str, win: &Window2d, kernel_h: usize, kernel_w: usize) {
+    assert!(
+        win.kernel_h == kernel_h && win.kernel_w == kernel_w,
+        "{what}: window kernel {}x{} differs from the weights' {kernel_h}x{kernel_w}",
+        win.kernel_h,
+        win.kernel_w
+    );
+    assert!(
+        win.stride_h > 0 && win.stride_w > 0 && win.dilation_h > 0 && win.dilation_w > 0,
+        "{what}: strides and dilations must be positive: {win:?}"
+    );
+}
+
+/// CONV_2D; padding reads the input zero point (so it contributes 0).
+pub fn qconv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8], w: &PackedQConv2d, output: &mut [i8], q: &QuantOut) {
+    check_window("qconv2d", win, w.kernel_h, w.kernel_w);
+    assert_eq!(in_shape.c, w.in_c, "qconv2d: input channels");
+    assert!(input.len() >= in_shape.len(), "qconv2d: input has {} values for {in_shape:?}", input.len());
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let m = in_shape.n * oh * ow;
+    let n = w.out_c;
+    assert!(output.len() >= m * n, "qconv2d: output has {} values, needs {}", output.len(), m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    q.check(n, "qconv2d");
+    let pointwise = win.kernel_h == 1
+        && win.kernel_w == 1
+        && win.stride_h == 1
+        && win.stride_w == 1
+        && win.pad_top + win.pad_left + win.pad_bottom + win.pad_right == 0;
+    if pointwise {
+        qgemm(exec, m, input, w.in_c, &w.weights, output, n, q);
+        return;
+    }
+    let zp = w.weights.input_zero_point;
+    assert!((-128..=127).contains(&zp), "qconv2d: input zero point {zp} outside int8");
+    let params = output::OutParams::new(q, n);
+    let lhs = Lhs::Conv { input, shape: in_shape, win, pad: zp as i8 };
+    drive(exec, m, lhs, &w.weights, Dst::Quant { q: &params, ptr: SharedMutI8(output.as_mut_ptr()) }, n);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! The output stage shared by every int8 kernel: folded bias, row
+//! correction, TFLite's requantization, output zero point, clamp, int8 store.
+
+use super::{QTier, QuantOut};
+
+/// A [`QuantOut`] expanded to one entry per output column, in the form the
+/// vector stages use.
+pub(crate) struct OutParams {
+    pub mult: Vec<i32>,
+    /// Left shift (`max(shift, 0)`).
+    pub lsh: Vec<i32>,
+    /// Right shift (`max(-shift, 0)`).
+    pub rsh: Vec<i32>,
+    pub zp: i32,
+    pub min: i32,
+    pub max: i32,
+    /// Every entry is in the range the vector stages implement exactly
+    /// (multiplier ≥ 0, left shift < 31, right shift ≤ 31); otherwise the
+    /// scalar stage runs.
+    pub vector_ok: bool,
+}
+
+impl OutParams {
+    pub fn new(q: &QuantOut, n: usize) -> OutParams {
+        let r = |j: usize| q.requant_for(j);
+        let mult: Vec<i32> = (0..n).map(|j| r(j).multiplier).collect();
+        let lsh: Vec<i32> = (0..n).map(|j| r(j).shift.max(0)).collect();
+        let rsh: Vec<i32> = (0..n).map(|j| (-r(j).shift).max(0)).collect();
+        let vector_ok = mult.iter().all(|&m| m >= 0) && lsh.iter().all(|&s| s < 31) && rsh.iter().all(|&s| s <= 31);
+        OutParams { mult, lsh, rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok }
+    }
+
+    /// The reference output stage for column `j`.
+    #[inline]
+    pub fn apply(&self, j: usize, acc: i32) -> i8 {
+        let r = crate::fixedpoint::Requant { multiplier: self.mult[j], shift: self.lsh[j] - self.rsh[j] };
+        self.zp.wrapping_add(r.apply(acc)).clamp(self.min, self.max) as i8
+    }
+}
+
+/// Stores a tile: `out[i * ldo + j] = stage(j0 + j, acc[i * acc_stride + j] + bias[j] + row_corr[i])`
+/// for `i < rows`, `j < cols`.
+///
+/// # Safety
+/// `out` points at `rows` rows of `cols` writable bytes, `ldo` apart, that
+/// nothing else accesses; `acc` holds `rows` rows of `cols` values `acc_stride`
+/// apart; `bias` holds `cols` values; `row_corr` (if any) `rows`; columns
+/// `j0 .. j0 + cols` exist in `q`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn store_tile(
+    tier: QTier,
+    q: &OutParams,
+    acc: &[i32],
+    acc_stride: usize,
+    rows: usize,
+    cols: usize,
+    bias: &[i32],
+    row_corr: Option<&[i32]>,
+    j0: usize,
+    out: *mut i8,
+    ldo: usize,
+) {
+    if q.vector_ok {
+        match tier {
+            #[cfg(target_arch = "aarch64")]
+            QTier::Neon | QTier::NeonDot | QTier::NeonI8mm => {
+                // SAFETY: the tier is available (its kernel ran); the caller's contract.
+                return unsafe { neon::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            QTier::Avx2 | QTier::Avx512Vnni => {
+                // SAFETY: the tier is available (its kernel ran), so AVX2 is; the caller's contract.
+                return unsafe { avx2::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
+            }
+            _ => {}
+        }
+    }
+    let _ = tier;
+    for i in 0..rows {
+        let rc = row_corr.map_or(0, |c| c[i]);
+        for j in 0..cols {
+            let v = acc[i * acc_stride + j].wrapping_add(bias[j]).wrapping_add(rc);
+            // SAFETY: element (i, j) of the caller's output region.
+            unsafe { *out.add(i * ldo + j) = q.apply(j0 + j, v) };
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::OutParams;
+    use std::arch::aarch64::*;
+
+    /// Four columns of the stage, exact: SSHL (wrapping left shift), SQRDMULH
+    /// (TFLite's rounding doubling high multiply, rounding half up, saturating
+    /// only for MIN·MIN), then a rounding right shift made half-away-from-zero
+    /// by subtracting one from negative values first.
+    #[inline(always)]
+    unsafe fn requant4(x: int32x4_t, mult: int32x4_t, lsh: int32x4_t, nrsh: int32x4_t) -> int32x4_t {
+        // SAFETY: Neon is baseline on aarch64.
+        unsafe {
+            let y = vqrdmulhq_s32(vshlq_s32(x, lsh), mult);
+            let fixup = vshrq_n_s32::<31>(vandq_s32(y, nrsh));
+            vrshlq_s32(vqaddq_s32(y, fixup), nrsh)
+        }
+    }
+
+    /// # Safety
+    /// See [`super::store_tile`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn store_tile(
+        q: &OutParams,
+        acc: &[i32],
+        acc_stride: usize,
+        rows: usize,
+        cols: usize,
+        bias: &[i32],
+        row_corr: Option<&[i32]>,
+        j0: usize,
+        out: *mut i8,
+        ldo: usize,
+    ) {
+        // SAFETY: Neon is baseline on aarch64; every load reads inside the slices
+        // (indices below `cols`/`rows`, checked by the loop bounds), every store is
+        // inside the caller's output region.
+        unsafe {
+            let zp = vdupq_n_s32(q.zp);
+            let (lo, hi) = (vdupq_n_s32(q.min), vdupq_n_s32(q.max));
+            let mut j = 0;
+            while j + 8 <= cols {
+                let m0 = vld1q_s32(q.mult.as_ptr().add(j0 + j));
+                let m1 = vld1q_s32(q.mult.as_ptr().add(j0 + j + 4));
+                let l0 = vld1q_s32(q.lsh.as_ptr().add(j0 + j));
+                let l1 = vld1q_s32(q.lsh.as_ptr().add(j0 + j + 4));
+                let r0 = vnegq_s32(vld1q_s32(q.rsh.as_ptr().add(j0 + j)));
+                let r1 = vnegq_s32(vld1q_s32(q.rsh.as_ptr().add(j0 + j + 4)));
+                let b0 = vld1q_s32(bias.as_ptr().add(j));
+                let b1 = vld1q_s32(bias.as_ptr().add(j + 4));
+                for i in 0..rows {
+                    let rc = vdupq_n_s32(row_corr.map_or(0, |c| c[i]));
+                    let a = acc.as_ptr().add(i * acc_stride + j);
+                    let x0 = vaddq_s32(vaddq_s32(vld1q_s32(a), b0), rc);
+                    let x1 = vaddq_s32(vaddq_s32(vld1q_s32(a.add(4)), b1), rc);
+                    let y0 = vminq_s32(vmaxq_s32(vaddq_s32(requant4(x0, m0, l0, r0), zp), lo), hi);
+                    let y1 = vminq_s32(vmaxq_s32(vaddq_s32(requant4(x1, m1, l1, r1), zp), lo), hi);
+                    let h = vcombine_s16(vmovn_s32(y0), vmovn_s32(y1));
+                    vst1_s8(out.add(i * ldo + j), vmovn_s16(h));
+                }
+                j += 8;
+            }
+            for i in 0..rows {
+                let rc = row_corr.map_or(0, |c| c[i]);
+                for jj in j..cols {
+                    let v = acc[i * acc_stride + jj].wrapping_add(bias[jj]).wrapping_add(rc);
+                    *out.add(i * ldo + jj) = q.apply(j0 + jj, v);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::OutParams;
+    use std::arch::x86_64::*;
+
+    /// Eight columns of the stage, exact: VPSLLVD (wrapping left shift), the
+    /// 64-bit products of the rounding doubling high multiply (multiplier ≥ 0,
+    /// so it never saturates) rounded half up, then a rounding right shift
+    /// half away from zero (`(x >> e) + (x & mask > mask / 2 + (x < 0))`).
+    #[inline(always)]
+    unsafe fn requant8(x: __m256i, mult: __m256i, lsh: __m256i, rsh: __m256i) -> __m256i {
+        // SAFETY: the caller runs with AVX2.
+        unsafe {
+            let x = _mm256_sllv_epi32(x, lsh);
+            let nudge = _mm256_set1_epi64x(1 << 30);
+            let even = _mm256_srli_epi64::<31>(_mm256_add_epi64(_mm256_mul_epi32(x, mult), nudge));
+            let odd = _mm256_srli_epi64::<31>(_mm256_add_epi64(
+                _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(mult)),
+                nudge,
+            ));
+            let y = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
+            let one = _mm256_set1_epi32(1);
+            let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, rsh), one);
+            let rem = _mm256_and_si256(y, mask);
+            let thr = _mm256_sub_epi32(_mm256_srai_epi32::<1>(mask), _mm256_cmpgt_epi32(_mm256_setzero_si256(), y));
+            _mm256_sub_epi32(_mm256_srav_epi32(y, rsh), _mm256_cmpgt_epi32(rem, thr))
+        }
+    }
+
+    /// # Safety
+    /// See [`super::store_tile`]; AVX2 is available.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn store_tile(
+        q: &OutParams,
+        acc: &[i32],
+        acc_stride: usize,
+        rows: usize,
+        cols: usize,
+        bias: &[i32],
+        row_corr: Option<&[i32]>,
+        j0: usize,
+        out: *mut i8,
+        ldo: usize,
+    ) {
+        let ld = |p: *const i32| {
+            // SAFETY: callers below pass pointers with 8 readable values.
+            unsafe { _mm256_loadu_si256(p as *const __m256i) }
+        };
+        let zp = _mm256_set1_epi32(q.zp);
+        let (lo, hi) = (_mm256_set1_epi32(q.min), _mm256_set1_epi32(q.max));
+        let mut j = 0;
+        while j + 8 <= cols {
+            // SAFETY: columns j0+j .. j0+j+8 exist in q, j .. j+8 in bias (j + 8 <= cols).
+            let (m, l, r, b) = unsafe {
+                (ld(q.mult.as_ptr().add(j0 + j)), ld(q.lsh.as_ptr().add(j0 + j)), ld(q.rsh.as_ptr().add(j0 + j)), ld(bias.as_ptr().add(j)))
+            };
+            for i in 0..rows {
+                let rc = _mm256_set1_epi32(row_corr.map_or(0, |c| c[i]));
+                // SAFETY: row i of acc holds cols values from i * acc_stride.
+                let x = _mm256_add_epi32(_mm256_add_epi32(ld(unsafe { acc.as_ptr().add(i * acc_stride + j) }), b), rc);
+                // SAFETY: AVX2 is enabled in this function.
+                let y = unsafe { requant8(x, m, l, r) };
+                let y = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, zp), lo), hi);
+                let h = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y));
+                // SAFETY: 8 bytes of row i of the caller's output region from column j.
+                unsafe { _mm_storel_epi64(out.add(i * ldo + j) as *mut __m128i, _mm_packs_epi16(h, h)) };
+            }
+            j += 8;
+        }
+        for i in 0..rows {
+            let rc = row_corr.map_or(0, |c| c[i]);
+            for jj in j..cols {
+                let v = acc[i * acc_stride + jj].wrapping_add(bias[jj]).wrapping_add(rc);
+                // SAFETY: element (i, jj) of the caller's output region.
+                unsafe { *out.add(i * ldo + jj) = q.apply(j0 + jj, v) };
+            }
+        }
+    }
+}
