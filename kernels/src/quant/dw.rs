@@ -63,9 +63,14 @@ unsafe fn run_scalar(channels: usize, taps: usize, inputs: *const *const i8, wei
 
 /// The depthwise micro-kernel of a tier (the scalar one when the tier is not
 /// built for or not detected on this machine).
-#[allow(clippy::match_single_binding)] // tiers without a kernel on this target
 pub fn qdw_ukernel(tier: QTier) -> &'static QDwUkernel {
     match tier {
+        #[cfg(target_arch = "aarch64")]
+        QTier::Neon | QTier::NeonDot | QTier::NeonI8mm if tier.is_available() => &super::i8_dw_neon::UKERNEL,
+        #[cfg(target_arch = "x86_64")]
+        QTier::Avx2 if tier.is_available() => &super::i8_dw_x86::UKERNEL_AVX2,
+        #[cfg(target_arch = "x86_64")]
+        QTier::Avx512Vnni if tier.is_available() => &super::i8_dw_x86::UKERNEL_AVX512,
         _ => &SCALAR,
     }
 }

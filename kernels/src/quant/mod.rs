@@ -34,6 +34,20 @@ mod output;
 mod tier;
 
 pub mod i8_4x4_scalar;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_8x8_neon_smlal;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_8x8_neon_dot;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_8x8_neon_i8mm;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_dw_neon;
+#[cfg(target_arch = "x86_64")]
+pub mod i8_4x16_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod i8_8x32_avx512vnni;
+#[cfg(target_arch = "x86_64")]
+pub mod i8_dw_x86;
 
 mod dw;
 pub use dw::{qdepthwise_conv2d, qdw_ukernel, PackedQDepthwise, QDwRunFn, QDwUkernel};
@@ -146,9 +160,16 @@ impl QUkernel {
             }
         } else {
             let ka = self.ka;
-            for (q, &s) in src.iter().enumerate() {
-                let p = p0 + q;
-                strip[(p / ka * self.mr + i) * ka + p % ka] = s ^ x;
+            let (mut p, mut rest) = (p0, src);
+            while !rest.is_empty() {
+                // The run of values up to the end of p's group lands contiguously.
+                let len = (ka - p % ka).min(rest.len());
+                let dst = &mut strip[(p / ka * self.mr + i) * ka + p % ka..][..len];
+                for (d, &s) in dst.iter_mut().zip(&rest[..len]) {
+                    *d = s ^ x;
+                }
+                p += len;
+                rest = &rest[len..];
             }
         }
     }
@@ -156,9 +177,18 @@ impl QUkernel {
 
 /// The GEMM micro-kernel of a tier (the scalar one when the tier is not built
 /// for or not detected on this machine).
-#[allow(clippy::match_single_binding)] // tiers without a kernel on this target
 pub fn qgemm_ukernel(tier: QTier) -> &'static QUkernel {
     match tier {
+        #[cfg(target_arch = "aarch64")]
+        QTier::Neon if tier.is_available() => &i8_8x8_neon_smlal::UKERNEL,
+        #[cfg(target_arch = "aarch64")]
+        QTier::NeonDot if tier.is_available() => &i8_8x8_neon_dot::UKERNEL,
+        #[cfg(target_arch = "aarch64")]
+        QTier::NeonI8mm if tier.is_available() => &i8_8x8_neon_i8mm::UKERNEL,
+        #[cfg(target_arch = "x86_64")]
+        QTier::Avx2 if tier.is_available() => &i8_4x16_avx2::UKERNEL,
+        #[cfg(target_arch = "x86_64")]
+        QTier::Avx512Vnni if tier.is_available() => &i8_8x32_avx512vnni::UKERNEL,
         _ => &i8_4x4_scalar::UKERNEL,
     }
 }

@@ -137,6 +137,17 @@ fn run_gemm_case(tier: QTier, pool: &ThreadPool, m: usize, n: usize, k: usize, l
     check_eq(&raw, &want_raw, &format!("qgemm_acc {what}"));
 }
 
+/// Every tier available here runs its own GEMM and depthwise kernels (no
+/// silent fallback to scalar), so the sweeps below test each of them.
+#[test]
+fn every_available_tier_has_its_own_kernels() {
+    for tier in tiers() {
+        assert_eq!(qgemm_ukernel(tier).tier, tier, "{tier}");
+        let dw = qdw_ukernel(tier);
+        assert!(dw.tier == tier || (dw.tier == QTier::Neon && tier.isa() == Isa::Neon), "{tier}: {}", dw.name);
+    }
+}
+
 #[test]
 fn qgemm_matches_reference_over_shapes() {
     let pool = ThreadPool::new(1);
