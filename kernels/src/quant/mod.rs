@@ -31,6 +31,7 @@ use crate::gemm::TilePlan;
 use crate::{Exec, Isa, Nhwc, Window2d};
 
 mod output;
+mod pack;
 mod tier;
 
 pub mod i8_4x4_scalar;
@@ -148,30 +149,6 @@ impl QUkernel {
     /// Bytes of one packed weight block.
     pub fn b_block_len(&self, kp: usize) -> usize {
         self.nr * kp
-    }
-
-    /// Writes row `i` of a strip from `k` values `src` (the rest of the row
-    /// stays as the caller initialised it: the XOR-ed zero).
-    fn put_row(&self, strip: &mut [i8], kp: usize, i: usize, p0: usize, src: &[i8]) {
-        let x = self.a_xor as i8;
-        if self.ka == 0 {
-            for (d, &s) in strip[i * kp + p0..][..src.len()].iter_mut().zip(src) {
-                *d = s ^ x;
-            }
-        } else {
-            let ka = self.ka;
-            let (mut p, mut rest) = (p0, src);
-            while !rest.is_empty() {
-                // The run of values up to the end of p's group lands contiguously.
-                let len = (ka - p % ka).min(rest.len());
-                let dst = &mut strip[(p / ka * self.mr + i) * ka + p % ka..][..len];
-                for (d, &s) in dst.iter_mut().zip(&rest[..len]) {
-                    *d = s ^ x;
-                }
-                p += len;
-                rest = &rest[len..];
-            }
-        }
     }
 }
 
@@ -292,61 +269,68 @@ enum Lhs<'a> {
 }
 
 impl Lhs<'_> {
-    /// Packs rows `m0 .. m0 + rows` (the strip's remaining rows repeat the
-    /// last one) into `strip`, returning the row sums when asked.
-    fn pack_strip(&self, uk: &QUkernel, k: usize, kp: usize, m0: usize, rows: usize, strip: &mut [i8], sums: Option<&mut [i32]>) {
-        let z = uk.a_xor as i8;
-        strip.fill(z);
-        let mut sums = sums;
-        for i in 0..uk.mr {
-            let r = m0 + i.min(rows - 1);
-            let mut sum = 0i32;
-            match *self {
-                Lhs::Rows { a, lda } => {
-                    let src = &a[r * lda..][..k];
-                    uk.put_row(strip, kp, i, 0, src);
-                    if sums.is_some() {
-                        sum = src.iter().map(|&v| v as i32).sum();
-                    }
-                }
-                Lhs::Conv { input, shape, win, pad } => {
-                    let (oh, ow) = (win.out_h(shape.h), win.out_w(shape.w));
-                    let (b, oy, ox) = (r / (oh * ow), r / ow % oh, r % ow);
-                    let c = shape.c;
-                    let pad_row = [pad; 64];
-                    for ky in 0..win.kernel_h {
-                        let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < shape.h);
-                        for kx in 0..win.kernel_w {
-                            let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < shape.w);
-                            let p0 = (ky * win.kernel_w + kx) * c;
-                            match (iy, ix) {
-                                (Some(iy), Some(ix)) => {
-                                    let src = &input[((b * shape.h + iy) * shape.w + ix) * c..][..c];
-                                    uk.put_row(strip, kp, i, p0, src);
-                                    if sums.is_some() {
-                                        sum += src.iter().map(|&v| v as i32).sum::<i32>();
-                                    }
-                                }
-                                _ => {
-                                    let mut q = 0;
-                                    while q < c {
-                                        let len = (c - q).min(pad_row.len());
-                                        uk.put_row(strip, kp, i, p0 + q, &pad_row[..len]);
-                                        q += len;
-                                    }
-                                    sum += pad as i32 * c as i32;
-                                }
-                            }
+    /// Writes the `k` values of row `r` into `dst`.
+    fn gather_row(&self, r: usize, dst: &mut [i8]) {
+        match *self {
+            Lhs::Rows { a, lda } => dst.copy_from_slice(&a[r * lda..][..dst.len()]),
+            Lhs::Conv { input, shape, win, pad } => {
+                let (oh, ow) = (win.out_h(shape.h), win.out_w(shape.w));
+                let (b, oy, ox) = (r / (oh * ow), r / ow % oh, r % ow);
+                let c = shape.c;
+                for ky in 0..win.kernel_h {
+                    let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < shape.h);
+                    for kx in 0..win.kernel_w {
+                        let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < shape.w);
+                        let seg = &mut dst[(ky * win.kernel_w + kx) * c..][..c];
+                        match (iy, ix) {
+                            (Some(iy), Some(ix)) => seg.copy_from_slice(&input[((b * shape.h + iy) * shape.w + ix) * c..][..c]),
+                            // Padding reads the input zero point.
+                            _ => seg.fill(pad),
                         }
                     }
                 }
             }
-            if let Some(s) = sums.as_deref_mut() {
-                s[i] = sum;
+        }
+    }
+
+    /// Packs rows `m0 .. m0 + rows` (the strip's remaining rows repeat the
+    /// last one) into the first `k` values of each row of `strip` (the
+    /// padding past `k` is left as it is), with the row sums when asked.
+    /// `gather` is scratch space of `mr * k` values.
+    #[allow(clippy::too_many_arguments)]
+    fn pack_strip(&self, uk: &QUkernel, k: usize, kp: usize, m0: usize, rows: usize, strip: &mut [i8], gather: &mut [i8], sums: Option<&mut [i32]>) {
+        let direct = uk.ka == 0 && uk.a_xor == 0;
+        match (*self, direct) {
+            // Plain rows in a kernel-specific layout: packed straight from the input.
+            (Lhs::Rows { a, lda }, false) => {
+                let src: [&[i8]; MAX_MR] = std::array::from_fn(|i| if i < uk.mr { &a[(m0 + i.min(rows - 1)) * lda..][..k] } else { &[] });
+                pack::pack_rows(uk, &src[..uk.mr], k, kp, strip);
+            }
+            (_, true) => {
+                for i in 0..uk.mr {
+                    self.gather_row(m0 + i.min(rows - 1), &mut strip[i * kp..][..k]);
+                }
+            }
+            (Lhs::Conv { .. }, false) => {
+                for i in 0..rows {
+                    self.gather_row(m0 + i, &mut gather[i * k..][..k]);
+                }
+                let src: [&[i8]; MAX_MR] = std::array::from_fn(|i| if i < uk.mr { &gather[i.min(rows - 1) * k..][..k] } else { &[] });
+                pack::pack_rows(uk, &src[..uk.mr], k, kp, strip);
+            }
+        }
+        if let Some(sums) = sums {
+            let mut row = vec![0i8; k];
+            for (i, s) in sums.iter_mut().enumerate().take(uk.mr) {
+                self.gather_row(m0 + i.min(rows - 1), &mut row);
+                *s = row.iter().map(|&v| v as i32).sum();
             }
         }
     }
 }
+
+/// The largest `mr` of any kernel.
+const MAX_MR: usize = 8;
 
 /// What the driver does with a tile of accumulators.
 #[derive(Clone, Copy)]
@@ -392,14 +376,17 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
     let want_sums = w.w_zero_point != 0;
     exec.pool.run(plan.tasks(), &|t| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);
-        let mut strip = vec![0i8; uk.a_strip_len(kp)];
+        // Every strip overwrites the first k values of each row: the padding past k keeps
+        // this initial (XOR-ed) zero.
+        let mut strip = vec![uk.a_xor as i8; uk.a_strip_len(kp)];
         let mut sums = vec![0i32; mr];
+        let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) { mr * k } else { 0 }];
         let mut corr = vec![0i32; mr];
         let mut acc = vec![0i32; mr * nr];
         let mut i0 = m0;
         while i0 < m0 + mt {
             let rows = mr.min(m0 + mt - i0);
-            lhs.pack_strip(uk, k, kp, i0, rows, &mut strip, want_sums.then_some(&mut sums[..]));
+            lhs.pack_strip(uk, k, kp, i0, rows, &mut strip, &mut gather, want_sums.then_some(&mut sums[..]));
             let row_corr = if want_sums {
                 for (c, s) in corr.iter_mut().zip(&sums) {
                     *c = w.w_zero_point.wrapping_mul(*s).wrapping_neg();

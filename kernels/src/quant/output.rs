@@ -15,8 +15,8 @@ pub(crate) struct OutParams {
     pub min: i32,
     pub max: i32,
     /// Every entry is in the range the vector stages implement exactly
-    /// (multiplier ≥ 0, left shift < 31, right shift ≤ 31); otherwise the
-    /// scalar stage runs.
+    /// (multiplier ≥ 0, left shift < 31, right shift ≤ 31, |zero point| ≤
+    /// 256); otherwise the scalar stage runs.
     pub vector_ok: bool,
 }
 
@@ -26,7 +26,10 @@ impl OutParams {
         let mult: Vec<i32> = (0..n).map(|j| r(j).multiplier).collect();
         let lsh: Vec<i32> = (0..n).map(|j| r(j).shift.max(0)).collect();
         let rsh: Vec<i32> = (0..n).map(|j| (-r(j).shift).max(0)).collect();
-        let vector_ok = mult.iter().all(|&m| m >= 0) && lsh.iter().all(|&s| s < 31) && rsh.iter().all(|&s| s <= 31);
+        let vector_ok = mult.iter().all(|&m| m >= 0)
+            && lsh.iter().all(|&s| s < 31)
+            && rsh.iter().all(|&s| s <= 31)
+            && (-256..=256).contains(&q.zero_point);
         OutParams { mult, lsh, rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok }
     }
 
@@ -91,15 +94,17 @@ mod neon {
     use super::OutParams;
     use std::arch::aarch64::*;
 
-    /// Four columns of the stage, exact: SSHL (wrapping left shift), SQRDMULH
-    /// (TFLite's rounding doubling high multiply, rounding half up, saturating
-    /// only for MIN·MIN), then a rounding right shift made half-away-from-zero
-    /// by subtracting one from negative values first.
+    /// Four columns of the stage, exact: SSHL (wrapping left shift, skipped
+    /// when no column shifts left), SQRDMULH (TFLite's rounding doubling high
+    /// multiply, rounding half up, saturating only for MIN·MIN), then a
+    /// rounding right shift made half-away-from-zero by subtracting one from
+    /// negative values first.
     #[inline(always)]
-    unsafe fn requant4(x: int32x4_t, mult: int32x4_t, lsh: int32x4_t, nrsh: int32x4_t) -> int32x4_t {
+    unsafe fn requant4<const LSH: bool>(x: int32x4_t, mult: int32x4_t, lsh: int32x4_t, nrsh: int32x4_t) -> int32x4_t {
         // SAFETY: Neon is baseline on aarch64.
         unsafe {
-            let y = vqrdmulhq_s32(vshlq_s32(x, lsh), mult);
+            let x = if LSH { vshlq_s32(x, lsh) } else { x };
+            let y = vqrdmulhq_s32(x, mult);
             let fixup = vshrq_n_s32::<31>(vandq_s32(y, nrsh));
             vrshlq_s32(vqaddq_s32(y, fixup), nrsh)
         }
@@ -120,12 +125,39 @@ mod neon {
         out: *mut i8,
         ldo: usize,
     ) {
+        let lsh = q.lsh[j0..j0 + cols].iter().any(|&s| s != 0);
+        // SAFETY: the caller's contract.
+        unsafe {
+            match (lsh, row_corr) {
+                (false, None) => tile::<false, false>(q, acc, acc_stride, rows, cols, bias, &[], j0, out, ldo),
+                (false, Some(rc)) => tile::<false, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+                (true, None) => tile::<true, false>(q, acc, acc_stride, rows, cols, bias, &[], j0, out, ldo),
+                (true, Some(rc)) => tile::<true, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)] // row_corr is empty unless RC
+    #[inline(always)]
+    unsafe fn tile<const LSH: bool, const RC: bool>(
+        q: &OutParams,
+        acc: &[i32],
+        acc_stride: usize,
+        rows: usize,
+        cols: usize,
+        bias: &[i32],
+        row_corr: &[i32],
+        j0: usize,
+        out: *mut i8,
+        ldo: usize,
+    ) {
         // SAFETY: Neon is baseline on aarch64; every load reads inside the slices
         // (indices below `cols`/`rows`, checked by the loop bounds), every store is
         // inside the caller's output region.
         unsafe {
-            let zp = vdupq_n_s32(q.zp);
-            let (lo, hi) = (vdupq_n_s32(q.min), vdupq_n_s32(q.max));
+            // |zp| may exceed int16 only for nonsense zero points; the scalar stage runs then.
+            let zp = vdupq_n_s16(q.zp as i16);
+            let (lo, hi) = (vdup_n_s8(q.min as i8), vdup_n_s8(q.max as i8));
             let mut j = 0;
             while j + 8 <= cols {
                 let m0 = vld1q_s32(q.mult.as_ptr().add(j0 + j));
@@ -137,19 +169,25 @@ mod neon {
                 let b0 = vld1q_s32(bias.as_ptr().add(j));
                 let b1 = vld1q_s32(bias.as_ptr().add(j + 4));
                 for i in 0..rows {
-                    let rc = vdupq_n_s32(row_corr.map_or(0, |c| c[i]));
                     let a = acc.as_ptr().add(i * acc_stride + j);
-                    let x0 = vaddq_s32(vaddq_s32(vld1q_s32(a), b0), rc);
-                    let x1 = vaddq_s32(vaddq_s32(vld1q_s32(a.add(4)), b1), rc);
-                    let y0 = vminq_s32(vmaxq_s32(vaddq_s32(requant4(x0, m0, l0, r0), zp), lo), hi);
-                    let y1 = vminq_s32(vmaxq_s32(vaddq_s32(requant4(x1, m1, l1, r1), zp), lo), hi);
-                    let h = vcombine_s16(vmovn_s32(y0), vmovn_s32(y1));
-                    vst1_s8(out.add(i * ldo + j), vmovn_s16(h));
+                    let (mut x0, mut x1) = (vaddq_s32(vld1q_s32(a), b0), vaddq_s32(vld1q_s32(a.add(4)), b1));
+                    if RC {
+                        let rc = vdupq_n_s32(row_corr[i]);
+                        x0 = vaddq_s32(x0, rc);
+                        x1 = vaddq_s32(x1, rc);
+                    }
+                    let y0 = requant4::<LSH>(x0, m0, l0, r0);
+                    let y1 = requant4::<LSH>(x1, m1, l1, r1);
+                    // Saturating narrowing and a saturating zero-point add keep every value
+                    // that lies outside int8 outside it, so the int8 clamp stays exact.
+                    let h = vqaddq_s16(vcombine_s16(vqmovn_s32(y0), vqmovn_s32(y1)), zp);
+                    let b = vmin_s8(vmax_s8(vqmovn_s16(h), lo), hi);
+                    vst1_s8(out.add(i * ldo + j), b);
                 }
                 j += 8;
             }
             for i in 0..rows {
-                let rc = row_corr.map_or(0, |c| c[i]);
+                let rc = if RC { row_corr[i] } else { 0 };
                 for jj in j..cols {
                     let v = acc[i * acc_stride + jj].wrapping_add(bias[jj]).wrapping_add(rc);
                     *out.add(i * ldo + jj) = q.apply(j0 + jj, v);

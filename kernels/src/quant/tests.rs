@@ -434,12 +434,15 @@ fn output_stage_is_exact_on_ties_and_extremes() {
         for round in 0..40 {
             let requant: Vec<Requant> = (0..n)
                 .map(|j| {
-                    let shift = [-31, -20, -8, -1, 0, 1, 4, 12][(j + round) % 8];
+                    // Some rounds without left shifts (the stages skip that step then).
+                    let shifts: &[i32] = if round % 5 == 4 { &[-31, -20, -8, -1, 0] } else { &[-31, -20, -8, -1, 0, 1, 4, 12] };
+                    let shift = shifts[(j + round) % shifts.len()];
                     let mult = if round % 3 == 0 { 1 << 30 } else { (1 << 30) + (rng.below(1 << 30) as i32) };
                     Requant { multiplier: mult, shift }
                 })
                 .collect();
-            let q = QuantOut { requant, zero_point: [0, -128, 127, 3][round % 4], min: -128, max: 127 };
+            let (min, max) = [(-128, 127), (0, 127), (-128, -1), (-5, 6)][round % 4];
+            let q = QuantOut { requant, zero_point: [0, -128, 127, 3, 200, -256][round % 6], min, max };
             let params = output::OutParams::new(&q, n);
             assert!(params.vector_ok);
             let rows = accs.len() / 16;
@@ -447,11 +450,17 @@ fn output_stage_is_exact_on_ties_and_extremes() {
             for (i, v) in acc.iter_mut().enumerate() {
                 *v = accs[(i * 7 + round) % accs.len()];
             }
-            let bias = vec![0i32; n];
+            let bias: Vec<i32> = (0..n).map(|j| if round % 2 == 0 { 0 } else { j as i32 * 1000 - 9000 }).collect();
+            let corr: Vec<i32> = (0..rows).map(|i| i as i32 * 77 - 300).collect();
+            let row_corr = (round % 4 >= 2).then_some(&corr[..]);
             let mut out = vec![0i8; rows * n];
-            // SAFETY: `out` has rows x n values, acc rows x n, bias n; columns 0..n exist in params.
-            unsafe { output::store_tile(tier, &params, &acc, n, rows, n, &bias, None, 0, out.as_mut_ptr(), n) };
-            let want: Vec<i8> = acc.iter().enumerate().map(|(i, &v)| q.apply(i % n, v)).collect();
+            // SAFETY: `out` has rows x n values, acc rows x n, bias n, corr rows; columns 0..n exist in params.
+            unsafe { output::store_tile(tier, &params, &acc, n, rows, n, &bias, row_corr, 0, out.as_mut_ptr(), n) };
+            let want: Vec<i8> = acc
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| q.apply(i % n, v.wrapping_add(bias[i % n]).wrapping_add(row_corr.map_or(0, |c| c[i / n]))))
+                .collect();
             check_eq(&out, &want, &format!("{tier} output stage round {round}"));
         }
     }
