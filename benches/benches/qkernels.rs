@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use armrest_benches::{shapes, Case, Kind};
 use armrest_kernels::fixedpoint::Requant;
-use armrest_kernels::quant::{self, best_qtier, PackedQConv2d, PackedQDepthwise, PackedQGemm, QTier, QuantOut};
+use armrest_kernels::quant::{self, best_qtier, PackedQConv2d, PackedQDepthwise, PackedQGemm, QTier, QUkernel, QuantOut};
 use armrest_kernels::{Exec, Isa, Nhwc, ThreadPool, Window2d};
 
 struct Args {
@@ -20,10 +20,11 @@ struct Args {
     filter: Option<String>,
     reps: Option<usize>,
     tier: Option<QTier>,
+    ukernel: Option<String>,
 }
 
 fn args() -> Args {
-    let mut a = Args { quick: false, filter: None, reps: None, tier: None };
+    let mut a = Args { quick: false, filter: None, reps: None, tier: None, ukernel: None };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
         match s.as_str() {
@@ -31,6 +32,7 @@ fn args() -> Args {
             "--filter" => a.filter = it.next(),
             "--reps" => a.reps = it.next().and_then(|v| v.parse().ok()),
             "--tier" => a.tier = it.next().and_then(|v| QTier::parse(&v)),
+            "--ukernel" => a.ukernel = it.next(),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -84,14 +86,15 @@ fn qkernel_name(case: &Case, tier: QTier) -> &'static str {
     }
 }
 
-/// Packs the int8 weights of a case for `tier` and returns one call.
-fn prepare_q(case: &Case, tier: QTier) -> Box<dyn FnMut(&ThreadPool)> {
+/// Packs the int8 weights of a case for `tier` (GEMM tile `uk` when given) and returns one call.
+fn prepare_q(case: &Case, tier: QTier, uk: Option<&'static QUkernel>) -> Box<dyn FnMut(&ThreadPool)> {
     let isa = tier.isa();
+    let uk = uk.unwrap_or_else(|| quant::qgemm_ukernel(tier));
     match case.kind {
         Kind::Gemm { m, n, k } => {
             let a = i8s(m * k, 1);
             let bias: Vec<i32> = i8s(n, 3).iter().map(|&v| v as i32 * 50).collect();
-            let w = PackedQGemm::pack_tier(tier, n, k, &i8s(n * k, 2), 0, Some(&bias), 3);
+            let w = PackedQGemm::pack_ukernel(uk, n, k, &i8s(n * k, 2), 0, Some(&bias), 3);
             let q = quant_out(n, k);
             let mut out = vec![0i8; m * n];
             Box::new(move |pool| quant::qgemm(Exec { isa, pool }, m, &a, k, &w, &mut out, n, &q))
@@ -141,6 +144,7 @@ fn main() {
     let extra = [
         Case::new("gemm 128x128x1024", Kind::Gemm { m: 128, n: 128, k: 1024 }, false),
         Case::new("gemm 64x64x4096", Kind::Gemm { m: 64, n: 64, k: 4096 }, false),
+        Case::new("gemm 96x64x4096", Kind::Gemm { m: 96, n: 64, k: 4096 }, false),
     ];
     let cases: Vec<Case> = shapes()
         .into_iter()
@@ -154,12 +158,19 @@ fn main() {
         // Instruction counting: a fixed number of calls per case, nothing timed.
         let tier = a.tier.unwrap_or_else(|| best_qtier(Isa::best()));
         assert!(tier.is_available(), "tier {tier} is not available here");
+        let uk = a.ukernel.as_ref().map(|name| {
+            *quant::qgemm_ukernels(tier).iter().find(|u| u.name == name).unwrap_or_else(|| panic!("no ukernel {name} in tier {tier}"))
+        });
         for case in &cases {
-            let mut run = prepare_q(case, tier);
+            let mut run = prepare_q(case, tier, uk);
             for _ in 0..reps {
                 run(&pool);
             }
-            println!("{tier} {} {} macs={} reps={reps}", qkernel_name(case, tier), case.name, case.macs);
+            let name = match (case.kind, uk) {
+                (Kind::Gemm { .. }, Some(u)) => u.name,
+                _ => qkernel_name(case, tier),
+            };
+            println!("{tier} {name} {} macs={} reps={reps}", case.name, case.macs);
         }
         return;
     }
@@ -175,7 +186,7 @@ fn main() {
     for &tier in &tiers {
         let isa = tier.isa();
         for case in &cases {
-            let mut q = prepare_q(case, tier);
+            let mut q = prepare_q(case, tier, None);
             let mut f = case.prepare(isa);
             let mut qf = || q(&pool);
             let mut ff = || f(&pool);

@@ -42,6 +42,8 @@ pub mod i8_8x8_neon_dot;
 #[cfg(target_arch = "aarch64")]
 pub mod i8_8x8_neon_i8mm;
 #[cfg(target_arch = "aarch64")]
+pub mod i8_12x8_neon_i8mm;
+#[cfg(target_arch = "aarch64")]
 pub mod i8_dw_neon;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_4x16_avx2;
@@ -161,12 +163,23 @@ pub fn qgemm_ukernel(tier: QTier) -> &'static QUkernel {
         #[cfg(target_arch = "aarch64")]
         QTier::NeonDot if tier.is_available() => &i8_8x8_neon_dot::UKERNEL,
         #[cfg(target_arch = "aarch64")]
-        QTier::NeonI8mm if tier.is_available() => &i8_8x8_neon_i8mm::UKERNEL,
+        // 12x8 over 8x8: fewer instructions per multiply-add (benches/README.md).
+        QTier::NeonI8mm if tier.is_available() => &i8_12x8_neon_i8mm::UKERNEL,
         #[cfg(target_arch = "x86_64")]
         QTier::Avx2 if tier.is_available() => &i8_4x16_avx2::UKERNEL,
         #[cfg(target_arch = "x86_64")]
         QTier::Avx512Vnni if tier.is_available() => &i8_8x32_avx512vnni::UKERNEL,
         _ => &i8_4x4_scalar::UKERNEL,
+    }
+}
+
+/// Every GEMM micro-kernel of a tier (its default first; only the scalar
+/// one when the tier is not available here).
+pub fn qgemm_ukernels(tier: QTier) -> Vec<&'static QUkernel> {
+    match tier {
+        #[cfg(target_arch = "aarch64")]
+        QTier::NeonI8mm if tier.is_available() => vec![qgemm_ukernel(tier), &i8_8x8_neon_i8mm::UKERNEL],
+        _ => vec![qgemm_ukernel(tier)],
     }
 }
 
@@ -197,7 +210,14 @@ impl PackedQGemm {
     /// As [`PackedQGemm::pack`] for a given tier (the scalar kernel when the
     /// tier is not available here).
     pub fn pack_tier(tier: QTier, n: usize, k: usize, w_nk: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQGemm {
-        let uk = qgemm_ukernel(tier);
+        PackedQGemm::pack_ukernel(qgemm_ukernel(tier), n, k, w_nk, w_zero_point, bias, input_zero_point)
+    }
+
+    /// As [`PackedQGemm::pack`] for a given micro-kernel (one of
+    /// [`qgemm_ukernels`] of an available tier).
+    pub fn pack_ukernel(uk: &'static QUkernel, n: usize, k: usize, w_nk: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQGemm {
+        assert!(uk.tier.is_available(), "{}: tier not available here", uk.name);
+        assert!(uk.mr <= MAX_MR, "{}: mr {} > {MAX_MR}", uk.name, uk.mr);
         assert!(w_nk.len() >= n * k, "qgemm weights: {} values for n={n} k={k}", w_nk.len());
         if let Some(b) = bias {
             assert!(b.len() >= n, "qgemm bias: {} values for n={n}", b.len());
@@ -330,7 +350,7 @@ impl Lhs<'_> {
 }
 
 /// The largest `mr` of any kernel.
-const MAX_MR: usize = 8;
+const MAX_MR: usize = 12;
 
 /// What the driver does with a tile of accumulators.
 #[derive(Clone, Copy)]
@@ -372,7 +392,10 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
     }
     let uk = w.ukernel;
     let (mr, nr) = (uk.mr, uk.nr);
-    let plan = TilePlan::new(exec.pool.num_threads(), m, n, k.div_ceil(4), mr, nr);
+    // TilePlan budgets fp32 weights (4 bytes per value); int8 weights are a quarter of
+    // that, and a task re-packs its rows for every column chunk, so the chunks are
+    // allowed twice the bytes (k / 8 "floats" of int8 weights per column).
+    let plan = TilePlan::new(exec.pool.num_threads(), m, n, k.div_ceil(8), mr, nr);
     let want_sums = w.w_zero_point != 0;
     exec.pool.run(plan.tasks(), &|t| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);

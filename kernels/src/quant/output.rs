@@ -99,14 +99,18 @@ mod neon {
     /// multiply, rounding half up, saturating only for MIN·MIN), then a
     /// rounding right shift made half-away-from-zero by subtracting one from
     /// negative values first.
+    ///
+    /// When every column shifts right (`RSH`), the fixup is one SSRA
+    /// (`y += y >> 31`): `|y| < 2^31` since the multiplier is below 2^31, so
+    /// it cannot wrap.
     #[inline(always)]
-    unsafe fn requant4<const LSH: bool>(x: int32x4_t, mult: int32x4_t, lsh: int32x4_t, nrsh: int32x4_t) -> int32x4_t {
+    unsafe fn requant4<const LSH: bool, const RSH: bool>(x: int32x4_t, mult: int32x4_t, lsh: int32x4_t, nrsh: int32x4_t) -> int32x4_t {
         // SAFETY: Neon is baseline on aarch64.
         unsafe {
             let x = if LSH { vshlq_s32(x, lsh) } else { x };
             let y = vqrdmulhq_s32(x, mult);
-            let fixup = vshrq_n_s32::<31>(vandq_s32(y, nrsh));
-            vrshlq_s32(vqaddq_s32(y, fixup), nrsh)
+            let fixed = if RSH { vsraq_n_s32::<31>(y, y) } else { vqaddq_s32(y, vshrq_n_s32::<31>(vandq_s32(y, nrsh))) };
+            vrshlq_s32(fixed, nrsh)
         }
     }
 
@@ -126,20 +130,26 @@ mod neon {
         ldo: usize,
     ) {
         let lsh = q.lsh[j0..j0 + cols].iter().any(|&s| s != 0);
+        let rsh = q.rsh[j0..j0 + cols].iter().all(|&s| s > 0);
+        let rc = row_corr.unwrap_or(&[]);
         // SAFETY: the caller's contract.
         unsafe {
-            match (lsh, row_corr) {
-                (false, None) => tile::<false, false>(q, acc, acc_stride, rows, cols, bias, &[], j0, out, ldo),
-                (false, Some(rc)) => tile::<false, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (true, None) => tile::<true, false>(q, acc, acc_stride, rows, cols, bias, &[], j0, out, ldo),
-                (true, Some(rc)) => tile::<true, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+            match (lsh, rsh, row_corr.is_some()) {
+                (false, true, false) => tile::<false, true, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+                (false, true, true) => tile::<false, true, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+                (false, false, false) => tile::<false, false, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+                (false, false, true) => tile::<false, false, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+                (true, true, false) => tile::<true, true, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+                (true, true, true) => tile::<true, true, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+                (true, false, false) => tile::<true, false, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+                (true, false, true) => tile::<true, false, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
             }
         }
     }
 
     #[allow(clippy::too_many_arguments, clippy::needless_range_loop)] // row_corr is empty unless RC
     #[inline(always)]
-    unsafe fn tile<const LSH: bool, const RC: bool>(
+    unsafe fn tile<const LSH: bool, const RSH: bool, const RC: bool>(
         q: &OutParams,
         acc: &[i32],
         acc_stride: usize,
@@ -176,8 +186,8 @@ mod neon {
                         x0 = vaddq_s32(x0, rc);
                         x1 = vaddq_s32(x1, rc);
                     }
-                    let y0 = requant4::<LSH>(x0, m0, l0, r0);
-                    let y1 = requant4::<LSH>(x1, m1, l1, r1);
+                    let y0 = requant4::<LSH, RSH>(x0, m0, l0, r0);
+                    let y1 = requant4::<LSH, RSH>(x1, m1, l1, r1);
                     // Saturating narrowing and a saturating zero-point add keep every value
                     // that lies outside int8 outside it, so the int8 clamp stays exact.
                     let h = vqaddq_s16(vcombine_s16(vqmovn_s32(y0), vqmovn_s32(y1)), zp);

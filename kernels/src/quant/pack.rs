@@ -11,15 +11,18 @@ pub(super) fn pack_rows(uk: &QUkernel, src: &[&[i8]], k: usize, kp: usize, strip
     assert_eq!(src.len(), uk.mr);
     assert!(src.iter().all(|r| r.len() == k) && strip.len() == uk.a_strip_len(kp) && k <= kp);
     #[cfg(target_arch = "aarch64")]
-    if uk.a_xor == 0 && uk.mr == 8 && (uk.ka == 16 || uk.ka == 8) {
+    if uk.a_xor == 0 && uk.mr.is_multiple_of(2) && (uk.ka == 16 || uk.ka == 8) {
         let whole = k / 16 * 16;
         // SAFETY: every row has k >= whole values; the strip holds kp >= whole values
-        // of 8 rows in the ka-grouped layout, which the packers write for groups below whole.
+        // of mr (even) rows in the ka-grouped layout, which the packers write for groups
+        // below whole.
         unsafe {
-            if uk.ka == 16 {
-                neon::pack_ka16(src, whole, strip.as_mut_ptr());
-            } else {
-                neon::pack_ka8(src, whole, strip.as_mut_ptr());
+            match (uk.ka, uk.mr) {
+                (16, 8) => neon::pack_ka16::<8>(src, whole, strip.as_mut_ptr()),
+                (16, _) => neon::pack_ka16::<0>(src, whole, strip.as_mut_ptr()),
+                (8, 8) => neon::pack_ka8::<8>(src, whole, strip.as_mut_ptr()),
+                (8, 12) => neon::pack_ka8::<12>(src, whole, strip.as_mut_ptr()),
+                _ => neon::pack_ka8::<0>(src, whole, strip.as_mut_ptr()),
             }
         }
         for (i, row) in src.iter().enumerate() {
@@ -66,40 +69,45 @@ fn copy_xor(dst: &mut [i8], src: &[i8], x: i8) {
 mod neon {
     use std::arch::aarch64::*;
 
-    /// SDOT layout: per 16 values, 8 rows of 16.
+    /// SDOT layout: per 16 values, every row's 16.
     ///
     /// # Safety
-    /// `src` has 8 rows of at least `whole` values (a multiple of 16); `strip`
-    /// has `8 * whole` writable bytes.
-    pub(super) unsafe fn pack_ka16(src: &[&[i8]], whole: usize, strip: *mut i8) {
-        let r: [*const i8; 8] = std::array::from_fn(|i| src[i].as_ptr());
+    /// `src` has `mr` (even, at most 12) rows of at least `whole` values (a
+    /// multiple of 16); `strip` has `mr * whole` writable bytes.
+    /// `MR` is `src.len()` when non-zero (a fully unrolled copy).
+    #[inline(always)]
+    pub(super) unsafe fn pack_ka16<const MR: usize>(src: &[&[i8]], whole: usize, strip: *mut i8) {
+        let mr = if MR > 0 { MR } else { src.len() };
+        let rows: [*const i8; 12] = std::array::from_fn(|i| if i < mr { src[i].as_ptr() } else { std::ptr::null() });
         for g in 0..whole / 16 {
             // SAFETY: 16 values of each row from 16g < whole; group g of the strip.
             unsafe {
-                let d = strip.add(g * 128);
-                for (i, &row) in r.iter().enumerate() {
+                let d = strip.add(g * 16 * mr);
+                for (i, row) in rows.iter().enumerate().take(mr) {
                     vst1q_s8(d.add(16 * i), vld1q_s8(row.add(16 * g)));
                 }
             }
         }
     }
 
-    /// SMMLA layout: per 8 values, 8 rows of 8 (row pairs = 16 bytes).
+    /// SMMLA layout: per 8 values, every row's 8 (row pairs = 16 bytes).
     ///
     /// # Safety
-    /// As [`pack_ka16`].
-    pub(super) unsafe fn pack_ka8(src: &[&[i8]], whole: usize, strip: *mut i8) {
-        let r: [*const i8; 8] = std::array::from_fn(|i| src[i].as_ptr());
+    /// As [`pack_ka16`] (at most 12 rows).
+    #[inline(always)]
+    pub(super) unsafe fn pack_ka8<const MR: usize>(src: &[&[i8]], whole: usize, strip: *mut i8) {
+        let mr = if MR > 0 { MR } else { src.len() };
+        let rows: [*const i8; 12] = std::array::from_fn(|i| if i < mr { src[i].as_ptr() } else { std::ptr::null() });
         for c in 0..whole / 16 {
             // SAFETY: 16 values of each row from 16c < whole; groups 2c and 2c + 1 of the
-            // strip (64 bytes each).
+            // strip (8 * mr bytes each).
             unsafe {
-                let d = strip.add(c * 128);
-                for q in 0..4 {
-                    let a = vreinterpretq_s64_s8(vld1q_s8(r[2 * q].add(16 * c)));
-                    let b = vreinterpretq_s64_s8(vld1q_s8(r[2 * q + 1].add(16 * c)));
+                let d = strip.add(c * 16 * mr);
+                for q in 0..mr / 2 {
+                    let a = vreinterpretq_s64_s8(vld1q_s8(rows[2 * q].add(16 * c)));
+                    let b = vreinterpretq_s64_s8(vld1q_s8(rows[2 * q + 1].add(16 * c)));
                     vst1q_s8(d.add(16 * q), vreinterpretq_s8_s64(vzip1q_s64(a, b)));
-                    vst1q_s8(d.add(64 + 16 * q), vreinterpretq_s8_s64(vzip2q_s64(a, b)));
+                    vst1q_s8(d.add(8 * mr + 16 * q), vreinterpretq_s8_s64(vzip2q_s64(a, b)));
                 }
             }
         }
