@@ -6,17 +6,20 @@
 use super::{QTier, QUkernel};
 use std::arch::x86_64::*;
 
-pub const UKERNEL: QUkernel = QUkernel { name: "i8_4x16_avx2", tier: QTier::Avx2, mr: 4, nr: 16, kr: 2, ka: 0, kstep: 16, a_xor: 0, run };
+pub const UKERNEL: QUkernel = QUkernel { name: "i8_4x16_avx2", tier: QTier::Avx2, mr: 4, nr: 16, kr: 2, ka: 0, kstep: 16, a_xor: 0, run: run::<4> };
+/// The same for the last rows of a GEMM.
+pub const UKERNEL_2X16: QUkernel = QUkernel { name: "i8_2x16_avx2", tier: QTier::Avx2, mr: 2, nr: 16, kr: 2, ka: 0, kstep: 16, a_xor: 0, run: run::<2> };
+pub const UKERNEL_1X16: QUkernel = QUkernel { name: "i8_1x16_avx2", tier: QTier::Avx2, mr: 1, nr: 16, kr: 2, ka: 0, kstep: 16, a_xor: 0, run: run::<1> };
 
-/// See [`super::QRunFn`]: `a` is 4 rows of `kp` values; `b` holds, per pair
-/// of reduction steps, 16 columns of 2 values.
+/// See [`super::QRunFn`]: `a` is `MR` rows of `kp` values; `b` holds, per
+/// pair of reduction steps, 16 columns of 2 values.
 ///
 /// # Safety
 /// The [`super::QRunFn`] contract for this kernel's layouts; AVX2 is available.
 #[target_feature(enable = "avx2")]
-pub unsafe fn run(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
-    let mut c = [[_mm256_setzero_si256(); 2]; 4];
-    let mut aw = [[0i32; 8]; 4];
+pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
+    let mut c = [[_mm256_setzero_si256(); 2]; MR];
+    let mut aw = [[0i32; 8]; MR];
     let mut p = 0;
     while p < kp {
         for (i, row) in aw.iter_mut().enumerate() {
@@ -40,7 +43,7 @@ pub unsafe fn run(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
         p += 16;
     }
     for (i, ci) in c.iter().enumerate() {
-        // SAFETY: acc holds 4 rows of 16 i32.
+        // SAFETY: acc holds MR rows of 16 i32.
         unsafe {
             _mm256_storeu_si256(acc.add(i * 16) as *mut __m256i, ci[0]);
             _mm256_storeu_si256(acc.add(i * 16 + 8) as *mut __m256i, ci[1]);

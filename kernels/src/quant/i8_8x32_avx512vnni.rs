@@ -7,16 +7,20 @@
 use super::{QTier, QUkernel};
 use std::arch::x86_64::*;
 
-pub const UKERNEL: QUkernel = QUkernel { name: "i8_8x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 8, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run };
+pub const UKERNEL: QUkernel = QUkernel { name: "i8_8x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 8, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<8> };
+/// The same for the last rows of a GEMM.
+pub const UKERNEL_4X32: QUkernel = QUkernel { name: "i8_4x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 4, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<4> };
+pub const UKERNEL_2X32: QUkernel = QUkernel { name: "i8_2x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 2, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<2> };
+pub const UKERNEL_1X32: QUkernel = QUkernel { name: "i8_1x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 1, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<1> };
 
-/// See [`super::QRunFn`]: `a` is 8 rows of `kp` values (`a + 128`); `b`
+/// See [`super::QRunFn`]: `a` is `MR` rows of `kp` values (`a + 128`); `b`
 /// holds, per 4 reduction steps, 32 columns of 4 values.
 ///
 /// # Safety
 /// The [`super::QRunFn`] contract for this kernel's layouts; AVX-512 F/BW and VNNI are available.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub unsafe fn run(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
-    let mut c = [[_mm512_setzero_si512(); 2]; 8];
+pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
+    let mut c = [[_mm512_setzero_si512(); 2]; MR];
     for g in 0..kp / 4 {
         // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4).
         let (b0, b1) = unsafe { (_mm512_loadu_si512(b.add(g * 128) as *const _), _mm512_loadu_si512(b.add(g * 128 + 64) as *const _)) };
@@ -28,7 +32,7 @@ pub unsafe fn run(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
         }
     }
     for (i, ci) in c.iter().enumerate() {
-        // SAFETY: acc holds 8 rows of 32 i32.
+        // SAFETY: acc holds MR rows of 32 i32.
         unsafe {
             _mm512_storeu_si512(acc.add(i * 32) as *mut _, ci[0]);
             _mm512_storeu_si512(acc.add(i * 32 + 16) as *mut _, ci[1]);

@@ -40,7 +40,7 @@ pub mod i8_8x8_neon_smlal;
 #[cfg(target_arch = "aarch64")]
 pub mod i8_8x8_neon_dot;
 #[cfg(target_arch = "aarch64")]
-pub mod i8_8x8_neon_i8mm;
+pub mod i8_neon_i8mm;
 #[cfg(target_arch = "aarch64")]
 pub mod i8_12x8_neon_i8mm;
 #[cfg(target_arch = "aarch64")]
@@ -178,9 +178,31 @@ pub fn qgemm_ukernel(tier: QTier) -> &'static QUkernel {
 pub fn qgemm_ukernels(tier: QTier) -> Vec<&'static QUkernel> {
     match tier {
         #[cfg(target_arch = "aarch64")]
-        QTier::NeonI8mm if tier.is_available() => vec![qgemm_ukernel(tier), &i8_8x8_neon_i8mm::UKERNEL],
+        QTier::NeonI8mm if tier.is_available() => vec![qgemm_ukernel(tier), &i8_neon_i8mm::UKERNEL_8X8],
         _ => vec![qgemm_ukernel(tier)],
     }
+}
+
+/// The kernels that run the last `< mr` rows of a GEMM packed for `uk`
+/// (same weight layout, fewer rows), fewest rows first, then `uk` itself.
+pub fn qgemm_row_tails(uk: &'static QUkernel) -> Vec<&'static QUkernel> {
+    let mut v: Vec<&'static QUkernel> = match uk.name {
+        #[cfg(target_arch = "aarch64")]
+        "i8_8x8_neon_smlal" => vec![&i8_8x8_neon_smlal::UKERNEL_1X8, &i8_8x8_neon_smlal::UKERNEL_2X8, &i8_8x8_neon_smlal::UKERNEL_4X8],
+        #[cfg(target_arch = "aarch64")]
+        "i8_8x8_neon_dot" => vec![&i8_8x8_neon_dot::UKERNEL_1X8, &i8_8x8_neon_dot::UKERNEL_2X8, &i8_8x8_neon_dot::UKERNEL_4X8],
+        #[cfg(target_arch = "aarch64")]
+        "i8_12x8_neon_i8mm" => vec![&i8_neon_i8mm::UKERNEL_2X8, &i8_neon_i8mm::UKERNEL_4X8, &i8_neon_i8mm::UKERNEL_8X8],
+        #[cfg(target_arch = "aarch64")]
+        "i8_8x8_neon_i8mm" => vec![&i8_neon_i8mm::UKERNEL_2X8, &i8_neon_i8mm::UKERNEL_4X8],
+        #[cfg(target_arch = "x86_64")]
+        "i8_4x16_avx2" => vec![&i8_4x16_avx2::UKERNEL_1X16, &i8_4x16_avx2::UKERNEL_2X16],
+        #[cfg(target_arch = "x86_64")]
+        "i8_8x32_avx512vnni" => vec![&i8_8x32_avx512vnni::UKERNEL_1X32, &i8_8x32_avx512vnni::UKERNEL_2X32, &i8_8x32_avx512vnni::UKERNEL_4X32],
+        _ => vec![],
+    };
+    v.push(uk);
+    v
 }
 
 /// int8 weights `[n, k]` packed once for one tier's micro-kernel, with the
@@ -315,7 +337,8 @@ impl Lhs<'_> {
 
     /// Packs rows `m0 .. m0 + rows` (the strip's remaining rows repeat the
     /// last one) into the first `k` values of each row of `strip` (the
-    /// padding past `k` is left as it is), with the row sums when asked.
+    /// padding past `k` is left as it is: it only ever meets zero weights),
+    /// with the row sums when asked.
     /// `gather` is scratch space of `mr * k` values.
     #[allow(clippy::too_many_arguments)]
     fn pack_strip(&self, uk: &QUkernel, k: usize, kp: usize, m0: usize, rows: usize, strip: &mut [i8], gather: &mut [i8], sums: Option<&mut [i32]>) {
@@ -397,11 +420,11 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
     // allowed twice the bytes (k / 8 "floats" of int8 weights per column).
     let plan = TilePlan::new(exec.pool.num_threads(), m, n, k.div_ceil(8), mr, nr);
     let want_sums = w.w_zero_point != 0;
+    let tails = qgemm_row_tails(uk);
     exec.pool.run(plan.tasks(), &|t| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);
-        // Every strip overwrites the first k values of each row: the padding past k keeps
-        // this initial (XOR-ed) zero.
-        let mut strip = vec![uk.a_xor as i8; uk.a_strip_len(kp)];
+        // The padding past k of a strip is never written: it multiplies zero weights.
+        let mut strip = vec![0i8; uk.a_strip_len(kp)];
         let mut sums = vec![0i32; mr];
         let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) { mr * k } else { 0 }];
         let mut corr = vec![0i32; mr];
@@ -409,7 +432,10 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         let mut i0 = m0;
         while i0 < m0 + mt {
             let rows = mr.min(m0 + mt - i0);
-            lhs.pack_strip(uk, k, kp, i0, rows, &mut strip, &mut gather, want_sums.then_some(&mut sums[..]));
+            // The last rows run on the kernel with the fewest rows that covers them.
+            let suk = tails.iter().copied().find(|t| t.mr >= rows).unwrap_or(uk);
+            let strip = &mut strip[..suk.a_strip_len(kp)];
+            lhs.pack_strip(suk, k, kp, i0, rows, strip, &mut gather, want_sums.then_some(&mut sums[..suk.mr]));
             let row_corr = if want_sums {
                 for (c, s) in corr.iter_mut().zip(&sums) {
                     *c = w.w_zero_point.wrapping_mul(*s).wrapping_neg();
@@ -422,9 +448,10 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             while j0 < n0 + nt {
                 let cols = nr.min(n0 + nt - j0);
                 let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
-                // SAFETY: `strip` is one packed strip for kp (a_strip_len), `block` one packed
-                // block (b_block_len), `acc` holds mr * nr values; kp is a multiple of kstep.
-                unsafe { (uk.run)(kp, strip.as_ptr(), block.as_ptr(), acc.as_mut_ptr()) };
+                // SAFETY: `strip` is one packed strip of suk for kp (a_strip_len), `block` one
+                // packed block (b_block_len: suk has uk's nr, kr and kstep), `acc` holds at least
+                // suk.mr * nr values; kp is a multiple of kstep.
+                unsafe { (suk.run)(kp, strip.as_ptr(), block.as_ptr(), acc.as_mut_ptr()) };
                 let bias = &w.bias[j0..j0 + cols];
                 match dst {
                     Dst::Quant { q, ptr } => {

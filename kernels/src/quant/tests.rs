@@ -150,6 +150,16 @@ fn run_gemm_case_with(uk: &'static QUkernel, pool: &ThreadPool, m: usize, n: usi
 fn every_available_tier_has_its_own_kernels() {
     for tier in tiers() {
         assert_eq!(qgemm_ukernel(tier).tier, tier, "{tier}");
+        for uk in qgemm_ukernels(tier) {
+            let tails = qgemm_row_tails(uk);
+            assert!(std::ptr::eq(*tails.last().unwrap(), uk));
+            for w in tails.windows(2) {
+                assert!(w[0].mr < w[1].mr, "{}: tails by rows", uk.name);
+            }
+            for t in &tails {
+                assert_eq!((t.tier, t.nr, t.kr, t.kstep, t.a_xor), (uk.tier, uk.nr, uk.kr, uk.kstep, uk.a_xor), "{} / {}", uk.name, t.name);
+            }
+        }
         let dw = qdw_ukernel(tier);
         assert!(dw.tier == tier || (dw.tier == QTier::Neon && tier.isa() == Isa::Neon), "{tier}: {}", dw.name);
     }
