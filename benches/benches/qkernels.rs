@@ -82,16 +82,17 @@ fn quant_out(n: usize, k: usize) -> QuantOut {
 fn qkernel_name(case: &Case, tier: QTier) -> &'static str {
     match case.kind {
         Kind::Depthwise { .. } => quant::qdw_ukernel(tier).name,
-        _ => quant::qgemm_ukernel(tier).name,
+        Kind::Gemm { n, k, .. } => quant::qgemm_ukernel_for(tier, n, k).name,
+        Kind::Conv { s, out_c, kernel, .. } => quant::qgemm_ukernel_for(tier, out_c, kernel * kernel * s.c).name,
     }
 }
 
 /// Packs the int8 weights of a case for `tier` (GEMM tile `uk` when given) and returns one call.
 fn prepare_q(case: &Case, tier: QTier, uk: Option<&'static QUkernel>) -> Box<dyn FnMut(&ThreadPool)> {
     let isa = tier.isa();
-    let uk = uk.unwrap_or_else(|| quant::qgemm_ukernel(tier));
     match case.kind {
         Kind::Gemm { m, n, k } => {
+            let uk = uk.unwrap_or_else(|| quant::qgemm_ukernel_for(tier, n, k));
             let a = i8s(m * k, 1);
             let bias: Vec<i32> = i8s(n, 3).iter().map(|&v| v as i32 * 50).collect();
             let w = PackedQGemm::pack_ukernel(uk, n, k, &i8s(n * k, 2), 0, Some(&bias), 3);

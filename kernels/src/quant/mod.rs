@@ -173,12 +173,28 @@ pub fn qgemm_ukernel(tier: QTier) -> &'static QUkernel {
     }
 }
 
+/// The GEMM micro-kernel a tier packs `n x k` weights for: the tier's
+/// default tile, or a narrower one where the default would pad the output
+/// width by more than 15% and the narrower one pads less.
+pub fn qgemm_ukernel_for(tier: QTier, n: usize, _k: usize) -> &'static QUkernel {
+    let uk = qgemm_ukernel(tier);
+    let padded = |nr: usize| n.div_ceil(nr) * nr;
+    qgemm_ukernels(tier)
+        .into_iter()
+        .skip(1)
+        .filter(|u| u.nr < uk.nr && padded(uk.nr) * 100 > n * 115 && padded(u.nr) < padded(uk.nr))
+        .min_by_key(|u| padded(u.nr))
+        .unwrap_or(uk)
+}
+
 /// Every GEMM micro-kernel of a tier (its default first; only the scalar
 /// one when the tier is not available here).
 pub fn qgemm_ukernels(tier: QTier) -> Vec<&'static QUkernel> {
     match tier {
         #[cfg(target_arch = "aarch64")]
         QTier::NeonI8mm if tier.is_available() => vec![qgemm_ukernel(tier), &i8_neon_i8mm::UKERNEL_8X8],
+        #[cfg(target_arch = "x86_64")]
+        QTier::Avx512Vnni if tier.is_available() => vec![qgemm_ukernel(tier), &i8_8x32_avx512vnni::UKERNEL_12X16],
         _ => vec![qgemm_ukernel(tier)],
     }
 }
@@ -199,6 +215,13 @@ pub fn qgemm_row_tails(uk: &'static QUkernel) -> Vec<&'static QUkernel> {
         "i8_4x16_avx2" => vec![&i8_4x16_avx2::UKERNEL_1X16, &i8_4x16_avx2::UKERNEL_2X16],
         #[cfg(target_arch = "x86_64")]
         "i8_8x32_avx512vnni" => vec![&i8_8x32_avx512vnni::UKERNEL_1X32, &i8_8x32_avx512vnni::UKERNEL_2X32, &i8_8x32_avx512vnni::UKERNEL_4X32],
+        #[cfg(target_arch = "x86_64")]
+        "i8_12x16_avx512vnni" => vec![
+            &i8_8x32_avx512vnni::UKERNEL_1X16,
+            &i8_8x32_avx512vnni::UKERNEL_2X16,
+            &i8_8x32_avx512vnni::UKERNEL_4X16,
+            &i8_8x32_avx512vnni::UKERNEL_8X16,
+        ],
         _ => vec![],
     };
     v.push(uk);
@@ -232,7 +255,7 @@ impl PackedQGemm {
     /// As [`PackedQGemm::pack`] for a given tier (the scalar kernel when the
     /// tier is not available here).
     pub fn pack_tier(tier: QTier, n: usize, k: usize, w_nk: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQGemm {
-        PackedQGemm::pack_ukernel(qgemm_ukernel(tier), n, k, w_nk, w_zero_point, bias, input_zero_point)
+        PackedQGemm::pack_ukernel(qgemm_ukernel_for(tier, n, k), n, k, w_nk, w_zero_point, bias, input_zero_point)
     }
 
     /// As [`PackedQGemm::pack`] for a given micro-kernel (one of
@@ -325,7 +348,17 @@ impl Lhs<'_> {
                         let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < shape.w);
                         let seg = &mut dst[(ky * win.kernel_w + kx) * c..][..c];
                         match (iy, ix) {
-                            (Some(iy), Some(ix)) => seg.copy_from_slice(&input[((b * shape.h + iy) * shape.w + ix) * c..][..c]),
+                            (Some(iy), Some(ix)) => {
+                                let src = &input[((b * shape.h + iy) * shape.w + ix) * c..][..c];
+                                if c < 16 {
+                                    // A few channels: a plain loop beats a memcpy call.
+                                    for (d, &v) in seg.iter_mut().zip(src) {
+                                        *d = v;
+                                    }
+                                } else {
+                                    seg.copy_from_slice(src);
+                                }
+                            }
                             // Padding reads the input zero point.
                             _ => seg.fill(pad),
                         }

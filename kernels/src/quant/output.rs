@@ -71,7 +71,12 @@ pub(crate) unsafe fn store_tile(
                 return unsafe { neon::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
             }
             #[cfg(target_arch = "x86_64")]
-            QTier::Avx2 | QTier::Avx512Vnni => {
+            QTier::Avx512Vnni => {
+                // SAFETY: the tier is available (its kernel ran), so AVX-512 F/BW are; the caller's contract.
+                return unsafe { avx512::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            QTier::Avx2 => {
                 // SAFETY: the tier is available (its kernel ran), so AVX2 is; the caller's contract.
                 return unsafe { avx2::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
             }
@@ -284,6 +289,80 @@ mod avx2 {
                 // SAFETY: element (i, jj) of the caller's output region.
                 unsafe { *out.add(i * ldo + jj) = q.apply(j0 + jj, v) };
             }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::OutParams;
+    use std::arch::x86_64::*;
+
+    /// Sixteen columns of the stage, exact, as the AVX2 one (VPSLLVD, the
+    /// 64-bit products rounded half up, a rounding right shift half away from
+    /// zero), with mask registers for the comparisons; `mask` and `half` are
+    /// `2^rsh − 1` and its half, per column.
+    #[inline(always)]
+    unsafe fn requant16(x: __m512i, mult: __m512i, mult_odd: __m512i, lsh: __m512i, rsh: __m512i, mask: __m512i, half: __m512i) -> __m512i {
+        // SAFETY: the caller runs with AVX-512 F.
+        unsafe {
+            let x = _mm512_sllv_epi32(x, lsh);
+            let nudge = _mm512_set1_epi64(1 << 30);
+            let even = _mm512_srli_epi64::<31>(_mm512_add_epi64(_mm512_mul_epi32(x, mult), nudge));
+            let odd = _mm512_srli_epi64::<31>(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), mult_odd), nudge));
+            let y = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+            let one = _mm512_set1_epi32(1);
+            let neg = _mm512_cmplt_epi32_mask(y, _mm512_setzero_si512());
+            let thr = _mm512_mask_add_epi32(half, neg, half, one);
+            let up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(y, mask), thr);
+            let q = _mm512_srav_epi32(y, rsh);
+            _mm512_mask_add_epi32(q, up, q, one)
+        }
+    }
+
+    /// # Safety
+    /// See [`super::store_tile`]; AVX-512 F and BW are available.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn store_tile(
+        q: &OutParams,
+        acc: &[i32],
+        acc_stride: usize,
+        rows: usize,
+        cols: usize,
+        bias: &[i32],
+        row_corr: Option<&[i32]>,
+        j0: usize,
+        out: *mut i8,
+        ldo: usize,
+    ) {
+        let zp = _mm512_set1_epi32(q.zp);
+        let (lo, hi) = (_mm512_set1_epi32(q.min), _mm512_set1_epi32(q.max));
+        let one = _mm512_set1_epi32(1);
+        let mut j = 0;
+        while j < cols {
+            let w = (cols - j).min(16);
+            let m: __mmask16 = if w == 16 { 0xffff } else { (1u16 << w) - 1 };
+            // Masked loads: lanes past `cols` read nothing (zero).
+            let ld = |p: *const i32| {
+                // SAFETY: the first w values at p are readable (callers pass column j of slices
+                // holding cols values); masked-off lanes are not accessed.
+                unsafe { _mm512_maskz_loadu_epi32(m, p) }
+            };
+            let (mult, lsh, rsh, b) = (ld(q.mult[j0 + j..].as_ptr()), ld(q.lsh[j0 + j..].as_ptr()), ld(q.rsh[j0 + j..].as_ptr()), ld(bias[j..].as_ptr()));
+            let mult_odd = _mm512_srli_epi64::<32>(mult);
+            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rsh), one);
+            let half = _mm512_srai_epi32::<1>(mask);
+            for i in 0..rows {
+                let rc = _mm512_set1_epi32(row_corr.map_or(0, |c| c[i]));
+                let x = _mm512_add_epi32(_mm512_add_epi32(ld(acc[i * acc_stride + j..].as_ptr()), b), rc);
+                // SAFETY: AVX-512 F is enabled in this function.
+                let y = unsafe { requant16(x, mult, mult_odd, lsh, rsh, mask, half) };
+                let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
+                // SAFETY: the first w bytes of row i of the caller's output region from column j.
+                unsafe { _mm512_mask_cvtsepi32_storeu_epi8(out.add(i * ldo + j), m, y) };
+            }
+            j += w;
         }
     }
 }
