@@ -26,6 +26,8 @@
 //! All arithmetic is exact integer arithmetic, so results never depend on the
 //! tier, the tile or the number of threads.
 
+use std::sync::{Arc, Mutex};
+
 use crate::fixedpoint::Requant;
 use crate::gemm::TilePlan;
 use crate::{Exec, Isa, Nhwc, Window2d};
@@ -330,7 +332,9 @@ enum Lhs<'a> {
     /// `m` rows of `k` values, `lda` apart.
     Rows { a: &'a [i8], lda: usize },
     /// CONV_2D: output pixel `i` reads, for every tap, `c` input values or the padding value.
-    Conv { input: &'a [i8], shape: Nhwc, win: &'a Window2d, pad: i8 },
+    /// `offsets[r * taps + t]` is where tap `t` of output pixel `r` reads its
+    /// `c` values, or [`PAD`] for the padding.
+    Conv { input: &'a [i8], c: usize, taps: usize, offsets: &'a [usize], pad: i8 },
 }
 
 impl Lhs<'_> {
@@ -338,30 +342,13 @@ impl Lhs<'_> {
     fn gather_row(&self, r: usize, dst: &mut [i8]) {
         match *self {
             Lhs::Rows { a, lda } => dst.copy_from_slice(&a[r * lda..][..dst.len()]),
-            Lhs::Conv { input, shape, win, pad } => {
-                let (oh, ow) = (win.out_h(shape.h), win.out_w(shape.w));
-                let (b, oy, ox) = (r / (oh * ow), r / ow % oh, r % ow);
-                let c = shape.c;
-                for ky in 0..win.kernel_h {
-                    let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < shape.h);
-                    for kx in 0..win.kernel_w {
-                        let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < shape.w);
-                        let seg = &mut dst[(ky * win.kernel_w + kx) * c..][..c];
-                        match (iy, ix) {
-                            (Some(iy), Some(ix)) => {
-                                let src = &input[((b * shape.h + iy) * shape.w + ix) * c..][..c];
-                                if c < 16 {
-                                    // A few channels: a plain loop beats a memcpy call.
-                                    for (d, &v) in seg.iter_mut().zip(src) {
-                                        *d = v;
-                                    }
-                                } else {
-                                    seg.copy_from_slice(src);
-                                }
-                            }
-                            // Padding reads the input zero point.
-                            _ => seg.fill(pad),
-                        }
+            Lhs::Conv { input, c, taps, offsets, pad } => {
+                for (seg, &off) in dst.chunks_exact_mut(c).zip(&offsets[r * taps..(r + 1) * taps]) {
+                    if off == PAD {
+                        // Padding reads the input zero point.
+                        seg.fill(pad);
+                    } else {
+                        pack::copy_short(seg, &input[off..off + c]);
                     }
                 }
             }
@@ -552,14 +539,50 @@ pub fn qfully_connected(exec: Exec, rows: usize, input: &[i8], w: &PackedQGemm, 
     qgemm(exec, rows, input, w.k, w, out, w.n, q)
 }
 
+/// The offset entry meaning "this tap reads the padding".
+const PAD: usize = usize::MAX;
+
+/// Where every tap of every output pixel reads (an indirection buffer), for
+/// one input shape and geometry.
+struct Indirection {
+    in_shape: Nhwc,
+    win: Window2d,
+    offsets: Vec<usize>,
+}
+
+fn build_indirection(in_shape: Nhwc, win: &Window2d) -> Vec<usize> {
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let (kh, kw, c) = (win.kernel_h, win.kernel_w, in_shape.c);
+    let mut offsets = Vec::with_capacity(in_shape.n * oh * ow * kh * kw);
+    for b in 0..in_shape.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ky in 0..kh {
+                    let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
+                    for kx in 0..kw {
+                        let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < in_shape.w);
+                        offsets.push(match (iy, ix) {
+                            (Some(iy), Some(ix)) => ((b * in_shape.h + iy) * in_shape.w + ix) * c,
+                            _ => PAD,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    offsets
+}
+
 /// CONV_2D weights (`[out_c, kh, kw, in_c]`, OHWI) packed once as a GEMM
-/// right-hand side with `k = kh * kw * in_c`, tap-major.
+/// right-hand side with `k = kh * kw * in_c`, tap-major, with the
+/// indirection buffer of the last input shape seen.
 pub struct PackedQConv2d {
     pub out_c: usize,
     pub in_c: usize,
     pub kernel_h: usize,
     pub kernel_w: usize,
     weights: PackedQGemm,
+    indirection: Mutex<Option<Arc<Indirection>>>,
 }
 
 impl PackedQConv2d {
@@ -569,7 +592,19 @@ impl PackedQConv2d {
     /// As [`PackedQConv2d::pack`] for a given tier.
     pub fn pack_tier(tier: QTier, out_c: usize, kernel_h: usize, kernel_w: usize, in_c: usize, w_ohwi: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQConv2d {
         let weights = PackedQGemm::pack_tier(tier, out_c, kernel_h * kernel_w * in_c, w_ohwi, w_zero_point, bias, input_zero_point);
-        PackedQConv2d { out_c, in_c, kernel_h, kernel_w, weights }
+        PackedQConv2d { out_c, in_c, kernel_h, kernel_w, weights, indirection: Mutex::new(None) }
+    }
+
+    fn indirection_for(&self, in_shape: Nhwc, win: &Window2d) -> Arc<Indirection> {
+        let mut cached = self.indirection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*cached {
+            Some(ind) if ind.in_shape == in_shape && ind.win == *win => ind.clone(),
+            _ => {
+                let ind = Arc::new(Indirection { in_shape, win: *win, offsets: build_indirection(in_shape, win) });
+                *cached = Some(ind.clone());
+                ind
+            }
+        }
     }
     pub fn kernel_name(&self) -> &'static str {
         self.weights.kernel_name()
@@ -618,7 +653,8 @@ pub fn qconv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8], w: &Pac
     let zp = w.weights.input_zero_point;
     assert!((-128..=127).contains(&zp), "qconv2d: input zero point {zp} outside int8");
     let params = output::OutParams::new(q, n);
-    let lhs = Lhs::Conv { input, shape: in_shape, win, pad: zp as i8 };
+    let ind = w.indirection_for(in_shape, win);
+    let lhs = Lhs::Conv { input, c: in_shape.c, taps: win.kernel_h * win.kernel_w, offsets: &ind.offsets, pad: zp as i8 };
     drive(exec, m, lhs, &w.weights, Dst::Quant { q: &params, ptr: SharedMutI8(output.as_mut_ptr()) }, n);
 }
 

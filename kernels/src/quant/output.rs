@@ -11,6 +11,15 @@ pub(crate) struct OutParams {
     pub lsh: Vec<i32>,
     /// Right shift (`max(-shift, 0)`).
     pub rsh: Vec<i32>,
+    /// `-rsh` (Neon shifts right by negative amounts).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    pub nrsh: Vec<i32>,
+    /// Some column shifts left (the Neon stage skips the shift otherwise).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    pub any_lsh: bool,
+    /// Every column shifts right by at least one (a cheaper Neon rounding fixup).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    pub all_rsh: bool,
     pub zp: i32,
     pub min: i32,
     pub max: i32,
@@ -30,7 +39,10 @@ impl OutParams {
             && lsh.iter().all(|&s| s < 31)
             && rsh.iter().all(|&s| s <= 31)
             && (-256..=256).contains(&q.zero_point);
-        OutParams { mult, lsh, rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok }
+        let nrsh = rsh.iter().map(|&s| -s).collect();
+        let any_lsh = lsh.iter().any(|&s| s != 0);
+        let all_rsh = rsh.iter().all(|&s| s > 0);
+        OutParams { mult, lsh, rsh, nrsh, any_lsh, all_rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok }
     }
 
     /// The reference output stage for column `j`.
@@ -134,8 +146,7 @@ mod neon {
         out: *mut i8,
         ldo: usize,
     ) {
-        let lsh = q.lsh[j0..j0 + cols].iter().any(|&s| s != 0);
-        let rsh = q.rsh[j0..j0 + cols].iter().all(|&s| s > 0);
+        let (lsh, rsh) = (q.any_lsh, q.all_rsh);
         let rc = row_corr.unwrap_or(&[]);
         // SAFETY: the caller's contract.
         unsafe {
@@ -179,8 +190,8 @@ mod neon {
                 let m1 = vld1q_s32(q.mult.as_ptr().add(j0 + j + 4));
                 let l0 = vld1q_s32(q.lsh.as_ptr().add(j0 + j));
                 let l1 = vld1q_s32(q.lsh.as_ptr().add(j0 + j + 4));
-                let r0 = vnegq_s32(vld1q_s32(q.rsh.as_ptr().add(j0 + j)));
-                let r1 = vnegq_s32(vld1q_s32(q.rsh.as_ptr().add(j0 + j + 4)));
+                let r0 = vld1q_s32(q.nrsh.as_ptr().add(j0 + j));
+                let r1 = vld1q_s32(q.nrsh.as_ptr().add(j0 + j + 4));
                 let b0 = vld1q_s32(bias.as_ptr().add(j));
                 let b1 = vld1q_s32(bias.as_ptr().add(j + 4));
                 for i in 0..rows {

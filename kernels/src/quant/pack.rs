@@ -57,7 +57,7 @@ fn put_row(uk: &QUkernel, strip: &mut [i8], kp: usize, i: usize, p0: usize, src:
 #[inline(always)]
 fn copy_xor(dst: &mut [i8], src: &[i8], x: i8) {
     if x == 0 {
-        dst.copy_from_slice(src);
+        copy_short(dst, src);
     } else {
         for (d, &s) in dst.iter_mut().zip(src) {
             *d = s ^ x;
@@ -111,5 +111,30 @@ mod neon {
                 }
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` with fixed-size (possibly overlapping) moves
+/// below 16 values instead of a `memcpy` call (strip tails, few channels).
+#[inline(always)]
+pub(super) fn copy_short(dst: &mut [i8], src: &[i8]) {
+    let n = dst.len();
+    assert_eq!(n, src.len());
+    match n {
+        16.. => dst.copy_from_slice(src),
+        8.. => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        4.. => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        2 | 3 => {
+            dst[..2].copy_from_slice(&src[..2]);
+            dst[n - 2..].copy_from_slice(&src[n - 2..]);
+        }
+        1 => dst[0] = src[0],
+        _ => {}
     }
 }
