@@ -13,7 +13,8 @@ use crate::{Exec, Isa, Nhwc, Window2d};
 /// `inputs` holds `taps` pointers, each to `channels` readable bytes;
 /// `weights` is one packed plane for `channels` and `taps`
 /// ([`QDwUkernel::plane_len`] values: per block of `cr` channels, `taps` rows
-/// of `cr` values, zero past `channels`); `acc` has `channels` writable values.
+/// of `cr` values, zero past `channels`; the Neon kernel stores them as int16,
+/// two per slot); `acc` has `channels` writable values.
 pub type QDwRunFn = unsafe fn(channels: usize, taps: usize, inputs: *const *const i8, weights: *const i32, acc: *mut i32);
 
 /// One int8 depthwise micro-kernel.
@@ -118,6 +119,12 @@ impl PackedQDepthwise {
                 bias_f[oc] = bias.map_or(0, |b| b[oc]).wrapping_sub(input_zero_point.wrapping_mul(sum));
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        if std::ptr::eq(uk, &super::i8_dw_neon::UKERNEL) {
+            for p in planes.chunks_mut(plane.max(1)) {
+                super::i8_dw_neon::pack_plane_i16(p);
+            }
+        }
         PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f }
     }
 
@@ -186,13 +193,17 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                         Some(_) => tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w),
                         None => (0, 0),
                     };
-                    for (px, pixel_ptrs) in ptrs.chunks_exact_mut(taps).enumerate() {
-                        pixel_ptrs[t] = match iy {
-                            Some(iy) if (lo..hi).contains(&px) => {
-                                image[(iy * in_shape.w + px * win.stride_w + kx * win.dilation_w - win.pad_left) * c..].as_ptr()
-                            }
-                            _ => zero.as_ptr(),
-                        };
+                    for px in (0..lo).chain(hi..ow) {
+                        ptrs[px * taps + t] = zero.as_ptr();
+                    }
+                    if let Some(iy) = iy.filter(|_| lo < hi) {
+                        // Input column of pixel lo; each next pixel is `stride_w` columns on.
+                        let first = &image[(iy * in_shape.w + lo * win.stride_w + kx * win.dilation_w - win.pad_left) * c..];
+                        let step = win.stride_w * c;
+                        for (i, px) in (lo..hi).enumerate() {
+                            // In bounds: tap_columns keeps every column of lo..hi inside the row.
+                            ptrs[px * taps + t] = first.as_ptr().wrapping_add(i * step);
+                        }
                     }
                 }
             }
