@@ -224,7 +224,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
             }
             // SAFETY: output row `row` (ow pixels of out_c values) lies inside `output`
             // (asserted above) and belongs to this task alone; acc holds ow rows of out_c.
-            unsafe { output::store_tile(uk.tier, &params, &acc, out_c, ow, out_c, &w.bias, None, 0, dst.ptr().add(row * ow * out_c), out_c) };
+            unsafe { output::store_tile(uk.tier, &params, &acc, output::AccLayout::row_major(out_c), ow, out_c, &w.bias, None, 0, dst.ptr().add(row * ow * out_c), out_c) };
         }
     });
 }

@@ -448,7 +448,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         let mut sums = vec![0i32; mr];
         let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) { mr * k } else { 0 }];
         let mut corr = vec![0i32; mr];
-        let mut acc = vec![0i32; mr * nr];
+        let mut acc = vec![0i32; mr * plan.nc.min(n).div_ceil(nr) * nr];
         let mut i0 = m0;
         while i0 < m0 + mt {
             let rows = mr.min(m0 + mt - i0);
@@ -464,35 +464,37 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             } else {
                 None
             };
-            let mut j0 = n0;
-            while j0 < n0 + nt {
-                let cols = nr.min(n0 + nt - j0);
+            // Every weight block of the task into one accumulator strip (blocks of mr x nr),
+            // then one output stage over the strip.
+            for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
                 let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
+                let tile = &mut acc[bi * mr * nr..(bi + 1) * mr * nr];
                 // SAFETY: `strip` is one packed strip of suk for kp (a_strip_len), `block` one
-                // packed block (b_block_len: suk has uk's nr, kr and kstep), `acc` holds at least
-                // suk.mr * nr values; kp is a multiple of kstep.
-                unsafe { (suk.run)(kp, strip.as_ptr(), block.as_ptr(), acc.as_mut_ptr()) };
-                let bias = &w.bias[j0..j0 + cols];
-                match dst {
-                    Dst::Quant { q, ptr } => {
-                        // SAFETY: rows i0..i0+rows, columns j0..j0+cols of the output lie inside it
-                        // (checked by the entry points) and belong to this task alone.
-                        let out = unsafe { ptr.ptr().add(i0 * ldo + j0) };
-                        // SAFETY: as above: `rows` rows of `cols` values, `ldo` apart.
-                        unsafe { output::store_tile(uk.tier, q, &acc, nr, rows, cols, bias, row_corr, j0, out, ldo) };
-                    }
-                    Dst::Acc { ptr } => {
-                        for i in 0..rows {
-                            let rc = row_corr.map_or(0, |c| c[i]);
-                            for (j, &b) in bias.iter().enumerate() {
-                                // SAFETY: element (i0 + i, j0 + j) lies inside the output (checked by
-                                // qgemm_acc) and belongs to this task alone.
-                                unsafe { *ptr.ptr().add((i0 + i) * ldo + j0 + j) = acc[i * nr + j].wrapping_add(b).wrapping_add(rc) };
-                            }
+                // packed block (b_block_len: suk has uk's nr, kr and kstep), `tile` holds
+                // mr * nr >= suk.mr * nr values; kp is a multiple of kstep.
+                unsafe { (suk.run)(kp, strip.as_ptr(), block.as_ptr(), tile.as_mut_ptr()) };
+            }
+            let lay = output::AccLayout { row_stride: nr, block_cols: nr, block_len: mr * nr };
+            let bias = &w.bias[n0..n0 + nt];
+            match dst {
+                Dst::Quant { q, ptr } => {
+                    // SAFETY: rows i0..i0+rows, columns n0..n0+nt of the output lie inside it
+                    // (checked by the entry points) and belong to this task alone.
+                    let out = unsafe { ptr.ptr().add(i0 * ldo + n0) };
+                    // SAFETY: as above: `rows` rows of `nt` values, `ldo` apart; acc holds them
+                    // in `lay` (blocks of nr columns, nr a multiple of the stages' runs).
+                    unsafe { output::store_tile(uk.tier, q, &acc, lay, rows, nt, bias, row_corr, n0, out, ldo) };
+                }
+                Dst::Acc { ptr } => {
+                    for i in 0..rows {
+                        let rc = row_corr.map_or(0, |c| c[i]);
+                        for (j, &b) in bias.iter().enumerate() {
+                            // SAFETY: element (i0 + i, n0 + j) lies inside the output (checked by
+                            // qgemm_acc) and belongs to this task alone.
+                            unsafe { *ptr.ptr().add((i0 + i) * ldo + n0 + j) = acc[lay.idx(i, j)].wrapping_add(b).wrapping_add(rc) };
                         }
                     }
                 }
-                j0 += cols;
             }
             i0 += rows;
         }

@@ -53,20 +53,48 @@ impl OutParams {
     }
 }
 
-/// Stores a tile: `out[i * ldo + j] = stage(j0 + j, acc[i * acc_stride + j] + bias[j] + row_corr[i])`
-/// for `i < rows`, `j < cols`.
+/// Where accumulator (row `i`, column `j`) of a tile lives: blocks of
+/// `block_cols` columns, `block_len` values apart, rows `row_stride` apart
+/// inside a block (a row-major tile is one block).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AccLayout {
+    pub row_stride: usize,
+    pub block_cols: usize,
+    pub block_len: usize,
+}
+
+impl AccLayout {
+    /// Rows `row_stride` apart, one block.
+    pub fn row_major(row_stride: usize) -> AccLayout {
+        AccLayout { row_stride, block_cols: usize::MAX, block_len: 0 }
+    }
+    /// Offset of column `j` in row 0.
+    #[inline(always)]
+    pub fn col(&self, j: usize) -> usize {
+        j / self.block_cols * self.block_len + j % self.block_cols
+    }
+    #[inline(always)]
+    pub fn idx(&self, i: usize, j: usize) -> usize {
+        self.col(j) + i * self.row_stride
+    }
+}
+
+/// Stores a tile: `out[i * ldo + j] = stage(j0 + j, acc[lay.idx(i, j)] + bias[j] + row_corr[i])`
+/// for `i < rows`, `j < cols`. The vector stages work on runs of 8 or 16
+/// columns, which must not straddle two blocks (block widths are multiples
+/// of 16, or one block).
 ///
 /// # Safety
 /// `out` points at `rows` rows of `cols` writable bytes, `ldo` apart, that
-/// nothing else accesses; `acc` holds `rows` rows of `cols` values `acc_stride`
-/// apart; `bias` holds `cols` values; `row_corr` (if any) `rows`; columns
+/// nothing else accesses; `acc` holds every `lay.idx(i, j)` for `i < rows`,
+/// `j < cols`; `bias` holds `cols` values; `row_corr` (if any) `rows`; columns
 /// `j0 .. j0 + cols` exist in `q`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn store_tile(
     tier: QTier,
     q: &OutParams,
     acc: &[i32],
-    acc_stride: usize,
+    lay: AccLayout,
     rows: usize,
     cols: usize,
     bias: &[i32],
@@ -80,17 +108,17 @@ pub(crate) unsafe fn store_tile(
             #[cfg(target_arch = "aarch64")]
             QTier::Neon | QTier::NeonDot | QTier::NeonI8mm => {
                 // SAFETY: the tier is available (its kernel ran); the caller's contract.
-                return unsafe { neon::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
+                return unsafe { neon::store_tile(q, acc, lay, rows, cols, bias, row_corr, j0, out, ldo) };
             }
             #[cfg(target_arch = "x86_64")]
             QTier::Avx512Vnni => {
                 // SAFETY: the tier is available (its kernel ran), so AVX-512 F/BW are; the caller's contract.
-                return unsafe { avx512::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
+                return unsafe { avx512::store_tile(q, acc, lay, rows, cols, bias, row_corr, j0, out, ldo) };
             }
             #[cfg(target_arch = "x86_64")]
             QTier::Avx2 => {
                 // SAFETY: the tier is available (its kernel ran), so AVX2 is; the caller's contract.
-                return unsafe { avx2::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
+                return unsafe { avx2::store_tile(q, acc, lay, rows, cols, bias, row_corr, j0, out, ldo) };
             }
             _ => {}
         }
@@ -99,7 +127,7 @@ pub(crate) unsafe fn store_tile(
     for i in 0..rows {
         let rc = row_corr.map_or(0, |c| c[i]);
         for j in 0..cols {
-            let v = acc[i * acc_stride + j].wrapping_add(bias[j]).wrapping_add(rc);
+            let v = acc[lay.idx(i, j)].wrapping_add(bias[j]).wrapping_add(rc);
             // SAFETY: element (i, j) of the caller's output region.
             unsafe { *out.add(i * ldo + j) = q.apply(j0 + j, v) };
         }
@@ -108,7 +136,7 @@ pub(crate) unsafe fn store_tile(
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
-    use super::OutParams;
+    use super::{AccLayout, OutParams};
     use std::arch::aarch64::*;
 
     /// Four columns of the stage, exact: SSHL (wrapping left shift, skipped
@@ -137,7 +165,7 @@ mod neon {
     pub(super) unsafe fn store_tile(
         q: &OutParams,
         acc: &[i32],
-        acc_stride: usize,
+        lay: AccLayout,
         rows: usize,
         cols: usize,
         bias: &[i32],
@@ -151,14 +179,14 @@ mod neon {
         // SAFETY: the caller's contract.
         unsafe {
             match (lsh, rsh, row_corr.is_some()) {
-                (false, true, false) => tile::<false, true, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (false, true, true) => tile::<false, true, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (false, false, false) => tile::<false, false, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (false, false, true) => tile::<false, false, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (true, true, false) => tile::<true, true, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (true, true, true) => tile::<true, true, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (true, false, false) => tile::<true, false, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (true, false, true) => tile::<true, false, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+                (false, true, false) => tile::<false, true, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (false, true, true) => tile::<false, true, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (false, false, false) => tile::<false, false, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (false, false, true) => tile::<false, false, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, true, false) => tile::<true, true, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, true, true) => tile::<true, true, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, false, false) => tile::<true, false, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, false, true) => tile::<true, false, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
             }
         }
     }
@@ -168,7 +196,7 @@ mod neon {
     unsafe fn tile<const LSH: bool, const RSH: bool, const RC: bool>(
         q: &OutParams,
         acc: &[i32],
-        acc_stride: usize,
+        lay: AccLayout,
         rows: usize,
         cols: usize,
         bias: &[i32],
@@ -194,8 +222,9 @@ mod neon {
                 let r1 = vld1q_s32(q.nrsh.as_ptr().add(j0 + j + 4));
                 let b0 = vld1q_s32(bias.as_ptr().add(j));
                 let b1 = vld1q_s32(bias.as_ptr().add(j + 4));
+                let cj = lay.col(j);
                 for i in 0..rows {
-                    let a = acc.as_ptr().add(i * acc_stride + j);
+                    let a = acc.as_ptr().add(cj + i * lay.row_stride);
                     let (mut x0, mut x1) = (vaddq_s32(vld1q_s32(a), b0), vaddq_s32(vld1q_s32(a.add(4)), b1));
                     if RC {
                         let rc = vdupq_n_s32(row_corr[i]);
@@ -215,7 +244,7 @@ mod neon {
             for i in 0..rows {
                 let rc = if RC { row_corr[i] } else { 0 };
                 for jj in j..cols {
-                    let v = acc[i * acc_stride + jj].wrapping_add(bias[jj]).wrapping_add(rc);
+                    let v = acc[lay.idx(i, jj)].wrapping_add(bias[jj]).wrapping_add(rc);
                     *out.add(i * ldo + jj) = q.apply(j0 + jj, v);
                 }
             }
@@ -225,7 +254,7 @@ mod neon {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::OutParams;
+    use super::{AccLayout, OutParams};
     use std::arch::x86_64::*;
 
     /// Eight columns of the stage, exact: VPSLLVD (wrapping left shift), the
@@ -259,7 +288,7 @@ mod avx2 {
     pub(super) unsafe fn store_tile(
         q: &OutParams,
         acc: &[i32],
-        acc_stride: usize,
+        lay: AccLayout,
         rows: usize,
         cols: usize,
         bias: &[i32],
@@ -280,10 +309,11 @@ mod avx2 {
             let (m, l, r, b) = unsafe {
                 (ld(q.mult.as_ptr().add(j0 + j)), ld(q.lsh.as_ptr().add(j0 + j)), ld(q.rsh.as_ptr().add(j0 + j)), ld(bias.as_ptr().add(j)))
             };
+            let cj = lay.col(j);
             for i in 0..rows {
                 let rc = _mm256_set1_epi32(row_corr.map_or(0, |c| c[i]));
-                // SAFETY: row i of acc holds cols values from i * acc_stride.
-                let x = _mm256_add_epi32(_mm256_add_epi32(ld(unsafe { acc.as_ptr().add(i * acc_stride + j) }), b), rc);
+                // SAFETY: columns j..j+8 of row i are contiguous in acc (one block).
+                let x = _mm256_add_epi32(_mm256_add_epi32(ld(unsafe { acc.as_ptr().add(cj + i * lay.row_stride) }), b), rc);
                 // SAFETY: AVX2 is enabled in this function.
                 let y = unsafe { requant8(x, m, l, r) };
                 let y = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, zp), lo), hi);
@@ -296,7 +326,7 @@ mod avx2 {
         for i in 0..rows {
             let rc = row_corr.map_or(0, |c| c[i]);
             for jj in j..cols {
-                let v = acc[i * acc_stride + jj].wrapping_add(bias[jj]).wrapping_add(rc);
+                let v = acc[lay.idx(i, jj)].wrapping_add(bias[jj]).wrapping_add(rc);
                 // SAFETY: element (i, jj) of the caller's output region.
                 unsafe { *out.add(i * ldo + jj) = q.apply(j0 + jj, v) };
             }
@@ -306,7 +336,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::OutParams;
+    use super::{AccLayout, OutParams};
     use std::arch::x86_64::*;
 
     /// Sixteen columns of the stage, exact, as the AVX2 one (VPSLLVD, the
@@ -338,7 +368,7 @@ mod avx512 {
     pub(super) unsafe fn store_tile(
         q: &OutParams,
         acc: &[i32],
-        acc_stride: usize,
+        lay: AccLayout,
         rows: usize,
         cols: usize,
         bias: &[i32],
@@ -364,9 +394,10 @@ mod avx512 {
             let mult_odd = _mm512_srli_epi64::<32>(mult);
             let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rsh), one);
             let half = _mm512_srai_epi32::<1>(mask);
+            let cj = lay.col(j);
             for i in 0..rows {
                 let rc = _mm512_set1_epi32(row_corr.map_or(0, |c| c[i]));
-                let x = _mm512_add_epi32(_mm512_add_epi32(ld(acc[i * acc_stride + j..].as_ptr()), b), rc);
+                let x = _mm512_add_epi32(_mm512_add_epi32(ld(acc[cj + i * lay.row_stride..].as_ptr()), b), rc);
                 // SAFETY: AVX-512 F is enabled in this function.
                 let y = unsafe { requant16(x, mult, mult_odd, lsh, rsh, mask, half) };
                 let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);

@@ -477,7 +477,7 @@ fn output_stage_is_exact_on_ties_and_extremes() {
             let row_corr = (round % 4 >= 2).then_some(&corr[..]);
             let mut out = vec![0i8; rows * n];
             // SAFETY: `out` has rows x n values, acc rows x n, bias n, corr rows; columns 0..n exist in params.
-            unsafe { output::store_tile(tier, &params, &acc, n, rows, n, &bias, row_corr, 0, out.as_mut_ptr(), n) };
+            unsafe { output::store_tile(tier, &params, &acc, output::AccLayout::row_major(n), rows, n, &bias, row_corr, 0, out.as_mut_ptr(), n) };
             let want: Vec<i8> = acc
                 .iter()
                 .enumerate()
