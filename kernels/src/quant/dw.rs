@@ -207,6 +207,15 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                     }
                 }
             }
+            #[cfg(target_arch = "x86_64")]
+            if dm == 1 && params.vector_ok && std::ptr::eq(uk, &super::i8_dw_x86::UKERNEL_AVX512) {
+                // SAFETY: the tier is available (its kernel was chosen), so AVX-512 F/BW/VL are;
+                // every pointer is an in-bounds input pixel (c values) or the c zero-point bytes;
+                // the plane is this kernel's for c and taps; output row `row` (ow pixels of c
+                // values) lies inside `output` (asserted above) and belongs to this task alone.
+                unsafe { output::dw_row_avx512(&params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
+                continue;
+            }
             for px in 0..ow {
                 let inputs = ptrs[px * taps..].as_ptr();
                 for j in 0..dm {

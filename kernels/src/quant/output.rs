@@ -335,6 +335,9 @@ mod avx2 {
 }
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::dw_row as dw_row_avx512;
+
+#[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{AccLayout, OutParams};
     use std::arch::x86_64::*;
@@ -405,6 +408,56 @@ mod avx512 {
                 unsafe { _mm512_mask_cvtsepi32_storeu_epi8(out.add(i * ldo + j), m, y) };
             }
             j += w;
+        }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1, the
+    /// output stage fused: for every block of 16 channels (the last one
+    /// masked) and every pixel `px < ow`, `Σ_t x·w` over the taps
+    /// (VPMOVSXBD, VPMULLD, VPADDD), then the stage, stored as int8.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL are available; `q.vector_ok`; `ptrs` holds `ow * taps`
+    /// pointers to `c` readable bytes each; `plane` is a packed plane of
+    /// `i8_dw_16c_avx512` for `c` and `taps`; `bias` and `q` have `c`
+    /// columns; `out` has `ow * c` writable bytes nothing else accesses.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(crate) unsafe fn dw_row(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, plane: *const i32, bias: &[i32], out: *mut i8) {
+        let zp = _mm512_set1_epi32(q.zp);
+        let (lo, hi) = (_mm512_set1_epi32(q.min), _mm512_set1_epi32(q.max));
+        let one = _mm512_set1_epi32(1);
+        let mut c0 = 0;
+        while c0 < c {
+            let w = (c - c0).min(16);
+            let m: __mmask16 = if w == 16 { 0xffff } else { (1u16 << w) - 1 };
+            let ld = |p: &[i32]| {
+                // SAFETY: p has at least w values (columns c0.. of c); masked-off lanes are not accessed.
+                unsafe { _mm512_maskz_loadu_epi32(m, p.as_ptr()) }
+            };
+            let (mult, lsh, rsh, b) = (ld(&q.mult[c0..]), ld(&q.lsh[c0..]), ld(&q.rsh[c0..]), ld(&bias[c0..]));
+            let mult_odd = _mm512_srli_epi64::<32>(mult);
+            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rsh), one);
+            let half = _mm512_srai_epi32::<1>(mask);
+            // SAFETY: block c0 / 16 of the plane: taps rows of 16 values.
+            let wb = unsafe { plane.add(c0 * taps) };
+            for px in 0..ow {
+                let mut s = b;
+                for t in 0..taps {
+                    // SAFETY: pointer (px, t) has c readable bytes, of which the w from c0 are read
+                    // (masked); the block's row t has 16 values.
+                    unsafe {
+                        let x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, (*ptrs.add(px * taps + t)).add(c0)));
+                        s = _mm512_add_epi32(s, _mm512_mullo_epi32(x, _mm512_loadu_si512(wb.add(t * 16) as *const _)));
+                    }
+                }
+                // SAFETY: AVX-512 F is enabled in this function.
+                let y = unsafe { requant16(s, mult, mult_odd, lsh, rsh, mask, half) };
+                let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
+                // SAFETY: bytes c0..c0+w of pixel px of the output row.
+                unsafe { _mm512_mask_cvtsepi32_storeu_epi8(out.add(px * c + c0), m, y) };
+            }
+            c0 += w;
         }
     }
 }
