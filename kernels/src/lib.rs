@@ -32,6 +32,7 @@ pub mod isa;
 pub mod layout;
 pub mod mediapipe;
 pub mod peak;
+pub mod qops;
 pub mod matmul;
 pub mod pool;
 pub mod rearrange;

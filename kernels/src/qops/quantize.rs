@@ -1,0 +1,204 @@
+//! QUANTIZE (f32 → int8 and int8 → int8 requantize) and DEQUANTIZE
+//! (int8 → f32), TFLite's `quantize.cc` / `dequantize.cc` reference paths.
+
+use super::lut::{qlut, Lut};
+use super::{check_scale, check_zp, par_chunks_mut, ELEMENTWISE_CHUNK};
+use crate::fixedpoint::Requant;
+use crate::Exec;
+
+/// f32 → int8 with one scale and zero point for the tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantizeParams {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+impl QuantizeParams {
+    pub fn new(out_scale: f32, out_zp: i32) -> Result<QuantizeParams, String> {
+        check_scale("QUANTIZE output", out_scale)?;
+        check_zp("QUANTIZE output", out_zp)?;
+        Ok(QuantizeParams { scale: out_scale, zero_point: out_zp })
+    }
+
+    /// One value, exactly as reference_ops::AffineQuantize.
+    #[inline]
+    pub fn quantize(&self, x: f32) -> i8 {
+        // AffineQuantize: TfLiteRound(val / scale) with the division in f32 (the double scale cast back to float).
+        let r = (x / self.scale).round();
+        let q = f32_to_i32_like_tflite(r).wrapping_add(self.zero_point);
+        q.clamp(-128, 127) as i8
+    }
+}
+
+/// `static_cast<int32_t>(float)` as the TFLite binary for this target
+/// executes it: x86-64's cvttss2si gives i32::MIN for NaN and out-of-range
+/// values, aarch64's fcvtzs saturates and maps NaN to 0 (Rust's `as`).
+#[inline(always)]
+pub(crate) fn f32_to_i32_like_tflite(r: f32) -> i32 {
+    if cfg!(target_arch = "x86_64") && !(-2147483648.0..2147483648.0).contains(&r) {
+        i32::MIN
+    } else {
+        r as i32
+    }
+}
+
+pub fn qquantize(exec: Exec, p: &QuantizeParams, input: &[f32], output: &mut [i8]) {
+    assert_eq!(input.len(), output.len(), "QUANTIZE: input and output lengths differ");
+    par_chunks_mut(exec, output, ELEMENTWISE_CHUNK, &|start, out| {
+        let src = &input[start..start + out.len()];
+        for (o, &x) in out.iter_mut().zip(src) {
+            *o = p.quantize(x);
+        }
+    });
+}
+
+/// int8 → int8 with a different scale / zero point (uint8 ↔ int8 requantize
+/// arrives here too, after the delegate's shift by 128).
+#[derive(Clone, Debug)]
+pub struct RequantizeParams {
+    pub requant: Requant,
+    pub in_zp: i32,
+    pub out_zp: i32,
+    pub lut: Lut,
+}
+
+impl RequantizeParams {
+    pub fn new(in_scale: f32, in_zp: i32, out_scale: f32, out_zp: i32) -> Result<RequantizeParams, String> {
+        check_scale("QUANTIZE input", in_scale)?;
+        check_scale("QUANTIZE output", out_scale)?;
+        check_zp("QUANTIZE input", in_zp)?;
+        check_zp("QUANTIZE output", out_zp)?;
+        // quantize.cc Prepare: effective scale = double(in_scale) / double(out_scale), QuantizeMultiplier.
+        let requant = Requant::from_real(in_scale as f64 / out_scale as f64);
+        // reference_ops::Requantize: MultiplyByQuantizedMultiplier(q - in_zp) + out_zp, clamped (the
+        // int8↔uint8 xor-0x80 fast path it takes for scale 1 gives the same integers).
+        let lut = Lut::from_fn(|q| (requant.apply(q - in_zp) + out_zp).clamp(-128, 127) as i8);
+        Ok(RequantizeParams { requant, in_zp, out_zp, lut })
+    }
+}
+
+pub fn qrequantize(exec: Exec, p: &RequantizeParams, input: &[i8], output: &mut [i8]) {
+    qlut(exec, &p.lut, input, output);
+}
+
+/// int8 → f32.
+#[derive(Clone, Debug)]
+pub struct DequantizeParams {
+    pub scale: f32,
+    pub zero_point: i32,
+    table: Box<[f32; 256]>,
+}
+
+impl DequantizeParams {
+    pub fn new(scale: f32, zp: i32) -> Result<DequantizeParams, String> {
+        check_scale("DEQUANTIZE input", scale)?;
+        check_zp("DEQUANTIZE input", zp)?;
+        let mut table = Box::new([0f32; 256]);
+        for q in -128i32..=127 {
+            // reference_integer_ops::Dequantize: float(double(scale) * (q - zp)).
+            table[(q as u8) as usize] = (scale as f64 * (q - zp) as f64) as f32;
+        }
+        Ok(DequantizeParams { scale, zero_point: zp, table })
+    }
+
+    #[inline]
+    pub fn dequantize(&self, q: i8) -> f32 {
+        self.table[q as u8 as usize]
+    }
+}
+
+pub fn qdequantize(exec: Exec, p: &DequantizeParams, input: &[i8], output: &mut [f32]) {
+    assert_eq!(input.len(), output.len(), "DEQUANTIZE: input and output lengths differ");
+    par_chunks_mut(exec, output, ELEMENTWISE_CHUNK, &|start, out| {
+        let src = &input[start..start + out.len()];
+        for (o, &q) in out.iter_mut().zip(src) {
+            *o = p.dequantize(q);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qops::testutil::*;
+
+    #[test]
+    fn quantize_matches_reference() {
+        let mut rng = Rng(77);
+        for _ in 0..50 {
+            let scale = rng.scale(1e-3, 10.0);
+            let zp = rng.zp();
+            let p = QuantizeParams::new(scale, zp).unwrap();
+            let mut xs: Vec<f32> = (0..1000).map(|_| ((rng.next() % 20001) as f32 - 10000.0) / 10000.0 * scale * 200.0).collect();
+            // Exact ties and the extremes.
+            xs.extend([0.5 * scale, -0.5 * scale, 1.5 * scale, -2.5 * scale, 1e6 * scale, -1e6 * scale, 0.0, -0.0]);
+            for_each_exec(&mut |exec| {
+                let mut out = vec![0i8; xs.len()];
+                qquantize(exec, &p, &xs, &mut out);
+                for (&x, &o) in xs.iter().zip(&out) {
+                    // Reference: round half away from zero of the f32 quotient, plus zp, clamped (in f64 to avoid overflow).
+                    let q = (x / scale) as f64;
+                    let r = q.abs().floor() + if q.abs().fract() >= 0.5 { 1.0 } else { 0.0 };
+                    let r = if q < 0.0 { -r } else { r };
+                    let want = (r + zp as f64).clamp(-128.0, 127.0) as i8;
+                    assert_eq!(o, want, "x={x} scale={scale} zp={zp}");
+                }
+            });
+        }
+        // Half away from zero, not to even.
+        let p = QuantizeParams::new(1.0, 0).unwrap();
+        assert_eq!([p.quantize(0.5), p.quantize(-0.5), p.quantize(2.5), p.quantize(-2.5)], [1, -1, 3, -3]);
+        // Beyond i32 the conversion is the platform's: x86-64 gives i32::MIN, aarch64 saturates.
+        let huge = p.quantize(1e30);
+        assert_eq!(huge, if cfg!(target_arch = "x86_64") { -128 } else { 127 });
+        assert_eq!(p.quantize(-1e30), -128);
+        assert!(QuantizeParams::new(0.0, 0).is_err());
+        assert!(QuantizeParams::new(1.0, 128).is_err());
+    }
+
+    #[test]
+    fn requantize_matches_reference() {
+        let mut rng = Rng(99);
+        let input: Vec<i8> = (-128..=127).map(|v| v as i8).collect();
+        for i in 0..200 {
+            // Multipliers below and above one.
+            let (s_in, s_out) = (rng.scale(1e-3, 1.0), rng.scale(1e-3, 1.0));
+            let (zi, zo) = (rng.zp(), rng.zp());
+            let (s_in, s_out) = if i == 0 { (0.5, 0.5) } else { (s_in, s_out) };
+            let p = RequantizeParams::new(s_in, zi, s_out, zo).unwrap();
+            let (m, sh) = ref_quantize_multiplier(s_in as f64 / s_out as f64);
+            for_each_exec(&mut |exec| {
+                let mut out = vec![0i8; 256];
+                qrequantize(exec, &p, &input, &mut out);
+                for (&x, &o) in input.iter().zip(&out) {
+                    let want = (ref_mbqm(x as i64 - zi as i64, m, sh) + zo as i64).clamp(-128, 127);
+                    assert_eq!(o as i64, want, "x={x} {s_in}/{s_out} zp {zi}->{zo}");
+                }
+            });
+        }
+        // uint8 → int8 with the same scale is exactly the xor-0x80 shift: after the delegate's
+        // mapping the zero points coincide and requantize is the identity.
+        let p = RequantizeParams::new(0.02, 5, 0.02, 5).unwrap();
+        for x in -128..=127i32 {
+            assert_eq!(p.lut.get(x as i8), x as i8);
+        }
+    }
+
+    #[test]
+    fn dequantize_matches_reference() {
+        let mut rng = Rng(5);
+        let input: Vec<i8> = (-128..=127).map(|v| v as i8).collect();
+        for _ in 0..50 {
+            let (s, z) = (rng.scale(1e-4, 10.0), rng.zp());
+            let p = DequantizeParams::new(s, z).unwrap();
+            for_each_exec(&mut |exec| {
+                let mut out = vec![0f32; 256];
+                qdequantize(exec, &p, &input, &mut out);
+                for (&x, &o) in input.iter().zip(&out) {
+                    // The f32 product of two f32-exact values is the correctly rounded real product.
+                    assert_eq!(o, s * (x as i32 - z) as f32, "x={x} s={s} z={z}");
+                }
+            });
+        }
+    }
+}
