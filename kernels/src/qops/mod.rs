@@ -50,37 +50,53 @@
 //! ConcatParams::new(in_scales: &[f32], in_zps: &[i32], out_scale, out_zp, uint8: bool) -> Result<ConcatParams, String>
 //! fn qconcat(exec: Exec, p: &ConcatParams, in_shapes: &[&[usize]], inputs: &[&[i8]], axis: usize, output: &mut [i8])
 //! ```
-//! The second half (MEAN, SOFTMAX, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU,
-//! RESIZE_BILINEAR) is listed in the modules that follow the same pattern:
 //! ```text
+//! // MEAN (mean.rs): output holds the kept dims in order (keep_dims only changes the shape)
 //! MeanParams::new(in_scale, in_zp, out_scale, out_zp) -> Result<MeanParams, String>
 //! fn qmean(exec: Exec, p: &MeanParams, in_shape: &[usize], input: &[i8], axes: &[i32], output: &mut [i8]) -> Result<(), String>
+//!
+//! // SOFTMAX (softmax.rs) over the last axis
 //! SoftmaxParams::new(in_scale, in_zp, out_scale, out_zp, beta: f32, uint8: bool) -> Result<SoftmaxParams, String>
 //! fn qsoftmax(exec: Exec, p: &SoftmaxParams, rows: usize, depth: usize, input: &[i8], output: &mut [i8])
-//! // unary ops as one 256-entry table (lut.rs)
+//!
+//! // LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU (lut.rs): one 256-entry table each
 //! Lut::logistic(in_scale, in_zp, out_scale, out_zp) -> Result<Lut, String>
 //! Lut::tanh(in_scale, in_zp, out_scale, out_zp) -> Result<Lut, String>
 //! Lut::hard_swish(in_scale, in_zp, out_scale, out_zp) -> Result<Lut, String>
 //! Lut::leaky_relu(in_scale, in_zp, out_scale, out_zp, alpha: f32) -> Result<Lut, String>
+//! Lut::from_fn(f: impl Fn(i32) -> i8) -> Lut
 //! fn qlut(exec: Exec, lut: &Lut, input: &[i8], output: &mut [i8])
-//! ResizeParams::new(in_scale, in_zp, out_scale, out_zp, align_corners, half_pixel_centers, uint8: bool) -> Result<ResizeParams, String>
+//!
+//! // RESIZE_BILINEAR (resize.rs), NHWC
+//! ResizeParams::new(in_scale, in_zp, out_scale, out_zp, align_corners: bool, half_pixel_centers: bool, uint8: bool) -> Result<ResizeParams, String>
 //! fn qresize_bilinear(exec: Exec, p: &ResizeParams, in_shape: Nhwc, input: &[i8], out_h: usize, out_w: usize, output: &mut [i8])
 //! ```
+//! `uint8: bool` matters for AVERAGE_POOL_2D (rounding of the uint8 sum),
+//! CONCATENATION (uint8 rescales inputs, int8 requires equal quantization),
+//! RESIZE_BILINEAR (uint8 runs TFLite's float kernel) and SOFTMAX (the
+//! int8 output-quantization check); every other op computes the same
+//! integers for both.
 //! Length mismatches between a shape and its slice are caller bugs and
 //! panic, as in the fp32 kernels; the delegate validates shapes first.
 
 pub mod binary;
 pub mod concat;
 pub mod lut;
+pub mod mean;
 pub mod pad;
 pub mod pool;
 pub mod quantize;
+pub mod resize;
+pub mod softmax;
 
 pub use binary::{qadd, qmul, qsub, AddParams, MulParams, SubParams};
 pub use concat::{qconcat, ConcatParams};
 pub use lut::{qlut, Lut};
+pub use mean::{qmean, MeanParams};
 pub use pad::{qpad, PadParams};
 pub use pool::{qavg_pool2d, qmax_pool2d, PoolParams};
+pub use resize::{qresize_bilinear, ResizeParams};
+pub use softmax::{qsoftmax, SoftmaxParams};
 pub use quantize::{qdequantize, qquantize, qrequantize, DequantizeParams, QuantizeParams, RequantizeParams};
 
 use crate::Exec;
