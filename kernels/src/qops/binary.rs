@@ -13,7 +13,8 @@
 
 use super::{broadcast_shape, check_scale, check_zp, clamp_i8, par_chunks_mut};
 use crate::fixedpoint::Requant;
-use crate::Exec;
+use super::vec::{AddSubVec, MulVec, Src};
+use crate::{Exec, Isa};
 
 /// ADD and SUB share their Prepare: the inputs' rescaling tables and the
 /// output stage.
@@ -28,6 +29,8 @@ pub struct AddSubCore {
     pub out_zp: i32,
     pub act_min: i32,
     pub act_max: i32,
+    pub a_zp: i32,
+    pub b_zp: i32,
 }
 
 /// The shift TFLite applies to 8-bit inputs before rescaling them (add.cc, sub.cc).
@@ -63,7 +66,11 @@ impl AddSubCore {
             }
             t
         };
-        Ok(AddSubCore { a_table: table(a_zp, a_requant), b_table: table(b_zp, b_requant), a_requant, b_requant, out_requant, out_zp, act_min, act_max })
+        Ok(AddSubCore { a_table: table(a_zp, a_requant), b_table: table(b_zp, b_requant), a_requant, b_requant, out_requant, out_zp, act_min, act_max, a_zp, b_zp })
+    }
+
+    fn vec(&self, sub: bool) -> AddSubVec {
+        AddSubVec { a: self.a_requant.into(), b: self.b_requant.into(), out: self.out_requant.into(), a_zp: self.a_zp, b_zp: self.b_zp, out_zp: self.out_zp, min: self.act_min, max: self.act_max, sub }
     }
 
     #[inline(always)]
@@ -154,22 +161,19 @@ impl MulParams {
 /// runs as long as `out` or a single broadcast value.
 pub(crate) trait BinaryOp: Sync {
     fn one(&self, a: i8, b: i8) -> i8;
-    fn vv(&self, exec: Exec, a: &[i8], b: &[i8], out: &mut [i8]) {
-        let _ = exec;
-        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-            *o = self.one(x, y);
-        }
+    /// The vector prefix for this tier (returns how many outputs it wrote).
+    fn simd(&self, isa: Isa, a: Src, b: Src, out: &mut [i8]) -> usize {
+        let _ = (isa, a, b, out);
+        0
     }
-    fn sv(&self, exec: Exec, a: i8, b: &[i8], out: &mut [i8]) {
-        let _ = exec;
-        for (o, &y) in out.iter_mut().zip(b) {
-            *o = self.one(a, y);
-        }
-    }
-    fn vs(&self, exec: Exec, a: &[i8], b: i8, out: &mut [i8]) {
-        let _ = exec;
-        for (o, &x) in out.iter_mut().zip(a) {
-            *o = self.one(x, b);
+    fn run(&self, isa: Isa, a: Src, b: Src, out: &mut [i8]) {
+        let done = self.simd(isa, a, b, out);
+        let at = |s: Src, i: usize| match s {
+            Src::Run(x) => x[i],
+            Src::Splat(v) => v,
+        };
+        for (i, o) in out.iter_mut().enumerate().skip(done) {
+            *o = self.one(at(a, i), at(b, i));
         }
     }
 }
@@ -177,11 +181,48 @@ pub(crate) trait BinaryOp: Sync {
 struct AddOp<'a>(&'a AddSubCore);
 struct SubOp<'a>(&'a AddSubCore);
 
+/// The AVX2 tier when this is an x86-64 CPU that has it, the Neon tier on
+/// aarch64; anything else runs the scalar code.
+fn simd_addsub(isa: Isa, p: &AddSubVec, a: Src, b: Src, out: &mut [i8]) -> usize {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 if isa.is_available() => {
+            // SAFETY: AVX2 was detected (is_available); runs are as long as `out` (run_broadcast).
+            unsafe { super::vec::x86::addsub(p, a, b, out) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon if isa.is_available() => {
+            // SAFETY: Neon was detected; runs are as long as `out` (run_broadcast).
+            unsafe { super::vec::neon::addsub(p, a, b, out) }
+        }
+        _ => 0,
+    }
+}
+
+fn simd_mul(isa: Isa, p: &MulVec, a: Src, b: Src, out: &mut [i8]) -> usize {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 if isa.is_available() => {
+            // SAFETY: AVX2 was detected (is_available); runs are as long as `out` (run_broadcast).
+            unsafe { super::vec::x86::mul(p, a, b, out) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon if isa.is_available() => {
+            // SAFETY: Neon was detected; runs are as long as `out` (run_broadcast).
+            unsafe { super::vec::neon::mul(p, a, b, out) }
+        }
+        _ => 0,
+    }
+}
+
 impl BinaryOp for AddOp<'_> {
     #[inline(always)]
     fn one(&self, a: i8, b: i8) -> i8 {
         let c = self.0;
         c.finish(c.a_table[a as u8 as usize] + c.b_table[b as u8 as usize])
+    }
+    fn simd(&self, isa: Isa, a: Src, b: Src, out: &mut [i8]) -> usize {
+        simd_addsub(isa, &self.0.vec(false), a, b, out)
     }
 }
 
@@ -191,12 +232,19 @@ impl BinaryOp for SubOp<'_> {
         let c = self.0;
         c.finish(c.a_table[a as u8 as usize] - c.b_table[b as u8 as usize])
     }
+    fn simd(&self, isa: Isa, a: Src, b: Src, out: &mut [i8]) -> usize {
+        simd_addsub(isa, &self.0.vec(true), a, b, out)
+    }
 }
 
 impl BinaryOp for MulParams {
     #[inline(always)]
     fn one(&self, a: i8, b: i8) -> i8 {
         MulParams::one(self, a, b)
+    }
+    fn simd(&self, isa: Isa, a: Src, b: Src, out: &mut [i8]) -> usize {
+        let v = MulVec { out: self.requant.into(), a_zp: self.a_zp, b_zp: self.b_zp, out_zp: self.out_zp, min: self.act_min, max: self.act_max };
+        simd_mul(isa, &v, a, b, out)
     }
 }
 
@@ -281,11 +329,11 @@ pub(crate) fn run_broadcast(exec: Exec, op: &dyn BinaryOp, a_shape: &[usize], a:
                 oa += i * plan.a_strides[d];
                 ob += i * plan.b_strides[d];
             }
-            match (sa, sb) {
-                (1, 1) => op.vv(exec, &a[oa..oa + inner], &b[ob..ob + inner], o),
-                (0, 1) => op.sv(exec, a[oa], &b[ob..ob + inner], o),
-                (1, 0) => op.vs(exec, &a[oa..oa + inner], b[ob], o),
-                _ => o.fill(op.one(a[oa], b[ob])),
+            let va = if sa == 1 { Src::Run(&a[oa..oa + inner]) } else { Src::Splat(a[oa]) };
+            let vb = if sb == 1 { Src::Run(&b[ob..ob + inner]) } else { Src::Splat(b[ob]) };
+            match (va, vb) {
+                (Src::Splat(x), Src::Splat(y)) => o.fill(op.one(x, y)),
+                _ => op.run(exec.isa, va, vb, o),
             }
         }
     });
@@ -344,6 +392,10 @@ mod tests {
         (&[1, 4, 4, 19], &[1, 1, 1, 19]),
         (&[0, 3], &[1, 3]),
         (&[2, 1, 3, 1, 2, 3], &[1, 2, 1, 2, 1, 3]),
+        (&[1, 40], &[3, 40]),
+        (&[3, 1], &[3, 50]),
+        (&[64], &[64]),
+        (&[2, 47], &[1]),
     ];
 
     fn sweep(which: usize) {
@@ -404,17 +456,18 @@ mod tests {
         let b: Vec<i8> = (0..65536).map(|i| i as i8).collect();
         let s = [0.1, 0.07, 0.004];
         let z = [-3, 100, -128];
-        let pool = crate::ThreadPool::new(1);
-        let exec = Exec { isa: crate::Isa::Scalar, pool: &pool };
-        let mut out = vec![0i8; 65536];
-        qadd(exec, &AddParams::new(s[0], z[0], s[1], z[1], 0.3, z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
-        for i in 0..65536 {
-            assert_eq!(out[i], ref_addsub(false, a[i], b[i], [s[0], s[1], 0.3], z, (-128, 127)));
-        }
-        qmul(exec, &MulParams::new(s[0], z[0], s[1], z[1], s[2], z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
-        for i in 0..65536 {
-            assert_eq!(out[i], ref_mul(a[i], b[i], s, z, (-128, 127)));
-        }
+        let want_add: Vec<i8> = (0..65536).map(|i| ref_addsub(false, a[i], b[i], [s[0], s[1], 0.3], z, (-128, 127))).collect();
+        let want_sub: Vec<i8> = (0..65536).map(|i| ref_addsub(true, a[i], b[i], [s[0], s[1], 0.3], z, (-128, 127))).collect();
+        let want_mul: Vec<i8> = (0..65536).map(|i| ref_mul(a[i], b[i], s, z, (-128, 127))).collect();
+        for_each_exec(&mut |exec| {
+            let mut out = vec![0i8; 65536];
+            qadd(exec, &AddParams::new(s[0], z[0], s[1], z[1], 0.3, z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
+            assert!(out == want_add, "add {:?}", exec.isa);
+            qsub(exec, &SubParams::new(s[0], z[0], s[1], z[1], 0.3, z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
+            assert!(out == want_sub, "sub {:?}", exec.isa);
+            qmul(exec, &MulParams::new(s[0], z[0], s[1], z[1], s[2], z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
+            assert!(out == want_mul, "mul {:?}", exec.isa);
+        });
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub mod pool;
 pub mod quantize;
 pub mod resize;
 pub mod softmax;
+mod vec;
 
 pub use binary::{qadd, qmul, qsub, AddParams, MulParams, SubParams};
 pub use concat::{qconcat, ConcatParams};
