@@ -44,8 +44,9 @@ pub fn qlut(exec: Exec, lut: &Lut, input: &[i8], output: &mut [i8]) {
     par_chunks_mut(exec, output, ELEMENTWISE_CHUNK, &|start, out| {
         let src = &input[start..start + out.len()];
         let done = simd_lut(exec.isa, lut, src, out);
-        for (o, &q) in out.iter_mut().zip(src).skip(done) {
-            *o = lut.get(q);
+        let t: &[i8; 256] = &lut.table;
+        for (o, &q) in out[done..].iter_mut().zip(&src[done..]) {
+            *o = t[q as u8 as usize];
         }
     });
 }

@@ -69,40 +69,100 @@ fn rows_per_task(row: usize, win: &Window2d) -> usize {
 
 pub fn qavg_pool2d(exec: Exec, p: &PoolParams, win: &Window2d, in_shape: Nhwc, input: &[i8], output: &mut [i8]) -> Result<(), String> {
     let (oh, ow) = check("AVERAGE_POOL_2D", win, in_shape, input, output)?;
-    let c = in_shape.c;
-    let row = ow * c;
+    let row = ow * in_shape.c;
     if row == 0 || output.is_empty() {
         return Ok(());
     }
     par_chunks_mut(exec, output, rows_per_task(row, win) * row, &|start, part| {
-        let mut acc = vec![0i32; c];
-        for (r, orow) in part.chunks_mut(row).enumerate() {
-            let gr = start / row + r;
-            let (b, oy) = (gr / oh, gr % oh);
-            let (y0, y1) = taps((oy * win.stride_h) as isize - win.pad_top as isize, win.kernel_h, in_shape.h);
-            let iy0 = oy * win.stride_h + y0 - win.pad_top;
-            for ox in 0..ow {
-                let (x0, x1) = taps((ox * win.stride_w) as isize - win.pad_left as isize, win.kernel_w, in_shape.w);
-                let ix0 = ox * win.stride_w + x0 - win.pad_left;
-                acc.fill(0);
-                for iy in iy0..iy0 + (y1 - y0) {
-                    let base = ((b * in_shape.h + iy) * in_shape.w + ix0) * c;
-                    for px in input[base..base + (x1 - x0) * c].chunks_exact(c) {
-                        for (a, &v) in acc.iter_mut().zip(px) {
-                            *a += v as i32;
-                        }
+        let g = Geometry { win, in_shape, oh, ow, first_row: start / row };
+        match exec.isa {
+            #[cfg(target_arch = "x86_64")]
+            crate::Isa::Avx2 | crate::Isa::Avx512 if exec.isa.is_available() => {
+                // SAFETY: AVX2 was detected; the function body is safe code compiled for AVX2.
+                unsafe { avg_rows_avx2(p, &g, input, part) }
+            }
+            _ => avg_rows(p, &g, input, part),
+        }
+    });
+    Ok(())
+}
+
+/// What a task needs to find its output rows.
+struct Geometry<'a> {
+    win: &'a Window2d,
+    in_shape: Nhwc,
+    oh: usize,
+    ow: usize,
+    /// Index (n * oh + oy) of the first output row of the task.
+    first_row: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avg_rows_avx2(p: &PoolParams, g: &Geometry, input: &[i8], part: &mut [i8]) {
+    avg_rows(p, g, input, part)
+}
+
+/// Sums each window's taps per channel in i32, then divides: the sums and
+/// the loops over channels are plain slices so that they vectorize.
+#[inline(always)]
+fn avg_rows(p: &PoolParams, g: &Geometry, input: &[i8], part: &mut [i8]) {
+    let (win, s, c) = (g.win, g.in_shape, g.in_shape.c);
+    let row = g.ow * c;
+    let mut acc = vec![0i32; c];
+    for (r, orow) in part.chunks_mut(row).enumerate() {
+        let gr = g.first_row + r;
+        let (b, oy) = (gr / g.oh, gr % g.oh);
+        let (y0, y1) = taps((oy * win.stride_h) as isize - win.pad_top as isize, win.kernel_h, s.h);
+        let iy0 = oy * win.stride_h + y0 - win.pad_top;
+        for ox in 0..g.ow {
+            let (x0, x1) = taps((ox * win.stride_w) as isize - win.pad_left as isize, win.kernel_w, s.w);
+            let ix0 = ox * win.stride_w + x0 - win.pad_left;
+            acc.fill(0);
+            for iy in iy0..iy0 + (y1 - y0) {
+                let base = ((b * s.h + iy) * s.w + ix0) * c;
+                for px in input[base..base + (x1 - x0) * c].chunks_exact(c) {
+                    for (a, &v) in acc.iter_mut().zip(px) {
+                        *a += v as i32;
                     }
                 }
-                // The count excludes padding: only taps inside the input (filter_count).
-                let count = ((y1 - y0) * (x1 - x0)) as i32;
-                let out = &mut orow[ox * c..(ox + 1) * c];
+            }
+            // The count excludes padding: only taps inside the input (filter_count).
+            let count = ((y1 - y0) * (x1 - x0)) as i32;
+            let out = &mut orow[ox * c..(ox + 1) * c];
+            if count <= EXACT_F32_COUNT {
+                for (o, &a) in out.iter_mut().zip(&acc) {
+                    *o = average_f32(a, count, p);
+                }
+            } else {
                 for (o, &a) in out.iter_mut().zip(&acc) {
                     *o = average(a, count, p);
                 }
             }
         }
-    });
-    Ok(())
+    }
+}
+
+/// Up to this many taps, the truncated f32 quotient of the rounded sum is
+/// the C integer quotient: |numerator| ≤ 255.5·count < 2^24 is exact, and
+/// a non-integer quotient (≤ 256 in magnitude) is at least 1/count away
+/// from an integer, more than f32's rounding error 256·2^-24.
+const EXACT_F32_COUNT: i32 = 1 << 15;
+
+/// [`average`] with the division as an f32 divide truncated toward zero
+/// (exact for `count <= EXACT_F32_COUNT`), which vectorizes.
+#[inline(always)]
+fn average_f32(sum: i32, count: i32, p: &PoolParams) -> i8 {
+    let half = count / 2;
+    let num = if p.uint8 {
+        sum + 128 * count + half
+    } else if sum > 0 {
+        sum + half
+    } else {
+        sum - half
+    };
+    let q = (num as f32 / count as f32) as i32 - if p.uint8 { 128 } else { 0 };
+    q.clamp(p.act_min, p.act_max) as i8
 }
 
 /// The rounded average of `count` values summing to `sum`, clamped.
@@ -123,38 +183,60 @@ fn average(sum: i32, count: i32, p: &PoolParams) -> i8 {
 
 pub fn qmax_pool2d(exec: Exec, p: &PoolParams, win: &Window2d, in_shape: Nhwc, input: &[i8], output: &mut [i8]) -> Result<(), String> {
     let (oh, ow) = check("MAX_POOL_2D", win, in_shape, input, output)?;
-    let c = in_shape.c;
-    let row = ow * c;
+    let row = ow * in_shape.c;
     if row == 0 || output.is_empty() {
         return Ok(());
     }
     par_chunks_mut(exec, output, rows_per_task(row, win) * row, &|start, part| {
-        for (r, orow) in part.chunks_mut(row).enumerate() {
-            let gr = start / row + r;
-            let (b, oy) = (gr / oh, gr % oh);
-            let (y0, y1) = taps((oy * win.stride_h) as isize - win.pad_top as isize, win.kernel_h, in_shape.h);
-            let iy0 = oy * win.stride_h + y0 - win.pad_top;
-            for ox in 0..ow {
-                let (x0, x1) = taps((ox * win.stride_w) as isize - win.pad_left as isize, win.kernel_w, in_shape.w);
-                let ix0 = ox * win.stride_w + x0 - win.pad_left;
-                let out = &mut orow[ox * c..(ox + 1) * c];
-                // MaxPool starts from the type's lowest value; padding never takes part.
-                out.fill(i8::MIN);
-                for iy in iy0..iy0 + (y1 - y0) {
-                    let base = ((b * in_shape.h + iy) * in_shape.w + ix0) * c;
-                    for px in input[base..base + (x1 - x0) * c].chunks_exact(c) {
-                        for (o, &v) in out.iter_mut().zip(px) {
-                            *o = (*o).max(v);
-                        }
-                    }
-                }
-                for o in out.iter_mut() {
-                    *o = (*o as i32).clamp(p.act_min, p.act_max) as i8;
-                }
+        let g = Geometry { win, in_shape, oh, ow, first_row: start / row };
+        match exec.isa {
+            #[cfg(target_arch = "x86_64")]
+            crate::Isa::Avx2 | crate::Isa::Avx512 if exec.isa.is_available() => {
+                // SAFETY: AVX2 was detected; the function body is safe code compiled for AVX2.
+                unsafe { max_rows_avx2(p, &g, input, part) }
             }
+            _ => max_rows(p, &g, input, part),
         }
     });
     Ok(())
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_rows_avx2(p: &PoolParams, g: &Geometry, input: &[i8], part: &mut [i8]) {
+    max_rows(p, g, input, part)
+}
+
+/// Channel-wise maxima over each window's taps (slices, so they vectorize).
+#[inline(always)]
+fn max_rows(p: &PoolParams, g: &Geometry, input: &[i8], part: &mut [i8]) {
+    let (win, s, c) = (g.win, g.in_shape, g.in_shape.c);
+    let row = g.ow * c;
+    let (lo, hi) = (p.act_min as i8, p.act_max as i8);
+    for (r, orow) in part.chunks_mut(row).enumerate() {
+        let gr = g.first_row + r;
+        let (b, oy) = (gr / g.oh, gr % g.oh);
+        let (y0, y1) = taps((oy * win.stride_h) as isize - win.pad_top as isize, win.kernel_h, s.h);
+        let iy0 = oy * win.stride_h + y0 - win.pad_top;
+        for ox in 0..g.ow {
+            let (x0, x1) = taps((ox * win.stride_w) as isize - win.pad_left as isize, win.kernel_w, s.w);
+            let ix0 = ox * win.stride_w + x0 - win.pad_left;
+            let out = &mut orow[ox * c..(ox + 1) * c];
+            // MaxPool starts from the type's lowest value; padding never takes part.
+            out.fill(i8::MIN);
+            for iy in iy0..iy0 + (y1 - y0) {
+                let base = ((b * s.h + iy) * s.w + ix0) * c;
+                for px in input[base..base + (x1 - x0) * c].chunks_exact(c) {
+                    for (o, &v) in out.iter_mut().zip(px) {
+                        *o = (*o).max(v);
+                    }
+                }
+            }
+            for o in out.iter_mut() {
+                *o = (*o).clamp(lo, hi);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -241,6 +323,51 @@ mod tests {
                     });
                 }
             }
+        }
+    }
+
+    /// The f32 division equals the C integer division wherever it is used.
+    #[test]
+    fn f32_average_is_exact() {
+        let mut rng = Rng(3);
+        let mut counts: Vec<i32> = (1..=80).collect();
+        counts.extend([81, 100, 121, 196, 225, 3136, 12544, 32767, EXACT_F32_COUNT]);
+        for &count in &counts {
+            for uint8 in [false, true] {
+                let p = PoolParams::new(1.0, 0, 1.0, 0, -128, 127, uint8).unwrap();
+                let (lo, hi) = (-128 * count, 127 * count);
+                let mut check = |sum: i32| assert_eq!(average_f32(sum, count, &p), average(sum, count, &p), "sum={sum} count={count} uint8={uint8}");
+                if count <= 80 {
+                    (lo..=hi).for_each(&mut check);
+                } else {
+                    for _ in 0..20000 {
+                        check(lo + (rng.next() % (hi - lo + 1) as u64) as i32);
+                    }
+                    // Every multiple of count ± the rounding half, where truncation is decided.
+                    for k in -128..=127 {
+                        for d in [-count / 2 - 1, -count / 2, -count / 2 + 1, -1, 0, 1, count / 2 - 1, count / 2, count / 2 + 1] {
+                            check((k * count + d).clamp(lo, hi));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_window_uses_integer_division() {
+        // 200 x 200 = 40000 taps, beyond the f32 path.
+        let s = Nhwc { n: 1, h: 200, w: 200, c: 2 };
+        let win = Window2d { kernel_h: 200, kernel_w: 200, stride_h: 1, stride_w: 1, dilation_h: 1, dilation_w: 1, pad_top: 0, pad_left: 0, pad_bottom: 0, pad_right: 0 };
+        let input = Rng(8).i8s(s.len());
+        for uint8 in [false, true] {
+            let p = PoolParams::new(0.1, 0, 0.1, 0, -128, 127, uint8).unwrap();
+            let want = ref_pool(false, uint8, &win, s, &input, (-128, 127));
+            for_each_exec(&mut |exec| {
+                let mut out = vec![0i8; 2];
+                qavg_pool2d(exec, &p, &win, s, &input, &mut out).unwrap();
+                assert_eq!(out, want);
+            });
         }
     }
 

@@ -24,7 +24,10 @@ impl QuantizeParams {
     #[inline]
     pub fn quantize(&self, x: f32) -> i8 {
         // AffineQuantize: TfLiteRound(val / scale) with the division in f32 (the double scale cast back to float).
-        let r = (x / self.scale).round();
+        let q = x / self.scale;
+        // round() as trunc(q + copysign(0.5 - 2^-25, q)), exact for every float and free of a libm
+        // call; the conversion truncates, and |q| ≥ 2^23 is unchanged by the addition.
+        let r = q + f32::from_bits(0x3eff_ffff).copysign(q);
         let q = f32_to_i32_like_tflite(r).wrapping_add(self.zero_point);
         q.clamp(-128, 127) as i8
     }
@@ -46,7 +49,20 @@ pub fn qquantize(exec: Exec, p: &QuantizeParams, input: &[f32], output: &mut [i8
     assert_eq!(input.len(), output.len(), "QUANTIZE: input and output lengths differ");
     par_chunks_mut(exec, output, ELEMENTWISE_CHUNK, &|start, out| {
         let src = &input[start..start + out.len()];
-        for (o, &x) in out.iter_mut().zip(src) {
+        let done = match exec.isa {
+            #[cfg(target_arch = "x86_64")]
+            crate::Isa::Avx2 | crate::Isa::Avx512 if exec.isa.is_available() => {
+                // SAFETY: AVX2 was detected; src and out have the same length.
+                unsafe { super::vec::x86::quantize(p.scale, p.zero_point, src, out) }
+            }
+            #[cfg(target_arch = "aarch64")]
+            crate::Isa::Neon if exec.isa.is_available() => {
+                // SAFETY: Neon was detected; src and out have the same length.
+                unsafe { super::vec::neon::quantize(p.scale, p.zero_point, src, out) }
+            }
+            _ => 0,
+        };
+        for (o, &x) in out[done..].iter_mut().zip(&src[done..]) {
             *o = p.quantize(x);
         }
     });
@@ -154,6 +170,32 @@ mod tests {
         assert_eq!(p.quantize(-1e30), -128);
         assert!(QuantizeParams::new(0.0, 0).is_err());
         assert!(QuantizeParams::new(1.0, 128).is_err());
+    }
+
+    /// Every tier against the scalar conversion on awkward floats: exact
+    /// ties, neighbours of ties, huge values, infinities, NaN, subnormals.
+    #[test]
+    fn quantize_tiers_agree_on_special_values() {
+        let mut xs = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-45, -1e-45, 0.0, -0.0, 3e9, -3e9, 2147483520.0, 2147483648.0, -2147483648.0];
+        for k in -300..300 {
+            let t = k as f32 + 0.5;
+            xs.extend([t, f32::from_bits(t.to_bits() + 1), f32::from_bits(t.to_bits() - 1), k as f32]);
+        }
+        let mut rng = Rng(11);
+        xs.extend((0..200_000).map(|_| f32::from_bits(rng.next() as u32)));
+        xs.extend((0..100_000).map(|_| (rng.next() % 1_000_000) as f32 / 1000.0 - 500.0));
+        for (scale, zp) in [(1.0f32, 0), (0.5, -128), (0.037, 127), (3.0, 5)] {
+            let p = QuantizeParams::new(scale, zp).unwrap();
+            // std's round (half away from zero), then the platform's conversion.
+            let want: Vec<i8> = xs.iter().map(|&x| f32_to_i32_like_tflite((x / scale).round()).wrapping_add(zp).clamp(-128, 127) as i8).collect();
+            for_each_exec(&mut |exec| {
+                let mut out = vec![0i8; xs.len()];
+                qquantize(exec, &p, &xs, &mut out);
+                for i in 0..xs.len() {
+                    assert_eq!(out[i], want[i], "x={} ({:#x}) scale={scale} zp={zp} {:?}", xs[i], xs[i].to_bits(), exec.isa);
+                }
+            });
+        }
     }
 
     #[test]

@@ -51,7 +51,9 @@ fn taps_integer(out: usize, inp: usize, p: &ResizeParams) -> Vec<Taps> {
     (0..o)
         .map(|v| {
             let pos = if p.half_pixel_centers { v * scale_10 + scale_10 / 2 - (1 << 9) } else { v * scale_10 };
-            let lo = (pos / (1 << 10)).max(0);
+            // lo is also kept inside the input (TFLite would read past it only for
+            // extreme upscales of a 1-pixel input, where its weight is 0 or undefined).
+            let lo = (pos / (1 << 10)).max(0).min(i - 1);
             let hi = ((pos + (1 << 10) - 1) / (1 << 10)).min(i - 1);
             Taps { lo: lo as usize, hi: hi as usize, pos10: pos, posf: 0.0 }
         })
@@ -66,7 +68,7 @@ fn taps_float(out: usize, inp: usize, p: &ResizeParams) -> Vec<Taps> {
     (0..out)
         .map(|v| {
             let pos = if p.half_pixel_centers { (v as f32 + 0.5) * scale - 0.5 } else { v as f32 * scale };
-            let lo = (pos.floor() as i32).max(0);
+            let lo = (pos.floor() as i32).max(0).min(inp as i32 - 1);
             let hi = (pos.ceil() as i32).min(inp as i32 - 1);
             Taps { lo: lo as usize, hi: hi as usize, pos10: 0, posf: pos }
         })
@@ -86,43 +88,76 @@ pub fn qresize_bilinear(exec: Exec, p: &ResizeParams, in_shape: Nhwc, input: &[i
     let (ty, tx) = (taps(out_h, in_shape.h, p), taps(out_w, in_shape.w, p));
     let rows_per_task = (super::ELEMENTWISE_CHUNK / 4 / row).max(1);
     par_chunks_mut(exec, output, rows_per_task * row, &|start, part| {
-        for (r, orow) in part.chunks_mut(row).enumerate() {
-            let gr = start / row + r;
-            let (b, y) = (gr / out_h, gr % out_h);
-            let ty = ty[y];
-            let line = |yy: usize| &input[(b * in_shape.h + yy) * in_shape.w * c..(b * in_shape.h + yy + 1) * in_shape.w * c];
-            let (l0, l1) = (line(ty.lo), line(ty.hi));
-            for (x, out) in orow.chunks_exact_mut(c).enumerate() {
-                let tx = tx[x];
-                let (p00, p10) = (&l0[tx.lo * c..(tx.lo + 1) * c], &l1[tx.lo * c..(tx.lo + 1) * c]);
-                let (p01, p11) = (&l0[tx.hi * c..(tx.hi + 1) * c], &l1[tx.hi * c..(tx.hi + 1) * c]);
-                if p.uint8 {
-                    // The four products in the reference's order, in f32, + 0.5, truncated (all values ≥ 0).
-                    let dy = ty.posf - ty.lo as f32;
-                    let dx = tx.posf - tx.lo as f32;
-                    for ch in 0..c {
-                        let u = |v: i8| (v as i32 + 128) as f32;
-                        let v = u(p00[ch]) * (1.0 - dy) * (1.0 - dx) + u(p10[ch]) * dy * (1.0 - dx) + u(p01[ch]) * (1.0 - dy) * dx + u(p11[ch]) * dy * dx + 0.5;
-                        out[ch] = ((v as i32).clamp(0, 255) - 128) as i8;
-                    }
-                } else {
-                    // Weights in units of 2^-10 (they may exceed 2^10 or be negative at the edges
-                    // with half_pixel_centers, as in TFLite).
-                    let wy1 = (ty.pos10 - (1 << 10) * ty.lo as i32) as i64;
-                    let wy0 = (1 << 10) - wy1;
-                    let wx1 = (tx.pos10 - (1 << 10) * tx.lo as i32) as i64;
-                    let wx0 = (1 << 10) - wx1;
-                    let (w00, w10, w01, w11) = (wy0 * wx0, wy1 * wx0, wy0 * wx1, wy1 * wx1);
-                    for ch in 0..c {
-                        let acc = p00[ch] as i64 * w00 + p10[ch] as i64 * w10 + p01[ch] as i64 * w01 + p11[ch] as i64 * w11;
-                        // Double-rounding build: (acc ± 2^19) / 2^20, truncating; then static_cast<int8_t>.
-                        let round = if acc > 0 { 1 << 19 } else { -(1 << 19) };
-                        out[ch] = ((acc + round) / (1 << 20)) as i8;
-                    }
+        let g = Plan { p, in_shape, input, out_h, out_w, ty: &ty, tx: &tx, first_row: start / row };
+        match exec.isa {
+            #[cfg(target_arch = "x86_64")]
+            crate::Isa::Avx2 | crate::Isa::Avx512 if exec.isa.is_available() => {
+                // SAFETY: AVX2 was detected; the function body is safe code compiled for AVX2.
+                unsafe { rows_avx2(&g, part) }
+            }
+            _ => rows(&g, part),
+        }
+    });
+}
+
+struct Plan<'a> {
+    p: &'a ResizeParams,
+    in_shape: Nhwc,
+    input: &'a [i8],
+    out_h: usize,
+    out_w: usize,
+    ty: &'a [Taps],
+    tx: &'a [Taps],
+    first_row: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rows_avx2(g: &Plan, part: &mut [i8]) {
+    rows(g, part)
+}
+
+#[inline(always)]
+fn rows(g: &Plan, part: &mut [i8]) {
+    let (s, c) = (g.in_shape, g.in_shape.c);
+    let row = g.out_w * c;
+    for (r, orow) in part.chunks_mut(row).enumerate() {
+        let gr = g.first_row + r;
+        let (b, y) = (gr / g.out_h, gr % g.out_h);
+        let ty = g.ty[y];
+        let line = |yy: usize| &g.input[(b * s.h + yy) * s.w * c..(b * s.h + yy + 1) * s.w * c];
+        let (l0, l1) = (line(ty.lo), line(ty.hi));
+        for (x, out) in orow.chunks_exact_mut(c).enumerate() {
+            let tx = g.tx[x];
+            let (p00, p10) = (&l0[tx.lo * c..(tx.lo + 1) * c], &l1[tx.lo * c..(tx.lo + 1) * c]);
+            let (p01, p11) = (&l0[tx.hi * c..(tx.hi + 1) * c], &l1[tx.hi * c..(tx.hi + 1) * c]);
+            if g.p.uint8 {
+                // The four products in the reference's order, in f32, + 0.5, truncated (all values ≥ 0).
+                let dy = ty.posf - ty.lo as f32;
+                let dx = tx.posf - tx.lo as f32;
+                let u = |v: i8| (v as i32 + 128) as f32;
+                for ((((o, &a), &bb), &cc), &dd) in out.iter_mut().zip(p00).zip(p10).zip(p01).zip(p11) {
+                    let v = u(a) * (1.0 - dy) * (1.0 - dx) + u(bb) * dy * (1.0 - dx) + u(cc) * (1.0 - dy) * dx + u(dd) * dy * dx + 0.5;
+                    *o = ((v as i32).clamp(0, 255) - 128) as i8;
+                }
+            } else {
+                // Weights in units of 2^-10 (they may exceed 2^10 or be negative at the edges
+                // with half_pixel_centers, as in TFLite). TFLite sums in int64; every product
+                // and the sum fit in i32 (|w| ≤ 1536·1536, |v| ≤ 128, four terms < 2^31).
+                let wy1 = ty.pos10 - (1 << 10) * ty.lo as i32;
+                let wy0 = (1 << 10) - wy1;
+                let wx1 = tx.pos10 - (1 << 10) * tx.lo as i32;
+                let wx0 = (1 << 10) - wx1;
+                let (w00, w10, w01, w11) = (wy0 * wx0, wy1 * wx0, wy0 * wx1, wy1 * wx1);
+                for ((((o, &a), &bb), &cc), &dd) in out.iter_mut().zip(p00).zip(p10).zip(p01).zip(p11) {
+                    let acc = a as i32 * w00 + bb as i32 * w10 + cc as i32 * w01 + dd as i32 * w11;
+                    // Double-rounding build: (acc ± 2^19) / 2^20, truncating; then static_cast<int8_t>.
+                    let round = if acc > 0 { 1 << 19 } else { -(1 << 19) };
+                    *o = ((acc + round) / (1 << 20)) as i8;
                 }
             }
         }
-    });
+    }
 }
 
 #[cfg(test)]

@@ -189,6 +189,37 @@ pub(crate) mod x86 {
         }
         n
     }
+
+    /// QUANTIZE f32 → int8 on the prefix that is a multiple of 16: divide,
+    /// round half away from zero as trunc(q + copysign(0.5 - 2^-25, q))
+    /// (exact for every float), convert with cvttps2dq (i32::MIN for NaN and
+    /// out-of-range, like the scalar conversion TFLite runs on x86-64), add
+    /// the zero point wrapping, clamp.
+    ///
+    /// # Safety
+    /// AVX2 is available; `input.len() >= out.len()`.
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn quantize(scale: f32, zp: i32, input: &[f32], out: &mut [i8]) -> usize {
+        let n = out.len() / 16 * 16;
+        // SAFETY: i + 16 <= n <= both lengths; AVX2 is enabled for this function.
+        unsafe {
+            let (vs, vz) = (_mm256_set1_ps(scale), _mm256_set1_epi32(zp));
+            let (sign, almost_half) = (_mm256_set1_ps(-0.0), _mm256_set1_ps(f32::from_bits(0x3eff_ffff)));
+            let conv = |x: __m256| {
+                let q = _mm256_div_ps(x, vs);
+                let r = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm256_add_ps(q, _mm256_or_ps(_mm256_and_ps(q, sign), almost_half)));
+                _mm256_add_epi32(_mm256_cvttps_epi32(r), vz)
+            };
+            let mut i = 0;
+            while i < n {
+                let x0 = _mm256_loadu_ps(input.as_ptr().add(i));
+                let x1 = _mm256_loadu_ps(input.as_ptr().add(i + 8));
+                store16(out, i, conv(x0), conv(x1), -128, 127);
+                i += 16;
+            }
+        }
+        n
+    }
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -292,6 +323,31 @@ pub(crate) mod neon {
                     o[k] = vaddq_s32(requant(prod, p.out), zo);
                 }
                 store16(out, i, o, p.min, p.max);
+                i += 16;
+            }
+        }
+        n
+    }
+
+    /// QUANTIZE f32 → int8 on the prefix that is a multiple of 16: divide,
+    /// then FCVTAS (round half away from zero, saturating, NaN → 0: the
+    /// scalar `round() as i32` on aarch64), add the zero point, clamp.
+    ///
+    /// # Safety
+    /// `input.len() >= out.len()`.
+    pub(crate) unsafe fn quantize(scale: f32, zp: i32, input: &[f32], out: &mut [i8]) -> usize {
+        let n = out.len() / 16 * 16;
+        // SAFETY: i + 16 <= n <= both lengths.
+        unsafe {
+            let (vs, vz) = (vdupq_n_f32(scale), vdupq_n_s32(zp));
+            let mut i = 0;
+            while i < n {
+                let mut v = [vdupq_n_s32(0); 4];
+                for (k, vk) in v.iter_mut().enumerate() {
+                    let x = vld1q_f32(input.as_ptr().add(i + 4 * k));
+                    *vk = vaddq_s32(vcvtaq_s32_f32(vdivq_f32(x, vs)), vz);
+                }
+                store16(out, i, v, -128, 127);
                 i += 16;
             }
         }
