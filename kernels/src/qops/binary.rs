@@ -470,6 +470,58 @@ mod tests {
         });
     }
 
+    fn check_case(which: usize, sa: &[usize], sb: &[usize], s: [f32; 3], z: [i32; 3], act: (i32, i32), seed: u64) {
+        let mut rng = Rng(seed | 1);
+        let a = rng.i8s(sa.iter().product());
+        let b = rng.i8s(sb.iter().product());
+        let out_shape = broadcast_shape(sa, sb).unwrap();
+        let n: usize = out_shape.iter().product();
+        let want: Vec<i8> = (0..n)
+            .map(|i| {
+                let (x, y) = (a[bcast_index(&out_shape, sa, i)], b[bcast_index(&out_shape, sb, i)]);
+                match which {
+                    0 => ref_addsub(false, x, y, s, z, act),
+                    1 => ref_addsub(true, x, y, s, z, act),
+                    _ => ref_mul(x, y, s, z, act),
+                }
+            })
+            .collect();
+        for_each_exec(&mut |exec| {
+            let mut out = vec![0i8; n];
+            match which {
+                0 => qadd(exec, &AddParams::new(s[0], z[0], s[1], z[1], s[2], z[2], act.0, act.1).unwrap(), sa, &a, sb, &b, &mut out),
+                1 => qsub(exec, &SubParams::new(s[0], z[0], s[1], z[1], s[2], z[2], act.0, act.1).unwrap(), sa, &a, sb, &b, &mut out),
+                _ => qmul(exec, &MulParams::new(s[0], z[0], s[1], z[1], s[2], z[2], act.0, act.1).unwrap(), sa, &a, sb, &b, &mut out),
+            }
+            assert_eq!(out, want, "op {which} {sa:?}x{sb:?} s={s:?} z={z:?} act={act:?} {:?}", exec.isa);
+        });
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+        #[test]
+        fn random_broadcasts_and_quantization(
+            dims in proptest::collection::vec((1usize..7, 0u8..3), 0..5),
+            extra in 0usize..40,
+            which in 0usize..3,
+            s in proptest::array::uniform3(0.002f32..0.6),
+            z in proptest::array::uniform3(-128i32..128),
+            lo in -128i32..0, hi in 0i32..128,
+            seed in any::<u64>(),
+        ) {
+            // 0: both full, 1: a broadcast, 2: b broadcast; a trailing run long enough for the vector code.
+            let mut a_shape: Vec<usize> = dims.iter().map(|&(d, k)| if k == 1 { 1 } else { d }).collect();
+            let mut b_shape: Vec<usize> = dims.iter().map(|&(d, k)| if k == 2 { 1 } else { d }).collect();
+            if extra > 0 {
+                a_shape.push(extra);
+                b_shape.push(if seed % 3 == 0 { 1 } else { extra });
+            }
+            check_case(which, &a_shape, &b_shape, s, z, (lo, hi), seed);
+        }
+    }
+
     #[test]
     fn rejects_what_tflite_rejects() {
         // Output multiplier ≥ 1: 2 * 1.0 / (2^20 * 1e-7) ≈ 19.

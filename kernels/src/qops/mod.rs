@@ -27,6 +27,7 @@
 //! fn qrequantize(exec: Exec, p: &RequantizeParams, input: &[i8], output: &mut [i8])
 //! DequantizeParams::new(scale: f32, zp: i32) -> Result<DequantizeParams, String>
 //! fn qdequantize(exec: Exec, p: &DequantizeParams, input: &[i8], output: &mut [f32])
+//! fn qdequantize_per_channel(exec: Exec, scales: &[f32], zps: &[i32], shape: &[usize], axis: usize, input: &[i8], output: &mut [f32]) -> Result<(), String>
 //!
 //! // ADD / SUB / MUL (binary.rs), numpy broadcasting of ND shapes; output
 //! // length = product of broadcast_shape(a_shape, b_shape)
@@ -98,7 +99,7 @@ pub use pad::{qpad, PadParams};
 pub use pool::{qavg_pool2d, qmax_pool2d, PoolParams};
 pub use resize::{qresize_bilinear, ResizeParams};
 pub use softmax::{qsoftmax, SoftmaxParams};
-pub use quantize::{qdequantize, qquantize, qrequantize, DequantizeParams, QuantizeParams, RequantizeParams};
+pub use quantize::{qdequantize, qdequantize_per_channel, qquantize, qrequantize, DequantizeParams, QuantizeParams, RequantizeParams};
 
 use crate::Exec;
 use std::sync::Mutex;

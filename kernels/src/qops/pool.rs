@@ -371,6 +371,36 @@ mod tests {
         }
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+        #[test]
+        fn random_pool_geometry(
+            n in 1usize..3, h in 1usize..10, w in 1usize..10, c in 1usize..40,
+            kh in 1usize..5, kw in 1usize..5, sh in 1usize..4, sw in 1usize..4,
+            pads in proptest::array::uniform4(0usize..3),
+            uint8 in any::<bool>(), lo in -128i32..0, hi in 0i32..128, seed in any::<u64>(),
+        ) {
+            // Padding below the kernel size, so that no window lies entirely in it.
+            let win = Window2d { kernel_h: kh, kernel_w: kw, stride_h: sh, stride_w: sw, dilation_h: 1, dilation_w: 1,
+                pad_top: pads[0].min(kh - 1), pad_left: pads[1].min(kw - 1), pad_bottom: pads[2].min(kh - 1), pad_right: pads[3].min(kw - 1) };
+            let s = Nhwc { n, h, w, c };
+            let (oh, ow) = (win.out_h(h), win.out_w(w));
+            let input = Rng(seed | 1).i8s(s.len());
+            let p = PoolParams::new(0.1, 0, 0.1, 0, lo, hi, uint8).unwrap();
+            let want_avg = ref_pool(false, uint8, &win, s, &input, (lo, hi));
+            let want_max = ref_pool(true, uint8, &win, s, &input, (lo, hi));
+            for_each_exec(&mut |exec| {
+                let mut out = vec![0i8; n * oh * ow * c];
+                qavg_pool2d(exec, &p, &win, s, &input, &mut out).unwrap();
+                assert_eq!(&out, &want_avg);
+                qmax_pool2d(exec, &p, &win, s, &input, &mut out).unwrap();
+                assert_eq!(&out, &want_max);
+            });
+        }
+    }
+
     #[test]
     fn uint8_rounding_differs_from_int8() {
         // Two values -1 and 0 (uint8 127 and 128): int8 rounds -0.5 to -1, uint8 rounds 127.5 up to 128.

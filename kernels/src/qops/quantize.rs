@@ -133,6 +133,38 @@ pub fn qdequantize(exec: Exec, p: &DequantizeParams, input: &[i8], output: &mut 
     });
 }
 
+/// DEQUANTIZE with one scale and zero point per index of `axis`
+/// (TFLite's PerChannelDequantize): `float(scale[c] * (q - zp[c]))`, the
+/// f32 product of two exact values, i.e. the real product rounded once.
+pub fn qdequantize_per_channel(exec: Exec, scales: &[f32], zps: &[i32], shape: &[usize], axis: usize, input: &[i8], output: &mut [f32]) -> Result<(), String> {
+    let _ = exec;
+    if axis >= shape.len() {
+        return Err(format!("DEQUANTIZE: quantized dimension {axis} out of range for rank {}", shape.len()));
+    }
+    if scales.len() != shape[axis] || zps.len() != shape[axis] {
+        return Err(format!("DEQUANTIZE: {} scales and {} zero points for {} channels", scales.len(), zps.len(), shape[axis]));
+    }
+    for (&s, &z) in scales.iter().zip(zps) {
+        check_scale("DEQUANTIZE input", s)?;
+        check_zp("DEQUANTIZE input", z)?;
+    }
+    assert_eq!(input.len(), shape.iter().product::<usize>(), "DEQUANTIZE: input length does not match its shape");
+    assert_eq!(input.len(), output.len(), "DEQUANTIZE: input and output lengths differ");
+    let inner: usize = shape[axis + 1..].iter().product();
+    let channels = shape[axis];
+    if inner == 0 {
+        return Ok(());
+    }
+    for (i, (o, x)) in output.chunks_mut(inner).zip(input.chunks(inner)).enumerate() {
+        let ch = i % channels;
+        let (s, z) = (scales[ch], zps[ch]);
+        for (o, &q) in o.iter_mut().zip(x) {
+            *o = s * (q as i32 - z) as f32;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +256,30 @@ mod tests {
         for x in -128..=127i32 {
             assert_eq!(p.lut.get(x as i8), x as i8);
         }
+    }
+
+    #[test]
+    fn per_channel_dequantize() {
+        let mut rng = Rng(21);
+        let shape = [3usize, 4, 5];
+        let input = rng.i8s(60);
+        for axis in 0..3 {
+            let scales: Vec<f32> = (0..shape[axis]).map(|_| rng.scale(1e-3, 1.0)).collect();
+            let zps: Vec<i32> = (0..shape[axis]).map(|_| rng.zp()).collect();
+            for_each_exec(&mut |exec| {
+                let mut out = vec![0f32; 60];
+                qdequantize_per_channel(exec, &scales, &zps, &shape, axis, &input, &mut out).unwrap();
+                for i in 0..60 {
+                    let c = [i / 20, i / 5 % 4, i % 5][axis];
+                    // Double product cast to float, as PerChannelDequantize writes it.
+                    assert_eq!(out[i], (scales[c] as f64 * (input[i] as i32 - zps[c]) as f64) as f32);
+                }
+            });
+        }
+        let pool = crate::ThreadPool::new(1);
+        let exec = Exec { isa: crate::Isa::Scalar, pool: &pool };
+        assert!(qdequantize_per_channel(exec, &[0.1; 3], &[0; 3], &shape, 1, &input, &mut [0.0; 60]).is_err());
+        assert!(qdequantize_per_channel(exec, &[0.1; 3], &[0; 3], &shape, 3, &input, &mut [0.0; 60]).is_err());
     }
 
     #[test]
