@@ -47,7 +47,8 @@
 //! PadParams::new(out_scale: f32, out_zp: i32, constant: Option<(i8, f32, i32)>) -> Result<PadParams, String>
 //! fn qpad(exec: Exec, p: &PadParams, in_shape: &[usize], input: &[i8], paddings: &[(usize, usize)], output: &mut [i8])
 //!
-//! // CONCATENATION (concat.rs): all inputs have in_shapes[i].len() dims, equal but on `axis`
+//! // CONCATENATION (concat.rs): all inputs have in_shapes[i].len() dims, equal but on `axis`;
+//! // TFLite's Prepare rejects a fused activation on it (do not claim one)
 //! ConcatParams::new(in_scales: &[f32], in_zps: &[i32], out_scale, out_zp, uint8: bool) -> Result<ConcatParams, String>
 //! fn qconcat(exec: Exec, p: &ConcatParams, in_shapes: &[&[usize]], inputs: &[&[i8]], axis: usize, output: &mut [i8])
 //! ```
