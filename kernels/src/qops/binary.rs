@@ -168,12 +168,24 @@ pub(crate) trait BinaryOp: Sync {
     }
     fn run(&self, isa: Isa, a: Src, b: Src, out: &mut [i8]) {
         let done = self.simd(isa, a, b, out);
-        let at = |s: Src, i: usize| match s {
-            Src::Run(x) => x[i],
-            Src::Splat(v) => v,
-        };
-        for (i, o) in out.iter_mut().enumerate().skip(done) {
-            *o = self.one(at(a, i), at(b, i));
+        let out = &mut out[done..];
+        match (a, b) {
+            (Src::Run(x), Src::Run(y)) => {
+                for ((o, &x), &y) in out.iter_mut().zip(&x[done..]).zip(&y[done..]) {
+                    *o = self.one(x, y);
+                }
+            }
+            (Src::Splat(x), Src::Run(y)) => {
+                for (o, &y) in out.iter_mut().zip(&y[done..]) {
+                    *o = self.one(x, y);
+                }
+            }
+            (Src::Run(x), Src::Splat(y)) => {
+                for (o, &x) in out.iter_mut().zip(&x[done..]) {
+                    *o = self.one(x, y);
+                }
+            }
+            (Src::Splat(x), Src::Splat(y)) => out.fill(self.one(x, y)),
         }
     }
 }
@@ -451,23 +463,30 @@ mod tests {
 
     #[test]
     fn all_input_pairs_exhaustive() {
-        // Every (a, b) pair once, with a multiplier > 1 for MUL.
+        // Every (a, b) pair, for scale sets giving equal inputs, very unequal inputs (a tiny
+        // rescale multiplier with a long right shift), and MUL multipliers above and below one.
         let a: Vec<i8> = (0..65536).map(|i| (i >> 8) as i8).collect();
         let b: Vec<i8> = (0..65536).map(|i| i as i8).collect();
-        let s = [0.1, 0.07, 0.004];
-        let z = [-3, 100, -128];
-        let want_add: Vec<i8> = (0..65536).map(|i| ref_addsub(false, a[i], b[i], [s[0], s[1], 0.3], z, (-128, 127))).collect();
-        let want_sub: Vec<i8> = (0..65536).map(|i| ref_addsub(true, a[i], b[i], [s[0], s[1], 0.3], z, (-128, 127))).collect();
-        let want_mul: Vec<i8> = (0..65536).map(|i| ref_mul(a[i], b[i], s, z, (-128, 127))).collect();
-        for_each_exec(&mut |exec| {
-            let mut out = vec![0i8; 65536];
-            qadd(exec, &AddParams::new(s[0], z[0], s[1], z[1], 0.3, z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
-            assert!(out == want_add, "add {:?}", exec.isa);
-            qsub(exec, &SubParams::new(s[0], z[0], s[1], z[1], 0.3, z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
-            assert!(out == want_sub, "sub {:?}", exec.isa);
-            qmul(exec, &MulParams::new(s[0], z[0], s[1], z[1], s[2], z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
-            assert!(out == want_mul, "mul {:?}", exec.isa);
-        });
+        let configs: [([f32; 3], [i32; 3]); 4] = [
+            ([0.1, 0.07, 0.3], [-3, 100, -128]),
+            ([0.05, 0.05, 0.05], [0, 0, 0]),
+            ([0.5, 0.0007, 0.9], [127, -128, 5]),
+            ([0.0123, 0.456, 0.0031], [-128, 127, 127]),
+        ];
+        for (s, z) in configs {
+            let want_add: Vec<i8> = (0..65536).map(|i| ref_addsub(false, a[i], b[i], s, z, (-128, 127))).collect();
+            let want_sub: Vec<i8> = (0..65536).map(|i| ref_addsub(true, a[i], b[i], s, z, (-128, 127))).collect();
+            let want_mul: Vec<i8> = (0..65536).map(|i| ref_mul(a[i], b[i], s, z, (-128, 127))).collect();
+            for_each_exec(&mut |exec| {
+                let mut out = vec![0i8; 65536];
+                qadd(exec, &AddParams::new(s[0], z[0], s[1], z[1], s[2], z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
+                assert!(out == want_add, "add {s:?} {z:?} {:?}", exec.isa);
+                qsub(exec, &SubParams::new(s[0], z[0], s[1], z[1], s[2], z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
+                assert!(out == want_sub, "sub {s:?} {z:?} {:?}", exec.isa);
+                qmul(exec, &MulParams::new(s[0], z[0], s[1], z[1], s[2], z[2], -128, 127).unwrap(), &[65536], &a, &[65536], &b, &mut out);
+                assert!(out == want_mul, "mul {s:?} {z:?} {:?}", exec.isa);
+            });
+        }
     }
 
     fn check_case(which: usize, sa: &[usize], sb: &[usize], s: [f32; 3], z: [i32; 3], act: (i32, i32), seed: u64) {

@@ -146,17 +146,27 @@ pub(crate) mod x86 {
     /// AVX2 is available; runs are at least `out.len()` long.
     #[target_feature(enable = "avx2")]
     pub(crate) unsafe fn addsub(p: &AddSubVec, a: Src, b: Src, out: &mut [i8]) -> usize {
+        debug_assert!(p.a.left == 0 && p.b.left == 0 && p.a.multiplier >= 0 && p.b.multiplier >= 0);
         let n = out.len() / 16 * 16;
         // SAFETY: i + 16 <= n <= every run's length; AVX2 is enabled for this function.
         unsafe {
             let (za, zb, zo) = (_mm256_set1_epi32(p.a_zp), _mm256_set1_epi32(p.b_zp), _mm256_set1_epi32(p.out_zp));
-            let side = |x: __m256i, z: __m256i, r: VRequant| requant(_mm256_slli_epi32(_mm256_sub_epi32(x, z), 20), r);
+            // Input side: SRDHM(d << 20, m) = floor((d·m + 2^10) / 2^11) for |d| ≤ 255; with
+            // m = mh·2^11 + ml that is d·mh + ((d·ml + 2^10) >> 11), all in i32 (|d·mh| < 2^28).
+            // The input multipliers are below one, so there is no left shift (AddSubCore::new).
+            let split = |r: VRequant| (_mm256_set1_epi32(r.multiplier >> 11), _mm256_set1_epi32(r.multiplier & 0x7ff), r.right);
+            let (ma, mb) = (split(p.a), split(p.b));
+            let side = |x: __m256i, z: __m256i, (mh, ml, e): (__m256i, __m256i, i32)| {
+                let d = _mm256_sub_epi32(x, z);
+                let lo = _mm256_srai_epi32::<11>(_mm256_add_epi32(_mm256_mullo_epi32(d, ml), _mm256_set1_epi32(1 << 10)));
+                rdbp(_mm256_add_epi32(_mm256_mullo_epi32(d, mh), lo), e)
+            };
             let mut i = 0;
             while i < n {
                 let (a0, a1) = load16(a, i);
                 let (b0, b1) = load16(b, i);
-                let (sa0, sa1) = (side(a0, za, p.a), side(a1, za, p.a));
-                let (sb0, sb1) = (side(b0, zb, p.b), side(b1, zb, p.b));
+                let (sa0, sa1) = (side(a0, za, ma), side(a1, za, ma));
+                let (sb0, sb1) = (side(b0, zb, mb), side(b1, zb, mb));
                 let (r0, r1) = if p.sub { (_mm256_sub_epi32(sa0, sb0), _mm256_sub_epi32(sa1, sb1)) } else { (_mm256_add_epi32(sa0, sb0), _mm256_add_epi32(sa1, sb1)) };
                 let o0 = _mm256_add_epi32(requant(r0, p.out), zo);
                 let o1 = _mm256_add_epi32(requant(r1, p.out), zo);
