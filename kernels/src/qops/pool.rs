@@ -131,9 +131,7 @@ fn avg_rows(p: &PoolParams, g: &Geometry, input: &[i8], part: &mut [i8]) {
             let count = ((y1 - y0) * (x1 - x0)) as i32;
             let out = &mut orow[ox * c..(ox + 1) * c];
             if count <= EXACT_F32_COUNT {
-                for (o, &a) in out.iter_mut().zip(&acc) {
-                    *o = average_f32(a, count, p);
-                }
+                divide_f32(&acc, count, p, out);
             } else {
                 for (o, &a) in out.iter_mut().zip(&acc) {
                     *o = average(a, count, p);
@@ -153,16 +151,28 @@ const EXACT_F32_COUNT: i32 = 1 << 15;
 /// (exact for `count <= EXACT_F32_COUNT`), which vectorizes.
 #[inline(always)]
 fn average_f32(sum: i32, count: i32, p: &PoolParams) -> i8 {
-    let half = count / 2;
-    let num = if p.uint8 {
-        sum + 128 * count + half
-    } else if sum > 0 {
-        sum + half
+    let mut out = [0i8];
+    divide_f32(&[sum], count, p, &mut out);
+    out[0]
+}
+
+/// [`average_f32`] over a row of channel sums, the mode hoisted out of the loop.
+#[inline(always)]
+fn divide_f32(acc: &[i32], count: i32, p: &PoolParams, out: &mut [i8]) {
+    let (half, cf) = (count / 2, count as f32);
+    let (lo, hi) = (p.act_min, p.act_max);
+    if p.uint8 {
+        // The uint8 sum is the int8 one plus 128 per tap; rounded half up, then shifted back.
+        let bias = 128 * count + half;
+        for (o, &a) in out.iter_mut().zip(acc) {
+            *o = ((((a + bias) as f32 / cf) as i32) - 128).clamp(lo, hi) as i8;
+        }
     } else {
-        sum - half
-    };
-    let q = (num as f32 / count as f32) as i32 - if p.uint8 { 128 } else { 0 };
-    q.clamp(p.act_min, p.act_max) as i8
+        for (o, &a) in out.iter_mut().zip(acc) {
+            let num = if a > 0 { a + half } else { a - half };
+            *o = ((num as f32 / cf) as i32).clamp(lo, hi) as i8;
+        }
+    }
 }
 
 /// The rounded average of `count` values summing to `sum`, clamped.
