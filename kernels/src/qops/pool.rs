@@ -147,16 +147,17 @@ fn avg_rows(p: &PoolParams, g: &Geometry, input: &[i8], part: &mut [i8]) {
 /// from an integer, more than f32's rounding error 256·2^-24.
 const EXACT_F32_COUNT: i32 = 1 << 15;
 
-/// [`average`] with the division as an f32 divide truncated toward zero
-/// (exact for `count <= EXACT_F32_COUNT`), which vectorizes.
-#[inline(always)]
+/// One value through [`divide_f32`] (for the exactness test).
+#[cfg(test)]
 fn average_f32(sum: i32, count: i32, p: &PoolParams) -> i8 {
     let mut out = [0i8];
     divide_f32(&[sum], count, p, &mut out);
     out[0]
 }
 
-/// [`average_f32`] over a row of channel sums, the mode hoisted out of the loop.
+/// [`average`] over a row of channel sums with the division as an f32
+/// divide truncated toward zero (exact for `count <= EXACT_F32_COUNT`),
+/// which vectorizes; the mode is hoisted out of the loop.
 #[inline(always)]
 fn divide_f32(acc: &[i32], count: i32, p: &PoolParams, out: &mut [i8]) {
     let (half, cf) = (count / 2, count as f32);
