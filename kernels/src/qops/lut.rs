@@ -125,6 +125,8 @@ impl Lut {
         let alpha_q = Requant::from_real((in_scale * alpha / out_scale) as f64);
         // identity_multiplier = input_scale / output_scale in float, then double.
         let ident_q = Requant::from_real((in_scale / out_scale) as f64);
+        super::check_shift("LEAKY_RELU", alpha_q)?;
+        super::check_shift("LEAKY_RELU", ident_q)?;
         Ok(Lut::from_fn(|q| {
             let x = q - in_zp;
             let y = if x >= 0 {
@@ -139,7 +141,7 @@ impl Lut {
                     v
                 }
             };
-            (out_zp + y).clamp(-128, 127) as i8
+            out_zp.wrapping_add(y).clamp(-128, 127) as i8
         }))
     }
 

@@ -3,7 +3,7 @@
 //! `reference_ops::QuantizedMeanOrSum` with `compute_sum = false`), for int8
 //! and uint8 alike (the uint8 sum minus zp·n is the shifted int8 one).
 
-use super::{check_scale, check_zp};
+use super::{check_scale, check_shift, check_zp};
 use crate::fixedpoint::Requant;
 use crate::Exec;
 
@@ -23,6 +23,7 @@ impl MeanParams {
         check_zp("MEAN output", out_zp)?;
         // PrepareMeanOrSum: real_multiplier = double(input scale) / double(output scale).
         let requant = Requant::from_real(in_scale as f64 / out_scale as f64);
+        check_shift("MEAN", requant)?;
         Ok(MeanParams { requant, in_zp, out_zp })
     }
 
@@ -31,7 +32,8 @@ impl MeanParams {
         let (m, s) = self.mean_multiplier(n);
         // temp_sum - input_zero_point * num_elements_in_axis in 64 bits, cast back to int32.
         let shifted = (sum as i64 - self.in_zp as i64 * n as i64) as i32;
-        (Requant { multiplier: m, shift: s }.apply(shifted) + self.out_zp).clamp(-128, 127) as i8
+        // + output_zero_point wraps like the C int addition on the targets TFLite runs on.
+        Requant { multiplier: m, shift: s }.apply(shifted).wrapping_add(self.out_zp).clamp(-128, 127) as i8
     }
 
     /// The multiplier with 1/n folded in: shift = min(floor(log2 n), 32, 31 + output_shift),

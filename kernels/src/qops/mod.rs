@@ -174,6 +174,16 @@ pub(crate) fn check_zp(what: &str, zp: i32) -> Result<(), String> {
     }
 }
 
+/// Multipliers beyond 2^30 shift the int32 accumulator out of range, which
+/// is undefined behaviour in TFLite's C++ (`x * (1 << shift)`); refused.
+pub(crate) fn check_shift(op: &str, r: crate::fixedpoint::Requant) -> Result<(), String> {
+    if r.shift > 30 {
+        Err(format!("{op}: rescale multiplier {} is too large", r.to_real()))
+    } else {
+        Ok(())
+    }
+}
+
 /// Splits `out` into chunks of `chunk` elements and runs `f(start, chunk)`
 /// for each as pool tasks (inline with one thread). Every kernel computes
 /// an element independently of where its chunk starts, so results never

@@ -86,9 +86,10 @@ impl RequantizeParams {
         check_zp("QUANTIZE output", out_zp)?;
         // quantize.cc Prepare: effective scale = double(in_scale) / double(out_scale), QuantizeMultiplier.
         let requant = Requant::from_real(in_scale as f64 / out_scale as f64);
+        super::check_shift("QUANTIZE", requant)?;
         // reference_ops::Requantize: MultiplyByQuantizedMultiplier(q - in_zp) + out_zp, clamped (the
         // int8↔uint8 xor-0x80 fast path it takes for scale 1 gives the same integers).
-        let lut = Lut::from_fn(|q| (requant.apply(q - in_zp) + out_zp).clamp(-128, 127) as i8);
+        let lut = Lut::from_fn(|q| requant.apply(q - in_zp).wrapping_add(out_zp).clamp(-128, 127) as i8);
         Ok(RequantizeParams { requant, in_zp, out_zp, lut })
     }
 }
@@ -250,6 +251,8 @@ mod tests {
                 }
             });
         }
+        // A multiplier beyond 2^30 would shift the accumulator out of int32 (undefined in TFLite).
+        assert!(RequantizeParams::new(1e6, 0, 1e-6, 0).is_err());
         // uint8 → int8 with the same scale is exactly the xor-0x80 shift: after the delegate's
         // mapping the zero points coincide and requantize is the identity.
         let p = RequantizeParams::new(0.02, 5, 0.02, 5).unwrap();
