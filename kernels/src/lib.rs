@@ -34,6 +34,7 @@ pub mod isa;
 pub mod layout;
 pub mod mediapipe;
 pub mod peak;
+pub mod qops;
 pub mod quant;
 pub mod matmul;
 pub mod pool;
