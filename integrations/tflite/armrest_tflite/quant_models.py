@@ -469,6 +469,26 @@ _mnv2_case("mobilenet_v2_int8_pertensor", np.int8, "float", per_channel=False)
 _mnv2_case("mobilenet_v2_uint8", np.uint8, "quantized")
 
 
+def ssdlite_quant(input_size: int = 96, width: float = 0.35, num_classes: int = 5, dtype=np.int8,
+                  io: str = "float", calibration: int = 2, seed: int = 6) -> bytes:
+    """A fully quantized MobileNetV2-SSDLite detector (the MobileNetV2 backbone,
+    extra layers, separable box/class heads, RESHAPE, CONCATENATION (int8: the
+    inputs requantized to one scale by QUANTIZE, as the converter does),
+    LOGISTIC scores)."""
+    f = models.mobilenet_v2_ssdlite(input_size=input_size, width=width, num_classes=num_classes, seed=seed).build()
+    gen = image_samples(input_size)
+    return quantize_model(f, [gen(s) for s in CALIBRATION_SEEDS[:calibration]], dtype=dtype, io=io)
+
+
+SSD_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "RESHAPE", "CONCATENATION", "LOGISTIC", "QUANTIZE", "DEQUANTIZE")
+QCASES_MODELS.append(QCase("ssdlite_int8_floatio", SSD_OPS, lambda: ssdlite_quant(dtype=np.int8), image_samples(96),
+                           float_model=lambda: models.mobilenet_v2_ssdlite(96, 0.35, 5, seed=6).build(),
+                           tags=("model",)))
+QCASES_MODELS.append(QCase("ssdlite_uint8_floatio", SSD_OPS, lambda: ssdlite_quant(dtype=np.uint8), image_samples(96),
+                           float_model=lambda: models.mobilenet_v2_ssdlite(96, 0.35, 5, seed=6).build(),
+                           tags=("model",)))
+
+
 def dequantized_inputs(case: QCase, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """The real values the quantized inputs stand for (float inputs as they are)."""
     ins, _ = io_params(case.model())
