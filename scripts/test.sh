@@ -28,9 +28,9 @@ step() {  # step "name" command...
     fi
 }
 
-qemu_kernel_tests() {  # qemu_kernel_tests <cpu>
+qemu_kernel_tests() {  # qemu_kernel_tests <cpu> <expected best int8 tier>
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu $1 -L $QEMU_LIB" \
-    ARMREST_EXPECT_BEST_ISA=neon \
+    ARMREST_EXPECT_BEST_ISA=neon ARMREST_EXPECT_BEST_QTIER=$2 \
         cargo test -p armrest-kernels --target "$AARCH64"
 }
 
@@ -55,9 +55,9 @@ step "runner test models" python integrations/onnx/build_models.py target/runner
     --only mobilenet_v2_small mixed tract_only two_inputs
 step "cargo test (x86-64)"        cargo test --workspace
 step "clippy (aarch64)"           cargo clippy --workspace --all-targets --target "$AARCH64" -- -D warnings
-step "kernel tests, qemu cortex-a53" qemu_kernel_tests cortex-a53
-step "kernel tests, qemu max"        qemu_kernel_tests max
-step "kernel tests, qemu neoverse-n1" qemu_kernel_tests neoverse-n1
+step "kernel tests, qemu cortex-a53" qemu_kernel_tests cortex-a53 neon
+step "kernel tests, qemu max"        qemu_kernel_tests max neon_i8mm
+step "kernel tests, qemu neoverse-n1" qemu_kernel_tests neoverse-n1 neon_dot
 step "pytest integrations/tflite" python -m pytest -p no:cacheprovider -q -rfEs \
     --durations=10 integrations/tflite/tests
 step "pytest integrations/executorch" env ARMREST_LIB="$ET_LIB" .venv-et/bin/python -m pytest \

@@ -10,7 +10,7 @@ use armrest_kernels::{elementwise, gelu, layout, matmul, pool, reduce, resize, s
 use std::sync::Arc;
 
 /// Per-node state built once: packed weights.
-enum Packed {
+pub(crate) enum Packed {
     None,
     Conv(PackedConv2d),
     Depthwise(PackedDepthwise),
@@ -65,6 +65,9 @@ impl Executor {
         let packed = graph.nodes.iter().map(|node| pack(&graph, node, isa)).collect::<Result<Vec<_>, _>>()?;
         let shapes = graph.tensors.iter().map(|t| t.shape.clone()).collect();
         let buffers = vec![Vec::new(); graph.tensors.len()];
+        if graph.is_quantized() {
+            return Err("the graph has quantized tensors: run it with QExecutor".into());
+        }
         #[cfg(not(feature = "tract"))]
         if let Some(node) = graph.nodes.iter().find(|n| matches!(n.op, Op::Fallback(_))) {
             return Err(format!("node {} ({}) needs tract, which this build of armrest leaves out", node.source, node.op.name()));
@@ -211,7 +214,7 @@ fn gather<'a>(ids: &[TensorId], storage: &[Storage], graph: &'a Graph, buffers: 
         .collect()
 }
 
-fn pack(graph: &Graph, node: &crate::ir::Node, isa: Isa) -> Result<Packed, String> {
+pub(crate) fn pack(graph: &Graph, node: &crate::ir::Node, isa: Isa) -> Result<Packed, String> {
     let constant = |pos: usize| -> Result<&[f32], String> {
         let id = node.inputs[pos];
         graph.tensors[id].constant.as_deref().ok_or_else(|| format!("node {}: input {pos} is not constant", node.source))
@@ -262,7 +265,7 @@ fn nhwc(s: &[usize]) -> Nhwc {
 }
 
 /// Runs one node. Shapes were validated by `prepare`.
-fn run_node(exec: Exec, op: &Op, packed: &Packed, ins: &[&[f32]], in_shapes: &[&[usize]], out_shape: &[usize], out: &mut [f32]) {
+pub(crate) fn run_node(exec: Exec, op: &Op, packed: &Packed, ins: &[&[f32]], in_shapes: &[&[usize]], out_shape: &[usize], out: &mut [f32]) {
     let x = ins[0];
     let xs = in_shapes[0];
     match (op, packed) {
@@ -332,6 +335,7 @@ fn run_node(exec: Exec, op: &Op, packed: &Packed, ins: &[&[f32]], in_shapes: &[&
         }
         (Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. } | Op::GroupedConv2d { .. }, _) => unreachable!("weights are packed for every conv and dense node"),
         (Op::Fallback(_), _) => unreachable!("fallback nodes run in tract islands; Executor::new refuses them without tract"),
+        (Op::Quant(_), _) => unreachable!("quantized nodes run in the QExecutor; Executor::new refuses them"),
     }
 }
 

@@ -72,6 +72,8 @@ pub enum Op {
     GroupedConv2d { groups: usize, padding: Padding, stride: [usize; 2], dilation: [usize; 2], clamp: Clamp },
     /// An op armrest's kernels lack, run by tract inside the partition.
     Fallback(crate::fallback::FallbackOp),
+    /// A quantized (int8) or dynamic-range op; see [`crate::qir`].
+    Quant(crate::qir::QOp),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -112,6 +114,7 @@ impl Op {
             Op::Gelu { .. } => "gelu",
             Op::GroupedConv2d { .. } => "grouped_conv2d",
             Op::Fallback(f) => f.name(),
+            Op::Quant(q) => q.name(),
         }
     }
 }
@@ -124,6 +127,21 @@ pub struct Tensor {
     pub shape: Vec<usize>,
     /// Constant data (weights, folded dequantized values).
     pub constant: Option<Arc<[f32]>>,
+    /// Element type of the values armrest holds (int8 for uint8 model tensors, see `uint8`).
+    pub dtype: crate::qir::DType,
+    /// Affine quantization parameters (int8 tensors and int8 weights of hybrid ops).
+    pub quant: Option<Arc<crate::qir::QParams>>,
+    /// Constant int8 / int32 data (quantized weights and biases).
+    pub qconstant: Option<crate::qir::QConst>,
+    /// The runtime stores this tensor as uint8: armrest holds `q ^ 0x80` (zero point − 128).
+    pub uint8: bool,
+}
+
+impl Tensor {
+    /// Whether the values are known when the graph is built (fp32 or quantized constant).
+    pub fn is_constant(&self) -> bool {
+        self.constant.is_some() || self.qconstant.is_some()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -146,7 +164,18 @@ pub struct Graph {
 
 impl Graph {
     pub fn add_tensor(&mut self, name: String, shape: Vec<usize>, constant: Option<Arc<[f32]>>) -> TensorId {
-        self.tensors.push(Tensor { name, shape, constant });
+        self.tensors.push(Tensor { name, shape, constant, dtype: crate::qir::DType::F32, quant: None, qconstant: None, uint8: false });
         self.tensors.len() - 1
+    }
+
+    /// Adds a typed tensor (int8 / int32, quantized, or a quantized constant).
+    pub fn add_qtensor(&mut self, name: String, shape: Vec<usize>, dtype: crate::qir::DType, quant: Option<crate::qir::QParams>, qconstant: Option<crate::qir::QConst>) -> TensorId {
+        self.tensors.push(Tensor { name, shape, constant: None, dtype, quant: quant.map(Arc::new), qconstant, uint8: false });
+        self.tensors.len() - 1
+    }
+
+    /// Whether any tensor is not plain fp32 (the graph needs the typed executor).
+    pub fn is_quantized(&self) -> bool {
+        self.tensors.iter().any(|t| t.dtype != crate::qir::DType::F32 || t.quant.is_some() || t.qconstant.is_some()) || self.nodes.iter().any(|n| matches!(n.op, Op::Quant(_)))
     }
 }

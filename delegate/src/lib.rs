@@ -6,10 +6,14 @@ pub mod accuracy;
 pub mod exec;
 pub mod executorch;
 pub mod fallback;
+pub mod hybrid;
 pub mod ir;
 pub mod log;
 pub mod ops_extra;
 pub mod options;
+pub mod qexec;
+pub mod qir;
+pub mod qops_bind;
 pub mod shapes;
 pub mod tflite;
 #[cfg(feature = "tract")]
@@ -17,3 +21,4 @@ pub mod tract_bridge;
 
 pub use exec::Executor;
 pub use options::Options;
+pub use qexec::QExecutor;

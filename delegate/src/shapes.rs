@@ -235,6 +235,7 @@ pub fn infer(op: &Op, inputs: &[&[usize]]) -> Result<Vec<Shape>, String> {
             vec![x[0], oh, ow, f[0]]
         }
         Op::Fallback(f) => return f.infer(inputs),
+        Op::Quant(q) => return q.infer(inputs),
     };
     Ok(vec![out])
 }

@@ -64,7 +64,7 @@ fn static_fp16_dequantize_is_folded_into_its_consumer() {
     let w = m.act(&[2, 3]);
     let y = m.act(&[2, 2]);
     m.node(ops::DEQUANTIZE, &[w16], &[w], BuiltinParams::None);
-    m.node(ops::FULLY_CONNECTED, &[x, w, -1], &[y], BuiltinParams::FullyConnected { activation: 0, weights_format: 0, keep_num_dims: false });
+    m.node(ops::FULLY_CONNECTED, &[x, w, -1], &[y], BuiltinParams::FullyConnected { activation: 0, weights_format: 0, keep_num_dims: false, asymmetric_quantize_inputs: false });
     let r = claim_nodes(&m, &m.plan());
     assert_eq!(r.claimed, vec![0, 1]);
     assert_eq!(&*r.folds.values[&w], &[1.0, -2.0, 0.5, 0.0, 65504.0, 2f32.powi(-24)]);
@@ -73,7 +73,7 @@ fn static_fp16_dequantize_is_folded_into_its_consumer() {
     assert_eq!(g.nodes.len(), 1, "the DEQUANTIZE became a constant");
 
     // With its only consumer unsupported, the DEQUANTIZE stays with the runtime too.
-    m.nodes[1].params = BuiltinParams::FullyConnected { activation: 5, weights_format: 0, keep_num_dims: false };
+    m.nodes[1].params = BuiltinParams::FullyConnected { activation: 5, weights_format: 0, keep_num_dims: false, asymmetric_quantize_inputs: false };
     let r = claim_nodes(&m, &m.plan());
     assert!(r.claimed.is_empty());
     assert_eq!(r.unclaimed.len(), 2);

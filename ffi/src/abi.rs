@@ -13,6 +13,8 @@ pub const K_TFLITE_OK: TfLiteStatus = 0;
 pub const K_TFLITE_ERROR: TfLiteStatus = 1;
 pub const K_TFLITE_DELEGATE_ERROR: TfLiteStatus = 2;
 
+/// `kTfLiteAffineQuantization`.
+pub const K_TFLITE_AFFINE_QUANTIZATION: c_int = 1;
 pub const K_TFLITE_DELEGATE_FLAGS_ALLOW_DYNAMIC_TENSORS: i64 = 1;
 pub const K_TFLITE_BUILTIN_DELEGATE: c_int = 51;
 
@@ -248,6 +250,8 @@ macro_rules! layout {
     };
 }
 
+layout!(TfLiteFloatArray, 4, size @ 0, data @ 4);
+layout!(TfLiteQuantizationParams, 8, scale @ 0, zero_point @ 4);
 layout!(TfLiteQuantization, 16, type_ @ 0, params @ 8);
 layout!(TfLiteAffineQuantization, 24, scale @ 0, zero_point @ 8, quantized_dimension @ 16);
 layout!(TfLiteTensor, 112, type_ @ 0, data @ 8, dims @ 16, params @ 24, allocation_type @ 32, bytes @ 40,
@@ -324,6 +328,21 @@ pub unsafe fn int_array<'a>(a: *const TfLiteIntArray) -> &'a [c_int] {
     unsafe {
         let n = usize::try_from((*a).size).unwrap_or(0);
         std::slice::from_raw_parts(std::ptr::addr_of!((*a).data).cast::<c_int>(), n)
+    }
+}
+
+/// The values of a `TfLiteFloatArray` (empty for NULL).
+///
+/// # Safety
+/// `a` is NULL or points to a valid float array that outlives the returned slice.
+pub unsafe fn float_array<'a>(a: *const TfLiteFloatArray) -> &'a [f32] {
+    if a.is_null() {
+        return &[];
+    }
+    // SAFETY: non-null and valid per the caller; `size` elements follow the header.
+    unsafe {
+        let n = usize::try_from((*a).size).unwrap_or(0);
+        std::slice::from_raw_parts(std::ptr::addr_of!((*a).data).cast::<f32>(), n)
     }
 }
 

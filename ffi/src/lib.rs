@@ -5,6 +5,7 @@
 
 pub mod abi;
 pub mod c_api;
+pub mod engine;
 pub mod executorch;
 mod fallback_params;
 mod guard;

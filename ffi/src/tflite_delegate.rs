@@ -8,8 +8,9 @@ use crate::abi::*;
 use crate::guard::{guard, set_last_error};
 use armrest_delegate::log::Logger;
 use armrest_delegate::tflite::claim::{ClaimReport, Folds};
-use armrest_delegate::tflite::{self as front, BuiltinParams, TflDimMeta, TflModel, TflNode, TflSparsity, TflTensor};
-use armrest_delegate::{Executor, Options};
+use armrest_delegate::tflite::{self as front, BuiltinParams, TflDimMeta, TflModel, TflNode, TflQuant, TflSparsity, TflTensor};
+use crate::engine::Engine;
+use armrest_delegate::Options;
 use armrest_kernels::{Isa, ThreadPool};
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -159,6 +160,20 @@ impl TflModel for ContextModel {
         Some(TflTensor { dtype: t.type_, dims, allocation_type: t.allocation_type, constant_data, name, quantized })
     }
 
+    fn quantization(&self, index: i32) -> Option<TflQuant> {
+        let t = self.raw_tensor(index)?;
+        if t.quantization.type_ == K_TFLITE_AFFINE_QUANTIZATION && !t.quantization.params.is_null() {
+            // SAFETY: affine quantization's params are a TfLiteAffineQuantization whose arrays are
+            // NULL or valid and live as long as the tensor.
+            unsafe {
+                let a = &*t.quantization.params.cast::<TfLiteAffineQuantization>();
+                return Some(TflQuant { scale: float_array(a.scale).to_vec(), zero_point: int_array(a.zero_point).to_vec(), quantized_dimension: a.quantized_dimension });
+            }
+        }
+        // Legacy per-tensor parameters only.
+        (t.params.scale != 0.0).then(|| TflQuant { scale: vec![t.params.scale], zero_point: vec![t.params.zero_point], quantized_dimension: 0 })
+    }
+
     fn sparsity(&self, index: i32) -> Option<TflSparsity> {
         let t = self.raw_tensor(index)?;
         if t.sparsity.is_null() {
@@ -254,7 +269,7 @@ unsafe fn decode_params(code: i32, data: *const c_void) -> BuiltinParams {
             }
             ops::FULLY_CONNECTED => {
                 let p = &*data.cast::<TfLiteFullyConnectedParams>();
-                BuiltinParams::FullyConnected { activation: p.activation, weights_format: p.weights_format, keep_num_dims: p.keep_num_dims }
+                BuiltinParams::FullyConnected { activation: p.activation, weights_format: p.weights_format, keep_num_dims: p.keep_num_dims, asymmetric_quantize_inputs: p.asymmetric_quantize_inputs }
             }
             ops::AVERAGE_POOL_2D | ops::MAX_POOL_2D => {
                 let p = &*data.cast::<TfLitePoolParams>();
@@ -432,7 +447,7 @@ fn print_report(model: &ContextModel, claims: &ClaimReport, partitions: &[Vec<c_
 
 /// One claimed partition: the executor and the runtime tensor indices of its boundary.
 struct Partition {
-    exec: Executor,
+    exec: Engine,
     inputs: Vec<i32>,
     outputs: Vec<i32>,
     logger: Logger,
@@ -473,9 +488,12 @@ fn build(ctx: *mut TfLiteContext, state: &DelegateState, nodes: &[c_int], inputs
     let nodes: Vec<usize> = nodes.iter().filter_map(|&n| usize::try_from(n).ok()).collect();
     let (graph, graph_inputs) = front::build_partition(&model, &folds, &nodes, inputs, outputs)?;
     let pool = state.pool.lock().map_err(|_| "pool lock poisoned")?.clone().unwrap_or_else(|| Arc::new(ThreadPool::new(1)));
-    let exec = Executor::new(graph, state.isa, pool)?;
+    let exec = Engine::new(graph, state.isa, pool)?;
     state.logger.debug(&format!("partition of {} nodes built ({} inputs, {} outputs)", nodes.len(), graph_inputs.len(), outputs.len()));
-    let verify = crate::verify::PartitionCheck::new(state, exec.graph())?;
+    let verify = match &exec {
+        Engine::Float(e) => crate::verify::PartitionCheck::new(state, e.graph())?,
+        Engine::Typed(_) => crate::verify::not_verifiable(state, "int8")?,
+    };
     Ok(Partition { exec, inputs: graph_inputs, outputs: outputs.to_vec(), logger: state.logger, verify })
 }
 
@@ -548,8 +566,9 @@ unsafe fn prepare_partition(ctx: *mut TfLiteContext, p: &mut Partition) -> Resul
     let mut shapes = Vec::with_capacity(p.inputs.len());
     for &i in &p.inputs {
         let t = model.tensor(i).ok_or_else(|| format!("input tensor {i} does not exist"))?;
-        if t.dtype != front::dtype::F32 {
-            return Err(format!("input '{}' is {}, expected float32", t.name, front::dtype::name(t.dtype)));
+        let want = crate::engine::runtime_type(p.exec.graph(), p.exec.graph().inputs[shapes.len()]);
+        if t.dtype != want {
+            return Err(format!("input '{}' is {}, expected {}", t.name, front::dtype::name(t.dtype), front::dtype::name(want)));
         }
         shapes.push(t.shape().ok_or_else(|| format!("input '{}' has an unknown shape", t.name))?);
     }
@@ -609,6 +628,13 @@ unsafe fn tensor_data(ctx: *mut TfLiteContext, i: i32, want: usize) -> Result<*m
 /// # Safety
 /// `ctx` is the live context of a kernel invoke.
 unsafe fn invoke_partition(ctx: *mut TfLiteContext, p: &mut Partition) -> Result<(), String> {
+    let exec = match &mut p.exec {
+        Engine::Typed(q) => {
+            // SAFETY: live context of a kernel invoke; the partition's own boundary indices.
+            return unsafe { crate::engine::invoke_typed(ctx, q, &p.inputs, &p.outputs) };
+        }
+        Engine::Float(e) => e,
+    };
     let mut inputs: Vec<&[f32]> = Vec::with_capacity(p.inputs.len());
     for &i in &p.inputs {
         let want = input_len(ctx, i)?;
@@ -620,13 +646,13 @@ unsafe fn invoke_partition(ctx: *mut TfLiteContext, p: &mut Partition) -> Result
     }
     let mut outputs: Vec<&mut [f32]> = Vec::with_capacity(p.outputs.len());
     for (k, &o) in p.outputs.iter().enumerate() {
-        let want: usize = p.exec.output_shape(k).iter().product();
+        let want: usize = exec.output_shape(k).iter().product();
         // SAFETY: live context; outputs are distinct tensors, disjoint from each other and the inputs.
         let ptr = unsafe { tensor_data(ctx, o, want)? };
         // SAFETY: `ptr` holds at least `want` aligned floats and no other slice of it exists.
         outputs.push(unsafe { std::slice::from_raw_parts_mut(ptr, want) });
     }
-    p.exec.run(&inputs, &mut outputs)?;
+    exec.run(&inputs, &mut outputs)?;
     if let Some(v) = &p.verify {
         let outs: Vec<&[f32]> = outputs.iter().map(|o| &**o).collect();
         v.check(&p.logger, &inputs, &outs)?;

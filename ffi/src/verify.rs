@@ -113,6 +113,18 @@ mod with_tract {
 #[cfg(feature = "tract")]
 pub use with_tract::PartitionCheck;
 
+/// Verify mode on a partition tract cannot twin (quantized): says so once and
+/// records an empty result for it, so partition numbers stay aligned.
+pub fn not_verifiable(state: &crate::tflite_delegate::DelegateState, why: &str) -> Result<Option<PartitionCheck>, String> {
+    if state.options.verify == armrest_delegate::options::Verify::Off {
+        return Ok(None);
+    }
+    let mut r = state.verify.lock().map_err(|_| "verify lock poisoned")?;
+    r.push(Vec::new());
+    state.logger.warn(&format!("verify: partition {}: not verifiable: {why}", r.len() - 1));
+    Ok(None)
+}
+
 /// Without tract there is no twin: verify can only be off.
 #[cfg(not(feature = "tract"))]
 pub enum PartitionCheck {}

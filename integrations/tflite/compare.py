@@ -13,6 +13,13 @@ configuration. Nodes armrest leaves unclaimed run on the builtin kernels.
 Writes a Markdown table (stdout and --out-md) and a PNG chart (--out-png).
 
     python integrations/tflite/compare.py [--threads 1,2] [--rounds 40] [--no-mediapipe] [--quick]
+
+With --int8 it compares the fully quantized MobileNetV2-like models instead
+(int8 per-channel with float or int8 input/output, uint8), and adds per model
+how many output elements armrest computes equal to LiteRT's reference kernels
+(BUILTIN_REF) and the largest difference in LSB:
+
+    python integrations/tflite/compare.py --int8 [--threads 1,2] [--out-md compare-int8.md]
 """
 
 from __future__ import annotations
@@ -46,6 +53,50 @@ def built_models(quick: bool) -> list[tuple[str, bytes]]:
     return out
 
 
+def int8_models(quick: bool) -> list[tuple[str, bytes]]:
+    from armrest_tflite import quant_models as qm
+    out = [("MobileNetV2 224 int8 (float in/out)", qm.mobilenet_v2_quant(224, 1.0, 1000, np.int8, "float"))]
+    if not quick:
+        out += [
+            ("MobileNetV2 224 int8 (int8 in/out)", qm.mobilenet_v2_quant(224, 1.0, 1000, np.int8, "quantized")),
+            ("MobileNetV2 x0.5 160 int8 (float in/out)", qm.mobilenet_v2_quant(160, 0.5, 1000, np.int8, "float")),
+            ("MobileNetV2 224 uint8 (uint8 in/out)", qm.mobilenet_v2_quant(224, 1.0, 1000, np.uint8, "quantized")),
+        ]
+    return out
+
+
+def bench_inputs(interp, seed: int = 0) -> list[np.ndarray]:
+    """Image-like inputs: float in [0, 1) as for the float models; int8/uint8
+    inputs as an image-like float sample quantized with the input's parameters."""
+    from armrest_tflite import quant_models as qm
+    from armrest_tflite.quantize import QuantParams, quantize_array
+    out = []
+    floats = mm.inputs_for(interp, seed)
+    for d, f in zip(interp.get_input_details(), floats):
+        if np.issubdtype(d["dtype"], np.integer) and d["quantization"][0] > 0:
+            shape = tuple(d["shape"])
+            img = qm.image_samples(shape[1])(seed)[0] if len(shape) == 4 and shape[1] == shape[2] \
+                else 2 * f.astype(np.float32) - 1
+            scale, zp = d["quantization"]
+            out.append(quantize_array(img.reshape(shape), QuantParams.of(scale, zp), d["dtype"]))
+        else:
+            out.append(f)
+    return out
+
+
+def bit_exactness(data: bytes) -> str:
+    """armrest vs LiteRT's BUILTIN_REF on two inputs: % equal, max LSB."""
+    from armrest_tflite import bitexact as bx
+    it, _ = h.armrest_with_report(data, "litert", 1)
+    it.allocate_tensors()
+    total = bx.BitExact()
+    for seed in (0, 1):
+        inputs = bench_inputs(it, seed)
+        total = total.merge(bx.compare(h.run(it, inputs), bx.tflite_outputs(data, "litert", inputs, bx.REF),
+                                       bx.output_lsb(data)))
+    return f"{100 * total.fraction:.2f}% / {total.max_lsb}"
+
+
 def mediapipe_list(quick: bool) -> list[tuple[str, bytes]]:
     out = []
     for p in mm.find_models()[: 2 if quick else None]:
@@ -70,7 +121,7 @@ def latency(data: bytes, threads: int, rounds: int, report: dict | None = None) 
     its = {k: make(k, data, threads, report) for k in KINDS}
     for it in its.values():
         it.allocate_tensors()
-    inputs = mm.inputs_for(its["armrest"], 0)
+    inputs = bench_inputs(its["armrest"], 0)
     for it in its.values():
         h.set_inputs(it, inputs)
     return h.interleaved_latency({k: it.invoke for k, it in its.items()}, rounds=rounds, warmup=3, budget_s=30)
@@ -125,16 +176,22 @@ def main() -> int:
     ap.add_argument("--setup-reps", type=int, default=3, help="fresh processes per kind for set-up/memory")
     ap.add_argument("--no-mediapipe", action="store_true")
     ap.add_argument("--quick", action="store_true", help="one built model, two MediaPipe models, few rounds")
+    ap.add_argument("--int8", action="store_true", help="the quantized MobileNetV2-like models (no MediaPipe)")
     ap.add_argument("--out-md", default="compare.md")
     ap.add_argument("--out-png", default="compare.png")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
+    if args.int8 and args.out_md == "compare.md":
+        args.out_md, args.out_png = "compare-int8.md", "compare-int8.png"
     if args.quick:
         args.rounds, args.setup_reps = min(args.rounds, 5), 1
 
     t0 = time.perf_counter()
-    cases = [("built", n, d) for n, d in built_models(args.quick)]
-    if not args.no_mediapipe:
+    if args.int8:
+        cases = [("int8", n, d) for n, d in int8_models(args.quick)]
+    else:
+        cases = [("built", n, d) for n, d in built_models(args.quick)]
+    if not args.no_mediapipe and not args.int8:
         cases += [("mediapipe", n, d) for n, d in mediapipe_list(args.quick)]
 
     rows = []
@@ -146,6 +203,8 @@ def main() -> int:
         sm = setup_and_memory(data, 1, args.setup_reps)
         r.update({f"setup_{k}": v["setup_ms"] for k, v in sm.items()})
         r.update({f"mem_{k}": v["added_mb"] for k, v in sm.items()})
+        if group == "int8":
+            r["bitexact"] = bit_exactness(data)
         rows.append(r)
         print(f"  measured {name} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
 
@@ -155,6 +214,8 @@ def main() -> int:
     if 1 in threads and 2 in threads:
         hdr += " armrest 1T/2T | XNNPACK 1T/2T |"
     hdr += " set-up ms arm / xnn | RSS added MB arm / xnn |"
+    if args.int8:
+        hdr += " equal to BUILTIN_REF / max LSB |"
     lines += [hdr, "|" + "---|" * (hdr.count("|") - 1)]
     for r in rows:
         s = f"| {r['model']} | {r.get('claimed', '-')} |"
@@ -164,9 +225,11 @@ def main() -> int:
         if 1 in threads and 2 in threads:
             s += f" {r['armrest_1'] / r['armrest_2']:.2f}x | {r['XNNPACK_1'] / r['XNNPACK_2']:.2f}x |"
         s += f" {r['setup_armrest']:.1f} / {r['setup_XNNPACK']:.1f} | {r['mem_armrest']:.1f} / {r['mem_XNNPACK']:.1f} |"
+        if args.int8:
+            s += f" {r.get('bitexact', '-')} |"
         lines.append(s)
     lines.append("")
-    for group in ("built", "mediapipe"):
+    for group in ("built", "mediapipe", "int8"):
         for t in threads:
             rs = [r[f"armrest_{t}"] / r[f"XNNPACK_{t}"] for r in rows if r["group"] == group]
             if rs:

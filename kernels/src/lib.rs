@@ -22,6 +22,8 @@
 //! - `matmul`: batched matmul of two activations.
 //! - `gelu`: GELU (erf and tanh forms).
 //! - `fixedpoint`: TFLite's requantization arithmetic (int8 kernels).
+//! - `quant`: int8 GEMM, FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D with
+//!   TFLite's requantization, on their own tiers (`QTier`: SDOT, SMMLA, VNNI).
 
 pub mod conv;
 pub mod elementwise;
@@ -33,6 +35,8 @@ pub mod layout;
 pub mod mediapipe;
 pub mod peak;
 pub(crate) mod partition;
+pub mod qops;
+pub mod quant;
 pub mod matmul;
 pub mod pool;
 pub mod rearrange;

@@ -242,6 +242,9 @@ fn optional_input(node: &TflNode, i: usize) -> Option<i32> {
 
 /// Decides whether `node` is supported and how it maps to the IR.
 pub fn visit(model: &dyn TflModel, node: &TflNode, folds: &Folds) -> Result<Visited, String> {
+    if super::claim_quant::is_quantized_node(model, node) && !node.outputs.first().is_some_and(|o| folds.values.contains_key(o)) {
+        return super::claim_quant::visit(model, node);
+    }
     if node.builtin_code == ops::DEQUANTIZE {
         let output = *node.outputs.first().ok_or("no output")?;
         return if folds.values.contains_key(&output) {
@@ -338,7 +341,7 @@ pub fn visit(model: &dyn TflModel, node: &TflNode, folds: &Folds) -> Result<Visi
             (op, ins)
         }
         ops::FULLY_CONNECTED => {
-            let BuiltinParams::FullyConnected { activation, weights_format, keep_num_dims } = *p else {
+            let BuiltinParams::FullyConnected { activation, weights_format, keep_num_dims, .. } = *p else {
                 return Err("missing parameters".into());
             };
             if weights_format != 0 {

@@ -5,6 +5,7 @@
 
 pub mod claim;
 pub mod claim_custom;
+pub mod claim_quant;
 pub mod claim_sparse;
 pub mod flexbuffers;
 pub mod fallback;
@@ -21,6 +22,9 @@ pub mod dtype {
     pub const I32: i32 = 2;
     pub const I64: i32 = 4;
     pub const F16: i32 = 10;
+    pub const U8: i32 = 3;
+    pub const I16: i32 = 7;
+    pub const I8: i32 = 9;
 
     pub fn name(t: i32) -> &'static str {
         match t {
@@ -90,7 +94,7 @@ pub enum BuiltinParams {
     None,
     Conv { padding: i32, stride_w: i32, stride_h: i32, activation: i32, dilation_w: i32, dilation_h: i32 },
     DepthwiseConv { padding: i32, stride_w: i32, stride_h: i32, depth_multiplier: i32, activation: i32, dilation_w: i32, dilation_h: i32 },
-    FullyConnected { activation: i32, weights_format: i32, keep_num_dims: bool },
+    FullyConnected { activation: i32, weights_format: i32, keep_num_dims: bool, asymmetric_quantize_inputs: bool },
     Pool { padding: i32, stride_w: i32, stride_h: i32, filter_w: i32, filter_h: i32, activation: i32 },
     /// ADD, SUB, MUL, DIV.
     Activation { activation: i32 },
@@ -161,4 +165,16 @@ pub trait TflModel {
     fn sparsity(&self, _index: i32) -> Option<TflSparsity> {
         None
     }
+    /// The affine quantization parameters of tensor `index`, when it has them.
+    fn quantization(&self, _index: i32) -> Option<TflQuant> {
+        None
+    }
+}
+
+/// A tensor's affine quantization (`TfLiteAffineQuantization`), copied out of the runtime.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TflQuant {
+    pub scale: Vec<f32>,
+    pub zero_point: Vec<i32>,
+    pub quantized_dimension: i32,
 }

@@ -24,6 +24,7 @@ pub fn build_partition(model: &dyn TflModel, folds: &Folds, nodes: &[usize], inp
         let shape = t.shape().ok_or_else(|| format!("tensor '{}' has an unknown shape", t.name))?;
         let constant = constant_f32(model, folds, index);
         let id = graph.add_tensor(t.name.clone(), shape, constant);
+        super::claim_quant::annotate(model, index, &mut graph.tensors[id])?;
         ids.insert(index, id);
         Ok(id)
     };
@@ -36,7 +37,7 @@ pub fn build_partition(model: &dyn TflModel, folds: &Folds, nodes: &[usize], inp
             continue;
         }
         let id = tensor_id(&mut graph, i)?;
-        if graph.tensors[id].constant.is_none() {
+        if !graph.tensors[id].is_constant() {
             graph.inputs.push(id);
             graph_inputs.push(i);
         }
@@ -75,7 +76,7 @@ pub fn build_partition(model: &dyn TflModel, folds: &Folds, nodes: &[usize], inp
         graph.outputs.push(id);
     }
     // Every tensor a node reads must be an input, a constant or produced earlier.
-    let mut ready: Vec<bool> = graph.tensors.iter().map(|t| t.constant.is_some()).collect();
+    let mut ready: Vec<bool> = graph.tensors.iter().map(|t| t.is_constant()).collect();
     for &i in &graph.inputs {
         ready[i] = true;
     }

@@ -33,7 +33,7 @@ fn err(e: impl std::fmt::Display) -> String {
 /// Whether tract-core has an equivalent of `op`: every IR op but MediaPipe's
 /// tensor warp and landmark ops (custom ops with no counterpart in tract).
 pub fn has_tract_equivalent(op: &Op) -> bool {
-    !matches!(op, Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_))
+    !matches!(op, Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_) | Op::Quant(_))
 }
 
 /// Why `graph` cannot be built as a tract model whatever the shapes: its
@@ -434,6 +434,7 @@ impl Builder<'_> {
             Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_) => {
                 bail!("{} has no tract equivalent", node.op.name())
             }
+            Op::Quant(_) => bail!("not verifiable: int8 ({} has no tract twin)", node.op.name()),
         })
     }
 

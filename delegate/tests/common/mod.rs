@@ -1,7 +1,7 @@
 //! An in-memory TFLite graph for testing the frontend without a runtime.
 #![allow(dead_code)] // each test binary uses a subset of these helpers
 
-use armrest_delegate::tflite::{dtype, BuiltinParams, TflModel, TflNode, TflSparsity, TflTensor, ALLOCATION_MMAP_RO};
+use armrest_delegate::tflite::{dtype, BuiltinParams, TflModel, TflNode, TflQuant, TflSparsity, TflTensor, ALLOCATION_MMAP_RO};
 use std::collections::HashMap;
 
 pub struct MockTensor {
@@ -17,6 +17,8 @@ pub struct MockModel {
     pub nodes: Vec<TflNode>,
     /// Sparse encodings of constant tensors (their data holds the stored values).
     pub sparsity: HashMap<i32, TflSparsity>,
+    /// Affine quantization of tensors (int8 / uint8 / int16 ones, and hybrid weights).
+    pub quant: HashMap<i32, TflQuant>,
 }
 
 impl MockModel {
@@ -40,6 +42,28 @@ impl MockModel {
         let data = bits.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.tensors.push(MockTensor { dtype: dtype::F16, dims: dims.to_vec(), data: Some(data), quantized: false });
         self.tensors.len() as i32 - 1
+    }
+    /// A quantized activation (`dtype::I8`, `U8` or `I16`), per-tensor.
+    pub fn qact(&mut self, dt: i32, dims: &[i32], scale: f32, zero_point: i32) -> i32 {
+        self.tensors.push(MockTensor { dtype: dt, dims: dims.to_vec(), data: None, quantized: true });
+        let i = self.tensors.len() as i32 - 1;
+        self.quant.insert(i, TflQuant { scale: vec![scale], zero_point: vec![zero_point], quantized_dimension: 0 });
+        i
+    }
+    /// A constant int8 tensor with per-tensor (one scale) or per-channel scales along `axis`.
+    pub fn qconst_i8(&mut self, dims: &[i32], values: &[i8], scales: &[f32], zero_points: &[i32], axis: i32) -> i32 {
+        let data = values.iter().map(|&v| v as u8).collect();
+        self.tensors.push(MockTensor { dtype: dtype::I8, dims: dims.to_vec(), data: Some(data), quantized: true });
+        let i = self.tensors.len() as i32 - 1;
+        self.quant.insert(i, TflQuant { scale: scales.to_vec(), zero_point: zero_points.to_vec(), quantized_dimension: axis });
+        i
+    }
+    /// A constant uint8 tensor, per-tensor.
+    pub fn qconst_u8(&mut self, dims: &[i32], values: &[u8], scale: f32, zero_point: i32) -> i32 {
+        self.tensors.push(MockTensor { dtype: dtype::U8, dims: dims.to_vec(), data: Some(values.to_vec()), quantized: true });
+        let i = self.tensors.len() as i32 - 1;
+        self.quant.insert(i, TflQuant { scale: vec![scale], zero_point: vec![zero_point], quantized_dimension: 0 });
+        i
     }
     pub fn node(&mut self, code: i32, inputs: &[i32], outputs: &[i32], params: BuiltinParams) -> usize {
         self.nodes.push(TflNode { builtin_code: code, custom_name: None, version: 1, inputs: inputs.to_vec(), outputs: outputs.to_vec(), params, custom_options: Vec::new() });
@@ -81,6 +105,14 @@ impl TflModel for MockModel {
     fn sparsity(&self, index: i32) -> Option<TflSparsity> {
         self.sparsity.get(&index).cloned()
     }
+    fn quantization(&self, index: i32) -> Option<TflQuant> {
+        self.quant.get(&index).cloned()
+    }
+}
+
+/// Deterministic pseudo-random integers in `[lo, hi]`.
+pub fn ints(n: usize, seed: u64, lo: i32, hi: i32) -> Vec<i32> {
+    values(n, seed).into_iter().map(|v| (lo + ((v + 1.0) * 0.5 * (hi - lo + 1) as f32) as i32).min(hi)).collect()
 }
 
 /// A deterministic pseudo-random sequence in [-1, 1).

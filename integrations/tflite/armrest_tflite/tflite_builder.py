@@ -95,6 +95,36 @@ class _AlignedBuilder(flatbuffers.Builder):
 
 
 @dataclass(frozen=True)
+class QuantParams:
+    """Affine quantization of a tensor: real = scale * (q - zero_point).
+    Per-tensor: one scale and one zero point; per-channel: one of each per
+    slice along `quantized_dimension`."""
+
+    scale: tuple[float, ...]
+    zero_point: tuple[int, ...]
+    quantized_dimension: int = 0
+
+    @staticmethod
+    def of(scale, zero_point=0, quantized_dimension: int = 0) -> "QuantParams":
+        sc = tuple(float(v) for v in np.atleast_1d(np.asarray(scale, dtype=np.float32)))
+        zp = np.atleast_1d(np.asarray(zero_point, dtype=np.int64))
+        if zp.size == 1 and len(sc) > 1:
+            zp = np.repeat(zp, len(sc))
+        return QuantParams(sc, tuple(int(v) for v in zp), int(quantized_dimension))
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scale) > 1
+
+    def to_flatbuffer(self) -> S.QuantizationParametersT:
+        q = S.QuantizationParametersT()
+        q.scale = [float(v) for v in self.scale]
+        q.zeroPoint = [int(v) for v in self.zero_point]
+        q.quantizedDimension = self.quantized_dimension
+        return q
+
+
+@dataclass(frozen=True)
 class Tensor:
     """A handle to a tensor of the model being built."""
 
@@ -102,6 +132,7 @@ class Tensor:
     shape: tuple[int, ...]
     dtype: np.dtype
     signature: tuple[int, ...]
+    quant: QuantParams | None = None
 
     @property
     def rank(self) -> int:
@@ -122,7 +153,8 @@ class ModelBuilder:
         self._outputs: list[int] = []
 
     # ------------------------------------------------------------------ tensors
-    def _tensor(self, shape, dtype, name=None, signature=None, data: np.ndarray | None = None) -> Tensor:
+    def _tensor(self, shape, dtype, name=None, signature=None, data: np.ndarray | None = None,
+                quant: QuantParams | None = None) -> Tensor:
         shape = tuple(int(d) for d in shape)
         signature = tuple(int(d) for d in (signature if signature is not None else shape))
         if len(signature) != len(shape):
@@ -133,6 +165,8 @@ class ModelBuilder:
         t.type = _TENSOR_TYPES[dtype]
         t.name = name or f"t{len(self._tensors)}"
         t.hasRank = True
+        if quant is not None:
+            t.quantization = quant.to_flatbuffer()
         if signature != shape:
             t.shapeSignature = list(signature)
         if data is not None:
@@ -143,22 +177,24 @@ class ModelBuilder:
         else:
             t.buffer = 0
         self._tensors.append(t)
-        handle = Tensor(len(self._tensors) - 1, shape, dtype, signature)
+        handle = Tensor(len(self._tensors) - 1, shape, dtype, signature, quant)
         self._handles.append(handle)
         return handle
 
-    def input(self, shape, dtype=np.float32, name=None, signature=None) -> Tensor:
-        """A model input; `signature` may hold -1 for dynamic dimensions."""
-        t = self._tensor(shape, dtype, name or f"input{len(self._inputs)}", signature)
+    def input(self, shape, dtype=np.float32, name=None, signature=None, quant: QuantParams | None = None) -> Tensor:
+        """A model input; `signature` may hold -1 for dynamic dimensions; `quant`
+        for an int8/uint8 input."""
+        t = self._tensor(shape, dtype, name or f"input{len(self._inputs)}", signature, quant=quant)
         self._inputs.append(t.index)
         return t
 
-    def const(self, array, dtype=None, name=None) -> Tensor:
-        """A constant tensor holding `array` (its dtype unless `dtype` is given)."""
+    def const(self, array, dtype=None, name=None, quant: QuantParams | None = None) -> Tensor:
+        """A constant tensor holding `array` (its dtype unless `dtype` is given),
+        with quantization parameters `quant` for quantized weights and biases."""
         array = np.asarray(array, dtype=dtype)
         if array.dtype == np.float64:
             array = array.astype(np.float32)
-        return self._tensor(array.shape, array.dtype, name, data=array)
+        return self._tensor(array.shape, array.dtype, name, data=array, quant=quant)
 
     def weights(self, array, fp16: bool = False, name=None) -> Tensor:
         """Float weights: fp32 constants, or fp16 constants behind a DEQUANTIZE node."""
@@ -199,16 +235,20 @@ class ModelBuilder:
 
     def op(self, name: str, inputs: Sequence[Tensor | None], out_shapes, out_dtypes=None,
            options=None, options_type: int | None = None, version: int = 1,
-           out_signatures=None, custom_options: bytes | None = None) -> list[Tensor]:
+           out_signatures=None, custom_options: bytes | None = None,
+           out_quants: Sequence[QuantParams | None] | None = None) -> list[Tensor]:
         """Appends any operator; `name` is a BuiltinOperator name or `custom:NAME`.
-        Inputs may be None for an absent optional input (index -1)."""
+        Inputs may be None for an absent optional input (index -1); `out_quants`
+        gives quantized outputs their parameters."""
         if name.startswith("custom:"):
             builtin, custom = S.BuiltinOperator.CUSTOM, name[len("custom:"):]
         else:
             builtin, custom = getattr(S.BuiltinOperator, name), None
         out_dtypes = out_dtypes or [np.float32] * len(out_shapes)
         out_signatures = out_signatures or [None] * len(out_shapes)
-        outs = [self._tensor(s, d, signature=g) for s, d, g in zip(out_shapes, out_dtypes, out_signatures)]
+        out_quants = out_quants or [None] * len(out_shapes)
+        outs = [self._tensor(s, d, signature=g, quant=q)
+                for s, d, g, q in zip(out_shapes, out_dtypes, out_signatures, out_quants)]
         o = S.OperatorT()
         o.opcodeIndex = self._opcode(builtin, custom, version)
         o.inputs = [-1 if t is None else t.index for t in inputs]

@@ -95,3 +95,17 @@ def assert_all_claimed(report: h.Report, total: int) -> None:
 def assert_match(outs, refs, what: str = "armrest vs builtin kernels") -> None:
     bad = h.mismatches(outs, refs)
     assert not bad, f"{what}:\n  " + "\n  ".join(bad)
+
+
+#: (case, runtime, threads, vs BUILTIN_REF, vs builtin) of each quantized run,
+#: filled by test_quantized.py and printed at the end of the session.
+QUANT_RESULTS: list[tuple] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not QUANT_RESULTS:
+        return
+    terminalreporter.section("armrest int8 bit-exactness (armrest vs TFLite, per model)")
+    for case, runtime, threads, ref, opt in QUANT_RESULTS:
+        terminalreporter.write_line(f"{case} [{runtime}, {threads}T]: vs BUILTIN_REF {ref}"
+                                    + (f"; vs builtin {opt}" if opt else ""))

@@ -1,0 +1,215 @@
+//! int8 kernel bench: GOP/s of armrest's int8 GEMM, CONV_2D and depthwise
+//! kernels (`armrest_kernels::quant`) against the fp32 kernels of the same
+//! tier family on the same shapes, measured interleaved in one run (1 thread).
+//!
+//!     cargo bench -p armrest-benches --bench qkernels [-- --quick] [-- --filter <substring>] [-- --tier <qtier>]
+//!
+//! `--reps N` only runs each int8 case N times with the given tier and
+//! prints its multiply-adds, for counting instructions under qemu-icount
+//! (`--reps 1` and `--reps 11`; see benches/README.md).
+
+use std::time::Instant;
+
+use armrest_benches::{shapes, Case, Kind};
+use armrest_kernels::fixedpoint::Requant;
+use armrest_kernels::quant::{self, best_qtier, PackedQConv2d, PackedQDepthwise, PackedQGemm, QTier, QUkernel, QuantOut};
+use armrest_kernels::{Exec, Isa, Nhwc, ThreadPool, Window2d};
+
+struct Args {
+    quick: bool,
+    filter: Option<String>,
+    reps: Option<usize>,
+    tier: Option<QTier>,
+    ukernel: Option<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args { quick: false, filter: None, reps: None, tier: None, ukernel: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(s) = it.next() {
+        match s.as_str() {
+            "--quick" => a.quick = true,
+            "--filter" => a.filter = it.next(),
+            "--reps" => a.reps = it.next().and_then(|v| v.parse().ok()),
+            "--tier" => a.tier = it.next().and_then(|v| QTier::parse(&v)),
+            "--ukernel" => a.ukernel = it.next(),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    a
+}
+
+/// TFLite SAME padding (as the fp32 cases use).
+fn window(kernel: usize, stride: usize, s: Nhwc) -> Window2d {
+    let pad = |size: usize| {
+        let out = size.div_ceil(stride);
+        ((out - 1) * stride + kernel).saturating_sub(size)
+    };
+    let (ph, pw) = (pad(s.h), pad(s.w));
+    Window2d {
+        kernel_h: kernel,
+        kernel_w: kernel,
+        stride_h: stride,
+        stride_w: stride,
+        dilation_h: 1,
+        dilation_w: 1,
+        pad_top: ph / 2,
+        pad_left: pw / 2,
+        pad_bottom: ph - ph / 2,
+        pad_right: pw - pw / 2,
+    }
+}
+
+fn i8s(len: usize, seed: u64) -> Vec<i8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as i8
+        })
+        .collect()
+}
+
+/// A realistic per-channel output stage for reduction length `k`, RELU6-like clamp.
+fn quant_out(n: usize, k: usize) -> QuantOut {
+    let requant = (0..n).map(|j| Requant::from_real(0.7 / (128.0 * (k as f64).sqrt()) * (1.0 + j as f64 / n as f64))).collect();
+    QuantOut { requant, zero_point: -128, min: -128, max: 127 }
+}
+
+/// The name of the int8 kernel a tier runs the case with.
+fn qkernel_name(case: &Case, tier: QTier) -> &'static str {
+    match case.kind {
+        Kind::Depthwise { .. } => quant::qdw_ukernel(tier).name,
+        Kind::Gemm { n, k, .. } => quant::qgemm_ukernel_for(tier, n, k).name,
+        Kind::Conv { s, out_c, kernel, .. } => quant::qgemm_ukernel_for(tier, out_c, kernel * kernel * s.c).name,
+    }
+}
+
+/// Packs the int8 weights of a case for `tier` (GEMM tile `uk` when given) and returns one call.
+fn prepare_q(case: &Case, tier: QTier, uk: Option<&'static QUkernel>) -> Box<dyn FnMut(&ThreadPool)> {
+    let isa = tier.isa();
+    match case.kind {
+        Kind::Gemm { m, n, k } => {
+            let uk = uk.unwrap_or_else(|| quant::qgemm_ukernel_for(tier, n, k));
+            let a = i8s(m * k, 1);
+            let bias: Vec<i32> = i8s(n, 3).iter().map(|&v| v as i32 * 50).collect();
+            let w = PackedQGemm::pack_ukernel(uk, n, k, &i8s(n * k, 2), 0, Some(&bias), 3);
+            let q = quant_out(n, k);
+            let mut out = vec![0i8; m * n];
+            Box::new(move |pool| quant::qgemm(Exec { isa, pool }, m, &a, k, &w, &mut out, n, &q))
+        }
+        Kind::Conv { s, out_c, kernel, stride } => {
+            let win = window(kernel, stride, s);
+            let x = i8s(s.len(), 1);
+            let kk = kernel * kernel * s.c;
+            let bias: Vec<i32> = i8s(out_c, 3).iter().map(|&v| v as i32 * 50).collect();
+            let w = PackedQConv2d::pack_tier(tier, out_c, kernel, kernel, s.c, &i8s(out_c * kk, 2), 0, Some(&bias), 3);
+            let q = quant_out(out_c, kk);
+            let mut out = vec![0i8; s.n * win.out_h(s.h) * win.out_w(s.w) * out_c];
+            Box::new(move |pool| quant::qconv2d(Exec { isa, pool }, &win, s, &x, &w, &mut out, &q))
+        }
+        Kind::Depthwise { s, kernel, stride } => {
+            let win = window(kernel, stride, s);
+            let x = i8s(s.len(), 1);
+            let bias: Vec<i32> = i8s(s.c, 3).iter().map(|&v| v as i32 * 50).collect();
+            let w = PackedQDepthwise::pack_tier(tier, kernel, kernel, s.c, 1, &i8s(kernel * kernel * s.c, 2), 0, Some(&bias), 3);
+            let q = quant_out(s.c, kernel * kernel);
+            let mut out = vec![0i8; s.n * win.out_h(s.h) * win.out_w(s.w) * s.c];
+            Box::new(move |pool| quant::qdepthwise_conv2d(Exec { isa, pool }, &win, s, &x, &w, &mut out, &q))
+        }
+    }
+}
+
+/// Seconds per call of `f`: one sample of `inner` calls.
+fn sample(inner: usize, f: &mut dyn FnMut()) -> f64 {
+    let t0 = Instant::now();
+    for _ in 0..inner {
+        f();
+    }
+    t0.elapsed().as_secs_f64() / inner as f64
+}
+
+fn calibrate(target: f64, f: &mut dyn FnMut()) -> usize {
+    let t0 = Instant::now();
+    f();
+    let once = t0.elapsed().as_secs_f64().max(1e-7);
+    ((target / once) as usize).clamp(1, 100_000)
+}
+
+fn main() {
+    let a = args();
+    // The shared shapes, plus GEMMs with a long reduction (where the output
+    // stage weighs least per multiply-add).
+    let extra = [
+        Case::new("gemm 128x128x1024", Kind::Gemm { m: 128, n: 128, k: 1024 }, false),
+        Case::new("gemm 64x64x4096", Kind::Gemm { m: 64, n: 64, k: 4096 }, false),
+        Case::new("gemm 96x64x4096", Kind::Gemm { m: 96, n: 64, k: 4096 }, false),
+    ];
+    let cases: Vec<Case> = shapes()
+        .into_iter()
+        .chain(extra)
+        .filter(|c| !c.name.starts_with("gemm 512"))
+        .filter(|c| a.filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
+        .collect();
+    let pool = ThreadPool::new(1);
+
+    if let Some(reps) = a.reps {
+        // Instruction counting: a fixed number of calls per case, nothing timed.
+        let tier = a.tier.unwrap_or_else(|| best_qtier(Isa::best()));
+        assert!(tier.is_available(), "tier {tier} is not available here");
+        let uk = a.ukernel.as_ref().map(|name| {
+            *quant::qgemm_ukernels(tier).iter().find(|u| u.name == name).unwrap_or_else(|| panic!("no ukernel {name} in tier {tier}"))
+        });
+        for case in &cases {
+            let mut run = prepare_q(case, tier, uk);
+            for _ in 0..reps {
+                run(&pool);
+            }
+            let name = match (case.kind, uk) {
+                (Kind::Gemm { .. }, Some(u)) => u.name,
+                _ => qkernel_name(case, tier),
+            };
+            println!("{tier} {name} {} macs={} reps={reps}", case.name, case.macs);
+        }
+        return;
+    }
+
+    // Each tier against the fp32 kernels of its family, samples interleaved, fastest kept.
+    let tiers: Vec<QTier> = match a.tier {
+        Some(t) => vec![t],
+        None => QTier::available().into_iter().filter(|t| *t != QTier::Scalar).collect(),
+    };
+    let (samples, target) = if a.quick { (1, 0.002) } else { (11, 0.02) };
+    println!("| case | MACs | int8 tier | int8 kernel | int8 µs | int8 GOP/s | fp32 tier | fp32 kernel | fp32 µs | fp32 GFLOP/s | int8 / fp32 speed |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for &tier in &tiers {
+        let isa = tier.isa();
+        for case in &cases {
+            let mut q = prepare_q(case, tier, None);
+            let mut f = case.prepare(isa);
+            let mut qf = || q(&pool);
+            let mut ff = || f(&pool);
+            let (qi, fi) = (calibrate(target, &mut qf), calibrate(target, &mut ff));
+            let (mut qt, mut ft) = (f64::INFINITY, f64::INFINITY);
+            for _ in 0..samples {
+                qt = qt.min(sample(qi, &mut qf));
+                ft = ft.min(sample(fi, &mut ff));
+            }
+            let ops = 2.0 * case.macs as f64;
+            println!(
+                "| {} | {:.1}M | {tier} | {} | {:.1} | {:.1} | {isa} | {} | {:.1} | {:.1} | {:.2}x |",
+                case.name,
+                case.macs as f64 / 1e6,
+                qkernel_name(case, tier),
+                qt * 1e6,
+                ops / qt / 1e9,
+                case.ukernel(isa),
+                ft * 1e6,
+                ops / ft / 1e9,
+                ft / qt
+            );
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! DEPTHWISE_CONV_2D, int8: per output pixel, every channel accumulates
+//! `Σ_t a[t][c] · (w[t][c] − w_zp)` over the taps' input pointers (padding
+//! taps point at a row of input zero points), then the shared output stage
+//! adds `bias'[c] = bias[c] − a_zp·Σ_t (w[t][c] − w_zp)` and requantizes.
+
+use super::{best_qtier, check_window, output, QTier, QuantOut, SharedMutI8};
+use crate::{Exec, Isa, Nhwc, Window2d};
+
+/// Depthwise micro-kernel entry point: `run(channels, taps, inputs, weights, acc)`:
+/// `acc[c] = Σ_{t < taps} inputs[t][c] · w(t, c)` for `c < channels`.
+///
+/// # Safety
+/// `inputs` holds `taps` pointers, each to `channels` readable bytes;
+/// `weights` is one packed plane for `channels` and `taps`
+/// ([`QDwUkernel::plane_len`] values: per block of `cr` channels, `taps` rows
+/// of `cr` values, zero past `channels`; the Neon kernel stores them as int16,
+/// two per slot); `acc` has `channels` writable values.
+pub type QDwRunFn = unsafe fn(channels: usize, taps: usize, inputs: *const *const i8, weights: *const i32, acc: *mut i32);
+
+/// One int8 depthwise micro-kernel.
+#[derive(Clone, Copy, Debug)]
+pub struct QDwUkernel {
+    /// `i8_dw_<cr>c_<technique>`.
+    pub name: &'static str,
+    pub tier: QTier,
+    pub cr: usize,
+    pub run: QDwRunFn,
+}
+
+impl QDwUkernel {
+    /// Values in one packed plane of `channels` channels.
+    pub fn plane_len(&self, channels: usize, taps: usize) -> usize {
+        channels.div_ceil(self.cr) * self.cr * taps
+    }
+}
+
+pub const SCALAR: QDwUkernel = QDwUkernel { name: "i8_dw_4c_scalar", tier: QTier::Scalar, cr: 4, run: run_scalar };
+
+/// See [`QDwRunFn`] (`cr = 4`).
+///
+/// # Safety
+/// The [`QDwRunFn`] contract.
+unsafe fn run_scalar(channels: usize, taps: usize, inputs: *const *const i8, weights: *const i32, acc: *mut i32) {
+    // SAFETY: the QDwRunFn contract: taps pointers, a plane of ceil(channels/4)*4*taps
+    // weights, channels accumulators.
+    let (inputs, weights, acc) = unsafe {
+        (
+            std::slice::from_raw_parts(inputs, taps),
+            std::slice::from_raw_parts(weights, channels.div_ceil(4) * 4 * taps),
+            std::slice::from_raw_parts_mut(acc, channels),
+        )
+    };
+    for (c, a) in acc.iter_mut().enumerate() {
+        let block = &weights[c / 4 * 4 * taps..];
+        let mut s = 0i32;
+        for (t, &p) in inputs.iter().enumerate() {
+            // SAFETY: every input pointer has `channels` readable bytes.
+            let x = unsafe { *p.add(c) } as i32;
+            s = s.wrapping_add(x.wrapping_mul(block[t * 4 + c % 4]));
+        }
+        *a = s;
+    }
+}
+
+/// The depthwise micro-kernel of a tier (the scalar one when the tier is not
+/// built for or not detected on this machine).
+pub fn qdw_ukernel(tier: QTier) -> &'static QDwUkernel {
+    match tier {
+        #[cfg(target_arch = "aarch64")]
+        QTier::Neon | QTier::NeonDot | QTier::NeonI8mm if tier.is_available() => &super::i8_dw_neon::UKERNEL,
+        #[cfg(target_arch = "x86_64")]
+        QTier::Avx2 if tier.is_available() => &super::i8_dw_x86::UKERNEL_AVX2,
+        #[cfg(target_arch = "x86_64")]
+        QTier::Avx512Vnni if tier.is_available() => &super::i8_dw_x86::UKERNEL_AVX512,
+        _ => &SCALAR,
+    }
+}
+
+/// DEPTHWISE_CONV_2D weights (`[1, kh, kw, in_c * depth_multiplier]`) packed once.
+pub struct PackedQDepthwise {
+    pub in_c: usize,
+    pub depth_multiplier: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    ukernel: &'static QDwUkernel,
+    input_zero_point: i32,
+    /// One plane per multiplier index `j` (output channels `c * dm + j`).
+    planes: Vec<i32>,
+    /// `bias'` per output channel.
+    bias: Vec<i32>,
+}
+
+impl PackedQDepthwise {
+    pub fn pack(isa: Isa, kernel_h: usize, kernel_w: usize, in_c: usize, depth_multiplier: usize, w_1hwc: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQDepthwise {
+        PackedQDepthwise::pack_tier(best_qtier(isa), kernel_h, kernel_w, in_c, depth_multiplier, w_1hwc, w_zero_point, bias, input_zero_point)
+    }
+
+    /// As [`PackedQDepthwise::pack`] for a given tier.
+    pub fn pack_tier(tier: QTier, kernel_h: usize, kernel_w: usize, in_c: usize, depth_multiplier: usize, w_1hwc: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQDepthwise {
+        let uk = qdw_ukernel(tier);
+        let (taps, dm, cr) = (kernel_h * kernel_w, depth_multiplier, uk.cr);
+        let out_c = in_c * dm;
+        assert!(w_1hwc.len() >= taps * out_c, "qdepthwise weights: {} values, need {}", w_1hwc.len(), taps * out_c);
+        if let Some(b) = bias {
+            assert!(b.len() >= out_c, "qdepthwise bias: {} values, need {out_c}", b.len());
+        }
+        let plane = uk.plane_len(in_c, taps);
+        let mut planes = vec![0i32; plane * dm];
+        let mut bias_f = vec![0i32; out_c];
+        for j in 0..dm {
+            for c in 0..in_c {
+                let oc = c * dm + j;
+                let mut sum = 0i32;
+                for t in 0..taps {
+                    let w = w_1hwc[t * out_c + oc] as i32 - w_zero_point;
+                    planes[j * plane + c / cr * cr * taps + t * cr + c % cr] = w;
+                    sum = sum.wrapping_add(w);
+                }
+                bias_f[oc] = bias.map_or(0, |b| b[oc]).wrapping_sub(input_zero_point.wrapping_mul(sum));
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        if std::ptr::eq(uk, &super::i8_dw_neon::UKERNEL) {
+            for p in planes.chunks_mut(plane.max(1)) {
+                super::i8_dw_neon::pack_plane_i16(p);
+            }
+        }
+        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f }
+    }
+
+    pub fn kernel_name(&self) -> &'static str {
+        self.ukernel.name
+    }
+    /// The tier these weights are packed for.
+    pub fn tier(&self) -> QTier {
+        self.ukernel.tier
+    }
+}
+
+/// The output columns `lo..hi` (of `ow`) whose input column
+/// `ox * stride + offset - pad` lies inside `0..in_w`.
+fn tap_columns(ow: usize, offset: usize, pad: usize, stride: usize, in_w: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(offset).div_ceil(stride).min(ow);
+    let hi = (pad + in_w).saturating_sub(offset).div_ceil(stride).min(ow);
+    (lo, hi.max(lo))
+}
+
+/// Work below which a depthwise task is not worth a thread hand-off (multiply-adds).
+const DW_MIN_TASK_MACS: usize = 1 << 16;
+
+/// DEPTHWISE_CONV_2D; output channel `c * depth_multiplier + m` reads input
+/// channel `c`; padding reads the input zero point (so it contributes 0).
+pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8], w: &PackedQDepthwise, output: &mut [i8], q: &QuantOut) {
+    check_window("qdepthwise_conv2d", win, w.kernel_h, w.kernel_w);
+    assert_eq!(in_shape.c, w.in_c, "qdepthwise_conv2d: input channels");
+    assert!(input.len() >= in_shape.len(), "qdepthwise_conv2d: input has {} values for {in_shape:?}", input.len());
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let (c, dm) = (w.in_c, w.depth_multiplier);
+    let out_c = c * dm;
+    let rows = in_shape.n * oh;
+    assert!(output.len() >= rows * ow * out_c, "qdepthwise_conv2d: output has {} values, needs {}", output.len(), rows * ow * out_c);
+    if rows == 0 || ow == 0 || out_c == 0 {
+        return;
+    }
+    q.check(out_c, "qdepthwise_conv2d");
+    let zp = w.input_zero_point;
+    assert!((-128..=127).contains(&zp), "qdepthwise_conv2d: input zero point {zp} outside int8");
+    let params = output::OutParams::new(q, out_c);
+    let (kh, kw) = (w.kernel_h, w.kernel_w);
+    let taps = kh * kw;
+    let uk = w.ukernel;
+    let plane = uk.plane_len(c, taps);
+    let zero = vec![zp as i8; c];
+
+    let macs = rows * ow * out_c * taps;
+    let threads = exec.pool.num_threads();
+    let want = if threads <= 1 { 1 } else { (threads * 3).min((macs / DW_MIN_TASK_MACS).max(1)) };
+    let rows_per_task = rows.div_ceil(want.min(rows));
+    let tasks = rows.div_ceil(rows_per_task);
+    let dst = SharedMutI8(output.as_mut_ptr());
+    exec.pool.run(tasks, &|t| {
+        let mut ptrs: Vec<*const i8> = vec![zero.as_ptr(); ow * taps];
+        let mut acc = vec![0i32; ow * out_c];
+        let mut acc_plane = vec![0i32; if dm > 1 { c } else { 0 }];
+        for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
+            let (b, oy) = (row / oh, row % oh);
+            let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
+            for ky in 0..kh {
+                let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
+                for kx in 0..kw {
+                    let t = ky * kw + kx;
+                    let (lo, hi) = match iy {
+                        Some(_) => tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w),
+                        None => (0, 0),
+                    };
+                    for px in (0..lo).chain(hi..ow) {
+                        ptrs[px * taps + t] = zero.as_ptr();
+                    }
+                    if let Some(iy) = iy.filter(|_| lo < hi) {
+                        // Input column of pixel lo; each next pixel is `stride_w` columns on.
+                        let first = &image[(iy * in_shape.w + lo * win.stride_w + kx * win.dilation_w - win.pad_left) * c..];
+                        let step = win.stride_w * c;
+                        for (i, px) in (lo..hi).enumerate() {
+                            // In bounds: tap_columns keeps every column of lo..hi inside the row.
+                            ptrs[px * taps + t] = first.as_ptr().wrapping_add(i * step);
+                        }
+                    }
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            if dm == 1 && params.vector_ok && std::ptr::eq(uk, &super::i8_dw_x86::UKERNEL_AVX512) {
+                // SAFETY: the tier is available (its kernel was chosen), so AVX-512 F/BW/VL are;
+                // every pointer is an in-bounds input pixel (c values) or the c zero-point bytes;
+                // the plane is this kernel's for c and taps; output row `row` (ow pixels of c
+                // values) lies inside `output` (asserted above) and belongs to this task alone.
+                unsafe { output::dw_row_avx512(&params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
+                continue;
+            }
+            for px in 0..ow {
+                let inputs = ptrs[px * taps..].as_ptr();
+                for j in 0..dm {
+                    let target = if dm > 1 { acc_plane.as_mut_ptr() } else { acc[px * out_c..].as_mut_ptr() };
+                    // SAFETY: every pointer is an in-bounds input pixel (c values) or the c
+                    // zero-point bytes; plane j holds plane_len(c, taps) values; `target` has c
+                    // writable values (acc_plane, or pixel px's out_c == c accumulators).
+                    unsafe { (uk.run)(c, taps, inputs, w.planes[j * plane..].as_ptr(), target) };
+                    if dm > 1 {
+                        for (ci, &v) in acc_plane.iter().enumerate() {
+                            acc[px * out_c + ci * dm + j] = v;
+                        }
+                    }
+                }
+            }
+            // SAFETY: output row `row` (ow pixels of out_c values) lies inside `output`
+            // (asserted above) and belongs to this task alone; acc holds ow rows of out_c.
+            unsafe { output::store_tile(uk.tier, &params, &acc, output::AccLayout::row_major(out_c), ow, out_c, &w.bias, None, 0, dst.ptr().add(row * ow * out_c), out_c) };
+        }
+    });
+}

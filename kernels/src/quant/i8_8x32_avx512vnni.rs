@@ -1,0 +1,72 @@
+//! `i8_8x32_avx512vnni`: the AVX-512 VNNI int8 GEMM micro-kernel. VPDPBUSD
+//! multiplies unsigned by signed bytes, 4 deep, into int32: activations are
+//! packed as `a + 128` (the packed bias carries `− 128·Σ_k w`), weights in
+//! 4-deep groups per column; an 8x32 tile in 16 zmm accumulators, per 4
+//! reduction steps 2 weight loads, 8 broadcasts and 16 VPDPBUSDs; and a
+//! 12x16 tile (12 accumulators) for outputs whose width the 32-column tile
+//! would pad too much. Fewer rows for the last rows of a GEMM.
+
+use super::{QTier, QUkernel};
+use std::arch::x86_64::*;
+
+pub const UKERNEL: QUkernel = QUkernel { name: "i8_8x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 8, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<8> };
+/// The same for the last rows of a GEMM.
+pub const UKERNEL_4X32: QUkernel = QUkernel { name: "i8_4x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 4, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<4> };
+pub const UKERNEL_2X32: QUkernel = QUkernel { name: "i8_2x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 2, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<2> };
+pub const UKERNEL_1X32: QUkernel = QUkernel { name: "i8_1x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 1, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<1> };
+
+/// See [`super::QRunFn`]: `a` is `MR` rows of `kp` values (`a + 128`); `b`
+/// holds, per 4 reduction steps, 32 columns of 4 values.
+///
+/// # Safety
+/// The [`super::QRunFn`] contract for this kernel's layouts; AVX-512 F/BW and VNNI are available.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
+    let mut c = [[_mm512_setzero_si512(); 2]; MR];
+    for g in 0..kp / 4 {
+        // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4).
+        let (b0, b1) = unsafe { (_mm512_loadu_si512(b.add(g * 128) as *const _), _mm512_loadu_si512(b.add(g * 128 + 64) as *const _)) };
+        for (i, ci) in c.iter_mut().enumerate() {
+            // SAFETY: row i of the strip has kp values; 4 of them from 4 * g.
+            let av = _mm512_set1_epi32(unsafe { (a.add(i * kp + g * 4) as *const i32).read_unaligned() });
+            ci[0] = _mm512_dpbusd_epi32(ci[0], av, b0);
+            ci[1] = _mm512_dpbusd_epi32(ci[1], av, b1);
+        }
+    }
+    for (i, ci) in c.iter().enumerate() {
+        // SAFETY: acc holds MR rows of 32 i32.
+        unsafe {
+            _mm512_storeu_si512(acc.add(i * 32) as *mut _, ci[0]);
+            _mm512_storeu_si512(acc.add(i * 32 + 16) as *mut _, ci[1]);
+        }
+    }
+}
+
+pub const UKERNEL_12X16: QUkernel = QUkernel { name: "i8_12x16_avx512vnni", tier: QTier::Avx512Vnni, mr: 12, nr: 16, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run16::<12> };
+pub const UKERNEL_8X16: QUkernel = QUkernel { name: "i8_8x16_avx512vnni", tier: QTier::Avx512Vnni, mr: 8, nr: 16, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run16::<8> };
+pub const UKERNEL_4X16: QUkernel = QUkernel { name: "i8_4x16_avx512vnni", tier: QTier::Avx512Vnni, mr: 4, nr: 16, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run16::<4> };
+pub const UKERNEL_2X16: QUkernel = QUkernel { name: "i8_2x16_avx512vnni", tier: QTier::Avx512Vnni, mr: 2, nr: 16, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run16::<2> };
+pub const UKERNEL_1X16: QUkernel = QUkernel { name: "i8_1x16_avx512vnni", tier: QTier::Avx512Vnni, mr: 1, nr: 16, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run16::<1> };
+
+/// See [`super::QRunFn`]: `a` is `MR` rows of `kp` values (`a + 128`); `b`
+/// holds, per 4 reduction steps, 16 columns of 4 values.
+///
+/// # Safety
+/// The [`super::QRunFn`] contract for this kernel's layouts; AVX-512 F/BW and VNNI are available.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn run16<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
+    let mut c = [_mm512_setzero_si512(); MR];
+    for g in 0..kp / 4 {
+        // SAFETY: group g of the block: 64 bytes inside it (g < kp / 4).
+        let b0 = unsafe { _mm512_loadu_si512(b.add(g * 64) as *const _) };
+        for (i, ci) in c.iter_mut().enumerate() {
+            // SAFETY: row i of the strip has kp values; 4 of them from 4 * g.
+            let av = _mm512_set1_epi32(unsafe { (a.add(i * kp + g * 4) as *const i32).read_unaligned() });
+            *ci = _mm512_dpbusd_epi32(*ci, av, b0);
+        }
+    }
+    for (i, ci) in c.iter().enumerate() {
+        // SAFETY: acc holds MR rows of 16 i32.
+        unsafe { _mm512_storeu_si512(acc.add(i * 16) as *mut _, *ci) };
+    }
+}

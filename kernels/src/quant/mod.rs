@@ -1,0 +1,664 @@
+//! int8 GEMM, FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D with TFLite's
+//! requantization ([`Requant`]), on their own tiers ([`QTier`]).
+//!
+//! # Arithmetic
+//! Every output is `clamp(zp_out + requant[j].apply(acc), min, max)` with
+//! `acc = Σ_k (a − a_zp)(w − w_zp) + bias[j]`, computed exactly in (wrapping)
+//! `i32` as TFLite does. The micro-kernels only ever compute raw `Σ a·w` of
+//! int8 values; the rest is folded:
+//! `acc = Σ a·w + bias'[j] − w_zp·Σ_k a[i][k]` with
+//! `bias'[j] = bias[j] − a_zp·Σ_k w[j][k] + k·a_zp·w_zp` (packed once). The
+//! per-row sum is only computed when `w_zp ≠ 0` (uint8 models). The VNNI tier
+//! multiplies unsigned × signed, so it reads `a + 128` and its `bias'` also
+//! carries `− 128·Σ_k w[j][k]`.
+//!
+//! # Structure
+//! A GEMM micro-kernel ([`QUkernel`]) computes one `mr x nr` tile of raw
+//! `i32` dot products from a packed left-hand strip (`mr` rows, packed per
+//! task, so CONV_2D packs its rows straight from the input through the
+//! window: an indirect GEMM whose padding reads a row of input zero points)
+//! and one packed `nr`-column block of weights; an output stage per tier
+//! family (scalar, Neon, AVX2) adds the folded bias and row correction,
+//! requantizes, clamps and stores int8. Depthwise kernels
+//! ([`QDwUkernel`]) accumulate `bias' + Σ_t a·w` per channel over `taps`
+//! input pointers and share the output stage.
+//!
+//! All arithmetic is exact integer arithmetic, so results never depend on the
+//! tier, the tile or the number of threads.
+
+use std::sync::{Arc, Mutex};
+
+use crate::fixedpoint::Requant;
+use crate::gemm::TilePlan;
+use crate::{Exec, Isa, Nhwc, Window2d};
+
+mod output;
+mod pack;
+mod tier;
+
+pub mod i8_4x4_scalar;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_8x8_neon_smlal;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_8x8_neon_dot;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_neon_i8mm;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_12x8_neon_i8mm;
+#[cfg(target_arch = "aarch64")]
+pub mod i8_dw_neon;
+#[cfg(target_arch = "x86_64")]
+pub mod i8_4x16_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod i8_8x32_avx512vnni;
+#[cfg(target_arch = "x86_64")]
+pub mod i8_dw_x86;
+
+mod dw;
+pub use dw::{qdepthwise_conv2d, qdw_ukernel, PackedQDepthwise, QDwRunFn, QDwUkernel};
+
+pub use tier::{best_qtier, QTier};
+
+/// Output stage: out = clamp(zero_point + requant[j].apply(acc), min, max); `requant` has 1
+/// entry (per-tensor) or one per output channel; min/max already include the fused activation.
+#[derive(Clone, Debug)]
+pub struct QuantOut {
+    pub requant: Vec<Requant>,
+    pub zero_point: i32,
+    pub min: i32,
+    pub max: i32,
+}
+
+impl QuantOut {
+    /// Per-tensor output stage without a fused activation (the int8 range).
+    pub fn per_tensor(requant: Requant, zero_point: i32) -> QuantOut {
+        QuantOut { requant: vec![requant], zero_point, min: -128, max: 127 }
+    }
+
+    /// The requantization of output column `j`.
+    pub fn requant_for(&self, j: usize) -> Requant {
+        if self.requant.len() == 1 {
+            self.requant[0]
+        } else {
+            self.requant[j]
+        }
+    }
+
+    /// The output value for accumulator `acc` of column `j` (the reference arithmetic).
+    #[inline]
+    pub fn apply(&self, j: usize, acc: i32) -> i8 {
+        self.zero_point.wrapping_add(self.requant_for(j).apply(acc)).clamp(self.min, self.max) as i8
+    }
+
+    fn check(&self, n: usize, what: &str) {
+        assert!(
+            self.requant.len() == 1 || self.requant.len() == n,
+            "{what}: {} requantization entries for {n} output channels (need 1 or {n})",
+            self.requant.len()
+        );
+        assert!(
+            -128 <= self.min && self.min <= self.max && self.max <= 127,
+            "{what}: output clamp [{}, {}] outside the int8 range",
+            self.min,
+            self.max
+        );
+    }
+}
+
+/// Micro-kernel entry point: `run(kp, a, b, acc)`.
+///
+/// `acc[i * nr + j] = Σ_{p < kp} a(i, p) · b(p, j)` for `i < mr`, `j < nr`
+/// (overwritten, not accumulated), over the packed layouts of the kernel's
+/// [`QUkernel`] description.
+///
+/// # Safety
+/// `a` points at a packed strip of `mr` rows for this `kp` ([`QUkernel::a_strip_len`]
+/// bytes), `b` at one packed `nr`-column block (`kp * nr` bytes), `acc` at
+/// `mr * nr` writable `i32`; `kp` is a multiple of the kernel's `kstep`.
+pub type QRunFn = unsafe fn(kp: usize, a: *const i8, b: *const i8, acc: *mut i32);
+
+/// One int8 GEMM micro-kernel: its tile, packing layouts and entry point.
+///
+/// Packed weights: blocks of `nr` columns; inside a block, for every group
+/// `g` of `kr` reduction steps, `nr` columns of `kr` consecutive values
+/// (`b[(g * nr + j) * kr + t] = w[j][g * kr + t]`), zero past `k` and `n`.
+/// Packed left-hand strip: for every group of `ka` reduction steps, `mr` rows
+/// of `ka` consecutive values (`ka == 0`: whole rows of `kp` values), each
+/// value XOR-ed with `a_xor`; zero past `k` (before the XOR).
+#[derive(Clone, Copy, Debug)]
+pub struct QUkernel {
+    /// `i8_<mr>x<nr>_<technique>`.
+    pub name: &'static str,
+    pub tier: QTier,
+    pub mr: usize,
+    pub nr: usize,
+    pub kr: usize,
+    pub ka: usize,
+    /// The reduction length is padded to a multiple of this.
+    pub kstep: usize,
+    /// 0x80 when the kernel multiplies unsigned activations (`a + 128`).
+    pub a_xor: u8,
+    pub run: QRunFn,
+}
+
+impl QUkernel {
+    /// The padded reduction length for `k`.
+    pub fn kp(&self, k: usize) -> usize {
+        k.div_ceil(self.kstep) * self.kstep
+    }
+    /// Bytes of one packed left-hand strip.
+    pub fn a_strip_len(&self, kp: usize) -> usize {
+        self.mr * kp
+    }
+    /// Bytes of one packed weight block.
+    pub fn b_block_len(&self, kp: usize) -> usize {
+        self.nr * kp
+    }
+}
+
+/// The GEMM micro-kernel of a tier (the scalar one when the tier is not built
+/// for or not detected on this machine).
+pub fn qgemm_ukernel(tier: QTier) -> &'static QUkernel {
+    match tier {
+        #[cfg(target_arch = "aarch64")]
+        QTier::Neon if tier.is_available() => &i8_8x8_neon_smlal::UKERNEL,
+        #[cfg(target_arch = "aarch64")]
+        QTier::NeonDot if tier.is_available() => &i8_8x8_neon_dot::UKERNEL,
+        #[cfg(target_arch = "aarch64")]
+        // 12x8 over 8x8: fewer instructions per multiply-add (benches/README.md).
+        QTier::NeonI8mm if tier.is_available() => &i8_12x8_neon_i8mm::UKERNEL,
+        #[cfg(target_arch = "x86_64")]
+        QTier::Avx2 if tier.is_available() => &i8_4x16_avx2::UKERNEL,
+        #[cfg(target_arch = "x86_64")]
+        QTier::Avx512Vnni if tier.is_available() => &i8_8x32_avx512vnni::UKERNEL,
+        _ => &i8_4x4_scalar::UKERNEL,
+    }
+}
+
+/// The GEMM micro-kernel a tier packs `n x k` weights for: the tier's
+/// default tile, or a narrower one where the default would pad the output
+/// width by more than 15% and the narrower one pads less.
+pub fn qgemm_ukernel_for(tier: QTier, n: usize, _k: usize) -> &'static QUkernel {
+    let uk = qgemm_ukernel(tier);
+    let padded = |nr: usize| n.div_ceil(nr) * nr;
+    qgemm_ukernels(tier)
+        .into_iter()
+        .skip(1)
+        .filter(|u| u.nr < uk.nr && padded(uk.nr) * 100 > n * 115 && padded(u.nr) < padded(uk.nr))
+        .min_by_key(|u| padded(u.nr))
+        .unwrap_or(uk)
+}
+
+/// Every GEMM micro-kernel of a tier (its default first; only the scalar
+/// one when the tier is not available here).
+pub fn qgemm_ukernels(tier: QTier) -> Vec<&'static QUkernel> {
+    match tier {
+        #[cfg(target_arch = "aarch64")]
+        QTier::NeonI8mm if tier.is_available() => vec![qgemm_ukernel(tier), &i8_neon_i8mm::UKERNEL_8X8],
+        #[cfg(target_arch = "x86_64")]
+        QTier::Avx512Vnni if tier.is_available() => vec![qgemm_ukernel(tier), &i8_8x32_avx512vnni::UKERNEL_12X16],
+        _ => vec![qgemm_ukernel(tier)],
+    }
+}
+
+/// The kernels that run the last `< mr` rows of a GEMM packed for `uk`
+/// (same weight layout, fewer rows), fewest rows first, then `uk` itself.
+pub fn qgemm_row_tails(uk: &'static QUkernel) -> Vec<&'static QUkernel> {
+    let mut v: Vec<&'static QUkernel> = match uk.name {
+        #[cfg(target_arch = "aarch64")]
+        "i8_8x8_neon_smlal" => vec![&i8_8x8_neon_smlal::UKERNEL_1X8, &i8_8x8_neon_smlal::UKERNEL_2X8, &i8_8x8_neon_smlal::UKERNEL_4X8],
+        #[cfg(target_arch = "aarch64")]
+        "i8_8x8_neon_dot" => vec![&i8_8x8_neon_dot::UKERNEL_1X8, &i8_8x8_neon_dot::UKERNEL_2X8, &i8_8x8_neon_dot::UKERNEL_4X8],
+        #[cfg(target_arch = "aarch64")]
+        "i8_12x8_neon_i8mm" => vec![&i8_neon_i8mm::UKERNEL_2X8, &i8_neon_i8mm::UKERNEL_4X8, &i8_neon_i8mm::UKERNEL_8X8],
+        #[cfg(target_arch = "aarch64")]
+        "i8_8x8_neon_i8mm" => vec![&i8_neon_i8mm::UKERNEL_2X8, &i8_neon_i8mm::UKERNEL_4X8],
+        #[cfg(target_arch = "x86_64")]
+        "i8_4x16_avx2" => vec![&i8_4x16_avx2::UKERNEL_1X16, &i8_4x16_avx2::UKERNEL_2X16],
+        #[cfg(target_arch = "x86_64")]
+        "i8_8x32_avx512vnni" => vec![&i8_8x32_avx512vnni::UKERNEL_1X32, &i8_8x32_avx512vnni::UKERNEL_2X32, &i8_8x32_avx512vnni::UKERNEL_4X32],
+        #[cfg(target_arch = "x86_64")]
+        "i8_12x16_avx512vnni" => vec![
+            &i8_8x32_avx512vnni::UKERNEL_1X16,
+            &i8_8x32_avx512vnni::UKERNEL_2X16,
+            &i8_8x32_avx512vnni::UKERNEL_4X16,
+            &i8_8x32_avx512vnni::UKERNEL_8X16,
+        ],
+        _ => vec![],
+    };
+    v.push(uk);
+    v
+}
+
+/// int8 weights `[n, k]` packed once for one tier's micro-kernel, with the
+/// folded bias and the column sums.
+pub struct PackedQGemm {
+    n: usize,
+    k: usize,
+    kp: usize,
+    ukernel: &'static QUkernel,
+    w_zero_point: i32,
+    input_zero_point: i32,
+    /// `ceil(n / nr)` blocks (see [`QUkernel`]).
+    packed: Vec<i8>,
+    /// `bias'` per column, padded to whole blocks.
+    bias: Vec<i32>,
+    /// Σ_k (w − w_zp) per column.
+    col_sums: Vec<i32>,
+}
+
+impl PackedQGemm {
+    /// w_nk: [n, k] int8; bias: [n] i32; the input zero point and the column sums are folded
+    /// into the packed bias: acc = Σ_k (a − input_zp)(w − w_zp) + bias.
+    pub fn pack(isa: Isa, n: usize, k: usize, w_nk: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQGemm {
+        PackedQGemm::pack_tier(best_qtier(isa), n, k, w_nk, w_zero_point, bias, input_zero_point)
+    }
+
+    /// As [`PackedQGemm::pack`] for a given tier (the scalar kernel when the
+    /// tier is not available here).
+    pub fn pack_tier(tier: QTier, n: usize, k: usize, w_nk: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQGemm {
+        PackedQGemm::pack_ukernel(qgemm_ukernel_for(tier, n, k), n, k, w_nk, w_zero_point, bias, input_zero_point)
+    }
+
+    /// As [`PackedQGemm::pack`] for a given micro-kernel (one of
+    /// [`qgemm_ukernels`] of an available tier).
+    pub fn pack_ukernel(uk: &'static QUkernel, n: usize, k: usize, w_nk: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQGemm {
+        assert!(uk.tier.is_available(), "{}: tier not available here", uk.name);
+        assert!(uk.mr <= MAX_MR, "{}: mr {} > {MAX_MR}", uk.name, uk.mr);
+        assert!(w_nk.len() >= n * k, "qgemm weights: {} values for n={n} k={k}", w_nk.len());
+        if let Some(b) = bias {
+            assert!(b.len() >= n, "qgemm bias: {} values for n={n}", b.len());
+        }
+        let kp = uk.kp(k);
+        let (nr, kr) = (uk.nr, uk.kr);
+        let blocks = n.div_ceil(nr);
+        let mut packed = vec![0i8; blocks * uk.b_block_len(kp)];
+        for (blk, block) in packed.chunks_exact_mut(uk.b_block_len(kp).max(1)).enumerate() {
+            for j in 0..nr.min(n - blk * nr) {
+                let row = &w_nk[(blk * nr + j) * k..][..k];
+                for (p, &v) in row.iter().enumerate() {
+                    block[((p / kr) * nr + j) * kr + p % kr] = v;
+                }
+            }
+        }
+        let mut bias_f = vec![0i32; blocks * nr];
+        let mut col_sums = vec![0i32; n];
+        let kk = k as i32;
+        for j in 0..n {
+            let raw: i32 = w_nk[j * k..][..k].iter().fold(0i32, |s, &v| s.wrapping_add(v as i32));
+            col_sums[j] = raw.wrapping_sub(kk.wrapping_mul(w_zero_point));
+            let mut b = bias.map_or(0, |b| b[j]);
+            b = b.wrapping_sub(input_zero_point.wrapping_mul(raw));
+            b = b.wrapping_add(kk.wrapping_mul(input_zero_point).wrapping_mul(w_zero_point));
+            if uk.a_xor != 0 {
+                b = b.wrapping_sub(raw.wrapping_mul(128));
+            }
+            bias_f[j] = b;
+        }
+        PackedQGemm { n, k, kp, ukernel: uk, w_zero_point, input_zero_point, packed, bias: bias_f, col_sums }
+    }
+
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// Σ_k (w[j][k] − w_zp) per output column (for callers that vary the input zero point per row).
+    pub fn col_sums(&self) -> &[i32] {
+        &self.col_sums
+    }
+    /// Name of the micro-kernel tier chosen (for reports), e.g. "i8_4x16_neon_dot".
+    pub fn kernel_name(&self) -> &'static str {
+        self.ukernel.name
+    }
+    /// The tier these weights are packed for.
+    pub fn tier(&self) -> QTier {
+        self.ukernel.tier
+    }
+    /// The input zero point folded in at packing time.
+    pub fn input_zero_point(&self) -> i32 {
+        self.input_zero_point
+    }
+    /// The weight zero point.
+    pub fn w_zero_point(&self) -> i32 {
+        self.w_zero_point
+    }
+}
+
+/// Where the rows of the left-hand side come from.
+#[derive(Clone, Copy)]
+enum Lhs<'a> {
+    /// `m` rows of `k` values, `lda` apart.
+    Rows { a: &'a [i8], lda: usize },
+    /// CONV_2D: output pixel `i` reads, for every tap, `c` input values or the padding value.
+    /// `offsets[r * taps + t]` is where tap `t` of output pixel `r` reads its
+    /// `c` values, or [`PAD`] for the padding.
+    Conv { input: &'a [i8], c: usize, taps: usize, offsets: &'a [usize], pad: i8 },
+}
+
+impl Lhs<'_> {
+    /// Writes the `k` values of row `r` into `dst`.
+    fn gather_row(&self, r: usize, dst: &mut [i8]) {
+        match *self {
+            Lhs::Rows { a, lda } => dst.copy_from_slice(&a[r * lda..][..dst.len()]),
+            Lhs::Conv { input, c, taps, offsets, pad } => {
+                for (seg, &off) in dst.chunks_exact_mut(c).zip(&offsets[r * taps..(r + 1) * taps]) {
+                    if off == PAD {
+                        // Padding reads the input zero point.
+                        seg.fill(pad);
+                    } else {
+                        pack::copy_short(seg, &input[off..off + c]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs rows `m0 .. m0 + rows` (the strip's remaining rows repeat the
+    /// last one) into the first `k` values of each row of `strip` (the
+    /// padding past `k` is left as it is: it only ever meets zero weights),
+    /// with the row sums when asked.
+    /// `gather` is scratch space of `mr * k` values.
+    #[allow(clippy::too_many_arguments)]
+    fn pack_strip(&self, uk: &QUkernel, k: usize, kp: usize, m0: usize, rows: usize, strip: &mut [i8], gather: &mut [i8], sums: Option<&mut [i32]>) {
+        let direct = uk.ka == 0 && uk.a_xor == 0;
+        match (*self, direct) {
+            // Plain rows in a kernel-specific layout: packed straight from the input.
+            (Lhs::Rows { a, lda }, false) => {
+                let src: [&[i8]; MAX_MR] = std::array::from_fn(|i| if i < uk.mr { &a[(m0 + i.min(rows - 1)) * lda..][..k] } else { &[] });
+                pack::pack_rows(uk, &src[..uk.mr], k, kp, strip);
+            }
+            (_, true) => {
+                for i in 0..uk.mr {
+                    self.gather_row(m0 + i.min(rows - 1), &mut strip[i * kp..][..k]);
+                }
+            }
+            (Lhs::Conv { .. }, false) => {
+                for i in 0..rows {
+                    self.gather_row(m0 + i, &mut gather[i * k..][..k]);
+                }
+                let src: [&[i8]; MAX_MR] = std::array::from_fn(|i| if i < uk.mr { &gather[i.min(rows - 1) * k..][..k] } else { &[] });
+                pack::pack_rows(uk, &src[..uk.mr], k, kp, strip);
+            }
+        }
+        if let Some(sums) = sums {
+            let mut row = vec![0i8; k];
+            for (i, s) in sums.iter_mut().enumerate().take(uk.mr) {
+                self.gather_row(m0 + i.min(rows - 1), &mut row);
+                *s = row.iter().map(|&v| v as i32).sum();
+            }
+        }
+    }
+}
+
+/// The largest `mr` of any kernel.
+const MAX_MR: usize = 12;
+
+/// What the driver does with a tile of accumulators.
+#[derive(Clone, Copy)]
+enum Dst<'a> {
+    Quant { q: &'a output::OutParams, ptr: SharedMutI8 },
+    Acc { ptr: SharedMutI32 },
+}
+
+#[derive(Clone, Copy)]
+struct SharedMutI8(*mut i8);
+// SAFETY: every task writes a region of the output no other task touches.
+unsafe impl Send for SharedMutI8 {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMutI8 {}
+impl SharedMutI8 {
+    fn ptr(self) -> *mut i8 {
+        self.0
+    }
+}
+#[derive(Clone, Copy)]
+struct SharedMutI32(*mut i32);
+// SAFETY: every task writes a region of the output no other task touches.
+unsafe impl Send for SharedMutI32 {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMutI32 {}
+impl SharedMutI32 {
+    fn ptr(self) -> *mut i32 {
+        self.0
+    }
+}
+
+/// The driver shared by GEMM and CONV_2D: tiles the `m x n` output over the
+/// pool, packs each `mr`-row strip once and runs it against every weight
+/// block of the task.
+fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) {
+    let (n, k, kp) = (w.n, w.k, w.kp);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let uk = w.ukernel;
+    let (mr, nr) = (uk.mr, uk.nr);
+    // TilePlan budgets fp32 weights (4 bytes per value); int8 weights are a quarter of
+    // that, and a task re-packs its rows for every column chunk, so the chunks are
+    // allowed twice the bytes (k / 8 "floats" of int8 weights per column).
+    let plan = TilePlan::new(exec.pool.num_threads(), m, n, k.div_ceil(8), mr, nr);
+    let want_sums = w.w_zero_point != 0;
+    let tails = qgemm_row_tails(uk);
+    exec.pool.run(plan.tasks(), &|t| {
+        let (m0, mt, n0, nt) = plan.task(t, m, n);
+        // The padding past k of a strip is never written: it multiplies zero weights.
+        let mut strip = vec![0i8; uk.a_strip_len(kp)];
+        let mut sums = vec![0i32; mr];
+        let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) { mr * k } else { 0 }];
+        let mut corr = vec![0i32; mr];
+        let mut acc = vec![0i32; mr * plan.nc.min(n).div_ceil(nr) * nr];
+        let mut i0 = m0;
+        while i0 < m0 + mt {
+            let rows = mr.min(m0 + mt - i0);
+            // The last rows run on the kernel with the fewest rows that covers them.
+            let suk = tails.iter().copied().find(|t| t.mr >= rows).unwrap_or(uk);
+            let strip = &mut strip[..suk.a_strip_len(kp)];
+            lhs.pack_strip(suk, k, kp, i0, rows, strip, &mut gather, want_sums.then_some(&mut sums[..suk.mr]));
+            let row_corr = if want_sums {
+                for (c, s) in corr.iter_mut().zip(&sums) {
+                    *c = w.w_zero_point.wrapping_mul(*s).wrapping_neg();
+                }
+                Some(&corr[..])
+            } else {
+                None
+            };
+            // Every weight block of the task into one accumulator strip (blocks of mr x nr),
+            // then one output stage over the strip.
+            for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
+                let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
+                let tile = &mut acc[bi * mr * nr..(bi + 1) * mr * nr];
+                // SAFETY: `strip` is one packed strip of suk for kp (a_strip_len), `block` one
+                // packed block (b_block_len: suk has uk's nr, kr and kstep), `tile` holds
+                // mr * nr >= suk.mr * nr values; kp is a multiple of kstep.
+                unsafe { (suk.run)(kp, strip.as_ptr(), block.as_ptr(), tile.as_mut_ptr()) };
+            }
+            let lay = output::AccLayout { row_stride: nr, block_cols: nr, block_len: mr * nr };
+            let bias = &w.bias[n0..n0 + nt];
+            match dst {
+                Dst::Quant { q, ptr } => {
+                    // SAFETY: rows i0..i0+rows, columns n0..n0+nt of the output lie inside it
+                    // (checked by the entry points) and belong to this task alone.
+                    let out = unsafe { ptr.ptr().add(i0 * ldo + n0) };
+                    // SAFETY: as above: `rows` rows of `nt` values, `ldo` apart; acc holds them
+                    // in `lay` (blocks of nr columns, nr a multiple of the stages' runs).
+                    unsafe { output::store_tile(uk.tier, q, &acc, lay, rows, nt, bias, row_corr, n0, out, ldo) };
+                }
+                Dst::Acc { ptr } => {
+                    for i in 0..rows {
+                        let rc = row_corr.map_or(0, |c| c[i]);
+                        for (j, &b) in bias.iter().enumerate() {
+                            // SAFETY: element (i0 + i, n0 + j) lies inside the output (checked by
+                            // qgemm_acc) and belongs to this task alone.
+                            unsafe { *ptr.ptr().add((i0 + i) * ldo + n0 + j) = acc[lay.idx(i, j)].wrapping_add(b).wrapping_add(rc) };
+                        }
+                    }
+                }
+            }
+            i0 += rows;
+        }
+    });
+}
+
+fn check_rows(what: &str, m: usize, a: &[i8], lda: usize, k: usize) {
+    if m > 0 {
+        assert!(lda >= k, "{what}: lda={lda} < k={k}");
+        assert!(a.len() >= (m - 1) * lda + k, "{what}: lhs has {} values, needs {}", a.len(), (m - 1) * lda + k);
+    }
+}
+
+/// out[i][j] (int8) = QuantOut(Σ_k (a[i][k] − input_zp)(w[j][k] − w_zp) + bias[j]).
+pub fn qgemm(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGemm, out: &mut [i8], ldo: usize, q: &QuantOut) {
+    let n = w.n;
+    if m == 0 || n == 0 {
+        return;
+    }
+    check_rows("qgemm", m, a, lda, w.k);
+    assert!(ldo >= n, "qgemm: ldo={ldo} < n={n}");
+    assert!(out.len() >= (m - 1) * ldo + n, "qgemm: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
+    q.check(n, "qgemm");
+    let params = output::OutParams::new(q, n);
+    drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Quant { q: &params, ptr: SharedMutI8(out.as_mut_ptr()) }, ldo);
+}
+
+/// Raw accumulators: out[i][j] (i32) = Σ_k a[i][k](w[j][k] − w_zp) + bias[j] − input_zp·col_sum[j]
+/// i.e. the same acc as qgemm without the output stage (dynamic-range / hybrid kernels use
+/// this with input_zero_point 0 at pack time and correct per row themselves).
+pub fn qgemm_acc(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGemm, out: &mut [i32], ldo: usize) {
+    let n = w.n;
+    if m == 0 || n == 0 {
+        return;
+    }
+    check_rows("qgemm_acc", m, a, lda, w.k);
+    assert!(ldo >= n, "qgemm_acc: ldo={ldo} < n={n}");
+    assert!(out.len() >= (m - 1) * ldo + n, "qgemm_acc: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
+    drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Acc { ptr: SharedMutI32(out.as_mut_ptr()) }, ldo);
+}
+
+/// FULLY_CONNECTED over `rows` rows of k values.
+pub fn qfully_connected(exec: Exec, rows: usize, input: &[i8], w: &PackedQGemm, out: &mut [i8], q: &QuantOut) {
+    qgemm(exec, rows, input, w.k, w, out, w.n, q)
+}
+
+/// The offset entry meaning "this tap reads the padding".
+const PAD: usize = usize::MAX;
+
+/// Where every tap of every output pixel reads (an indirection buffer), for
+/// one input shape and geometry.
+struct Indirection {
+    in_shape: Nhwc,
+    win: Window2d,
+    offsets: Vec<usize>,
+}
+
+fn build_indirection(in_shape: Nhwc, win: &Window2d) -> Vec<usize> {
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let (kh, kw, c) = (win.kernel_h, win.kernel_w, in_shape.c);
+    let mut offsets = Vec::with_capacity(in_shape.n * oh * ow * kh * kw);
+    for b in 0..in_shape.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ky in 0..kh {
+                    let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
+                    for kx in 0..kw {
+                        let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < in_shape.w);
+                        offsets.push(match (iy, ix) {
+                            (Some(iy), Some(ix)) => ((b * in_shape.h + iy) * in_shape.w + ix) * c,
+                            _ => PAD,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    offsets
+}
+
+/// CONV_2D weights (`[out_c, kh, kw, in_c]`, OHWI) packed once as a GEMM
+/// right-hand side with `k = kh * kw * in_c`, tap-major, with the
+/// indirection buffer of the last input shape seen.
+pub struct PackedQConv2d {
+    pub out_c: usize,
+    pub in_c: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    weights: PackedQGemm,
+    indirection: Mutex<Option<Arc<Indirection>>>,
+}
+
+impl PackedQConv2d {
+    pub fn pack(isa: Isa, out_c: usize, kernel_h: usize, kernel_w: usize, in_c: usize, w_ohwi: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQConv2d {
+        PackedQConv2d::pack_tier(best_qtier(isa), out_c, kernel_h, kernel_w, in_c, w_ohwi, w_zero_point, bias, input_zero_point)
+    }
+    /// As [`PackedQConv2d::pack`] for a given tier.
+    pub fn pack_tier(tier: QTier, out_c: usize, kernel_h: usize, kernel_w: usize, in_c: usize, w_ohwi: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQConv2d {
+        let weights = PackedQGemm::pack_tier(tier, out_c, kernel_h * kernel_w * in_c, w_ohwi, w_zero_point, bias, input_zero_point);
+        PackedQConv2d { out_c, in_c, kernel_h, kernel_w, weights, indirection: Mutex::new(None) }
+    }
+
+    fn indirection_for(&self, in_shape: Nhwc, win: &Window2d) -> Arc<Indirection> {
+        let mut cached = self.indirection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*cached {
+            Some(ind) if ind.in_shape == in_shape && ind.win == *win => ind.clone(),
+            _ => {
+                let ind = Arc::new(Indirection { in_shape, win: *win, offsets: build_indirection(in_shape, win) });
+                *cached = Some(ind.clone());
+                ind
+            }
+        }
+    }
+    pub fn kernel_name(&self) -> &'static str {
+        self.weights.kernel_name()
+    }
+    /// The packed weights as a GEMM right-hand side.
+    pub fn gemm_weights(&self) -> &PackedQGemm {
+        &self.weights
+    }
+}
+
+pub(crate) fn check_window(what: &str, win: &Window2d, kernel_h: usize, kernel_w: usize) {
+    assert!(
+        win.kernel_h == kernel_h && win.kernel_w == kernel_w,
+        "{what}: window kernel {}x{} differs from the weights' {kernel_h}x{kernel_w}",
+        win.kernel_h,
+        win.kernel_w
+    );
+    assert!(
+        win.stride_h > 0 && win.stride_w > 0 && win.dilation_h > 0 && win.dilation_w > 0,
+        "{what}: strides and dilations must be positive: {win:?}"
+    );
+}
+
+/// CONV_2D; padding reads the input zero point (so it contributes 0).
+pub fn qconv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8], w: &PackedQConv2d, output: &mut [i8], q: &QuantOut) {
+    check_window("qconv2d", win, w.kernel_h, w.kernel_w);
+    assert_eq!(in_shape.c, w.in_c, "qconv2d: input channels");
+    assert!(input.len() >= in_shape.len(), "qconv2d: input has {} values for {in_shape:?}", input.len());
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let m = in_shape.n * oh * ow;
+    let n = w.out_c;
+    assert!(output.len() >= m * n, "qconv2d: output has {} values, needs {}", output.len(), m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    q.check(n, "qconv2d");
+    let pointwise = win.kernel_h == 1
+        && win.kernel_w == 1
+        && win.stride_h == 1
+        && win.stride_w == 1
+        && win.pad_top + win.pad_left + win.pad_bottom + win.pad_right == 0;
+    if pointwise {
+        qgemm(exec, m, input, w.in_c, &w.weights, output, n, q);
+        return;
+    }
+    let zp = w.weights.input_zero_point;
+    assert!((-128..=127).contains(&zp), "qconv2d: input zero point {zp} outside int8");
+    let params = output::OutParams::new(q, n);
+    let ind = w.indirection_for(in_shape, win);
+    let lhs = Lhs::Conv { input, c: in_shape.c, taps: win.kernel_h * win.kernel_w, offsets: &ind.offsets, pad: zp as i8 };
+    drive(exec, m, lhs, &w.weights, Dst::Quant { q: &params, ptr: SharedMutI8(output.as_mut_ptr()) }, n);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,463 @@
+//! The output stage shared by every int8 kernel: folded bias, row
+//! correction, TFLite's requantization, output zero point, clamp, int8 store.
+
+use super::{QTier, QuantOut};
+
+/// A [`QuantOut`] expanded to one entry per output column, in the form the
+/// vector stages use.
+pub(crate) struct OutParams {
+    pub mult: Vec<i32>,
+    /// Left shift (`max(shift, 0)`).
+    pub lsh: Vec<i32>,
+    /// Right shift (`max(-shift, 0)`).
+    pub rsh: Vec<i32>,
+    /// `-rsh` (Neon shifts right by negative amounts).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    pub nrsh: Vec<i32>,
+    /// Some column shifts left (the Neon stage skips the shift otherwise).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    pub any_lsh: bool,
+    /// Every column shifts right by at least one (a cheaper Neon rounding fixup).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    pub all_rsh: bool,
+    pub zp: i32,
+    pub min: i32,
+    pub max: i32,
+    /// Every entry is in the range the vector stages implement exactly
+    /// (multiplier ≥ 0, left shift < 31, right shift ≤ 31, |zero point| ≤
+    /// 256); otherwise the scalar stage runs.
+    pub vector_ok: bool,
+}
+
+impl OutParams {
+    pub fn new(q: &QuantOut, n: usize) -> OutParams {
+        let r = |j: usize| q.requant_for(j);
+        let mult: Vec<i32> = (0..n).map(|j| r(j).multiplier).collect();
+        let lsh: Vec<i32> = (0..n).map(|j| r(j).shift.max(0)).collect();
+        let rsh: Vec<i32> = (0..n).map(|j| (-r(j).shift).max(0)).collect();
+        let vector_ok = mult.iter().all(|&m| m >= 0)
+            && lsh.iter().all(|&s| s < 31)
+            && rsh.iter().all(|&s| s <= 31)
+            && (-256..=256).contains(&q.zero_point);
+        let nrsh = rsh.iter().map(|&s| -s).collect();
+        let any_lsh = lsh.iter().any(|&s| s != 0);
+        let all_rsh = rsh.iter().all(|&s| s > 0);
+        OutParams { mult, lsh, rsh, nrsh, any_lsh, all_rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok }
+    }
+
+    /// The reference output stage for column `j`.
+    #[inline]
+    pub fn apply(&self, j: usize, acc: i32) -> i8 {
+        let r = crate::fixedpoint::Requant { multiplier: self.mult[j], shift: self.lsh[j] - self.rsh[j] };
+        self.zp.wrapping_add(r.apply(acc)).clamp(self.min, self.max) as i8
+    }
+}
+
+/// Where accumulator (row `i`, column `j`) of a tile lives: blocks of
+/// `block_cols` columns, `block_len` values apart, rows `row_stride` apart
+/// inside a block (a row-major tile is one block).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AccLayout {
+    pub row_stride: usize,
+    pub block_cols: usize,
+    pub block_len: usize,
+}
+
+impl AccLayout {
+    /// Rows `row_stride` apart, one block.
+    pub fn row_major(row_stride: usize) -> AccLayout {
+        AccLayout { row_stride, block_cols: usize::MAX, block_len: 0 }
+    }
+    /// Offset of column `j` in row 0.
+    #[inline(always)]
+    pub fn col(&self, j: usize) -> usize {
+        j / self.block_cols * self.block_len + j % self.block_cols
+    }
+    #[inline(always)]
+    pub fn idx(&self, i: usize, j: usize) -> usize {
+        self.col(j) + i * self.row_stride
+    }
+}
+
+/// Stores a tile: `out[i * ldo + j] = stage(j0 + j, acc[lay.idx(i, j)] + bias[j] + row_corr[i])`
+/// for `i < rows`, `j < cols`. The vector stages work on runs of 8 or 16
+/// columns, which must not straddle two blocks (block widths are multiples
+/// of 16, or one block).
+///
+/// # Safety
+/// `out` points at `rows` rows of `cols` writable bytes, `ldo` apart, that
+/// nothing else accesses; `acc` holds every `lay.idx(i, j)` for `i < rows`,
+/// `j < cols`; `bias` holds `cols` values; `row_corr` (if any) `rows`; columns
+/// `j0 .. j0 + cols` exist in `q`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn store_tile(
+    tier: QTier,
+    q: &OutParams,
+    acc: &[i32],
+    lay: AccLayout,
+    rows: usize,
+    cols: usize,
+    bias: &[i32],
+    row_corr: Option<&[i32]>,
+    j0: usize,
+    out: *mut i8,
+    ldo: usize,
+) {
+    if q.vector_ok {
+        match tier {
+            #[cfg(target_arch = "aarch64")]
+            QTier::Neon | QTier::NeonDot | QTier::NeonI8mm => {
+                // SAFETY: the tier is available (its kernel ran); the caller's contract.
+                return unsafe { neon::store_tile(q, acc, lay, rows, cols, bias, row_corr, j0, out, ldo) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            QTier::Avx512Vnni => {
+                // SAFETY: the tier is available (its kernel ran), so AVX-512 F/BW are; the caller's contract.
+                return unsafe { avx512::store_tile(q, acc, lay, rows, cols, bias, row_corr, j0, out, ldo) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            QTier::Avx2 => {
+                // SAFETY: the tier is available (its kernel ran), so AVX2 is; the caller's contract.
+                return unsafe { avx2::store_tile(q, acc, lay, rows, cols, bias, row_corr, j0, out, ldo) };
+            }
+            _ => {}
+        }
+    }
+    let _ = tier;
+    for i in 0..rows {
+        let rc = row_corr.map_or(0, |c| c[i]);
+        for j in 0..cols {
+            let v = acc[lay.idx(i, j)].wrapping_add(bias[j]).wrapping_add(rc);
+            // SAFETY: element (i, j) of the caller's output region.
+            unsafe { *out.add(i * ldo + j) = q.apply(j0 + j, v) };
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::{AccLayout, OutParams};
+    use std::arch::aarch64::*;
+
+    /// Four columns of the stage, exact: SSHL (wrapping left shift, skipped
+    /// when no column shifts left), SQRDMULH (TFLite's rounding doubling high
+    /// multiply, rounding half up, saturating only for MIN·MIN), then a
+    /// rounding right shift made half-away-from-zero by subtracting one from
+    /// negative values first.
+    ///
+    /// When every column shifts right (`RSH`), the fixup is one SSRA
+    /// (`y += y >> 31`): `|y| < 2^31` since the multiplier is below 2^31, so
+    /// it cannot wrap.
+    #[inline(always)]
+    unsafe fn requant4<const LSH: bool, const RSH: bool>(x: int32x4_t, mult: int32x4_t, lsh: int32x4_t, nrsh: int32x4_t) -> int32x4_t {
+        // SAFETY: Neon is baseline on aarch64.
+        unsafe {
+            let x = if LSH { vshlq_s32(x, lsh) } else { x };
+            let y = vqrdmulhq_s32(x, mult);
+            let fixed = if RSH { vsraq_n_s32::<31>(y, y) } else { vqaddq_s32(y, vshrq_n_s32::<31>(vandq_s32(y, nrsh))) };
+            vrshlq_s32(fixed, nrsh)
+        }
+    }
+
+    /// # Safety
+    /// See [`super::store_tile`].
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn store_tile(
+        q: &OutParams,
+        acc: &[i32],
+        lay: AccLayout,
+        rows: usize,
+        cols: usize,
+        bias: &[i32],
+        row_corr: Option<&[i32]>,
+        j0: usize,
+        out: *mut i8,
+        ldo: usize,
+    ) {
+        let (lsh, rsh) = (q.any_lsh, q.all_rsh);
+        let rc = row_corr.unwrap_or(&[]);
+        // SAFETY: the caller's contract.
+        unsafe {
+            match (lsh, rsh, row_corr.is_some()) {
+                (false, true, false) => tile::<false, true, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (false, true, true) => tile::<false, true, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (false, false, false) => tile::<false, false, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (false, false, true) => tile::<false, false, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, true, false) => tile::<true, true, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, true, true) => tile::<true, true, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, false, false) => tile::<true, false, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, false, true) => tile::<true, false, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)] // row_corr is empty unless RC
+    #[inline(always)]
+    unsafe fn tile<const LSH: bool, const RSH: bool, const RC: bool>(
+        q: &OutParams,
+        acc: &[i32],
+        lay: AccLayout,
+        rows: usize,
+        cols: usize,
+        bias: &[i32],
+        row_corr: &[i32],
+        j0: usize,
+        out: *mut i8,
+        ldo: usize,
+    ) {
+        // SAFETY: Neon is baseline on aarch64; every load reads inside the slices
+        // (indices below `cols`/`rows`, checked by the loop bounds), every store is
+        // inside the caller's output region.
+        unsafe {
+            // |zp| may exceed int16 only for nonsense zero points; the scalar stage runs then.
+            let zp = vdupq_n_s16(q.zp as i16);
+            let (lo, hi) = (vdup_n_s8(q.min as i8), vdup_n_s8(q.max as i8));
+            let mut j = 0;
+            while j + 8 <= cols {
+                let m0 = vld1q_s32(q.mult.as_ptr().add(j0 + j));
+                let m1 = vld1q_s32(q.mult.as_ptr().add(j0 + j + 4));
+                let l0 = vld1q_s32(q.lsh.as_ptr().add(j0 + j));
+                let l1 = vld1q_s32(q.lsh.as_ptr().add(j0 + j + 4));
+                let r0 = vld1q_s32(q.nrsh.as_ptr().add(j0 + j));
+                let r1 = vld1q_s32(q.nrsh.as_ptr().add(j0 + j + 4));
+                let b0 = vld1q_s32(bias.as_ptr().add(j));
+                let b1 = vld1q_s32(bias.as_ptr().add(j + 4));
+                let cj = lay.col(j);
+                for i in 0..rows {
+                    let a = acc.as_ptr().add(cj + i * lay.row_stride);
+                    let (mut x0, mut x1) = (vaddq_s32(vld1q_s32(a), b0), vaddq_s32(vld1q_s32(a.add(4)), b1));
+                    if RC {
+                        let rc = vdupq_n_s32(row_corr[i]);
+                        x0 = vaddq_s32(x0, rc);
+                        x1 = vaddq_s32(x1, rc);
+                    }
+                    let y0 = requant4::<LSH, RSH>(x0, m0, l0, r0);
+                    let y1 = requant4::<LSH, RSH>(x1, m1, l1, r1);
+                    // Saturating narrowing and a saturating zero-point add keep every value
+                    // that lies outside int8 outside it, so the int8 clamp stays exact.
+                    let h = vqaddq_s16(vcombine_s16(vqmovn_s32(y0), vqmovn_s32(y1)), zp);
+                    let b = vmin_s8(vmax_s8(vqmovn_s16(h), lo), hi);
+                    vst1_s8(out.add(i * ldo + j), b);
+                }
+                j += 8;
+            }
+            for i in 0..rows {
+                let rc = if RC { row_corr[i] } else { 0 };
+                for jj in j..cols {
+                    let v = acc[lay.idx(i, jj)].wrapping_add(bias[jj]).wrapping_add(rc);
+                    *out.add(i * ldo + jj) = q.apply(j0 + jj, v);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{AccLayout, OutParams};
+    use std::arch::x86_64::*;
+
+    /// Eight columns of the stage, exact: VPSLLVD (wrapping left shift), the
+    /// 64-bit products of the rounding doubling high multiply (multiplier ≥ 0,
+    /// so it never saturates) rounded half up, then a rounding right shift
+    /// half away from zero (`(x >> e) + (x & mask > mask / 2 + (x < 0))`).
+    #[inline(always)]
+    unsafe fn requant8(x: __m256i, mult: __m256i, lsh: __m256i, rsh: __m256i) -> __m256i {
+        // SAFETY: the caller runs with AVX2.
+        unsafe {
+            let x = _mm256_sllv_epi32(x, lsh);
+            let nudge = _mm256_set1_epi64x(1 << 30);
+            let even = _mm256_srli_epi64::<31>(_mm256_add_epi64(_mm256_mul_epi32(x, mult), nudge));
+            let odd = _mm256_srli_epi64::<31>(_mm256_add_epi64(
+                _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(mult)),
+                nudge,
+            ));
+            let y = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
+            let one = _mm256_set1_epi32(1);
+            let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, rsh), one);
+            let rem = _mm256_and_si256(y, mask);
+            let thr = _mm256_sub_epi32(_mm256_srai_epi32::<1>(mask), _mm256_cmpgt_epi32(_mm256_setzero_si256(), y));
+            _mm256_sub_epi32(_mm256_srav_epi32(y, rsh), _mm256_cmpgt_epi32(rem, thr))
+        }
+    }
+
+    /// # Safety
+    /// See [`super::store_tile`]; AVX2 is available.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn store_tile(
+        q: &OutParams,
+        acc: &[i32],
+        lay: AccLayout,
+        rows: usize,
+        cols: usize,
+        bias: &[i32],
+        row_corr: Option<&[i32]>,
+        j0: usize,
+        out: *mut i8,
+        ldo: usize,
+    ) {
+        let ld = |p: *const i32| {
+            // SAFETY: callers below pass pointers with 8 readable values.
+            unsafe { _mm256_loadu_si256(p as *const __m256i) }
+        };
+        let zp = _mm256_set1_epi32(q.zp);
+        let (lo, hi) = (_mm256_set1_epi32(q.min), _mm256_set1_epi32(q.max));
+        let mut j = 0;
+        while j + 8 <= cols {
+            // SAFETY: columns j0+j .. j0+j+8 exist in q, j .. j+8 in bias (j + 8 <= cols).
+            let (m, l, r, b) = unsafe {
+                (ld(q.mult.as_ptr().add(j0 + j)), ld(q.lsh.as_ptr().add(j0 + j)), ld(q.rsh.as_ptr().add(j0 + j)), ld(bias.as_ptr().add(j)))
+            };
+            let cj = lay.col(j);
+            for i in 0..rows {
+                let rc = _mm256_set1_epi32(row_corr.map_or(0, |c| c[i]));
+                // SAFETY: columns j..j+8 of row i are contiguous in acc (one block).
+                let x = _mm256_add_epi32(_mm256_add_epi32(ld(unsafe { acc.as_ptr().add(cj + i * lay.row_stride) }), b), rc);
+                // SAFETY: AVX2 is enabled in this function.
+                let y = unsafe { requant8(x, m, l, r) };
+                let y = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, zp), lo), hi);
+                let h = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256::<1>(y));
+                // SAFETY: 8 bytes of row i of the caller's output region from column j.
+                unsafe { _mm_storel_epi64(out.add(i * ldo + j) as *mut __m128i, _mm_packs_epi16(h, h)) };
+            }
+            j += 8;
+        }
+        for i in 0..rows {
+            let rc = row_corr.map_or(0, |c| c[i]);
+            for jj in j..cols {
+                let v = acc[lay.idx(i, jj)].wrapping_add(bias[jj]).wrapping_add(rc);
+                // SAFETY: element (i, jj) of the caller's output region.
+                unsafe { *out.add(i * ldo + jj) = q.apply(j0 + jj, v) };
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::dw_row as dw_row_avx512;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{AccLayout, OutParams};
+    use std::arch::x86_64::*;
+
+    /// Sixteen columns of the stage, exact, as the AVX2 one (VPSLLVD, the
+    /// 64-bit products rounded half up, a rounding right shift half away from
+    /// zero), with mask registers for the comparisons; `mask` and `half` are
+    /// `2^rsh − 1` and its half, per column.
+    #[inline(always)]
+    unsafe fn requant16(x: __m512i, mult: __m512i, mult_odd: __m512i, lsh: __m512i, rsh: __m512i, mask: __m512i, half: __m512i) -> __m512i {
+        // SAFETY: the caller runs with AVX-512 F.
+        unsafe {
+            let x = _mm512_sllv_epi32(x, lsh);
+            let nudge = _mm512_set1_epi64(1 << 30);
+            let even = _mm512_srli_epi64::<31>(_mm512_add_epi64(_mm512_mul_epi32(x, mult), nudge));
+            let odd = _mm512_srli_epi64::<31>(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), mult_odd), nudge));
+            let y = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+            let one = _mm512_set1_epi32(1);
+            let neg = _mm512_cmplt_epi32_mask(y, _mm512_setzero_si512());
+            let thr = _mm512_mask_add_epi32(half, neg, half, one);
+            let up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(y, mask), thr);
+            let q = _mm512_srav_epi32(y, rsh);
+            _mm512_mask_add_epi32(q, up, q, one)
+        }
+    }
+
+    /// # Safety
+    /// See [`super::store_tile`]; AVX-512 F and BW are available.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn store_tile(
+        q: &OutParams,
+        acc: &[i32],
+        lay: AccLayout,
+        rows: usize,
+        cols: usize,
+        bias: &[i32],
+        row_corr: Option<&[i32]>,
+        j0: usize,
+        out: *mut i8,
+        ldo: usize,
+    ) {
+        let zp = _mm512_set1_epi32(q.zp);
+        let (lo, hi) = (_mm512_set1_epi32(q.min), _mm512_set1_epi32(q.max));
+        let one = _mm512_set1_epi32(1);
+        let mut j = 0;
+        while j < cols {
+            let w = (cols - j).min(16);
+            let m: __mmask16 = if w == 16 { 0xffff } else { (1u16 << w) - 1 };
+            // Masked loads: lanes past `cols` read nothing (zero).
+            let ld = |p: *const i32| {
+                // SAFETY: the first w values at p are readable (callers pass column j of slices
+                // holding cols values); masked-off lanes are not accessed.
+                unsafe { _mm512_maskz_loadu_epi32(m, p) }
+            };
+            let (mult, lsh, rsh, b) = (ld(q.mult[j0 + j..].as_ptr()), ld(q.lsh[j0 + j..].as_ptr()), ld(q.rsh[j0 + j..].as_ptr()), ld(bias[j..].as_ptr()));
+            let mult_odd = _mm512_srli_epi64::<32>(mult);
+            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rsh), one);
+            let half = _mm512_srai_epi32::<1>(mask);
+            let cj = lay.col(j);
+            for i in 0..rows {
+                let rc = _mm512_set1_epi32(row_corr.map_or(0, |c| c[i]));
+                let x = _mm512_add_epi32(_mm512_add_epi32(ld(acc[cj + i * lay.row_stride..].as_ptr()), b), rc);
+                // SAFETY: AVX-512 F is enabled in this function.
+                let y = unsafe { requant16(x, mult, mult_odd, lsh, rsh, mask, half) };
+                let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
+                // SAFETY: the first w bytes of row i of the caller's output region from column j.
+                unsafe { _mm512_mask_cvtsepi32_storeu_epi8(out.add(i * ldo + j), m, y) };
+            }
+            j += w;
+        }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1, the
+    /// output stage fused: for every block of 16 channels (the last one
+    /// masked) and every pixel `px < ow`, `Σ_t x·w` over the taps
+    /// (VPMOVSXBD, VPMULLD, VPADDD), then the stage, stored as int8.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL are available; `q.vector_ok`; `ptrs` holds `ow * taps`
+    /// pointers to `c` readable bytes each; `plane` is a packed plane of
+    /// `i8_dw_16c_avx512` for `c` and `taps`; `bias` and `q` have `c`
+    /// columns; `out` has `ow * c` writable bytes nothing else accesses.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(crate) unsafe fn dw_row(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, plane: *const i32, bias: &[i32], out: *mut i8) {
+        let zp = _mm512_set1_epi32(q.zp);
+        let (lo, hi) = (_mm512_set1_epi32(q.min), _mm512_set1_epi32(q.max));
+        let one = _mm512_set1_epi32(1);
+        let mut c0 = 0;
+        while c0 < c {
+            let w = (c - c0).min(16);
+            let m: __mmask16 = if w == 16 { 0xffff } else { (1u16 << w) - 1 };
+            let ld = |p: &[i32]| {
+                // SAFETY: p has at least w values (columns c0.. of c); masked-off lanes are not accessed.
+                unsafe { _mm512_maskz_loadu_epi32(m, p.as_ptr()) }
+            };
+            let (mult, lsh, rsh, b) = (ld(&q.mult[c0..]), ld(&q.lsh[c0..]), ld(&q.rsh[c0..]), ld(&bias[c0..]));
+            let mult_odd = _mm512_srli_epi64::<32>(mult);
+            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rsh), one);
+            let half = _mm512_srai_epi32::<1>(mask);
+            // SAFETY: block c0 / 16 of the plane: taps rows of 16 values.
+            let wb = unsafe { plane.add(c0 * taps) };
+            for px in 0..ow {
+                let mut s = b;
+                for t in 0..taps {
+                    // SAFETY: pointer (px, t) has c readable bytes, of which the w from c0 are read
+                    // (masked); the block's row t has 16 values.
+                    unsafe {
+                        let x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, (*ptrs.add(px * taps + t)).add(c0)));
+                        s = _mm512_add_epi32(s, _mm512_mullo_epi32(x, _mm512_loadu_si512(wb.add(t * 16) as *const _)));
+                    }
+                }
+                // SAFETY: AVX-512 F is enabled in this function.
+                let y = unsafe { requant16(s, mult, mult_odd, lsh, rsh, mask, half) };
+                let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
+                // SAFETY: bytes c0..c0+w of pixel px of the output row.
+                unsafe { _mm512_mask_cvtsepi32_storeu_epi8(out.add(px * c + c0), m, y) };
+            }
+            c0 += w;
+        }
+    }
+}

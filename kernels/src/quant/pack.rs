@@ -1,0 +1,140 @@
+//! Packing the left-hand strip (`mr` rows) into a micro-kernel's layout
+//! (see [`QUkernel`]): whole rows (`ka == 0`), or groups of `ka` values of
+//! every row in turn; Neon packers for the SDOT (`ka = 16`) and SMMLA
+//! (`ka = 8`, row pairs interleaved by ZIP1/ZIP2) layouts.
+
+use super::QUkernel;
+
+/// Packs `src` (`mr` rows of `k` values) into the first `k` values of every
+/// row of `strip` (the padding up to `kp` is left as it is).
+pub(super) fn pack_rows(uk: &QUkernel, src: &[&[i8]], k: usize, kp: usize, strip: &mut [i8]) {
+    assert_eq!(src.len(), uk.mr);
+    assert!(src.iter().all(|r| r.len() == k) && strip.len() == uk.a_strip_len(kp) && k <= kp);
+    #[cfg(target_arch = "aarch64")]
+    if uk.a_xor == 0 && uk.mr.is_multiple_of(2) && (uk.ka == 16 || uk.ka == 8) {
+        let whole = k / 16 * 16;
+        // SAFETY: every row has k >= whole values; the strip holds kp >= whole values
+        // of mr (even) rows in the ka-grouped layout, which the packers write for groups
+        // below whole.
+        unsafe {
+            match (uk.ka, uk.mr) {
+                (16, 8) => neon::pack_ka16::<8>(src, whole, strip.as_mut_ptr()),
+                (16, _) => neon::pack_ka16::<0>(src, whole, strip.as_mut_ptr()),
+                (8, 8) => neon::pack_ka8::<8>(src, whole, strip.as_mut_ptr()),
+                (8, 12) => neon::pack_ka8::<12>(src, whole, strip.as_mut_ptr()),
+                _ => neon::pack_ka8::<0>(src, whole, strip.as_mut_ptr()),
+            }
+        }
+        for (i, row) in src.iter().enumerate() {
+            put_row(uk, strip, kp, i, whole, &row[whole..]);
+        }
+        return;
+    }
+    for (i, row) in src.iter().enumerate() {
+        put_row(uk, strip, kp, i, 0, row);
+    }
+}
+
+/// Writes values `p0 .. p0 + src.len()` of row `i`.
+fn put_row(uk: &QUkernel, strip: &mut [i8], kp: usize, i: usize, p0: usize, src: &[i8]) {
+    let x = uk.a_xor as i8;
+    if uk.ka == 0 {
+        copy_xor(&mut strip[i * kp + p0..][..src.len()], src, x);
+        return;
+    }
+    let ka = uk.ka;
+    let (mut p, mut rest) = (p0, src);
+    while !rest.is_empty() {
+        // The values up to the end of p's group land contiguously.
+        let len = (ka - p % ka).min(rest.len());
+        copy_xor(&mut strip[(p / ka * uk.mr + i) * ka + p % ka..][..len], &rest[..len], x);
+        p += len;
+        rest = &rest[len..];
+    }
+}
+
+/// `dst[i] = src[i] ^ x`.
+#[inline(always)]
+fn copy_xor(dst: &mut [i8], src: &[i8], x: i8) {
+    if x == 0 {
+        copy_short(dst, src);
+    } else {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = s ^ x;
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    /// SDOT layout: per 16 values, every row's 16.
+    ///
+    /// # Safety
+    /// `src` has `mr` (even, at most 12) rows of at least `whole` values (a
+    /// multiple of 16); `strip` has `mr * whole` writable bytes.
+    /// `MR` is `src.len()` when non-zero (a fully unrolled copy).
+    #[inline(always)]
+    pub(super) unsafe fn pack_ka16<const MR: usize>(src: &[&[i8]], whole: usize, strip: *mut i8) {
+        let mr = if MR > 0 { MR } else { src.len() };
+        let rows: [*const i8; 12] = std::array::from_fn(|i| if i < mr { src[i].as_ptr() } else { std::ptr::null() });
+        for g in 0..whole / 16 {
+            // SAFETY: 16 values of each row from 16g < whole; group g of the strip.
+            unsafe {
+                let d = strip.add(g * 16 * mr);
+                for (i, row) in rows.iter().enumerate().take(mr) {
+                    vst1q_s8(d.add(16 * i), vld1q_s8(row.add(16 * g)));
+                }
+            }
+        }
+    }
+
+    /// SMMLA layout: per 8 values, every row's 8 (row pairs = 16 bytes).
+    ///
+    /// # Safety
+    /// As [`pack_ka16`] (at most 12 rows).
+    #[inline(always)]
+    pub(super) unsafe fn pack_ka8<const MR: usize>(src: &[&[i8]], whole: usize, strip: *mut i8) {
+        let mr = if MR > 0 { MR } else { src.len() };
+        let rows: [*const i8; 12] = std::array::from_fn(|i| if i < mr { src[i].as_ptr() } else { std::ptr::null() });
+        for c in 0..whole / 16 {
+            // SAFETY: 16 values of each row from 16c < whole; groups 2c and 2c + 1 of the
+            // strip (8 * mr bytes each).
+            unsafe {
+                let d = strip.add(c * 16 * mr);
+                for q in 0..mr / 2 {
+                    let a = vreinterpretq_s64_s8(vld1q_s8(rows[2 * q].add(16 * c)));
+                    let b = vreinterpretq_s64_s8(vld1q_s8(rows[2 * q + 1].add(16 * c)));
+                    vst1q_s8(d.add(16 * q), vreinterpretq_s8_s64(vzip1q_s64(a, b)));
+                    vst1q_s8(d.add(8 * mr + 16 * q), vreinterpretq_s8_s64(vzip2q_s64(a, b)));
+                }
+            }
+        }
+    }
+}
+
+/// `dst.copy_from_slice(src)` with fixed-size (possibly overlapping) moves
+/// below 16 values instead of a `memcpy` call (strip tails, few channels).
+#[inline(always)]
+pub(super) fn copy_short(dst: &mut [i8], src: &[i8]) {
+    let n = dst.len();
+    assert_eq!(n, src.len());
+    match n {
+        16.. => dst.copy_from_slice(src),
+        8.. => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        4.. => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        2 | 3 => {
+            dst[..2].copy_from_slice(&src[..2]);
+            dst[n - 2..].copy_from_slice(&src[n - 2..]);
+        }
+        1 => dst[0] = src[0],
+        _ => {}
+    }
+}

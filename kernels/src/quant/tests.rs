@@ -1,0 +1,516 @@
+//! int8 kernels against a plain reference (i64 accumulation of
+//! `(a − a_zp)(w − w_zp) + bias`, then `Requant::apply`), for every tier
+//! available at run time, with exact equality.
+
+use super::*;
+use crate::ThreadPool;
+use proptest::prelude::*;
+
+/// Deterministic xorshift.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub(crate) fn i8s(&mut self, len: usize) -> Vec<i8> {
+        (0..len).map(|_| (self.next() >> 24) as i8).collect()
+    }
+    pub(crate) fn i32_in(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + self.below((hi - lo + 1) as u64) as i32
+    }
+}
+
+pub(crate) fn tiers() -> Vec<QTier> {
+    QTier::available()
+}
+
+/// One set of quantization parameters for a case.
+#[derive(Clone, Debug)]
+pub(crate) struct QParams {
+    pub a_zp: i32,
+    pub w_zp: i32,
+    pub bias: Option<Vec<i32>>,
+    pub q: QuantOut,
+}
+
+/// Zero points (extremes included), per-tensor or per-channel requantization
+/// scaled so that outputs span the int8 range for reduction length `k`, and
+/// sometimes a clamp. `variant` picks the combination deterministically.
+pub(crate) fn params(rng: &mut Rng, variant: usize, n: usize, k: usize) -> QParams {
+    let zps = [0, -128, 127, 5, -3, 100];
+    let a_zp = zps[variant % zps.len()];
+    let w_zp = match variant % 4 {
+        0 | 1 => 0,
+        2 => rng.i32_in(-128, 127),
+        _ => [-128, 127][variant / 4 % 2],
+    };
+    let bias = (variant % 3 != 2).then(|| (0..n).map(|_| rng.i32_in(-40000, 40000)).collect());
+    let span = 128.0 * 128.0 * (k as f64).sqrt() * if w_zp != 0 { 2.0 } else { 1.0 };
+    let per_channel = variant % 2 == 1;
+    let count = if per_channel { n } else { 1 };
+    let requant = (0..count)
+        .map(|_| {
+            let r = (0.3 + rng.below(1000) as f64 / 300.0) * 128.0 / span * [1.0, 1.0, 0.01, 60.0][rng.below(4) as usize];
+            Requant::from_real(r)
+        })
+        .collect();
+    let (min, max) = match variant % 5 {
+        0 => (0, 127),
+        1 => (-20, 90),
+        _ => (-128, 127),
+    };
+    let q = QuantOut { requant, zero_point: zps[(variant / 2) % zps.len()].clamp(-128, 127), min, max };
+    QParams { a_zp, w_zp, bias, q }
+}
+
+/// The reference accumulators `Σ_k (a − a_zp)(w − w_zp) + bias` in i64.
+pub(crate) fn gemm_ref_acc(m: usize, n: usize, k: usize, a: &[i8], lda: usize, w: &[i8], p: &QParams) -> Vec<i64> {
+    let mut out = vec![0i64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = p.bias.as_ref().map_or(0, |b| b[j] as i64);
+            for kk in 0..k {
+                s += (a[i * lda + kk] as i64 - p.a_zp as i64) * (w[j * k + kk] as i64 - p.w_zp as i64);
+            }
+            out[i * n + j] = s;
+        }
+    }
+    out
+}
+
+/// The reference output stage over reference accumulators (columns `n`).
+pub(crate) fn requant_ref(acc: &[i64], n: usize, q: &QuantOut) -> Vec<i8> {
+    acc.iter()
+        .enumerate()
+        .map(|(idx, &v)| {
+            let v = i32::try_from(v).expect("reference accumulator fits i32");
+            let r = q.requant_for(idx % n);
+            (q.zero_point as i64 + r.apply(v) as i64).clamp(q.min as i64, q.max as i64) as i8
+        })
+        .collect()
+}
+
+fn exec(pool: &ThreadPool, tier: QTier) -> Exec<'_> {
+    Exec { isa: tier.isa(), pool }
+}
+
+fn check_eq<T: PartialEq + std::fmt::Debug>(got: &[T], want: &[T], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    if let Some(i) = got.iter().zip(want).position(|(g, w)| g != w) {
+        panic!("{what}: element {i}: got {:?}, want {:?}", got[i], want[i]);
+    }
+}
+
+fn run_gemm_case(tier: QTier, pool: &ThreadPool, m: usize, n: usize, k: usize, lda: usize, variant: usize, seed: u64) {
+    for uk in qgemm_ukernels(tier) {
+        run_gemm_case_with(uk, pool, m, n, k, lda, variant, seed);
+    }
+}
+
+fn run_gemm_case_with(uk: &'static QUkernel, pool: &ThreadPool, m: usize, n: usize, k: usize, lda: usize, variant: usize, seed: u64) {
+    let tier = uk.tier;
+    let mut rng = Rng::new(seed);
+    let a = rng.i8s((m.max(1) - 1) * lda + k);
+    let w = rng.i8s(n * k);
+    let p = params(&mut rng, variant, n, k);
+    let packed = PackedQGemm::pack_ukernel(uk, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+    assert_eq!(packed.kernel_name(), uk.name);
+    let acc = gemm_ref_acc(m, n, k, &a, lda, &w, &p);
+    let want = requant_ref(&acc, n, &p.q);
+    let ldo = n + variant % 3;
+    let mut out = vec![0x55i8; (m.max(1) - 1) * ldo + n];
+    qgemm(exec(pool, tier), m, &a, lda, &packed, &mut out, ldo, &p.q);
+    let got: Vec<i8> = (0..m).flat_map(|i| out[i * ldo..i * ldo + n].to_vec()).collect();
+    let what = format!("qgemm {} m={m} n={n} k={k} lda={lda} {p:?}", packed.kernel_name());
+    check_eq(&got, &want, &what);
+    // The gaps between output rows are untouched.
+    for i in 0..m.saturating_sub(1) {
+        assert!(out[i * ldo + n..(i + 1) * ldo].iter().all(|&v| v == 0x55), "{what}: wrote past a row");
+    }
+    // Raw accumulators: the same acc without the output stage.
+    let mut raw = vec![0i32; m * n];
+    qgemm_acc(exec(pool, tier), m, &a, lda, &packed, &mut raw, n);
+    let want_raw: Vec<i32> = acc.iter().map(|&v| v as i32).collect();
+    check_eq(&raw, &want_raw, &format!("qgemm_acc {what}"));
+}
+
+/// Every tier available here runs its own GEMM and depthwise kernels (no
+/// silent fallback to scalar), so the sweeps below test each of them.
+#[test]
+fn every_available_tier_has_its_own_kernels() {
+    for tier in tiers() {
+        assert_eq!(qgemm_ukernel(tier).tier, tier, "{tier}");
+        for uk in qgemm_ukernels(tier) {
+            let tails = qgemm_row_tails(uk);
+            assert!(std::ptr::eq(*tails.last().unwrap(), uk));
+            for w in tails.windows(2) {
+                assert!(w[0].mr < w[1].mr, "{}: tails by rows", uk.name);
+            }
+            for t in &tails {
+                assert_eq!((t.tier, t.nr, t.kr, t.kstep, t.a_xor), (uk.tier, uk.nr, uk.kr, uk.kstep, uk.a_xor), "{} / {}", uk.name, t.name);
+            }
+        }
+        let dw = qdw_ukernel(tier);
+        assert!(dw.tier == tier || (dw.tier == QTier::Neon && tier.isa() == Isa::Neon), "{tier}: {}", dw.name);
+    }
+}
+
+#[test]
+fn qgemm_matches_reference_over_shapes() {
+    let pool = ThreadPool::new(1);
+    for tier in tiers() {
+        let mut case = 0;
+        for m in [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 17, 25] {
+            for n in [1, 3, 4, 7, 8, 9, 16, 17, 31, 33] {
+                for k in [1, 2, 3, 4, 5, 8, 9, 15, 16, 17, 31, 33, 64, 100] {
+                    case += 1;
+                    if case % 3 != 0 && !(m == 4 || n == 8 || k == 16) {
+                        continue; // a third of the grid plus every full-tile row/column
+                    }
+                    let lda = k + case % 4;
+                    run_gemm_case(tier, &pool, m, n, k, lda, case, case as u64);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn qgemm_every_variant_on_tile_edges() {
+    let pool = ThreadPool::new(1);
+    for tier in tiers() {
+        for variant in 0..60 {
+            let (m, n, k) = [(9, 17, 35), (8, 32, 64), (1, 40, 300), (5, 5, 7)][variant % 4];
+            run_gemm_case(tier, &pool, m, n, k, k, variant, 1000 + variant as u64);
+        }
+    }
+}
+
+#[test]
+fn col_sums_and_folded_input_zero_point() {
+    let mut rng = Rng::new(7);
+    let (n, k) = (13, 29);
+    let w = rng.i8s(n * k);
+    for tier in tiers() {
+        for w_zp in [0, -128, 127, 9] {
+            let p = PackedQGemm::pack_tier(tier, n, k, &w, w_zp, None, 0);
+            assert_eq!((p.n(), p.k()), (n, k));
+            for j in 0..n {
+                let want: i32 = w[j * k..(j + 1) * k].iter().map(|&v| v as i32 - w_zp).sum();
+                assert_eq!(p.col_sums()[j], want, "{tier} col {j}");
+            }
+            // Hybrid use: pack with input zp 0, correct a row with zp z via col_sums.
+            let a = rng.i8s(k);
+            let z = -37;
+            let mut raw = vec![0i32; n];
+            let pool = ThreadPool::new(1);
+            qgemm_acc(exec(&pool, tier), 1, &a, k, &p, &mut raw, n);
+            let with_zp = PackedQGemm::pack_tier(tier, n, k, &w, w_zp, None, z);
+            let mut direct = vec![0i32; n];
+            qgemm_acc(exec(&pool, tier), 1, &a, k, &with_zp, &mut direct, n);
+            let corrected: Vec<i32> = raw.iter().zip(p.col_sums()).map(|(&r, &s)| r - z * s).collect();
+            check_eq(&corrected, &direct, &format!("{tier} hybrid correction w_zp={w_zp}"));
+        }
+    }
+}
+
+#[test]
+fn fully_connected_is_gemm_over_rows() {
+    let pool = ThreadPool::new(1);
+    let mut rng = Rng::new(11);
+    for tier in tiers() {
+        let (rows, n, k) = (3, 10, 37);
+        let a = rng.i8s(rows * k);
+        let w = rng.i8s(n * k);
+        let p = params(&mut rng, 3, n, k);
+        let packed = PackedQGemm::pack_tier(tier, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+        let mut out = vec![0i8; rows * n];
+        qfully_connected(exec(&pool, tier), rows, &a, &packed, &mut out, &p.q);
+        check_eq(&out, &requant_ref(&gemm_ref_acc(rows, n, k, &a, k, &w, &p), n, &p.q), &format!("{tier} fc"));
+    }
+}
+
+pub(crate) fn window(kernel: (usize, usize), stride: (usize, usize), dilation: (usize, usize), pad: [usize; 4]) -> Window2d {
+    Window2d {
+        kernel_h: kernel.0,
+        kernel_w: kernel.1,
+        stride_h: stride.0,
+        stride_w: stride.1,
+        dilation_h: dilation.0,
+        dilation_w: dilation.1,
+        pad_top: pad[0],
+        pad_left: pad[1],
+        pad_bottom: pad[2],
+        pad_right: pad[3],
+    }
+}
+
+/// The input pixel tap (ky, kx) of output (oy, ox) reads, if not padding.
+fn tap_source(win: &Window2d, s: Nhwc, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+    let iy = (oy * win.stride_h + ky * win.dilation_h) as isize - win.pad_top as isize;
+    let ix = (ox * win.stride_w + kx * win.dilation_w) as isize - win.pad_left as isize;
+    (iy >= 0 && ix >= 0 && (iy as usize) < s.h && (ix as usize) < s.w).then_some((iy as usize, ix as usize))
+}
+
+/// Reference CONV_2D accumulators: padding contributes 0 (it reads a_zp).
+fn conv_ref_acc(win: &Window2d, s: Nhwc, x: &[i8], out_c: usize, w: &[i8], p: &QParams) -> Vec<i64> {
+    let (oh, ow) = (win.out_h(s.h), win.out_w(s.w));
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    let mut out = Vec::new();
+    for b in 0..s.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for o in 0..out_c {
+                    let mut v = p.bias.as_ref().map_or(0, |bb| bb[o] as i64);
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            if let Some((iy, ix)) = tap_source(win, s, oy, ox, ky, kx) {
+                                for ci in 0..s.c {
+                                    let xv = x[((b * s.h + iy) * s.w + ix) * s.c + ci] as i64 - p.a_zp as i64;
+                                    v += xv * (w[((o * kh + ky) * kw + kx) * s.c + ci] as i64 - p.w_zp as i64);
+                                }
+                            }
+                        }
+                    }
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn dw_ref_acc(win: &Window2d, s: Nhwc, x: &[i8], dm: usize, w: &[i8], p: &QParams) -> Vec<i64> {
+    let (oh, ow) = (win.out_h(s.h), win.out_w(s.w));
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    let out_c = s.c * dm;
+    let mut out = Vec::new();
+    for b in 0..s.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for oc in 0..out_c {
+                    let ci = oc / dm;
+                    let mut v = p.bias.as_ref().map_or(0, |bb| bb[oc] as i64);
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            if let Some((iy, ix)) = tap_source(win, s, oy, ox, ky, kx) {
+                                let xv = x[((b * s.h + iy) * s.w + ix) * s.c + ci] as i64 - p.a_zp as i64;
+                                v += xv * (w[(ky * kw + kx) * out_c + oc] as i64 - p.w_zp as i64);
+                            }
+                        }
+                    }
+                    out.push(v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn run_conv_case(tier: QTier, pool: &ThreadPool, s: Nhwc, out_c: usize, win: &Window2d, variant: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let x = rng.i8s(s.len());
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    let w = rng.i8s(out_c * kh * kw * s.c);
+    let p = params(&mut rng, variant, out_c, kh * kw * s.c);
+    let packed = PackedQConv2d::pack_tier(tier, out_c, kh, kw, s.c, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+    let want = requant_ref(&conv_ref_acc(win, s, &x, out_c, &w, &p), out_c, &p.q);
+    let mut out = vec![0i8; want.len()];
+    qconv2d(exec(pool, tier), win, s, &x, &packed, &mut out, &p.q);
+    check_eq(&out, &want, &format!("qconv2d {} {s:?} out_c={out_c} {win:?} {p:?}", packed.kernel_name()));
+}
+
+fn run_dw_case(tier: QTier, pool: &ThreadPool, s: Nhwc, dm: usize, win: &Window2d, variant: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let x = rng.i8s(s.len());
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    let out_c = s.c * dm;
+    let w = rng.i8s(kh * kw * out_c);
+    let p = params(&mut rng, variant, out_c, kh * kw);
+    let packed = PackedQDepthwise::pack_tier(tier, kh, kw, s.c, dm, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+    let want = requant_ref(&dw_ref_acc(win, s, &x, dm, &w, &p), out_c, &p.q);
+    let mut out = vec![0i8; want.len()];
+    qdepthwise_conv2d(exec(pool, tier), win, s, &x, &packed, &mut out, &p.q);
+    check_eq(&out, &want, &format!("qdepthwise {} {s:?} dm={dm} {win:?} {p:?}", packed.kernel_name()));
+}
+
+#[test]
+fn qconv2d_matches_reference_over_geometries() {
+    let pool = ThreadPool::new(1);
+    let geoms = [
+        ((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+        ((3, 3), (2, 2), (1, 1), [0, 0, 1, 1]),
+        ((3, 3), (2, 2), (1, 1), [1, 1, 1, 1]),
+        ((1, 1), (1, 1), (1, 1), [0, 0, 0, 0]),
+        ((1, 1), (2, 2), (1, 1), [0, 0, 0, 0]),
+        ((1, 1), (1, 1), (1, 1), [1, 0, 0, 1]),
+        ((3, 3), (1, 1), (2, 2), [2, 2, 2, 2]),
+        ((2, 3), (1, 2), (2, 1), [1, 0, 2, 1]),
+        ((5, 5), (2, 1), (1, 1), [2, 2, 2, 2]),
+        ((3, 1), (1, 1), (1, 3), [0, 3, 0, 0]),
+    ];
+    for tier in tiers() {
+        for (gi, &(kernel, stride, dilation, pad)) in geoms.iter().enumerate() {
+            for (ci, &(c, out_c)) in [(1, 1), (3, 8), (5, 17), (16, 9), (24, 33)].iter().enumerate() {
+                let v = gi * 5 + ci;
+                let s = Nhwc { n: 1 + v % 2, h: 5 + v % 3, w: 6 + v % 4, c };
+                run_conv_case(tier, &pool, s, out_c, &window(kernel, stride, dilation, pad), v, v as u64);
+            }
+        }
+    }
+}
+
+#[test]
+fn qdepthwise_matches_reference_over_geometries() {
+    let pool = ThreadPool::new(1);
+    let geoms = [
+        ((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+        ((3, 3), (2, 2), (1, 1), [0, 0, 1, 1]),
+        ((3, 3), (2, 2), (1, 1), [1, 1, 1, 1]),
+        ((5, 5), (1, 1), (1, 1), [2, 2, 2, 2]),
+        ((3, 3), (1, 1), (2, 2), [2, 2, 2, 2]),
+        ((2, 3), (1, 2), (2, 1), [1, 0, 2, 1]),
+        ((1, 1), (1, 1), (1, 1), [0, 0, 0, 0]),
+        ((3, 3), (3, 2), (1, 1), [0, 3, 0, 1]),
+    ];
+    for tier in tiers() {
+        for (gi, &(kernel, stride, dilation, pad)) in geoms.iter().enumerate() {
+            for (ci, &(c, dm)) in [(1, 1), (3, 1), (8, 1), (17, 1), (33, 1), (4, 2), (5, 3), (16, 2)].iter().enumerate() {
+                let v = gi * 8 + ci;
+                let s = Nhwc { n: 1 + v % 2, h: 4 + v % 4, w: 5 + v % 5, c };
+                run_dw_case(tier, &pool, s, dm, &window(kernel, stride, dilation, pad), v, 100 + v as u64);
+            }
+        }
+    }
+}
+
+/// Results are identical for 1, 2 and 3 threads (and equal the reference).
+#[test]
+fn bit_identical_across_thread_counts() {
+    let pools = [ThreadPool::new(1), ThreadPool::new(2), ThreadPool::new(3)];
+    let mut rng = Rng::new(99);
+    for tier in tiers() {
+        let (m, n, k) = (67, 45, 130);
+        let a = rng.i8s(m * k);
+        let w = rng.i8s(n * k);
+        let p = params(&mut rng, 7, n, k);
+        let packed = PackedQGemm::pack_tier(tier, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+        let want = requant_ref(&gemm_ref_acc(m, n, k, &a, k, &w, &p), n, &p.q);
+        let s = Nhwc { n: 1, h: 23, w: 19, c: 12 };
+        let x = rng.i8s(s.len());
+        let win = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+        let cw = rng.i8s(20 * 9 * 12);
+        let cp = params(&mut rng, 9, 20, 9 * 12);
+        let conv = PackedQConv2d::pack_tier(tier, 20, 3, 3, 12, &cw, cp.w_zp, cp.bias.as_deref(), cp.a_zp);
+        let conv_want = requant_ref(&conv_ref_acc(&win, s, &x, 20, &cw, &cp), 20, &cp.q);
+        let dwv = rng.i8s(9 * 24);
+        let dp = params(&mut rng, 5, 24, 9);
+        let dw = PackedQDepthwise::pack_tier(tier, 3, 3, 12, 2, &dwv, dp.w_zp, dp.bias.as_deref(), dp.a_zp);
+        let dw_want = requant_ref(&dw_ref_acc(&win, s, &x, 2, &dwv, &dp), 24, &dp.q);
+        for pool in &pools {
+            let mut out = vec![0i8; m * n];
+            qgemm(exec(pool, tier), m, &a, k, &packed, &mut out, n, &p.q);
+            check_eq(&out, &want, &format!("{tier} gemm threads={}", pool.num_threads()));
+            let mut co = vec![0i8; conv_want.len()];
+            qconv2d(exec(pool, tier), &win, s, &x, &conv, &mut co, &cp.q);
+            check_eq(&co, &conv_want, &format!("{tier} conv threads={}", pool.num_threads()));
+            let mut dout = vec![0i8; dw_want.len()];
+            qdepthwise_conv2d(exec(pool, tier), &win, s, &x, &dw, &mut dout, &dp.q);
+            check_eq(&dout, &dw_want, &format!("{tier} dw threads={}", pool.num_threads()));
+        }
+    }
+}
+
+/// The vector output stages equal `Requant::apply` on rounding ties, the
+/// extremes of the accumulator range and every shift.
+#[test]
+fn output_stage_is_exact_on_ties_and_extremes() {
+    let mut rng = Rng::new(5);
+    let n = 19;
+    let mut accs: Vec<i32> = vec![0, 1, -1, i32::MAX, i32::MIN, i32::MIN + 1, 1 << 30, -(1 << 30), 3 << 20, -(3 << 20)];
+    for e in 0..31 {
+        accs.push(1 << e);
+        accs.push(-(1 << e));
+        accs.push((1 << e) + (1 << e.max(1)) / 2);
+        accs.push(-(1 << e) - (1 << e.max(1)) / 2);
+    }
+    while !accs.len().is_multiple_of(16) {
+        accs.push(rng.next() as i32 >> rng.below(31));
+    }
+    for tier in tiers() {
+        for round in 0..40 {
+            let requant: Vec<Requant> = (0..n)
+                .map(|j| {
+                    // Some rounds without left shifts (the stages skip that step then).
+                    // and some with right shifts only (a cheaper rounding fixup then).
+                    let shifts: &[i32] = match round % 5 {
+                        4 => &[-31, -20, -8, -1, 0],
+                        3 => &[-31, -20, -8, -1, -2, -13],
+                        _ => &[-31, -20, -8, -1, 0, 1, 4, 12],
+                    };
+                    let shift = shifts[(j + round) % shifts.len()];
+                    let mult = if round % 3 == 0 { 1 << 30 } else { (1 << 30) + (rng.below(1 << 30) as i32) };
+                    Requant { multiplier: mult, shift }
+                })
+                .collect();
+            let (min, max) = [(-128, 127), (0, 127), (-128, -1), (-5, 6)][round % 4];
+            let q = QuantOut { requant, zero_point: [0, -128, 127, 3, 200, -256][round % 6], min, max };
+            let params = output::OutParams::new(&q, n);
+            assert!(params.vector_ok);
+            let rows = accs.len() / 16;
+            let mut acc = vec![0i32; rows * n];
+            for (i, v) in acc.iter_mut().enumerate() {
+                *v = accs[(i * 7 + round) % accs.len()];
+            }
+            let bias: Vec<i32> = (0..n).map(|j| if round % 2 == 0 { 0 } else { j as i32 * 1000 - 9000 }).collect();
+            let corr: Vec<i32> = (0..rows).map(|i| i as i32 * 77 - 300).collect();
+            let row_corr = (round % 4 >= 2).then_some(&corr[..]);
+            let mut out = vec![0i8; rows * n];
+            // SAFETY: `out` has rows x n values, acc rows x n, bias n, corr rows; columns 0..n exist in params.
+            unsafe { output::store_tile(tier, &params, &acc, output::AccLayout::row_major(n), rows, n, &bias, row_corr, 0, out.as_mut_ptr(), n) };
+            let want: Vec<i8> = acc
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| q.apply(i % n, v.wrapping_add(bias[i % n]).wrapping_add(row_corr.map_or(0, |c| c[i / n]))))
+                .collect();
+            check_eq(&out, &want, &format!("{tier} output stage round {round}"));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn qgemm_random_shapes(m in 1usize..20, n in 1usize..40, k in 1usize..80, variant in 0usize..120, seed in 0u64..1000) {
+        let pool = ThreadPool::new(1);
+        for tier in tiers() {
+            run_gemm_case(tier, &pool, m, n, k, k, variant, seed);
+        }
+    }
+
+    #[test]
+    fn qconv_and_dw_random_geometry(
+        kh in 1usize..4, kw in 1usize..4, sh in 1usize..3, sw in 1usize..3, dh in 1usize..3, dw in 1usize..3,
+        pad in 0usize..3, h in 3usize..9, w in 3usize..9, c in 1usize..12, out_c in 1usize..20, dm in 1usize..3,
+        variant in 0usize..120, seed in 0u64..1000,
+    ) {
+        let pool = ThreadPool::new(1);
+        let win = window((kh, kw), (sh, sw), (dh, dw), [pad, pad / 2, pad, pad.div_ceil(2)]);
+        let s = Nhwc { n: 1, h, w, c };
+        for tier in tiers() {
+            run_conv_case(tier, &pool, s, out_c, &win, variant, seed);
+            run_dw_case(tier, &pool, s, dm, &win, variant, seed);
+        }
+    }
+}
