@@ -303,6 +303,7 @@ fn variant(op: &Op) -> usize {
         Op::Gelu { .. } => 21,
         Op::GroupedConv2d { .. } => 22,
         Op::Fallback(_) => 23,
+        Op::Quant(_) => 24,
     }
 }
 
@@ -350,8 +351,10 @@ fn every_ir_op_is_covered_by_the_bridge() {
         (Op::Gelu { tanh_approx: true }, vec![x.to_vec()], vec![]),
         (Op::GroupedConv2d { groups: 2, padding: Padding::Same, stride: [1, 1], dilation: [1, 1], clamp: Clamp::NONE }, vec![x.to_vec()], vec![w(&[4, 1, 3, 2], 7)]),
         (Op::Fallback(FallbackOp::Unary(FallbackUnary::Exp)), vec![x.to_vec()], vec![]),
+        // int8 partitions have no tract twin yet: refused by name.
+        (Op::Quant(armrest_delegate::qir::QOp::Dequantize { input: armrest_delegate::qir::Affine { scale: 0.5, zero_point: 3 } }), vec![x.to_vec()], vec![]),
     ];
-    let mut covered = [false; 24];
+    let mut covered = [false; 25];
     for (op, acts, consts) in &cases {
         covered[variant(op)] = true;
         let acts: Vec<&[usize]> = acts.iter().map(Vec::as_slice).collect();

@@ -120,8 +120,12 @@ pub fn not_verifiable(state: &crate::tflite_delegate::DelegateState, why: &str) 
         return Ok(None);
     }
     let mut r = state.verify.lock().map_err(|_| "verify lock poisoned")?;
-    r.push(Vec::new());
-    state.logger.warn(&format!("verify: partition {}: not verifiable: {why}", r.len() - 1));
+    r.push(Record { errors: Vec::new(), unverifiable: Some(why.to_string()) });
+    let index = r.len() - 1;
+    if state.options.verify == armrest_delegate::options::Verify::Strict {
+        return Err(format!("verify=strict: partition {index} is not verifiable: {why}"));
+    }
+    state.logger.warn(&format!("verify: partition {index} is not verifiable: {why}"));
     Ok(None)
 }
 

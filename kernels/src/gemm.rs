@@ -330,6 +330,11 @@ impl TilePlan {
         self.m_tasks * self.n_tasks
     }
 
+    /// The widest task's column count (a multiple of `nr`).
+    pub(crate) fn max_task_cols(&self) -> usize {
+        self.n_blocks.div_ceil(self.n_tasks) * self.nr
+    }
+
     /// Task `t`'s `(m_start, m_len, n_start, n_len)`, clipped to `m x n`;
     /// `m_start` is a multiple of `mr` and `n_start` of `nr`.
     pub(crate) fn task(&self, t: usize, m: usize, n: usize) -> (usize, usize, usize, usize) {

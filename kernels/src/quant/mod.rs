@@ -448,7 +448,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         let mut sums = vec![0i32; mr];
         let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) { mr * k } else { 0 }];
         let mut corr = vec![0i32; mr];
-        let mut acc = vec![0i32; mr * plan.nc.min(n).div_ceil(nr) * nr];
+        let mut acc = vec![0i32; mr * plan.max_task_cols().min(n.div_ceil(nr) * nr)];
         let mut i0 = m0;
         while i0 < m0 + mt {
             let rows = mr.min(m0 + mt - i0);
