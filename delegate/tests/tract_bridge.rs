@@ -313,7 +313,9 @@ fn variant(op: &Op) -> usize {
 fn every_ir_op_is_covered_by_the_bridge() {
     let x = [1usize, 4, 6, 4];
     let w = |s: &[usize], seed| (s.to_vec(), values(s.iter().product(), seed));
-    let cases: Vec<(Op, Vec<Vec<usize>>, Vec<(Vec<usize>, Vec<f32>)>)> = vec![
+    /// (op, activation shapes, constants as (shape, values)).
+    type OpCase = (Op, Vec<Vec<usize>>, Vec<(Vec<usize>, Vec<f32>)>);
+    let cases: Vec<OpCase> = vec![
         (Op::Conv2d { padding: Padding::Same, stride: [1, 1], dilation: [1, 1], clamp: Clamp::NONE }, vec![x.to_vec()], vec![w(&[3, 3, 3, 4], 1)]),
         (Op::DepthwiseConv2d { padding: Padding::Valid, stride: [1, 1], dilation: [1, 1], depth_multiplier: 1, clamp: Clamp::NONE }, vec![x.to_vec()], vec![w(&[1, 3, 3, 4], 2)]),
         (Op::FullyConnected { keep_num_dims: false, clamp: Clamp::NONE }, vec![vec![2, 4]], vec![w(&[3, 4], 3)]),
