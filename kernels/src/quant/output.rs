@@ -135,6 +135,9 @@ pub(crate) unsafe fn store_tile(
 }
 
 #[cfg(target_arch = "aarch64")]
+pub(crate) use neon::dw_row as dw_row_neon;
+
+#[cfg(target_arch = "aarch64")]
 mod neon {
     use super::{AccLayout, OutParams};
     use std::arch::aarch64::*;
@@ -246,6 +249,56 @@ mod neon {
                 for jj in j..cols {
                     let v = acc[lay.idx(i, jj)].wrapping_add(bias[jj]).wrapping_add(rc);
                     *out.add(i * ldo + jj) = q.apply(j0 + jj, v);
+                }
+            }
+        }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1 and the
+    /// output stage fused, for `c` a multiple of 16, no left shifts and
+    /// every right shift ≥ 1 (`q.all_rsh && !q.any_lsh`): per block of 16
+    /// channels and pixel, `Σ_t x·w` with SMLAL on the int16 weights of
+    /// `i8_dw_16c_neon`, then SQRDMULH, SSRA, SRSHL, saturating narrows, the
+    /// zero point and the clamp, one 16-byte store.
+    ///
+    /// # Safety
+    /// `ptrs` holds `ow * taps` pointers to `c` readable bytes each; `plane`
+    /// is a packed plane of `i8_dw_16c_neon` for `c` and `taps`; `bias` and
+    /// `q` have `c` columns; `out` has `ow * c` writable bytes nothing else
+    /// accesses; `c % 16 == 0`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn dw_row(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, plane: *const i32, bias: &[i32], out: *mut i8) {
+        debug_assert!(c.is_multiple_of(16) && q.all_rsh && !q.any_lsh);
+        let w16 = plane as *const i16;
+        // SAFETY: Neon is baseline; loads read columns c0..c0+16 < c of the parameter
+        // slices and of every input pointer, rows t of block c0/16 of the plane; stores
+        // write bytes c0..c0+16 of pixel px of the output row.
+        unsafe {
+            let zp = vdupq_n_s16(q.zp as i16);
+            let (lo, hi) = (vdupq_n_s8(q.min as i8), vdupq_n_s8(q.max as i8));
+            for c0 in (0..c).step_by(16) {
+                let ld = |v: &[i32], k: usize| vld1q_s32(v.as_ptr().add(c0 + 4 * k));
+                let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
+                let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
+                let b = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
+                let wb = w16.add(c0 * taps);
+                for px in 0..ow {
+                    let mut s = b;
+                    for t in 0..taps {
+                        let x = vld1q_s8((*ptrs.add(px * taps + t)).add(c0));
+                        let (l, h) = (vmovl_s8(vget_low_s8(x)), vmovl_high_s8(x));
+                        let w0 = vld1q_s16(wb.add(t * 16));
+                        let w1 = vld1q_s16(wb.add(t * 16 + 8));
+                        s[0] = vmlal_s16(s[0], vget_low_s16(l), vget_low_s16(w0));
+                        s[1] = vmlal_high_s16(s[1], l, w0);
+                        s[2] = vmlal_s16(s[2], vget_low_s16(h), vget_low_s16(w1));
+                        s[3] = vmlal_high_s16(s[3], h, w1);
+                    }
+                    let y: [int32x4_t; 4] = std::array::from_fn(|k| requant4::<false, true>(s[k], m[k], r[k], r[k]));
+                    let h0 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[0]), vqmovn_s32(y[1])), zp);
+                    let h1 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[2]), vqmovn_s32(y[3])), zp);
+                    let v = vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1));
+                    vst1q_s8(out.add(px * c + c0), vminq_s8(vmaxq_s8(v, lo), hi));
                 }
             }
         }
