@@ -1,7 +1,18 @@
 //! The output stage shared by every int8 kernel: folded bias, row
 //! correction, TFLite's requantization, output zero point, clamp, int8 store.
 
-use super::{QTier, QuantOut};
+use super::{QTier, QuantOut, Rounding};
+use crate::fixedpoint::Requant;
+
+/// TFLite's `MultiplyByQuantizedMultiplier` built with `TFLITE_SINGLE_ROUNDING`
+/// (what LiteRT 2.3's reference FULLY_CONNECTED matches): one rounding of
+/// `x·M / 2^(31 − shift)`, half up, in 64 bits (saturated to `i32`).
+pub fn apply_single_rounding(r: Requant, x: i32) -> i32 {
+    let total_shift = (31 - r.shift).clamp(1, 62);
+    let round = 1i64 << (total_shift - 1);
+    let v = (x as i64 * r.multiplier as i64 + round) >> total_shift;
+    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
 
 /// A [`QuantOut`] expanded to one entry per output column, in the form the
 /// vector stages use.
@@ -27,10 +38,16 @@ pub(crate) struct OutParams {
     /// (multiplier ≥ 0, left shift < 31, right shift ≤ 31, |zero point| ≤
     /// 256); otherwise the scalar stage runs.
     pub vector_ok: bool,
+    /// TFLite's single-rounding multiply (scalar stage only).
+    pub single: bool,
 }
 
 impl OutParams {
     pub fn new(q: &QuantOut, n: usize) -> OutParams {
+        OutParams::with_rounding(q, n, Rounding::Double)
+    }
+
+    pub fn with_rounding(q: &QuantOut, n: usize, rounding: Rounding) -> OutParams {
         let r = |j: usize| q.requant_for(j);
         let mult: Vec<i32> = (0..n).map(|j| r(j).multiplier).collect();
         let lsh: Vec<i32> = (0..n).map(|j| r(j).shift.max(0)).collect();
@@ -38,18 +55,21 @@ impl OutParams {
         let vector_ok = mult.iter().all(|&m| m >= 0)
             && lsh.iter().all(|&s| s < 31)
             && rsh.iter().all(|&s| s <= 31)
-            && (-256..=256).contains(&q.zero_point);
+            && (-256..=256).contains(&q.zero_point)
+            && rounding == Rounding::Double;
         let nrsh = rsh.iter().map(|&s| -s).collect();
         let any_lsh = lsh.iter().any(|&s| s != 0);
         let all_rsh = rsh.iter().all(|&s| s > 0);
-        OutParams { mult, lsh, rsh, nrsh, any_lsh, all_rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok }
+        let single = rounding == Rounding::Single;
+        OutParams { mult, lsh, rsh, nrsh, any_lsh, all_rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok, single }
     }
 
     /// The reference output stage for column `j`.
     #[inline]
     pub fn apply(&self, j: usize, acc: i32) -> i8 {
         let r = crate::fixedpoint::Requant { multiplier: self.mult[j], shift: self.lsh[j] - self.rsh[j] };
-        self.zp.wrapping_add(r.apply(acc)).clamp(self.min, self.max) as i8
+        let v = if self.single { apply_single_rounding(r, acc) } else { r.apply(acc) };
+        self.zp.wrapping_add(v).clamp(self.min, self.max) as i8
     }
 }
 
