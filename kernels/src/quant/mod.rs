@@ -69,6 +69,23 @@ pub struct QuantOut {
     pub max: i32,
 }
 
+/// Which of TFLite's two `MultiplyByQuantizedMultiplier` variants the output
+/// stage reproduces: `Double` (rounding doubling high multiply, then a
+/// rounding shift: [`Requant::apply`]; LiteRT's reference CONV_2D and
+/// DEPTHWISE_CONV_2D) or `Single` (one 64-bit rounding,
+/// [`output_single_rounding`]; LiteRT 2.3's reference FULLY_CONNECTED).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Rounding {
+    #[default]
+    Double,
+    Single,
+}
+
+/// `Requant` applied with TFLite's single rounding (see [`Rounding::Single`]).
+pub fn output_single_rounding(r: Requant, x: i32) -> i32 {
+    output::apply_single_rounding(r, x)
+}
+
 impl QuantOut {
     /// Per-tensor output stage without a fused activation (the int8 range).
     pub fn per_tensor(requant: Requant, zero_point: i32) -> QuantOut {
@@ -448,7 +465,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         let mut sums = vec![0i32; mr];
         let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) { mr * k } else { 0 }];
         let mut corr = vec![0i32; mr];
-        let mut acc = vec![0i32; mr * nr];
+        let mut acc = vec![0i32; mr * plan.nc.min(n).div_ceil(nr) * nr];
         let mut i0 = m0;
         while i0 < m0 + mt {
             let rows = mr.min(m0 + mt - i0);
@@ -464,35 +481,37 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             } else {
                 None
             };
-            let mut j0 = n0;
-            while j0 < n0 + nt {
-                let cols = nr.min(n0 + nt - j0);
+            // Every weight block of the task into one accumulator strip (blocks of mr x nr),
+            // then one output stage over the strip.
+            for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
                 let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
+                let tile = &mut acc[bi * mr * nr..(bi + 1) * mr * nr];
                 // SAFETY: `strip` is one packed strip of suk for kp (a_strip_len), `block` one
-                // packed block (b_block_len: suk has uk's nr, kr and kstep), `acc` holds at least
-                // suk.mr * nr values; kp is a multiple of kstep.
-                unsafe { (suk.run)(kp, strip.as_ptr(), block.as_ptr(), acc.as_mut_ptr()) };
-                let bias = &w.bias[j0..j0 + cols];
-                match dst {
-                    Dst::Quant { q, ptr } => {
-                        // SAFETY: rows i0..i0+rows, columns j0..j0+cols of the output lie inside it
-                        // (checked by the entry points) and belong to this task alone.
-                        let out = unsafe { ptr.ptr().add(i0 * ldo + j0) };
-                        // SAFETY: as above: `rows` rows of `cols` values, `ldo` apart.
-                        unsafe { output::store_tile(uk.tier, q, &acc, nr, rows, cols, bias, row_corr, j0, out, ldo) };
-                    }
-                    Dst::Acc { ptr } => {
-                        for i in 0..rows {
-                            let rc = row_corr.map_or(0, |c| c[i]);
-                            for (j, &b) in bias.iter().enumerate() {
-                                // SAFETY: element (i0 + i, j0 + j) lies inside the output (checked by
-                                // qgemm_acc) and belongs to this task alone.
-                                unsafe { *ptr.ptr().add((i0 + i) * ldo + j0 + j) = acc[i * nr + j].wrapping_add(b).wrapping_add(rc) };
-                            }
+                // packed block (b_block_len: suk has uk's nr, kr and kstep), `tile` holds
+                // mr * nr >= suk.mr * nr values; kp is a multiple of kstep.
+                unsafe { (suk.run)(kp, strip.as_ptr(), block.as_ptr(), tile.as_mut_ptr()) };
+            }
+            let lay = output::AccLayout { row_stride: nr, block_cols: nr, block_len: mr * nr };
+            let bias = &w.bias[n0..n0 + nt];
+            match dst {
+                Dst::Quant { q, ptr } => {
+                    // SAFETY: rows i0..i0+rows, columns n0..n0+nt of the output lie inside it
+                    // (checked by the entry points) and belong to this task alone.
+                    let out = unsafe { ptr.ptr().add(i0 * ldo + n0) };
+                    // SAFETY: as above: `rows` rows of `nt` values, `ldo` apart; acc holds them
+                    // in `lay` (blocks of nr columns, nr a multiple of the stages' runs).
+                    unsafe { output::store_tile(uk.tier, q, &acc, lay, rows, nt, bias, row_corr, n0, out, ldo) };
+                }
+                Dst::Acc { ptr } => {
+                    for i in 0..rows {
+                        let rc = row_corr.map_or(0, |c| c[i]);
+                        for (j, &b) in bias.iter().enumerate() {
+                            // SAFETY: element (i0 + i, n0 + j) lies inside the output (checked by
+                            // qgemm_acc) and belongs to this task alone.
+                            unsafe { *ptr.ptr().add((i0 + i) * ldo + n0 + j) = acc[lay.idx(i, j)].wrapping_add(b).wrapping_add(rc) };
                         }
                     }
                 }
-                j0 += cols;
             }
             i0 += rows;
         }
@@ -534,7 +553,28 @@ pub fn qgemm_acc(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGemm, ou
     drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Acc { ptr: SharedMutI32(out.as_mut_ptr()) }, ldo);
 }
 
-/// FULLY_CONNECTED over `rows` rows of k values.
+/// As [`qgemm`], with the output stage's rounding chosen (`qgemm` is `Rounding::Double`).
+pub fn qgemm_rounding(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGemm, out: &mut [i8], ldo: usize, q: &QuantOut, rounding: Rounding) {
+    let n = w.n;
+    if m == 0 || n == 0 {
+        return;
+    }
+    check_rows("qgemm", m, a, lda, w.k);
+    assert!(ldo >= n, "qgemm: ldo={ldo} < n={n}");
+    assert!(out.len() >= (m - 1) * ldo + n, "qgemm: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
+    q.check(n, "qgemm");
+    let params = output::OutParams::with_rounding(q, n, rounding);
+    drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Quant { q: &params, ptr: SharedMutI8(out.as_mut_ptr()) }, ldo);
+}
+
+/// FULLY_CONNECTED with the output stage's rounding chosen: LiteRT 2.3.0's
+/// reference FULLY_CONNECTED rounds once ([`Rounding::Single`]).
+pub fn qfully_connected_rounding(exec: Exec, rows: usize, input: &[i8], w: &PackedQGemm, out: &mut [i8], q: &QuantOut, rounding: Rounding) {
+    qgemm_rounding(exec, rows, input, w.k, w, out, w.n, q, rounding)
+}
+
+/// FULLY_CONNECTED over `rows` rows of k values (double rounding, as
+/// [`qgemm`]; see [`qfully_connected_rounding`] for LiteRT's reference FC).
 pub fn qfully_connected(exec: Exec, rows: usize, input: &[i8], w: &PackedQGemm, out: &mut [i8], q: &QuantOut) {
     qgemm(exec, rows, input, w.k, w, out, w.n, q)
 }

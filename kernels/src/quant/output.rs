@@ -1,7 +1,18 @@
 //! The output stage shared by every int8 kernel: folded bias, row
 //! correction, TFLite's requantization, output zero point, clamp, int8 store.
 
-use super::{QTier, QuantOut};
+use super::{QTier, QuantOut, Rounding};
+use crate::fixedpoint::Requant;
+
+/// TFLite's `MultiplyByQuantizedMultiplier` built with `TFLITE_SINGLE_ROUNDING`
+/// (what LiteRT 2.3's reference FULLY_CONNECTED matches): one rounding of
+/// `x·M / 2^(31 − shift)`, half up, in 64 bits (saturated to `i32`).
+pub fn apply_single_rounding(r: Requant, x: i32) -> i32 {
+    let total_shift = (31 - r.shift).clamp(1, 62);
+    let round = 1i64 << (total_shift - 1);
+    let v = (x as i64 * r.multiplier as i64 + round) >> total_shift;
+    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
 
 /// A [`QuantOut`] expanded to one entry per output column, in the form the
 /// vector stages use.
@@ -27,10 +38,16 @@ pub(crate) struct OutParams {
     /// (multiplier ≥ 0, left shift < 31, right shift ≤ 31, |zero point| ≤
     /// 256); otherwise the scalar stage runs.
     pub vector_ok: bool,
+    /// TFLite's single-rounding multiply (scalar stage only).
+    pub single: bool,
 }
 
 impl OutParams {
     pub fn new(q: &QuantOut, n: usize) -> OutParams {
+        OutParams::with_rounding(q, n, Rounding::Double)
+    }
+
+    pub fn with_rounding(q: &QuantOut, n: usize, rounding: Rounding) -> OutParams {
         let r = |j: usize| q.requant_for(j);
         let mult: Vec<i32> = (0..n).map(|j| r(j).multiplier).collect();
         let lsh: Vec<i32> = (0..n).map(|j| r(j).shift.max(0)).collect();
@@ -38,35 +55,66 @@ impl OutParams {
         let vector_ok = mult.iter().all(|&m| m >= 0)
             && lsh.iter().all(|&s| s < 31)
             && rsh.iter().all(|&s| s <= 31)
-            && (-256..=256).contains(&q.zero_point);
+            && (-256..=256).contains(&q.zero_point)
+            && rounding == Rounding::Double;
         let nrsh = rsh.iter().map(|&s| -s).collect();
         let any_lsh = lsh.iter().any(|&s| s != 0);
         let all_rsh = rsh.iter().all(|&s| s > 0);
-        OutParams { mult, lsh, rsh, nrsh, any_lsh, all_rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok }
+        let single = rounding == Rounding::Single;
+        OutParams { mult, lsh, rsh, nrsh, any_lsh, all_rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok, single }
     }
 
     /// The reference output stage for column `j`.
     #[inline]
     pub fn apply(&self, j: usize, acc: i32) -> i8 {
         let r = crate::fixedpoint::Requant { multiplier: self.mult[j], shift: self.lsh[j] - self.rsh[j] };
-        self.zp.wrapping_add(r.apply(acc)).clamp(self.min, self.max) as i8
+        let v = if self.single { apply_single_rounding(r, acc) } else { r.apply(acc) };
+        self.zp.wrapping_add(v).clamp(self.min, self.max) as i8
     }
 }
 
-/// Stores a tile: `out[i * ldo + j] = stage(j0 + j, acc[i * acc_stride + j] + bias[j] + row_corr[i])`
-/// for `i < rows`, `j < cols`.
+/// Where accumulator (row `i`, column `j`) of a tile lives: blocks of
+/// `block_cols` columns, `block_len` values apart, rows `row_stride` apart
+/// inside a block (a row-major tile is one block).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AccLayout {
+    pub row_stride: usize,
+    pub block_cols: usize,
+    pub block_len: usize,
+}
+
+impl AccLayout {
+    /// Rows `row_stride` apart, one block.
+    pub fn row_major(row_stride: usize) -> AccLayout {
+        AccLayout { row_stride, block_cols: usize::MAX, block_len: 0 }
+    }
+    /// Offset of column `j` in row 0.
+    #[inline(always)]
+    pub fn col(&self, j: usize) -> usize {
+        j / self.block_cols * self.block_len + j % self.block_cols
+    }
+    #[inline(always)]
+    pub fn idx(&self, i: usize, j: usize) -> usize {
+        self.col(j) + i * self.row_stride
+    }
+}
+
+/// Stores a tile: `out[i * ldo + j] = stage(j0 + j, acc[lay.idx(i, j)] + bias[j] + row_corr[i])`
+/// for `i < rows`, `j < cols`. The vector stages work on runs of 8 or 16
+/// columns, which must not straddle two blocks (block widths are multiples
+/// of 16, or one block).
 ///
 /// # Safety
 /// `out` points at `rows` rows of `cols` writable bytes, `ldo` apart, that
-/// nothing else accesses; `acc` holds `rows` rows of `cols` values `acc_stride`
-/// apart; `bias` holds `cols` values; `row_corr` (if any) `rows`; columns
+/// nothing else accesses; `acc` holds every `lay.idx(i, j)` for `i < rows`,
+/// `j < cols`; `bias` holds `cols` values; `row_corr` (if any) `rows`; columns
 /// `j0 .. j0 + cols` exist in `q`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn store_tile(
     tier: QTier,
     q: &OutParams,
     acc: &[i32],
-    acc_stride: usize,
+    lay: AccLayout,
     rows: usize,
     cols: usize,
     bias: &[i32],
@@ -80,17 +128,17 @@ pub(crate) unsafe fn store_tile(
             #[cfg(target_arch = "aarch64")]
             QTier::Neon | QTier::NeonDot | QTier::NeonI8mm => {
                 // SAFETY: the tier is available (its kernel ran); the caller's contract.
-                return unsafe { neon::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
+                return unsafe { neon::store_tile(q, acc, lay, rows, cols, bias, row_corr, j0, out, ldo) };
             }
             #[cfg(target_arch = "x86_64")]
             QTier::Avx512Vnni => {
                 // SAFETY: the tier is available (its kernel ran), so AVX-512 F/BW are; the caller's contract.
-                return unsafe { avx512::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
+                return unsafe { avx512::store_tile(q, acc, lay, rows, cols, bias, row_corr, j0, out, ldo) };
             }
             #[cfg(target_arch = "x86_64")]
             QTier::Avx2 => {
                 // SAFETY: the tier is available (its kernel ran), so AVX2 is; the caller's contract.
-                return unsafe { avx2::store_tile(q, acc, acc_stride, rows, cols, bias, row_corr, j0, out, ldo) };
+                return unsafe { avx2::store_tile(q, acc, lay, rows, cols, bias, row_corr, j0, out, ldo) };
             }
             _ => {}
         }
@@ -99,7 +147,7 @@ pub(crate) unsafe fn store_tile(
     for i in 0..rows {
         let rc = row_corr.map_or(0, |c| c[i]);
         for j in 0..cols {
-            let v = acc[i * acc_stride + j].wrapping_add(bias[j]).wrapping_add(rc);
+            let v = acc[lay.idx(i, j)].wrapping_add(bias[j]).wrapping_add(rc);
             // SAFETY: element (i, j) of the caller's output region.
             unsafe { *out.add(i * ldo + j) = q.apply(j0 + j, v) };
         }
@@ -107,8 +155,11 @@ pub(crate) unsafe fn store_tile(
 }
 
 #[cfg(target_arch = "aarch64")]
+pub(crate) use neon::dw_row as dw_row_neon;
+
+#[cfg(target_arch = "aarch64")]
 mod neon {
-    use super::OutParams;
+    use super::{AccLayout, OutParams};
     use std::arch::aarch64::*;
 
     /// Four columns of the stage, exact: SSHL (wrapping left shift, skipped
@@ -137,7 +188,7 @@ mod neon {
     pub(super) unsafe fn store_tile(
         q: &OutParams,
         acc: &[i32],
-        acc_stride: usize,
+        lay: AccLayout,
         rows: usize,
         cols: usize,
         bias: &[i32],
@@ -151,14 +202,14 @@ mod neon {
         // SAFETY: the caller's contract.
         unsafe {
             match (lsh, rsh, row_corr.is_some()) {
-                (false, true, false) => tile::<false, true, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (false, true, true) => tile::<false, true, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (false, false, false) => tile::<false, false, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (false, false, true) => tile::<false, false, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (true, true, false) => tile::<true, true, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (true, true, true) => tile::<true, true, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (true, false, false) => tile::<true, false, false>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
-                (true, false, true) => tile::<true, false, true>(q, acc, acc_stride, rows, cols, bias, rc, j0, out, ldo),
+                (false, true, false) => tile::<false, true, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (false, true, true) => tile::<false, true, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (false, false, false) => tile::<false, false, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (false, false, true) => tile::<false, false, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, true, false) => tile::<true, true, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, true, true) => tile::<true, true, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, false, false) => tile::<true, false, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, false, true) => tile::<true, false, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
             }
         }
     }
@@ -168,7 +219,7 @@ mod neon {
     unsafe fn tile<const LSH: bool, const RSH: bool, const RC: bool>(
         q: &OutParams,
         acc: &[i32],
-        acc_stride: usize,
+        lay: AccLayout,
         rows: usize,
         cols: usize,
         bias: &[i32],
@@ -194,8 +245,9 @@ mod neon {
                 let r1 = vld1q_s32(q.nrsh.as_ptr().add(j0 + j + 4));
                 let b0 = vld1q_s32(bias.as_ptr().add(j));
                 let b1 = vld1q_s32(bias.as_ptr().add(j + 4));
+                let cj = lay.col(j);
                 for i in 0..rows {
-                    let a = acc.as_ptr().add(i * acc_stride + j);
+                    let a = acc.as_ptr().add(cj + i * lay.row_stride);
                     let (mut x0, mut x1) = (vaddq_s32(vld1q_s32(a), b0), vaddq_s32(vld1q_s32(a.add(4)), b1));
                     if RC {
                         let rc = vdupq_n_s32(row_corr[i]);
@@ -215,8 +267,58 @@ mod neon {
             for i in 0..rows {
                 let rc = if RC { row_corr[i] } else { 0 };
                 for jj in j..cols {
-                    let v = acc[i * acc_stride + jj].wrapping_add(bias[jj]).wrapping_add(rc);
+                    let v = acc[lay.idx(i, jj)].wrapping_add(bias[jj]).wrapping_add(rc);
                     *out.add(i * ldo + jj) = q.apply(j0 + jj, v);
+                }
+            }
+        }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1 and the
+    /// output stage fused, for `c` a multiple of 16, no left shifts and
+    /// every right shift ≥ 1 (`q.all_rsh && !q.any_lsh`): per block of 16
+    /// channels and pixel, `Σ_t x·w` with SMLAL on the int16 weights of
+    /// `i8_dw_16c_neon`, then SQRDMULH, SSRA, SRSHL, saturating narrows, the
+    /// zero point and the clamp, one 16-byte store.
+    ///
+    /// # Safety
+    /// `ptrs` holds `ow * taps` pointers to `c` readable bytes each; `plane`
+    /// is a packed plane of `i8_dw_16c_neon` for `c` and `taps`; `bias` and
+    /// `q` have `c` columns; `out` has `ow * c` writable bytes nothing else
+    /// accesses; `c % 16 == 0`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn dw_row(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, plane: *const i32, bias: &[i32], out: *mut i8) {
+        debug_assert!(c.is_multiple_of(16) && q.all_rsh && !q.any_lsh);
+        let w16 = plane as *const i16;
+        // SAFETY: Neon is baseline; loads read columns c0..c0+16 < c of the parameter
+        // slices and of every input pointer, rows t of block c0/16 of the plane; stores
+        // write bytes c0..c0+16 of pixel px of the output row.
+        unsafe {
+            let zp = vdupq_n_s16(q.zp as i16);
+            let (lo, hi) = (vdupq_n_s8(q.min as i8), vdupq_n_s8(q.max as i8));
+            for c0 in (0..c).step_by(16) {
+                let ld = |v: &[i32], k: usize| vld1q_s32(v.as_ptr().add(c0 + 4 * k));
+                let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
+                let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
+                let b = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
+                let wb = w16.add(c0 * taps);
+                for px in 0..ow {
+                    let mut s = b;
+                    for t in 0..taps {
+                        let x = vld1q_s8((*ptrs.add(px * taps + t)).add(c0));
+                        let (l, h) = (vmovl_s8(vget_low_s8(x)), vmovl_high_s8(x));
+                        let w0 = vld1q_s16(wb.add(t * 16));
+                        let w1 = vld1q_s16(wb.add(t * 16 + 8));
+                        s[0] = vmlal_s16(s[0], vget_low_s16(l), vget_low_s16(w0));
+                        s[1] = vmlal_high_s16(s[1], l, w0);
+                        s[2] = vmlal_s16(s[2], vget_low_s16(h), vget_low_s16(w1));
+                        s[3] = vmlal_high_s16(s[3], h, w1);
+                    }
+                    let y: [int32x4_t; 4] = std::array::from_fn(|k| requant4::<false, true>(s[k], m[k], r[k], r[k]));
+                    let h0 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[0]), vqmovn_s32(y[1])), zp);
+                    let h1 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[2]), vqmovn_s32(y[3])), zp);
+                    let v = vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1));
+                    vst1q_s8(out.add(px * c + c0), vminq_s8(vmaxq_s8(v, lo), hi));
                 }
             }
         }
@@ -225,7 +327,7 @@ mod neon {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::OutParams;
+    use super::{AccLayout, OutParams};
     use std::arch::x86_64::*;
 
     /// Eight columns of the stage, exact: VPSLLVD (wrapping left shift), the
@@ -259,7 +361,7 @@ mod avx2 {
     pub(super) unsafe fn store_tile(
         q: &OutParams,
         acc: &[i32],
-        acc_stride: usize,
+        lay: AccLayout,
         rows: usize,
         cols: usize,
         bias: &[i32],
@@ -280,10 +382,11 @@ mod avx2 {
             let (m, l, r, b) = unsafe {
                 (ld(q.mult.as_ptr().add(j0 + j)), ld(q.lsh.as_ptr().add(j0 + j)), ld(q.rsh.as_ptr().add(j0 + j)), ld(bias.as_ptr().add(j)))
             };
+            let cj = lay.col(j);
             for i in 0..rows {
                 let rc = _mm256_set1_epi32(row_corr.map_or(0, |c| c[i]));
-                // SAFETY: row i of acc holds cols values from i * acc_stride.
-                let x = _mm256_add_epi32(_mm256_add_epi32(ld(unsafe { acc.as_ptr().add(i * acc_stride + j) }), b), rc);
+                // SAFETY: columns j..j+8 of row i are contiguous in acc (one block).
+                let x = _mm256_add_epi32(_mm256_add_epi32(ld(unsafe { acc.as_ptr().add(cj + i * lay.row_stride) }), b), rc);
                 // SAFETY: AVX2 is enabled in this function.
                 let y = unsafe { requant8(x, m, l, r) };
                 let y = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(y, zp), lo), hi);
@@ -296,7 +399,7 @@ mod avx2 {
         for i in 0..rows {
             let rc = row_corr.map_or(0, |c| c[i]);
             for jj in j..cols {
-                let v = acc[i * acc_stride + jj].wrapping_add(bias[jj]).wrapping_add(rc);
+                let v = acc[lay.idx(i, jj)].wrapping_add(bias[jj]).wrapping_add(rc);
                 // SAFETY: element (i, jj) of the caller's output region.
                 unsafe { *out.add(i * ldo + jj) = q.apply(j0 + jj, v) };
             }
@@ -305,8 +408,11 @@ mod avx2 {
 }
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::dw_row as dw_row_avx512;
+
+#[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::OutParams;
+    use super::{AccLayout, OutParams};
     use std::arch::x86_64::*;
 
     /// Sixteen columns of the stage, exact, as the AVX2 one (VPSLLVD, the
@@ -338,7 +444,7 @@ mod avx512 {
     pub(super) unsafe fn store_tile(
         q: &OutParams,
         acc: &[i32],
-        acc_stride: usize,
+        lay: AccLayout,
         rows: usize,
         cols: usize,
         bias: &[i32],
@@ -364,9 +470,10 @@ mod avx512 {
             let mult_odd = _mm512_srli_epi64::<32>(mult);
             let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rsh), one);
             let half = _mm512_srai_epi32::<1>(mask);
+            let cj = lay.col(j);
             for i in 0..rows {
                 let rc = _mm512_set1_epi32(row_corr.map_or(0, |c| c[i]));
-                let x = _mm512_add_epi32(_mm512_add_epi32(ld(acc[i * acc_stride + j..].as_ptr()), b), rc);
+                let x = _mm512_add_epi32(_mm512_add_epi32(ld(acc[cj + i * lay.row_stride..].as_ptr()), b), rc);
                 // SAFETY: AVX-512 F is enabled in this function.
                 let y = unsafe { requant16(x, mult, mult_odd, lsh, rsh, mask, half) };
                 let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
@@ -374,6 +481,56 @@ mod avx512 {
                 unsafe { _mm512_mask_cvtsepi32_storeu_epi8(out.add(i * ldo + j), m, y) };
             }
             j += w;
+        }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1, the
+    /// output stage fused: for every block of 16 channels (the last one
+    /// masked) and every pixel `px < ow`, `Σ_t x·w` over the taps
+    /// (VPMOVSXBD, VPMULLD, VPADDD), then the stage, stored as int8.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL are available; `q.vector_ok`; `ptrs` holds `ow * taps`
+    /// pointers to `c` readable bytes each; `plane` is a packed plane of
+    /// `i8_dw_16c_avx512` for `c` and `taps`; `bias` and `q` have `c`
+    /// columns; `out` has `ow * c` writable bytes nothing else accesses.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(crate) unsafe fn dw_row(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, plane: *const i32, bias: &[i32], out: *mut i8) {
+        let zp = _mm512_set1_epi32(q.zp);
+        let (lo, hi) = (_mm512_set1_epi32(q.min), _mm512_set1_epi32(q.max));
+        let one = _mm512_set1_epi32(1);
+        let mut c0 = 0;
+        while c0 < c {
+            let w = (c - c0).min(16);
+            let m: __mmask16 = if w == 16 { 0xffff } else { (1u16 << w) - 1 };
+            let ld = |p: &[i32]| {
+                // SAFETY: p has at least w values (columns c0.. of c); masked-off lanes are not accessed.
+                unsafe { _mm512_maskz_loadu_epi32(m, p.as_ptr()) }
+            };
+            let (mult, lsh, rsh, b) = (ld(&q.mult[c0..]), ld(&q.lsh[c0..]), ld(&q.rsh[c0..]), ld(&bias[c0..]));
+            let mult_odd = _mm512_srli_epi64::<32>(mult);
+            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rsh), one);
+            let half = _mm512_srai_epi32::<1>(mask);
+            // SAFETY: block c0 / 16 of the plane: taps rows of 16 values.
+            let wb = unsafe { plane.add(c0 * taps) };
+            for px in 0..ow {
+                let mut s = b;
+                for t in 0..taps {
+                    // SAFETY: pointer (px, t) has c readable bytes, of which the w from c0 are read
+                    // (masked); the block's row t has 16 values.
+                    unsafe {
+                        let x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, (*ptrs.add(px * taps + t)).add(c0)));
+                        s = _mm512_add_epi32(s, _mm512_mullo_epi32(x, _mm512_loadu_si512(wb.add(t * 16) as *const _)));
+                    }
+                }
+                // SAFETY: AVX-512 F is enabled in this function.
+                let y = unsafe { requant16(s, mult, mult_odd, lsh, rsh, mask, half) };
+                let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
+                // SAFETY: bytes c0..c0+w of pixel px of the output row.
+                unsafe { _mm512_mask_cvtsepi32_storeu_epi8(out.add(px * c + c0), m, y) };
+            }
+            c0 += w;
         }
     }
 }
