@@ -120,7 +120,7 @@ impl PackedQDepthwise {
             }
         }
         #[cfg(target_arch = "aarch64")]
-        if std::ptr::eq(uk, &super::i8_dw_neon::UKERNEL) {
+        if uk.name == super::i8_dw_neon::UKERNEL.name {
             for p in planes.chunks_mut(plane.max(1)) {
                 super::i8_dw_neon::pack_plane_i16(p);
             }
@@ -208,12 +208,27 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            if dm == 1 && params.vector_ok && std::ptr::eq(uk, &super::i8_dw_x86::UKERNEL_AVX512) {
+            if dm == 1 && params.vector_ok && uk.name == super::i8_dw_x86::UKERNEL_AVX512.name {
                 // SAFETY: the tier is available (its kernel was chosen), so AVX-512 F/BW/VL are;
                 // every pointer is an in-bounds input pixel (c values) or the c zero-point bytes;
                 // the plane is this kernel's for c and taps; output row `row` (ow pixels of c
                 // values) lies inside `output` (asserted above) and belongs to this task alone.
                 unsafe { output::dw_row_avx512(&params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
+                continue;
+            }
+            #[cfg(target_arch = "aarch64")]
+            if dm == 1
+                && c.is_multiple_of(16)
+                && params.vector_ok
+                && params.all_rsh
+                && !params.any_lsh
+                && uk.name == super::i8_dw_neon::UKERNEL.name
+            {
+                // SAFETY: every pointer is an in-bounds input pixel (c values) or the c
+                // zero-point bytes; the plane is this kernel's for c and taps; c % 16 == 0 and the
+                // shifts are as dw_row needs; output row `row` (ow pixels of c values) lies inside
+                // `output` (asserted above) and belongs to this task alone.
+                unsafe { output::dw_row_neon(&params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
                 continue;
             }
             for px in 0..ow {

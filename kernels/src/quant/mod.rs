@@ -69,6 +69,23 @@ pub struct QuantOut {
     pub max: i32,
 }
 
+/// Which of TFLite's two `MultiplyByQuantizedMultiplier` variants the output
+/// stage reproduces: `Double` (rounding doubling high multiply, then a
+/// rounding shift: [`Requant::apply`]; LiteRT's reference CONV_2D and
+/// DEPTHWISE_CONV_2D) or `Single` (one 64-bit rounding,
+/// [`output_single_rounding`]; LiteRT 2.3's reference FULLY_CONNECTED).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Rounding {
+    #[default]
+    Double,
+    Single,
+}
+
+/// `Requant` applied with TFLite's single rounding (see [`Rounding::Single`]).
+pub fn output_single_rounding(r: Requant, x: i32) -> i32 {
+    output::apply_single_rounding(r, x)
+}
+
 impl QuantOut {
     /// Per-tensor output stage without a fused activation (the int8 range).
     pub fn per_tensor(requant: Requant, zero_point: i32) -> QuantOut {
@@ -536,7 +553,28 @@ pub fn qgemm_acc(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGemm, ou
     drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Acc { ptr: SharedMutI32(out.as_mut_ptr()) }, ldo);
 }
 
-/// FULLY_CONNECTED over `rows` rows of k values.
+/// As [`qgemm`], with the output stage's rounding chosen (`qgemm` is `Rounding::Double`).
+pub fn qgemm_rounding(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGemm, out: &mut [i8], ldo: usize, q: &QuantOut, rounding: Rounding) {
+    let n = w.n;
+    if m == 0 || n == 0 {
+        return;
+    }
+    check_rows("qgemm", m, a, lda, w.k);
+    assert!(ldo >= n, "qgemm: ldo={ldo} < n={n}");
+    assert!(out.len() >= (m - 1) * ldo + n, "qgemm: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
+    q.check(n, "qgemm");
+    let params = output::OutParams::with_rounding(q, n, rounding);
+    drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Quant { q: &params, ptr: SharedMutI8(out.as_mut_ptr()) }, ldo);
+}
+
+/// FULLY_CONNECTED with the output stage's rounding chosen: LiteRT 2.3.0's
+/// reference FULLY_CONNECTED rounds once ([`Rounding::Single`]).
+pub fn qfully_connected_rounding(exec: Exec, rows: usize, input: &[i8], w: &PackedQGemm, out: &mut [i8], q: &QuantOut, rounding: Rounding) {
+    qgemm_rounding(exec, rows, input, w.k, w, out, w.n, q, rounding)
+}
+
+/// FULLY_CONNECTED over `rows` rows of k values (double rounding, as
+/// [`qgemm`]; see [`qfully_connected_rounding`] for LiteRT's reference FC).
 pub fn qfully_connected(exec: Exec, rows: usize, input: &[i8], w: &PackedQGemm, out: &mut [i8], q: &QuantOut) {
     qgemm(exec, rows, input, w.k, w, out, w.n, q)
 }

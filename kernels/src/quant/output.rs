@@ -1,7 +1,18 @@
 //! The output stage shared by every int8 kernel: folded bias, row
 //! correction, TFLite's requantization, output zero point, clamp, int8 store.
 
-use super::{QTier, QuantOut};
+use super::{QTier, QuantOut, Rounding};
+use crate::fixedpoint::Requant;
+
+/// TFLite's `MultiplyByQuantizedMultiplier` built with `TFLITE_SINGLE_ROUNDING`
+/// (what LiteRT 2.3's reference FULLY_CONNECTED matches): one rounding of
+/// `x·M / 2^(31 − shift)`, half up, in 64 bits (saturated to `i32`).
+pub fn apply_single_rounding(r: Requant, x: i32) -> i32 {
+    let total_shift = (31 - r.shift).clamp(1, 62);
+    let round = 1i64 << (total_shift - 1);
+    let v = (x as i64 * r.multiplier as i64 + round) >> total_shift;
+    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
 
 /// A [`QuantOut`] expanded to one entry per output column, in the form the
 /// vector stages use.
@@ -27,10 +38,16 @@ pub(crate) struct OutParams {
     /// (multiplier ≥ 0, left shift < 31, right shift ≤ 31, |zero point| ≤
     /// 256); otherwise the scalar stage runs.
     pub vector_ok: bool,
+    /// TFLite's single-rounding multiply (scalar stage only).
+    pub single: bool,
 }
 
 impl OutParams {
     pub fn new(q: &QuantOut, n: usize) -> OutParams {
+        OutParams::with_rounding(q, n, Rounding::Double)
+    }
+
+    pub fn with_rounding(q: &QuantOut, n: usize, rounding: Rounding) -> OutParams {
         let r = |j: usize| q.requant_for(j);
         let mult: Vec<i32> = (0..n).map(|j| r(j).multiplier).collect();
         let lsh: Vec<i32> = (0..n).map(|j| r(j).shift.max(0)).collect();
@@ -38,18 +55,21 @@ impl OutParams {
         let vector_ok = mult.iter().all(|&m| m >= 0)
             && lsh.iter().all(|&s| s < 31)
             && rsh.iter().all(|&s| s <= 31)
-            && (-256..=256).contains(&q.zero_point);
+            && (-256..=256).contains(&q.zero_point)
+            && rounding == Rounding::Double;
         let nrsh = rsh.iter().map(|&s| -s).collect();
         let any_lsh = lsh.iter().any(|&s| s != 0);
         let all_rsh = rsh.iter().all(|&s| s > 0);
-        OutParams { mult, lsh, rsh, nrsh, any_lsh, all_rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok }
+        let single = rounding == Rounding::Single;
+        OutParams { mult, lsh, rsh, nrsh, any_lsh, all_rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok, single }
     }
 
     /// The reference output stage for column `j`.
     #[inline]
     pub fn apply(&self, j: usize, acc: i32) -> i8 {
         let r = crate::fixedpoint::Requant { multiplier: self.mult[j], shift: self.lsh[j] - self.rsh[j] };
-        self.zp.wrapping_add(r.apply(acc)).clamp(self.min, self.max) as i8
+        let v = if self.single { apply_single_rounding(r, acc) } else { r.apply(acc) };
+        self.zp.wrapping_add(v).clamp(self.min, self.max) as i8
     }
 }
 
@@ -133,6 +153,9 @@ pub(crate) unsafe fn store_tile(
         }
     }
 }
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) use neon::dw_row as dw_row_neon;
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
@@ -246,6 +269,56 @@ mod neon {
                 for jj in j..cols {
                     let v = acc[lay.idx(i, jj)].wrapping_add(bias[jj]).wrapping_add(rc);
                     *out.add(i * ldo + jj) = q.apply(j0 + jj, v);
+                }
+            }
+        }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1 and the
+    /// output stage fused, for `c` a multiple of 16, no left shifts and
+    /// every right shift ≥ 1 (`q.all_rsh && !q.any_lsh`): per block of 16
+    /// channels and pixel, `Σ_t x·w` with SMLAL on the int16 weights of
+    /// `i8_dw_16c_neon`, then SQRDMULH, SSRA, SRSHL, saturating narrows, the
+    /// zero point and the clamp, one 16-byte store.
+    ///
+    /// # Safety
+    /// `ptrs` holds `ow * taps` pointers to `c` readable bytes each; `plane`
+    /// is a packed plane of `i8_dw_16c_neon` for `c` and `taps`; `bias` and
+    /// `q` have `c` columns; `out` has `ow * c` writable bytes nothing else
+    /// accesses; `c % 16 == 0`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn dw_row(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, plane: *const i32, bias: &[i32], out: *mut i8) {
+        debug_assert!(c.is_multiple_of(16) && q.all_rsh && !q.any_lsh);
+        let w16 = plane as *const i16;
+        // SAFETY: Neon is baseline; loads read columns c0..c0+16 < c of the parameter
+        // slices and of every input pointer, rows t of block c0/16 of the plane; stores
+        // write bytes c0..c0+16 of pixel px of the output row.
+        unsafe {
+            let zp = vdupq_n_s16(q.zp as i16);
+            let (lo, hi) = (vdupq_n_s8(q.min as i8), vdupq_n_s8(q.max as i8));
+            for c0 in (0..c).step_by(16) {
+                let ld = |v: &[i32], k: usize| vld1q_s32(v.as_ptr().add(c0 + 4 * k));
+                let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
+                let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
+                let b = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
+                let wb = w16.add(c0 * taps);
+                for px in 0..ow {
+                    let mut s = b;
+                    for t in 0..taps {
+                        let x = vld1q_s8((*ptrs.add(px * taps + t)).add(c0));
+                        let (l, h) = (vmovl_s8(vget_low_s8(x)), vmovl_high_s8(x));
+                        let w0 = vld1q_s16(wb.add(t * 16));
+                        let w1 = vld1q_s16(wb.add(t * 16 + 8));
+                        s[0] = vmlal_s16(s[0], vget_low_s16(l), vget_low_s16(w0));
+                        s[1] = vmlal_high_s16(s[1], l, w0);
+                        s[2] = vmlal_s16(s[2], vget_low_s16(h), vget_low_s16(w1));
+                        s[3] = vmlal_high_s16(s[3], h, w1);
+                    }
+                    let y: [int32x4_t; 4] = std::array::from_fn(|k| requant4::<false, true>(s[k], m[k], r[k], r[k]));
+                    let h0 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[0]), vqmovn_s32(y[1])), zp);
+                    let h1 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[2]), vqmovn_s32(y[3])), zp);
+                    let v = vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1));
+                    vst1q_s8(out.add(px * c + c0), vminq_s8(vmaxq_s8(v, lo), hi));
                 }
             }
         }

@@ -152,7 +152,7 @@ fn every_available_tier_has_its_own_kernels() {
         assert_eq!(qgemm_ukernel(tier).tier, tier, "{tier}");
         for uk in qgemm_ukernels(tier) {
             let tails = qgemm_row_tails(uk);
-            assert!(std::ptr::eq(*tails.last().unwrap(), uk));
+            assert_eq!(tails.last().unwrap().name, uk.name);
             for w in tails.windows(2) {
                 assert!(w[0].mr < w[1].mr, "{}: tails by rows", uk.name);
             }
@@ -237,6 +237,41 @@ fn fully_connected_is_gemm_over_rows() {
         let mut out = vec![0i8; rows * n];
         qfully_connected(exec(&pool, tier), rows, &a, &packed, &mut out, &p.q);
         check_eq(&out, &requant_ref(&gemm_ref_acc(rows, n, k, &a, k, &w, &p), n, &p.q), &format!("{tier} fc"));
+    }
+}
+
+/// Single rounding (LiteRT 2.3.0's reference FULLY_CONNECTED): against
+/// `zp + ((acc·M + 2^(30 − e)) >> (31 − e))` computed here in i128.
+#[test]
+fn fully_connected_single_rounding_matches_reference() {
+    let pool = ThreadPool::new(1);
+    for tier in tiers() {
+        for variant in 0..24 {
+            let mut rng = Rng::new(300 + variant as u64);
+            let (rows, n, k) = [(1, 33, 64), (2, 10, 20), (3, 64, 256), (5, 17, 9)][variant % 4];
+            let a = rng.i8s(rows * k);
+            let w = rng.i8s(n * k);
+            let p = params(&mut rng, variant, n, k);
+            let packed = PackedQGemm::pack_tier(tier, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+            let acc = gemm_ref_acc(rows, n, k, &a, k, &w, &p);
+            let want: Vec<i8> = acc
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let r = p.q.requant_for(i % n);
+                    let total = 31 - r.shift as i128;
+                    let y = (v as i128 * r.multiplier as i128 + (1i128 << (total - 1))) >> total;
+                    (p.q.zero_point as i128 + y).clamp(p.q.min as i128, p.q.max as i128) as i8
+                })
+                .collect();
+            let mut out = vec![0i8; rows * n];
+            qfully_connected_rounding(exec(&pool, tier), rows, &a, &packed, &mut out, &p.q, Rounding::Single);
+            check_eq(&out, &want, &format!("{tier} fc single rounding {p:?}"));
+            // The double-rounding entry point is unchanged.
+            let mut dbl = vec![0i8; rows * n];
+            qfully_connected(exec(&pool, tier), rows, &a, &packed, &mut dbl, &p.q);
+            check_eq(&dbl, &requant_ref(&acc, n, &p.q), &format!("{tier} fc double rounding"));
+        }
     }
 }
 
@@ -385,7 +420,7 @@ fn qdepthwise_matches_reference_over_geometries() {
     ];
     for tier in tiers() {
         for (gi, &(kernel, stride, dilation, pad)) in geoms.iter().enumerate() {
-            for (ci, &(c, dm)) in [(1, 1), (3, 1), (8, 1), (17, 1), (33, 1), (4, 2), (5, 3), (16, 2)].iter().enumerate() {
+            for (ci, &(c, dm)) in [(1, 1), (3, 1), (8, 1), (16, 1), (17, 1), (32, 1), (33, 1), (4, 2), (5, 3), (16, 2)].iter().enumerate() {
                 let v = gi * 8 + ci;
                 let s = Nhwc { n: 1 + v % 2, h: 4 + v % 4, w: 5 + v % 5, c };
                 run_dw_case(tier, &pool, s, dm, &window(kernel, stride, dilation, pad), v, 100 + v as u64);
