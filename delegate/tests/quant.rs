@@ -207,3 +207,160 @@ fn int8_depthwise_and_fully_connected() {
     }
 
 }
+
+fn fc_params(asymmetric: bool) -> BuiltinParams {
+    BuiltinParams::FullyConnected { activation: 0, weights_format: 0, keep_num_dims: false, asymmetric_quantize_inputs: asymmetric }
+}
+
+#[test]
+fn refusals_say_why() {
+    let reason = |m: &MockModel| {
+        let r = claim_nodes(m, &m.plan());
+        assert!(r.claimed.is_empty(), "claimed {:?}", r.claimed);
+        r.unclaimed[0].reason.clone()
+    };
+    // Per-channel scale count that does not match the output channels.
+    let mut m = MockModel::default();
+    let x = m.qact(dtype::I8, &[1, 4, 4, 2], 0.1, 0);
+    let w = m.qconst_i8(&[3, 1, 1, 2], &[1; 6], &[0.1, 0.2], &[0, 0], 0);
+    let y = m.qact(dtype::I8, &[1, 4, 4, 3], 0.1, 0);
+    m.node(ops::CONV_2D, &[x, w, -1], &[y], conv_params(2, 1, 0));
+    assert!(reason(&m).contains("2 per-channel scales for 3 channels"), "{}", reason(&m));
+    // int16 activations.
+    let mut m = MockModel::default();
+    let x = m.qact(dtype::I16, &[1, 8], 0.1, 0);
+    let w = m.qconst_i8(&[2, 8], &[1; 16], &[0.1], &[0], 0);
+    let y = m.qact(dtype::I16, &[1, 2], 0.1, 0);
+    m.node(ops::FULLY_CONNECTED, &[x, w, -1], &[y], fc_params(false));
+    assert!(reason(&m).contains("int16"), "{}", reason(&m));
+    // A fused TANH on an int8 conv (TFLite rejects it too).
+    let mut m = MockModel::default();
+    let x = m.qact(dtype::I8, &[1, 4, 4, 2], 0.1, 0);
+    let w = m.qconst_i8(&[3, 1, 1, 2], &[1; 6], &[0.1], &[0], 0);
+    let y = m.qact(dtype::I8, &[1, 4, 4, 3], 0.1, 0);
+    m.node(ops::CONV_2D, &[x, w, -1], &[y], conv_params(2, 1, 4));
+    assert!(reason(&m).contains("fused activation"), "{}", reason(&m));
+    // int8 in, uint8 out.
+    let mut m = MockModel::default();
+    let x = m.qact(dtype::I8, &[1, 4, 4, 2], 0.1, 0);
+    let w = m.qconst_i8(&[3, 1, 1, 2], &[1; 6], &[0.1], &[0], 0);
+    let y = m.qact(dtype::U8, &[1, 4, 4, 3], 0.1, 128);
+    m.node(ops::CONV_2D, &[x, w, -1], &[y], conv_params(2, 1, 0));
+    assert!(reason(&m).contains("same type"), "{}", reason(&m));
+    // A quantized op armrest has no kernel for.
+    let mut m = MockModel::default();
+    let x = m.qact(dtype::I8, &[1, 8], 0.1, 0);
+    let y = m.qact(dtype::I8, &[1, 8], 0.1, 0);
+    m.node(ops::RELU, &[x], &[y], BuiltinParams::None);
+    assert!(reason(&m).contains("no int8 kernel"), "{}", reason(&m));
+}
+
+#[test]
+fn quantize_reshape_dequantize_with_float_boundary() {
+    // f32 → QUANTIZE → RESHAPE → DEQUANTIZE → f32: the values come back on the grid.
+    let (s, zp) = (0.05f32, -4);
+    let mut m = MockModel::default();
+    let x = m.act(&[2, 6]);
+    let q = m.qact(dtype::I8, &[2, 6], s, zp);
+    let shape = m.constant_i32(&[2], &[3, 4]);
+    let r = m.qact(dtype::I8, &[3, 4], s, zp);
+    let y = m.act(&[3, 4]);
+    m.node(ops::QUANTIZE, &[x], &[q], BuiltinParams::None);
+    m.node(ops::RESHAPE, &[q, shape], &[r], BuiltinParams::None);
+    m.node(ops::DEQUANTIZE, &[r], &[y], BuiltinParams::None);
+    let xv: Vec<f32> = values(12, 21).iter().map(|v| v * 8.0).collect();
+    let want: Vec<f32> = xv.iter().map(|&v| s * (((v / s).round() as i32 + zp).clamp(-128, 127) - zp) as f32).collect();
+    for mut e in executors(&m, &[x, shape], &[y]) {
+        e.prepare(&[vec![2, 6]]).unwrap();
+        let mut out = vec![0f32; 12];
+        e.run(&[TensorData::F32(&xv)], &mut [TensorDataMut::F32(&mut out)]).unwrap();
+        for (g, w) in out.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-6, "{g} vs {w}");
+        }
+        // The wrong element type is refused.
+        assert!(e.run(&[TensorData::I8(&[0; 12])], &mut [TensorDataMut::F32(&mut out)]).is_err());
+    }
+}
+
+#[test]
+fn dynamic_range_fully_connected_and_conv_within_the_quantization_error() {
+    for asymmetric in [false, true] {
+        // FULLY_CONNECTED: x [3, 20] f32, weights [7, 20] int8 per-channel, bias f32.
+        let (n, k) = (7usize, 20usize);
+        let w_scales: Vec<f32> = (0..n).map(|j| 0.01 + 0.003 * j as f32).collect();
+        let wv = ints(n * k, 30, -127, 127);
+        let bias: Vec<f32> = values(n, 31);
+        let mut m = MockModel::default();
+        let x = m.act(&[3, k as i32]);
+        let w = m.qconst_i8(&[n as i32, k as i32], &wv.iter().map(|&v| v as i8).collect::<Vec<_>>(), &w_scales, &vec![0; n], 0);
+        let b = m.constant(&[n as i32], &bias);
+        let y = m.act(&[3, n as i32]);
+        m.node(ops::FULLY_CONNECTED, &[x, w, b], &[y], fc_params(asymmetric));
+        // Positive-leaning rows (where the asymmetric form is tighter) and one all-zero row.
+        let mut xv: Vec<f32> = values(3 * k, 32).iter().map(|v| v * 2.0 + 0.7).collect();
+        xv[2 * k..].fill(0.0);
+        for mut e in executors(&m, &[x, w, b], &[y]) {
+            e.prepare(&[vec![3, k]]).unwrap();
+            let mut out = vec![0f32; 3 * n];
+            e.run(&[TensorData::F32(&xv)], &mut [TensorDataMut::F32(&mut out)]).unwrap();
+            for r in 0..3 {
+                let row = &xv[r * k..(r + 1) * k];
+                let (lo, hi) = row.iter().fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+                // Half a quantization step of the row, per input element.
+                let step = if asymmetric { (hi - lo) / 255.0 } else { lo.abs().max(hi.abs()) / 127.0 };
+                for j in 0..n {
+                    let exact: f32 = bias[j] + (0..k).map(|c| row[c] * wv[j * k + c] as f32 * w_scales[j]).sum::<f32>();
+                    let bound: f32 = (0..k).map(|c| (wv[j * k + c] as f32 * w_scales[j]).abs()).sum::<f32>() * step * 0.5 + 1e-5;
+                    let got = out[r * n + j];
+                    assert!((got - exact).abs() <= bound, "asym {asymmetric} row {r} col {j}: {got} vs {exact} (bound {bound})");
+                    if r == 2 {
+                        assert_eq!(got, bias[j], "an all-zero row gives the bias");
+                    }
+                }
+            }
+        }
+    }
+    // CONV_2D 3x3 SAME over [2, 5, 4, 3], filter per-channel (differing scales: asymmetric per image).
+    let (xs, o) = ([2usize, 5, 4, 3], 4usize);
+    let w_scales: Vec<f32> = (0..o).map(|j| 0.02 + 0.004 * j as f32).collect();
+    let wv = ints(o * 27, 40, -127, 127);
+    let mut m = MockModel::default();
+    let x = m.act(&[2, 5, 4, 3]);
+    let w = m.qconst_i8(&[o as i32, 3, 3, 3], &wv.iter().map(|&v| v as i8).collect::<Vec<_>>(), &w_scales, &vec![0; o], 0);
+    let y = m.act(&[2, 5, 4, o as i32]);
+    m.node(ops::CONV_2D, &[x, w, -1], &[y], conv_params(1, 1, 1));
+    let xv: Vec<f32> = values(xs.iter().product(), 41).iter().map(|v| v + 0.4).collect();
+    for mut e in executors(&m, &[x, w], &[y]) {
+        e.prepare(&[xs.to_vec()]).unwrap();
+        let mut out = vec![0f32; 2 * 5 * 4 * o];
+        e.run(&[TensorData::F32(&xv)], &mut [TensorDataMut::F32(&mut out)]).unwrap();
+        let img = 5 * 4 * 3;
+        for nb in 0..2 {
+            let im = &xv[nb * img..(nb + 1) * img];
+            let (lo, hi) = im.iter().fold((0f32, 0f32), |(a, b), &v| (a.min(v), b.max(v)));
+            let step = (hi - lo) / 255.0;
+            for oy in 0..5 {
+                for ox in 0..4 {
+                    for j in 0..o {
+                        let (mut exact, mut bound) = (0f32, 1e-5f32);
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let (iy, ix) = (oy as isize + ky as isize - 1, ox as isize + kx as isize - 1);
+                                if iy < 0 || ix < 0 || iy >= 5 || ix >= 4 {
+                                    continue;
+                                }
+                                for c in 0..3 {
+                                    let wr = wv[((j * 3 + ky) * 3 + kx) * 3 + c] as f32 * w_scales[j];
+                                    exact += im[(iy as usize * 4 + ix as usize) * 3 + c] * wr;
+                                    bound += wr.abs() * step * 0.5;
+                                }
+                            }
+                        }
+                        let got = out[((nb * 5 + oy) * 4 + ox) * o + j];
+                        assert!((got - exact.max(0.0)).abs() <= bound, "image {nb} ({oy},{ox}) ch {j}: {got} vs {exact}");
+                    }
+                }
+            }
+        }
+    }
+}

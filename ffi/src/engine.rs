@@ -56,6 +56,13 @@ impl Engine {
     }
 }
 
+/// The report's int8 addition to `kernels=`: the tier and its GEMM and depthwise micro-kernels.
+pub fn int8_kernels_label(isa: Isa) -> String {
+    use armrest_kernels::quant::{best_qtier, qdw_ukernel, qgemm_ukernel};
+    let tier = best_qtier(isa);
+    format!(" int8={tier} ({}, {})", qgemm_ukernel(tier).name, qdw_ukernel(tier).name)
+}
+
 /// The TfLiteType the runtime must hold for an IR tensor.
 pub fn runtime_type(graph: &Graph, id: usize) -> i32 {
     let t = &graph.tensors[id];

@@ -423,11 +423,13 @@ unsafe fn preview_partitions(ctx: *mut TfLiteContext, nodes: &OwnedIntArray) -> 
 }
 
 fn print_report(model: &ContextModel, claims: &ClaimReport, partitions: &[Vec<c_int>], isa: Isa, threads: usize) {
+    let int8 = claims.claimed.iter().any(|&n| model.node(n).is_some_and(|node| front::claim_quant::is_quantized_node(model, &node)));
     let mut text = format!(
-        "armrest: claimed {} of {} nodes in {} partitions\narmrest: kernels={isa}, threads={threads}\n",
+        "armrest: claimed {} of {} nodes in {} partitions\narmrest: kernels={isa}{}, threads={threads}\n",
         claims.claimed.len(),
         claims.total,
-        partitions.len()
+        partitions.len(),
+        if int8 { crate::engine::int8_kernels_label(isa) } else { String::new() }
     );
     for (p, nodes) in partitions.iter().enumerate() {
         let mut histogram: BTreeMap<String, usize> = BTreeMap::new();
@@ -490,6 +492,9 @@ fn build(ctx: *mut TfLiteContext, state: &DelegateState, nodes: &[c_int], inputs
     let pool = state.pool.lock().map_err(|_| "pool lock poisoned")?.clone().unwrap_or_else(|| Arc::new(ThreadPool::new(1)));
     let exec = Engine::new(graph, state.isa, pool)?;
     state.logger.debug(&format!("partition of {} nodes built ({} inputs, {} outputs)", nodes.len(), graph_inputs.len(), outputs.len()));
+    if let Engine::Typed(_) = &exec {
+        state.logger.debug(&format!("partition int8 kernels: {}", exec.int8_kernels().join(", ")));
+    }
     let verify = match &exec {
         Engine::Float(e) => crate::verify::PartitionCheck::new(state, e.graph())?,
         Engine::Typed(_) => crate::verify::not_verifiable(state, "int8")?,
