@@ -476,7 +476,8 @@ fn run_quant(exec: Exec, q: &QOp, packed: &QPacked, ins: &[View], in_shapes: &[&
         (QOp::FullyConnected { .. }, QPacked::Dense(w, qo)) => {
             let x = ins[0].i8()?;
             let rows = x.len().checked_div(w.k()).unwrap_or(0);
-            quant::qfully_connected(exec, rows, x, w, out_i8(out)?, qo);
+            // LiteRT 2.3.0's reference FULLY_CONNECTED rounds once (findings 01:55); conv / depthwise round twice.
+            quant::qfully_connected_rounding(exec, rows, x, w, out_i8(out)?, qo, quant::Rounding::Single);
         }
         (QOp::HybridFullyConnected { clamp, asymmetric, .. }, QPacked::Hybrid { w, scales, bias, .. }) => {
             let x = ins[0].f32()?;

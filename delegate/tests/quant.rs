@@ -195,9 +195,11 @@ fn int8_depthwise_and_fully_connected() {
             }
         }
     }
-    // Per-tensor FULLY_CONNECTED: GetQuantizedConvolutionMultipler's float product.
+    // Per-tensor FULLY_CONNECTED: GetQuantizedConvolutionMultipler's float product, and
+    // LiteRT 2.3.0's reference rounds once: (acc·M + 2^(30−e)) >> (31−e).
     let rq = Requant::from_real((d_s * fw_s) as f64 / f_s as f64);
-    let fref: Vec<i32> = (0..4).map(|j| (f_zp + rq.apply(fbias[j] + (0..54).map(|k| (dref[k] - d_zp) * fwv[j * 54 + k]).sum::<i32>())).clamp(-128, 127)).collect();
+    let once = |acc: i32| ((acc as i64 * rq.multiplier as i64 + (1i64 << (30 - rq.shift))) >> (31 - rq.shift)) as i32;
+    let fref: Vec<i32> = (0..4).map(|j| (f_zp + once(fbias[j] + (0..54).map(|k| (dref[k] - d_zp) * fwv[j * 54 + k]).sum::<i32>())).clamp(-128, 127)).collect();
 
     let xq: Vec<i8> = xv.iter().map(|&v| v as i8).collect();
     for mut e in executors(&m, &[x, dw, db, shape, fw, fb], &[f]) {
