@@ -262,7 +262,7 @@ mod tests {
     #[test]
     fn float_and_double_products_differ_where_tflite_does() {
         // Find scales where the float product rounds differently from the double one.
-        let (i, o) = (0.0235294122f32, 0.0470588244f32);
+        let (i, o) = (0.023_529_412_f32, 0.047_058_824_f32);
         let mut seen_difference = false;
         for k in 1..2000 {
             let f = 0.0001f32 * k as f32 + 1e-7;

@@ -13,7 +13,7 @@ use armrest_kernels::{Isa, ThreadPool};
 use std::sync::Arc;
 
 pub enum Engine {
-    Float(Executor),
+    Float(Box<Executor>),
     Typed(Box<QExecutor>),
 }
 
@@ -22,7 +22,7 @@ impl Engine {
         if graph.is_quantized() {
             Ok(Engine::Typed(Box::new(QExecutor::new(graph, isa, pool)?)))
         } else {
-            Ok(Engine::Float(Executor::new(graph, isa, pool)?))
+            Ok(Engine::Float(Box::new(Executor::new(graph, isa, pool)?)))
         }
     }
 
