@@ -22,6 +22,8 @@ writes OUT_DIR/NAME.onnx for every model in MODELS:
 and, with --tflite, .tflite models from armrest_tflite (integrations/tflite):
 - mobilenet_v2_small.tflite: armrest_tflite.models.mobilenet_v2 at width 0.35
   on 64x64 (NHWC, fused RELU6, MEAN, FULLY_CONNECTED, SOFTMAX).
+- mean.tflite: one MEAN over H and W (tract-tflite's float MEAN, fixed by
+  the runner's loader).
 """
 
 import argparse
@@ -209,7 +211,15 @@ def main(argv=None):
 def tflite_models():
     from armrest_tflite import models
 
-    return {"mobilenet_v2_small": models.mobilenet_v2(input_size=64, width=0.35, num_classes=100, seed=5).build()}
+    from armrest_tflite.tflite_builder import ModelBuilder
+
+    mean = ModelBuilder("mean")
+    x = mean.input([1, 16, 16, 8], name="x")
+    mean.output(mean.mean(x, [1, 2], keep_dims=False))
+    return {
+        "mobilenet_v2_small": models.mobilenet_v2(input_size=64, width=0.35, num_classes=100, seed=5).build(),
+        "mean": mean.build(),
+    }
 
 
 if __name__ == "__main__":

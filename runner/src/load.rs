@@ -51,6 +51,7 @@ pub fn load(path: &Path, input_shapes: Option<&[Vec<usize>]>) -> Result<(Format,
                     m.set_input_fact(i, f32::fact(s.as_slice())).map_err(bad)?;
                 }
             }
+            fix_float_scale(&mut m);
             m
         }
     };
@@ -75,4 +76,25 @@ pub fn load(path: &Path, input_shapes: Option<&[Vec<usize>]>) -> Result<(Format,
 /// The concrete shapes of the model's inputs.
 pub fn input_shapes(model: &TypedModel) -> Vec<Vec<usize>> {
     model.inputs.iter().map(|&o| model.outlet_fact(o).ok().and_then(|f| f.shape.as_concrete().map(<[usize]>::to_vec)).unwrap_or_default()).collect()
+}
+
+/// tract-tflite 0.23.9 builds MEAN as a sum times `quant::scale()` of the
+/// reciprocal count, and that op rounds its result to an integer even for
+/// float tensors (it is meant for requantization), so plain tract-tflite
+/// returns MEANs rounded to integers where LiteRT does not. A float
+/// `Scale` is a multiplication: both engines run it as one.
+pub fn fix_float_scale(model: &mut TypedModel) -> usize {
+    let ids: Vec<usize> = model
+        .nodes()
+        .iter()
+        .filter(|n| {
+            n.op_as::<tract_core::ops::binary::TypedBinOp>().is_some_and(|b| b.0.is::<tract_core::ops::quant::Scale>())
+                && n.outputs.iter().all(|o| o.fact.datum_type == f32::datum_type())
+        })
+        .map(|n| n.id)
+        .collect();
+    for &id in &ids {
+        model.node_mut(id).op = Box::new(tract_core::ops::math::mul());
+    }
+    ids.len()
 }
