@@ -105,7 +105,7 @@ struct ClampFn(Clamp);
 impl UnaryFn for ClampFn {
     #[inline(always)]
     fn apply<S: Simd>(self, s: S, x: S::V) -> S::V {
-        s.min(s.max(x, s.splat(self.0.min)), s.splat(self.0.max))
+        s.min(s.splat(self.0.max), s.max(s.splat(self.0.min), x))
     }
 }
 #[derive(Clone, Copy)]
@@ -348,7 +348,7 @@ fn walk<S: Simd, F: BinaryFn>(s: S, f: F, k: BroadcastKernel) {
             (false, true) => row_sv(s, f, k.a[ao], &k.b[bo + col..bo + col + len], out, lo, hi),
             (false, false) => {
                 let v = f.apply(s, s.splat(k.a[ao]), s.splat(k.b[bo]));
-                let v = s.min(s.max(v, lo), hi);
+                let v = s.min(hi, s.max(lo, v));
                 row_fill(s, v, out)
             }
         }
@@ -363,12 +363,12 @@ fn row_vv<S: Simd, F: BinaryFn>(s: S, f: F, a: &[f32], b: &[f32], out: &mut [f32
     let mut i = 0;
     while i + w <= n {
         let v = f.apply(s, s.load(&a[i..]), s.load(&b[i..]));
-        s.store(&mut out[i..], s.min(s.max(v, lo), hi));
+        s.store(&mut out[i..], s.min(hi, s.max(lo, v)));
         i += w;
     }
     if i < n {
         let v = f.apply(s, s.load_partial(&a[i..n], 0.0), s.load_partial(&b[i..n], 1.0));
-        s.store_partial(&mut out[i..n], s.min(s.max(v, lo), hi));
+        s.store_partial(&mut out[i..n], s.min(hi, s.max(lo, v)));
     }
 }
 
@@ -380,12 +380,12 @@ fn row_vs<S: Simd, F: BinaryFn>(s: S, f: F, a: &[f32], b: f32, out: &mut [f32], 
     let mut i = 0;
     while i + w <= n {
         let v = f.apply(s, s.load(&a[i..]), bv);
-        s.store(&mut out[i..], s.min(s.max(v, lo), hi));
+        s.store(&mut out[i..], s.min(hi, s.max(lo, v)));
         i += w;
     }
     if i < n {
         let v = f.apply(s, s.load_partial(&a[i..n], 0.0), bv);
-        s.store_partial(&mut out[i..n], s.min(s.max(v, lo), hi));
+        s.store_partial(&mut out[i..n], s.min(hi, s.max(lo, v)));
     }
 }
 
@@ -397,12 +397,12 @@ fn row_sv<S: Simd, F: BinaryFn>(s: S, f: F, a: f32, b: &[f32], out: &mut [f32], 
     let mut i = 0;
     while i + w <= n {
         let v = f.apply(s, av, s.load(&b[i..]));
-        s.store(&mut out[i..], s.min(s.max(v, lo), hi));
+        s.store(&mut out[i..], s.min(hi, s.max(lo, v)));
         i += w;
     }
     if i < n {
         let v = f.apply(s, av, s.load_partial(&b[i..n], 1.0));
-        s.store_partial(&mut out[i..n], s.min(s.max(v, lo), hi));
+        s.store_partial(&mut out[i..n], s.min(hi, s.max(lo, v)));
     }
 }
 

@@ -65,9 +65,19 @@ impl Clamp {
     pub const RELU6: Clamp = Clamp { min: 0.0, max: 6.0 };
     pub const RELU_N1_TO_1: Clamp = Clamp { min: -1.0, max: 1.0 };
 
+    /// `x` limited to `[min, max]`; NaN stays NaN, as in TFLite's reference
+    /// kernels (`std::min(std::max(x, lo), hi)`). Vector kernels keep that by
+    /// putting `x` second in x86 `max_ps`/`min_ps`, which return their second
+    /// operand when either is NaN.
     #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
-        x.max(self.min).min(self.max)
+        if x < self.min {
+            self.min
+        } else if x > self.max {
+            self.max
+        } else {
+            x
+        }
     }
 }
 

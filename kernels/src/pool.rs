@@ -152,7 +152,7 @@ fn pool_rows<S: Simd, O: PoolOp>(s: S, op: O, k: PoolKernel) {
                 }
                 for (j, a) in acc.iter().enumerate() {
                     let v = op.finish(s, *a, countv, empty);
-                    s.store(&mut out_px[c0 + j * width..], s.min(s.max(v, lo), hi));
+                    s.store(&mut out_px[c0 + j * width..], s.min(hi, s.max(lo, v)));
                 }
                 c0 += 4 * width;
             }
@@ -166,7 +166,7 @@ fn pool_rows<S: Simd, O: PoolOp>(s: S, op: O, k: PoolKernel) {
                         acc = op.acc(s, acc, x);
                     }
                 }
-                let v = s.min(s.max(op.finish(s, acc, countv, empty), lo), hi);
+                let v = s.min(hi, s.max(lo, op.finish(s, acc, countv, empty)));
                 if n_lanes == width {
                     s.store(&mut out_px[c0..], v);
                 } else {

@@ -114,7 +114,7 @@ unsafe fn run_avx2(
 ) {
     let block_len = UKERNEL.weights_block_len(taps);
     let (vmin, vmax) = (_mm256_set1_ps(clamp_min), _mm256_set1_ps(clamp_max));
-    let clamp = |v| _mm256_min_ps(_mm256_max_ps(v, vmin), vmax);
+    let clamp = |v| _mm256_min_ps(vmax, _mm256_max_ps(vmin, v));
     let full = channels / CR * CR;
     let tail = channels - full;
     let nt = _mm256_set1_epi32(tail as i32);

@@ -128,7 +128,7 @@ unsafe fn run_taps<const T: usize>(
     let taps = if T > 0 { T } else { taps };
     let block_len = UKERNEL.weights_block_len(taps);
     let (vmin, vmax) = (_mm512_set1_ps(clamp_min), _mm512_set1_ps(clamp_max));
-    let clamp = |v| _mm512_min_ps(_mm512_max_ps(v, vmin), vmax);
+    let clamp = |v| _mm512_min_ps(vmax, _mm512_max_ps(vmin, v));
     let lanes = |n: usize| if n >= 16 { 0xFFFFu16 } else { ((1u32 << n) - 1) as u16 };
     let mut c0 = 0;
     while c0 < channels {

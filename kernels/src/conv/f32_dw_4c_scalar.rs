@@ -78,7 +78,7 @@ unsafe fn run_pixel(
                 }
             }
             for (i, &a) in acc.iter().enumerate().take(ct) {
-                *out.add((c0 + i) * out_stride) = a.max(clamp_min).min(clamp_max);
+                *out.add((c0 + i) * out_stride) = crate::Clamp { min: clamp_min, max: clamp_max }.apply(a);
             }
         }
         c0 += CR;

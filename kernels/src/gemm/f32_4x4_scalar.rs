@@ -29,7 +29,7 @@ unsafe fn store_tile(acc: &[[f32; NR]; MR], dr: &[*mut f32; MR], nt: usize, min:
     for (row, &d) in acc.iter().zip(dr) {
         for (j, &v) in row.iter().enumerate().take(nt) {
             // SAFETY: j < nt and the caller guarantees nt writable floats at d.
-            unsafe { *d.add(j) = v.max(min).min(max) };
+            unsafe { *d.add(j) = crate::Clamp { min, max }.apply(v) };
         }
     }
 }

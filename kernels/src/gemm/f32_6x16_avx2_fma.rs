@@ -38,7 +38,7 @@ fn column_masks(nt: usize) -> (__m256i, __m256i) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn store_tile(acc: &[[__m256; 2]; MR], dr: &[*mut f32; MR], nt: usize, min: f32, max: f32) {
     let (vmin, vmax) = (_mm256_set1_ps(min), _mm256_set1_ps(max));
-    let clamp = |v| _mm256_min_ps(_mm256_max_ps(v, vmin), vmax);
+    let clamp = |v| _mm256_min_ps(vmax, _mm256_max_ps(vmin, v));
     if nt == NR {
         for (row, &d) in acc.iter().zip(dr) {
             // SAFETY: 16 writable floats at d (nt == NR).

@@ -61,7 +61,7 @@ unsafe fn store_tile<const MR: usize, const NV: usize>(acc: &[[__m512; NV]; MR],
         for (row, &d) in acc.iter().zip(dr) {
             for (v, &x) in row.iter().enumerate() {
                 // SAFETY: 16*NV writable floats at d (nt is the full width).
-                unsafe { _mm512_storeu_ps(d.add(16 * v), _mm512_min_ps(_mm512_max_ps(x, vmin), vmax)) }
+                unsafe { _mm512_storeu_ps(d.add(16 * v), _mm512_min_ps(vmax, _mm512_max_ps(vmin, x))) }
             }
         }
     } else {
@@ -70,7 +70,7 @@ unsafe fn store_tile<const MR: usize, const NV: usize>(acc: &[[__m512; NV]; MR],
                 let mask = lane_mask(nt.saturating_sub(16 * v));
                 // SAFETY: the mask enables only the columns below nt, which are writable;
                 // disabled lanes are not accessed (the address is formed with wrapping_add).
-                unsafe { _mm512_mask_storeu_ps(d.wrapping_add(16 * v), mask, _mm512_min_ps(_mm512_max_ps(x, vmin), vmax)) }
+                unsafe { _mm512_mask_storeu_ps(d.wrapping_add(16 * v), mask, _mm512_min_ps(vmax, _mm512_max_ps(vmin, x))) }
             }
         }
     }
