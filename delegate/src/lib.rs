@@ -3,6 +3,7 @@
 //! the ffi crate adapts runtimes to the views defined here.
 
 pub mod accuracy;
+pub mod cast;
 pub mod exec;
 pub mod executorch;
 pub mod fallback;

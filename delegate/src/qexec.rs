@@ -488,6 +488,19 @@ fn run_quant(exec: Exec, q: &QOp, packed: &QPacked, ins: &[View], in_shapes: &[&
             let win = shapes::window(*padding, [xs[1], xs[2]], *kernel, *stride, [1, 1]);
             crate::hybrid::conv2d(exec, &win, nhwc(xs), ins[0].f32()?, nhwc(out_shape), w, scales, bias.as_deref(), *clamp, *asymmetric, out_f32(out)?);
         }
+        (QOp::Cast { from, to }, _) => {
+            let x = match ins[0] {
+                View::F32(x) => TensorData::F32(x),
+                View::I8(x) => TensorData::I8(x),
+                View::I32(x) => TensorData::I32(x),
+            };
+            let y = match out {
+                Buf::F32(y) => TensorDataMut::F32(y),
+                Buf::I8(y) => TensorDataMut::I8(y),
+                Buf::I32(y) => TensorDataMut::I32(y),
+            };
+            crate::cast::cast(*from, x, *to, y)?;
+        }
         (_, QPacked::Ops(p)) => {
             use crate::qops_bind::{In, Out};
             let ins = ins

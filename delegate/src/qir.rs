@@ -32,6 +32,35 @@ impl DType {
     }
 }
 
+/// The element types CAST converts between, as the model stores them
+/// (a uint8 tensor is held as int8 `q ^ 0x80`, see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CastType {
+    F32,
+    I32,
+    I8,
+    U8,
+}
+
+impl CastType {
+    /// How armrest holds a tensor of this type.
+    pub fn dtype(self) -> DType {
+        match self {
+            CastType::F32 => DType::F32,
+            CastType::I32 => DType::I32,
+            CastType::I8 | CastType::U8 => DType::I8,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            CastType::F32 => "float32",
+            CastType::I32 => "int32",
+            CastType::I8 => "int8",
+            CastType::U8 => "uint8",
+        }
+    }
+}
+
 /// Affine quantization: `real = scale[c] · (q − zero_point[c])`, `c` the index
 /// along `axis` when there is more than one scale (per-channel).
 #[derive(Clone, Debug, PartialEq)]
@@ -127,6 +156,9 @@ pub enum QOp {
     /// Dynamic range: x fp32 `[n,h,w,c]`, filter int8 `[o,kh,kw,c]`, bias fp32 → fp32. Each
     /// image is quantized at run time (asymmetric when the filter is per-channel, as TFLite).
     HybridConv2d { padding: Padding, stride: [usize; 2], clamp: Clamp, asymmetric: bool },
+    /// TFLite CAST: a value conversion that ignores quantization parameters
+    /// (float → integer truncates toward zero and saturates; integer → narrower integer wraps).
+    Cast { from: CastType, to: CastType },
 }
 
 impl QOp {
@@ -148,6 +180,7 @@ impl QOp {
             QOp::ResizeBilinear { .. } => "qresize_bilinear",
             QOp::HybridFullyConnected { .. } => "hybrid_fully_connected",
             QOp::HybridConv2d { .. } => "hybrid_conv2d",
+            QOp::Cast { .. } => "cast",
         }
     }
 
@@ -155,6 +188,7 @@ impl QOp {
     pub fn output_dtype(&self) -> DType {
         match self {
             QOp::Dequantize { .. } | QOp::HybridFullyConnected { .. } | QOp::HybridConv2d { .. } => DType::F32,
+            QOp::Cast { to, .. } => to.dtype(),
             _ => DType::I8,
         }
     }
@@ -181,7 +215,7 @@ impl QOp {
             QOp::Pad { pads, .. } => Op::Pad { pads: pads.clone() },
             QOp::Softmax { beta, .. } => Op::Softmax { beta: *beta },
             QOp::ResizeBilinear { size, align_corners, half_pixel_centers, .. } => Op::ResizeBilinear { size: *size, align_corners: *align_corners, half_pixel_centers: *half_pixel_centers },
-            QOp::Quantize { .. } | QOp::Dequantize { .. } | QOp::Unary { .. } => return Ok(vec![x.to_vec()]),
+            QOp::Quantize { .. } | QOp::Dequantize { .. } | QOp::Unary { .. } | QOp::Cast { .. } => return Ok(vec![x.to_vec()]),
         };
         crate::shapes::infer(&mirror, inputs)
     }

@@ -63,7 +63,7 @@ pub fn params(op: &QOp) -> Result<Option<QopsParams>, String> {
         QOp::ResizeBilinear { align_corners, half_pixel_centers, input, output, uint8, .. } => {
             QopsParams::Resize(ResizeParams::new(input.scale, input.zero_point, output.scale, output.zero_point, *align_corners, *half_pixel_centers, *uint8)?)
         }
-        QOp::Conv2d { .. } | QOp::DepthwiseConv2d { .. } | QOp::FullyConnected { .. } | QOp::HybridFullyConnected { .. } | QOp::HybridConv2d { .. } => return Ok(None),
+        QOp::Conv2d { .. } | QOp::DepthwiseConv2d { .. } | QOp::FullyConnected { .. } | QOp::HybridFullyConnected { .. } | QOp::HybridConv2d { .. } | QOp::Cast { .. } => return Ok(None),
     }))
 }
 

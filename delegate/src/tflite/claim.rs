@@ -242,6 +242,9 @@ fn optional_input(node: &TflNode, i: usize) -> Option<i32> {
 
 /// Decides whether `node` is supported and how it maps to the IR.
 pub fn visit(model: &dyn TflModel, node: &TflNode, folds: &Folds) -> Result<Visited, String> {
+    if node.builtin_code == ops::CAST {
+        return super::claim_cast::visit(model, node);
+    }
     if super::claim_quant::is_quantized_node(model, node) && !node.outputs.first().is_some_and(|o| folds.values.contains_key(o)) {
         return super::claim_quant::visit(model, node);
     }

@@ -550,14 +550,16 @@ pub fn annotate(model: &dyn TflModel, index: i32, t: &mut Tensor) -> Result<(), 
     let Some(src) = model.tensor(index) else { return Ok(()) };
     match src.dtype {
         dtype::I8 | dtype::U8 => {
-            let (q, uint8) = qparams(model, index)?;
+            // Only CAST reads int8 / uint8 tensors without (valid) quantization
+            // parameters: the quantized ops check them when claiming.
+            let uint8 = src.dtype == dtype::U8;
             t.dtype = DType::I8;
             t.uint8 = uint8;
             if let Some(bytes) = src.constant_data {
                 let flip = if uint8 { 0x80 } else { 0 };
                 t.qconstant = Some(QConst::I8(bytes.iter().map(|&b| (b ^ flip) as i8).collect()));
             }
-            t.quant = Some(std::sync::Arc::new(q));
+            t.quant = qparams(model, index).ok().map(|(q, _)| std::sync::Arc::new(q));
         }
         dtype::I32 => {
             t.dtype = DType::I32;

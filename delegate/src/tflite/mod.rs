@@ -4,6 +4,7 @@
 //! visitor, so a claimed node can never fail to build.
 
 pub mod claim;
+pub mod claim_cast;
 pub mod claim_custom;
 pub mod claim_quant;
 pub mod claim_sparse;

@@ -252,5 +252,6 @@ pub const LEAKY_RELU: i32 = 98;
 pub const HARD_SWISH: i32 = 117;
 pub const DENSIFY: i32 = 124;
 pub const CUSTOM: i32 = 32;
+pub const CAST: i32 = 53;
 pub const DELEGATE: i32 = 51;
 pub const QUANTIZE: i32 = 114;

@@ -39,7 +39,10 @@ pub fn has_tract_equivalent(op: &Op) -> bool {
 /// Why `graph` cannot be built as a tract model whatever the shapes: its
 /// first node with no tract equivalent, as "node N (op) has no tract equivalent".
 pub fn untranslatable(graph: &Graph) -> Option<String> {
-    graph.nodes.iter().find(|n| !has_tract_equivalent(&n.op)).map(|n| format!("node {} ({}) has no tract equivalent", n.source, n.op.name()))
+    graph.nodes.iter().find(|n| !has_tract_equivalent(&n.op)).map(|n| match n.op {
+        Op::Quant(_) => format!("node {} ({}) works on int8 / int32 tensors, which verify mode does not cover (float32 partitions only)", n.source, n.op.name()),
+        _ => format!("node {} ({}) has no tract equivalent", n.source, n.op.name()),
+    })
 }
 
 /// Builds `graph` as a tract model for these input shapes: its inputs are
