@@ -1,6 +1,10 @@
 //! Execution of an IR graph on armrest's kernels: weights are packed once
 //! when the executor is built, shapes and buffers are planned at every
 //! `prepare` (inputs may be resized), and `run` calls one kernel per node.
+//!
+//! Internal tensors share an arena of slots: `prepare` gives each one a
+//! slot no tensor alive at the same time holds (lifetimes from the node
+//! order), so memory follows the widest point of the graph, not its sum.
 
 use crate::ir::{Graph, Op, PoolKind, ReshapeRule, TensorId};
 use crate::shapes::{self, Shape};
@@ -19,6 +23,9 @@ pub(crate) enum Packed {
     Grouped(Vec<PackedConv2d>),
 }
 
+/// `slot_of` of a tensor that has no slot of the arena.
+const NO_SLOT: usize = usize::MAX;
+
 /// Where a tensor's data lives while the graph runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Storage {
@@ -34,7 +41,12 @@ pub struct Executor {
     packed: Vec<Packed>,
     storage: Vec<Storage>,
     shapes: Vec<Shape>,
-    buffers: Vec<Vec<f32>>,
+    /// The arena: internal tensors' data, one slot shared by tensors whose lifetimes do not overlap.
+    slots: Vec<Vec<f32>>,
+    /// Each tensor's slot (internal tensors the executor materialises; `NO_SLOT` otherwise).
+    slot_of: Vec<usize>,
+    /// Each tensor's element count after the last `prepare`.
+    lens: Vec<usize>,
     isa: Isa,
     pool: Arc<ThreadPool>,
     prepared: bool,
@@ -64,7 +76,8 @@ impl Executor {
         }
         let packed = graph.nodes.iter().map(|node| pack(&graph, node, isa)).collect::<Result<Vec<_>, _>>()?;
         let shapes = graph.tensors.iter().map(|t| t.shape.clone()).collect();
-        let buffers = vec![Vec::new(); graph.tensors.len()];
+        let slot_of = vec![NO_SLOT; graph.tensors.len()];
+        let lens = vec![0; graph.tensors.len()];
         if graph.is_quantized() {
             return Err("the graph has quantized tensors: run it with QExecutor".into());
         }
@@ -79,7 +92,9 @@ impl Executor {
             packed,
             storage,
             shapes,
-            buffers,
+            slots: Vec::new(),
+            slot_of,
+            lens,
             isa,
             pool,
             prepared: false,
@@ -110,19 +125,122 @@ impl Executor {
                 self.shapes[o] = s;
             }
         }
-        for (id, storage) in self.storage.iter().enumerate() {
-            if *storage == Storage::Internal {
-                let len: usize = self.shapes[id].iter().product();
-                self.buffers[id].clear();
-                self.buffers[id].resize(len, 0.0);
-            }
+        for (len, shape) in self.lens.iter_mut().zip(&self.shapes) {
+            *len = shape.iter().product();
         }
+        self.plan_arena();
         #[cfg(feature = "tract")]
         for island in &mut self.islands {
             island.prepare(&self.graph, &self.shapes)?;
         }
         self.prepared = true;
         Ok(self.graph.outputs.iter().map(|&o| self.shapes[o].clone()).collect())
+    }
+
+    /// What each node reads and writes as the executor runs it: a fallback
+    /// island's first node reads the island's inputs and writes its outputs,
+    /// the island's other nodes nothing.
+    fn node_uses(&self, n: usize) -> (&[TensorId], &[TensorId]) {
+        let node = &self.graph.nodes[n];
+        #[cfg(feature = "tract")]
+        if let Op::Fallback(_) = node.op {
+            return match self.islands.iter().find(|i| i.first() == n) {
+                Some(island) => (&island.inputs, &island.outputs),
+                None => (&[], &[]),
+            };
+        }
+        (&node.inputs, &node.outputs)
+    }
+
+    /// Gives every internal tensor a slot of the arena. A node's outputs get
+    /// their slots before its inputs' slots are freed, so no node writes a
+    /// slot it reads. Slots are reused best-fit and only ever grow.
+    fn plan_arena(&mut self) {
+        let count = self.graph.tensors.len();
+        let mut last_use = vec![0usize; count];
+        for n in 0..self.graph.nodes.len() {
+            let (uses, defs) = self.node_uses(n);
+            for &t in uses.iter().chain(defs) {
+                last_use[t] = n;
+            }
+        }
+        self.slot_of.iter_mut().for_each(|s| *s = NO_SLOT);
+        let mut sizes: Vec<usize> = Vec::new();
+        let mut free: Vec<usize> = Vec::new();
+        for n in 0..self.graph.nodes.len() {
+            let (uses, defs) = self.node_uses(n);
+            let (uses, defs) = (uses.to_vec(), defs.to_vec());
+            for &t in &defs {
+                if self.storage[t] != Storage::Internal || self.slot_of[t] != NO_SLOT {
+                    continue;
+                }
+                let len = self.lens[t];
+                // Best fit among the free slots big enough, else grow the largest free one, else a new slot.
+                let fit = free.iter().enumerate().filter(|(_, &s)| sizes[s] >= len).min_by_key(|(_, &s)| sizes[s]).map(|(i, _)| i);
+                let pick = fit.or_else(|| free.iter().enumerate().max_by_key(|(_, &s)| sizes[s]).map(|(i, _)| i));
+                let slot = match pick {
+                    Some(i) => free.swap_remove(i),
+                    None => {
+                        sizes.push(0);
+                        sizes.len() - 1
+                    }
+                };
+                sizes[slot] = sizes[slot].max(len);
+                self.slot_of[t] = slot;
+            }
+            for &t in uses.iter().chain(&defs) {
+                let slot = self.slot_of[t];
+                if last_use[t] == n && slot != NO_SLOT && self.storage[t] == Storage::Internal && !free.contains(&slot) {
+                    free.push(slot);
+                }
+            }
+        }
+        self.slots.resize_with(sizes.len(), Vec::new);
+        self.slots.truncate(sizes.len());
+        for (slot, &size) in self.slots.iter_mut().zip(&sizes) {
+            slot.resize(size, 0.0);
+        }
+    }
+
+    /// Drops the graph's own copies of weights that live on only in packed
+    /// form: constants read solely as the filter or bias of a packed conv,
+    /// depthwise, grouped conv or fully-connected node (never a graph output,
+    /// nor read by any other node or tract island). Call it once whatever
+    /// needs the full graph (verify's tract twin) has taken its copy.
+    /// Returns the number of floats freed.
+    pub fn release_packed_weights(&mut self) -> usize {
+        let mut packed_only = vec![true; self.graph.tensors.len()];
+        for (n, node) in self.graph.nodes.iter().enumerate() {
+            let packs = !matches!(self.packed[n], Packed::None);
+            for (pos, &t) in node.inputs.iter().enumerate() {
+                if !(packs && (pos == 1 || pos == 2)) {
+                    packed_only[t] = false;
+                }
+            }
+        }
+        #[cfg(feature = "tract")]
+        for island in &self.islands {
+            for &n in &island.nodes {
+                for &t in &self.graph.nodes[n].inputs {
+                    packed_only[t] = false;
+                }
+            }
+        }
+        for &t in &self.graph.outputs {
+            packed_only[t] = false;
+        }
+        let mut freed = 0;
+        for (t, tensor) in self.graph.tensors.iter_mut().enumerate() {
+            if packed_only[t] && self.storage[t] == Storage::Constant {
+                freed += tensor.constant.take().map_or(0, |c| c.len());
+            }
+        }
+        freed
+    }
+
+    /// Elements the arena holds after the last `prepare` (for memory reports).
+    pub fn arena_len(&self) -> usize {
+        self.slots.iter().map(Vec::len).sum()
     }
 
     /// Shape of any tensor after the last `prepare` (its recorded shape before).
@@ -164,12 +282,14 @@ impl Executor {
             if let Op::Fallback(_) = node.op {
                 if let Some(island) = self.islands.iter().find(|i| i.first() == n) {
                     let results = {
-                        let ins = gather(&island.inputs, &self.storage, &self.graph, &self.buffers, inputs, outputs);
+                        let ins = gather(&island.inputs, &self.storage, &self.graph, &self.slots, &self.slot_of, &self.lens, inputs, outputs);
                         island.run(&ins).map_err(|e| format!("node {} ({}): {e}", node.source, node.op.name()))?
                     };
                     for (&id, values) in island.outputs.iter().zip(results) {
                         match self.storage[id] {
-                            Storage::Internal => self.buffers[id] = values,
+                            Storage::Internal if self.slot_of[id] != NO_SLOT && self.lens[id] == values.len() => {
+                                self.slots[self.slot_of[id]][..values.len()].copy_from_slice(&values)
+                            }
                             Storage::Output(k) if outputs[k].len() == values.len() => outputs[k].copy_from_slice(&values),
                             _ => return Err(format!("node {}: tract island output '{}' has no room", node.source, self.graph.tensors[id].name)),
                         }
@@ -184,14 +304,16 @@ impl Executor {
             // Detach the output buffer so the inputs can be borrowed alongside it.
             match self.storage[out_id] {
                 Storage::Internal => {
-                    let mut out = std::mem::take(&mut self.buffers[out_id]);
-                    let ins = gather(&node.inputs, &self.storage, &self.graph, &self.buffers, inputs, outputs);
-                    run_node(exec, &node.op, packed, &ins, &in_shapes, out_shape, &mut out);
-                    self.buffers[out_id] = out;
+                    // The output's slot is none of the inputs' (see `plan_arena`).
+                    let slot = self.slot_of[out_id];
+                    let mut out = std::mem::take(&mut self.slots[slot]);
+                    let ins = gather(&node.inputs, &self.storage, &self.graph, &self.slots, &self.slot_of, &self.lens, inputs, outputs);
+                    run_node(exec, &node.op, packed, &ins, &in_shapes, out_shape, &mut out[..self.lens[out_id]]);
+                    self.slots[slot] = out;
                 }
                 Storage::Output(k) => {
                     let out = std::mem::take(&mut outputs[k]);
-                    let ins = gather(&node.inputs, &self.storage, &self.graph, &self.buffers, inputs, outputs);
+                    let ins = gather(&node.inputs, &self.storage, &self.graph, &self.slots, &self.slot_of, &self.lens, inputs, outputs);
                     run_node(exec, &node.op, packed, &ins, &in_shapes, out_shape, out);
                     outputs[k] = out;
                 }
@@ -203,13 +325,15 @@ impl Executor {
 }
 
 /// The data of each tensor in `ids`, wherever it lives.
-fn gather<'a>(ids: &[TensorId], storage: &[Storage], graph: &'a Graph, buffers: &'a [Vec<f32>], inputs: &[&'a [f32]], outputs: &'a [&mut [f32]]) -> Vec<&'a [f32]> {
+#[allow(clippy::too_many_arguments)]
+fn gather<'a>(ids: &[TensorId], storage: &[Storage], graph: &'a Graph, slots: &'a [Vec<f32>], slot_of: &[usize], lens: &[usize], inputs: &[&'a [f32]], outputs: &'a [&mut [f32]]) -> Vec<&'a [f32]> {
     ids.iter()
         .map(|&id| match storage[id] {
             Storage::Input(k) => inputs[k],
             Storage::Output(k) => &*outputs[k],
             Storage::Constant => graph.tensors[id].constant.as_deref().unwrap_or(&[]),
-            Storage::Internal => buffers[id].as_slice(),
+            Storage::Internal if slot_of[id] == NO_SLOT => &[],
+            Storage::Internal => &slots[slot_of[id]][..lens[id]],
         })
         .collect()
 }

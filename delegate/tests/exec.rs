@@ -92,3 +92,37 @@ fn reshape_family_and_mean() {
         assert_eq!(out, [4.5, 5.5, 6.5]);
     }
 }
+
+/// The arena: a chain with a skip connection, x → a → b → … (8 ADDs of a
+/// constant) and out = last + a, holds at most three tensors' worth of
+/// internals at once (a stays alive across the chain), not all eight, and
+/// still computes the right values; a second `prepare` at a larger size
+/// grows the slots.
+#[test]
+fn arena_shares_slots_between_dead_tensors() {
+    let mut m = MockModel::default();
+    let x = m.act(&[1, 64]);
+    let one = m.constant(&[1], &[1.0]);
+    let a = m.act(&[1, 64]);
+    m.node(ops::ADD, &[x, one], &[a], BuiltinParams::Activation { activation: 0 });
+    let mut prev = a;
+    for _ in 0..7 {
+        let t = m.act(&[1, 64]);
+        m.node(ops::ADD, &[prev, one], &[t], BuiltinParams::Activation { activation: 0 });
+        prev = t;
+    }
+    let y = m.act(&[1, 64]);
+    m.node(ops::ADD, &[prev, a], &[y], BuiltinParams::Activation { activation: 0 });
+    for mut e in executors(&m, &[x], &[y]) {
+        for n in [64usize, 96] {
+            e.prepare(&[vec![1, n]]).unwrap();
+            assert!(e.arena_len() <= 3 * n, "arena {} for 8 internal tensors of {n}", e.arena_len());
+            assert!(e.arena_len() >= 2 * n, "a and the chain's head are alive together");
+            let xs: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            let mut out = vec![0.0; n];
+            e.run(&[&xs], &mut [&mut out]).unwrap();
+            // a = x + 1; last = x + 8; y = 2x + 9.
+            assert_eq!(out, xs.iter().map(|v| 2.0 * v + 9.0).collect::<Vec<_>>());
+        }
+    }
+}

@@ -119,6 +119,7 @@ pub unsafe extern "C" fn armrest_et_init(blob: *const u8, len: usize, lookup: Et
         if let Err(e) = exec.prepare(&shapes) {
             return fail(BlobError::Invalid(String::new()).code(), &format!("invalid blob: {e}"));
         }
+        exec.release_packed_weights();
         if cfg.options.report {
             let g = exec.graph();
             eprintln!("armrest: executorch partition: {} nodes, {} inputs, {} outputs, {} weight bytes from named data, kernels={}, threads={}", g.nodes.len(), g.inputs.len(), g.outputs.len(), parsed.named_bytes, exec.isa(), threads_of(&cfg.options));

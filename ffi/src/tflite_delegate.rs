@@ -490,15 +490,20 @@ fn build(ctx: *mut TfLiteContext, state: &DelegateState, nodes: &[c_int], inputs
     let nodes: Vec<usize> = nodes.iter().filter_map(|&n| usize::try_from(n).ok()).collect();
     let (graph, graph_inputs) = front::build_partition(&model, &folds, &nodes, inputs, outputs)?;
     let pool = state.pool.lock().map_err(|_| "pool lock poisoned")?.clone().unwrap_or_else(|| Arc::new(ThreadPool::new(1)));
-    let exec = Engine::new(graph, state.isa, pool)?;
+    let mut exec = Engine::new(graph, state.isa, pool)?;
     state.logger.debug(&format!("partition of {} nodes built ({} inputs, {} outputs)", nodes.len(), graph_inputs.len(), outputs.len()));
     if let Engine::Typed(_) = &exec {
         state.logger.debug(&format!("partition int8 kernels: {}", exec.int8_kernels().join(", ")));
     }
     let verify = match &exec {
         Engine::Float(e) => crate::verify::PartitionCheck::new(state, e.graph())?,
-        Engine::Typed(_) => crate::verify::not_verifiable(state, "int8")?,
+        Engine::Typed(_) => crate::verify::not_verifiable(state, "it has int8 / int32 tensors (quantized ops or CAST); verify covers float32 partitions only")?,
     };
+    // Verify's tract twin (if any) has its own copy of the graph now.
+    if let Engine::Float(e) = &mut exec {
+        let freed = e.release_packed_weights();
+        state.logger.debug(&format!("partition keeps its weights packed only ({} bytes of copies freed)", 4 * freed));
+    }
     Ok(Partition { exec, inputs: graph_inputs, outputs: outputs.to_vec(), logger: state.logger, verify })
 }
 
