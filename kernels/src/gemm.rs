@@ -214,7 +214,6 @@ pub(crate) fn pack_rhs(uk: &GemmUkernel, n: usize, k: usize, w_nk: &[f32], bias:
         assert!(b.len() >= n, "bias: {} values for n={n}", b.len());
     }
     let nr = uk.nr;
-    let kp = k.div_ceil(uk.kr) * uk.kr;
     let mut buf = AlignedBuf::zeroed(uk.rhs_packed_size(n, k));
     let packed = buf.as_mut_slice();
     for (blk, block) in packed.chunks_exact_mut(uk.rhs_packed_block_len(k)).enumerate() {
@@ -224,11 +223,12 @@ pub(crate) fn pack_rhs(uk: &GemmUkernel, n: usize, k: usize, w_nk: &[f32], bias:
         if let Some(b) = bias {
             head[..cols].copy_from_slice(&b[n0..n0 + cols]);
         }
-        for (p, group) in body.chunks_exact_mut(nr).enumerate().take(kp) {
-            if p < k {
-                for (j, v) in group.iter_mut().enumerate().take(cols) {
-                    *v = w_nk[(n0 + j) * k + p];
-                }
+        // Row by row: each weight row is read once, front to back (the padded
+        // k steps and columns stay zero).
+        for j in 0..cols {
+            let row = &w_nk[(n0 + j) * k..(n0 + j + 1) * k];
+            for (v, &w) in body.iter_mut().skip(j).step_by(nr).zip(row) {
+                *v = w;
             }
         }
     }

@@ -181,7 +181,18 @@ pub fn constant_f32(model: &dyn TflModel, folds: &Folds, index: i32) -> Option<A
     if t.dtype != dtype::F32 || bytes.len() != 4 * t.shape()?.iter().product::<usize>() {
         return None;
     }
-    Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    // Into a zeroed Vec by a plain loop the compiler vectorises, then one copy into the Arc.
+    let mut values = vec![0f32; bytes.len() / 4];
+    for (v, b) in values.iter_mut().zip(bytes.chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Some(values.into())
+}
+
+/// Whether [`constant_f32`] has values for `index`, without copying them.
+pub fn has_constant_f32(model: &dyn TflModel, folds: &Folds, index: i32) -> bool {
+    folds.values.contains_key(&index)
+        || model.tensor(index).is_some_and(|t| t.dtype == dtype::F32 && t.constant_data.is_some_and(|b| t.shape().is_some_and(|s| b.len() == 4 * s.iter().product::<usize>())))
 }
 
 fn constant_ints(t: &TflTensor) -> Result<Vec<i64>, String> {

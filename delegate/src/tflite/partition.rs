@@ -1,7 +1,7 @@
 //! Builds the IR graph of one partition the runtime hands back, by running
 //! the claiming visitor again over its nodes.
 
-use super::claim::{constant_f32, visit, Folds, Visited};
+use super::claim::{constant_f32, has_constant_f32, visit, Folds, Visited};
 use super::TflModel;
 use crate::ir::{Graph, Node, TensorId};
 use std::collections::HashMap;
@@ -33,7 +33,7 @@ pub fn build_partition(model: &dyn TflModel, folds: &Folds, nodes: &[usize], inp
     for &i in inputs {
         // Absent optionals, and stored constants the IR does not use as
         // tensors (fp16 weights behind a folded DEQUANTIZE, int32 shapes).
-        if i < 0 || model.tensor(i).is_some_and(|t| t.is_constant()) && constant_f32(model, folds, i).is_none() {
+        if i < 0 || model.tensor(i).is_some_and(|t| t.is_constant()) && !has_constant_f32(model, folds, i) {
             continue;
         }
         let id = tensor_id(&mut graph, i)?;
