@@ -66,7 +66,7 @@ per_mac() {
     local c1 c2 macs kernel
     c1=$(count "$cpu" $R1 "$@")
     c2=$(count "$cpu" $R2 "$@")
-    read -r _ kernel macs < <(sed -n 's/^[a-z]* \([^ ]*\) .* macs=\([0-9]*\) .*/x \1 \2/p' "$tmp/out")
+    read -r _ kernel macs < <(sed -n 's/^[a-z-]* \([^ ]*\) .* macs=\([0-9]*\) .*/x \1 \2/p' "$tmp/out")
     awk -v a="$c1" -v b="$c2" -v m="$macs" -v k="$kernel" -v r=$((R2 - R1)) \
         'BEGIN { printf "%s %.4f\n", k, (b - a) / r / m }'
 }

@@ -139,7 +139,7 @@ fn main() {
         return;
     }
 
-    let (samples, target) = if a.quick { (1, 0.002) } else { (15, 0.02) };
+    let (samples, target) = if a.quick { (1, 0.002) } else { (40, 0.01) };
     let avx2 = (best != Isa::Avx2 && Isa::Avx2.is_available()).then_some(Isa::Avx2);
     let peak_iters = calibrate(target, &mut || {
         std::hint::black_box(peak::fma_loop(best, 1000));
