@@ -1,6 +1,9 @@
 //! Benchmarks live in benches/benches/ (see benches/README.md); this library
 //! holds what they share: the benchmark shapes and how to run one.
 
+#[cfg(feature = "tract")]
+pub mod vs_tract;
+
 use armrest_kernels::conv::{self, PackedConv2d, PackedDepthwise};
 use armrest_kernels::gemm::{self, PackedWeights};
 use armrest_kernels::{Clamp, Exec, Isa, Nhwc, ThreadPool, Window2d};

@@ -29,11 +29,17 @@ use crate::{partition, Clamp, Exec, Isa};
 
 pub mod f32_4x4_scalar;
 #[cfg(target_arch = "aarch64")]
+pub mod f32_4x16_neon_fmla;
+#[cfg(target_arch = "aarch64")]
+pub mod f32_5x12_neon_fmla;
+#[cfg(target_arch = "aarch64")]
 pub mod f32_6x8_neon_fmla;
 #[cfg(target_arch = "aarch64")]
 pub mod f32_8x8_neon_fmla;
 #[cfg(target_arch = "aarch64")]
 pub mod f32_mx8_neon_fmla;
+#[cfg(target_arch = "aarch64")]
+mod f32_neon_ldp;
 #[cfg(target_arch = "x86_64")]
 pub mod f32_6x16_avx2_fma;
 #[cfg(target_arch = "x86_64")]
@@ -152,9 +158,10 @@ pub fn gemm_ukernel(isa: Isa) -> &'static GemmUkernel {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 if isa.is_available() => &f32_avx512::UKERNEL_8X32,
         #[cfg(target_arch = "aarch64")]
-        // 8x8 over 6x8: fewer instructions per multiply-add on every benched shape
-        // (qemu-icount, neoverse-n1 and max; see benches/README.md).
-        Isa::Neon if isa.is_available() => &f32_8x8_neon_fmla::UKERNEL,
+        // 4x16 (assembly reduction loop) over 8x8 and 6x8: fewest instructions per
+        // multiply-add where n is a multiple of 16 (qemu-icount, neoverse-n1 and
+        // max; see benches/README.md "GEMM vs tract-linalg").
+        Isa::Neon if isa.is_available() => &f32_4x16_neon_fmla::UKERNEL,
         _ => &f32_4x4_scalar::UKERNEL,
     }
 }
@@ -167,8 +174,21 @@ pub fn gemm_ukernel_for(isa: Isa, n: usize, _k: usize) -> &'static GemmUkernel {
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 if isa.is_available() => f32_avx512::ukernel_for(n),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon if isa.is_available() => neon_ukernel_for(n),
         _ => gemm_ukernel(isa),
     }
+}
+
+/// The Neon tile for `n` columns: the least padded columns weighted by each
+/// tile's instructions per multiply-add under qemu-icount (4x16 0.28, 5x12
+/// 0.285, 8x8 0.32; ties to the wider tile), e.g. n = 24 -> 5x12, n = 8 or
+/// 40 -> 8x8, multiples of 16 -> 4x16.
+#[cfg(target_arch = "aarch64")]
+fn neon_ukernel_for(n: usize) -> &'static GemmUkernel {
+    let cost = |nr: usize, per_mac: usize| n.div_ceil(nr) * nr * per_mac;
+    let tiles = [(&f32_4x16_neon_fmla::UKERNEL, 280), (&f32_5x12_neon_fmla::UKERNEL, 285), (&f32_8x8_neon_fmla::UKERNEL, 320)];
+    tiles.into_iter().min_by_key(|&(uk, per_mac)| cost(uk.nr, per_mac)).map_or(&f32_4x16_neon_fmla::UKERNEL, |(uk, _)| uk)
 }
 
 /// Every GEMM micro-kernel a tier may pack for (its default first).
@@ -177,7 +197,12 @@ pub fn gemm_ukernels(isa: Isa) -> Vec<&'static GemmUkernel> {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 if isa.is_available() => vec![&f32_avx512::UKERNEL_8X32, &f32_avx512::UKERNEL_12X16],
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon if isa.is_available() => vec![gemm_ukernel(isa), &f32_6x8_neon_fmla::UKERNEL],
+        Isa::Neon if isa.is_available() => vec![
+            gemm_ukernel(isa),
+            &f32_5x12_neon_fmla::UKERNEL,
+            &f32_8x8_neon_fmla::UKERNEL,
+            &f32_6x8_neon_fmla::UKERNEL,
+        ],
         _ => vec![gemm_ukernel(isa)],
     }
 }
