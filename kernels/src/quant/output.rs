@@ -409,6 +409,8 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::dw_row as dw_row_avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::{store16 as store16_avx512, Stage16};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
@@ -425,7 +427,7 @@ mod avx512 {
     /// `K_e = 2^30 + [e > 0]·2^(30+e)` (`|p| < 2^62`, so nothing overflows).
     /// Per 16 values: two VPMULDQ, per half an add, a masked compare, a masked
     /// subtract and VPSRAVQ, one VPERMT2D.
-    struct Stage16 {
+    pub(crate) struct Stage16 {
         mult: __m512i,
         mult_odd: __m512i,
         lsh: __m512i,
@@ -449,7 +451,7 @@ mod avx512 {
         /// AVX-512 F/BW/VL are available; `q` has columns `c0 .. c0 + w`, `bias` has `w` values.
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-        unsafe fn new(q: &OutParams, c0: usize, bias: &[i32], m: __mmask16) -> Stage16 {
+        pub(crate) unsafe fn new(q: &OutParams, c0: usize, bias: &[i32], m: __mmask16) -> Stage16 {
             // SAFETY: the first w values of every slice are readable; masked-off lanes are not accessed.
             unsafe {
                 let ld = |p: *const i32| _mm512_maskz_loadu_epi32(m, p);
@@ -485,7 +487,7 @@ mod avx512 {
         /// AVX-512 F/BW/VL are available.
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-        unsafe fn apply<const LSH: bool>(&self, x: __m512i) -> __m512i {
+        pub(crate) unsafe fn apply<const LSH: bool>(&self, x: __m512i) -> __m512i {
             let mut x = _mm512_add_epi32(x, self.bias);
             if LSH {
                 x = _mm512_sllv_epi32(x, self.lsh);
@@ -515,7 +517,7 @@ mod avx512 {
     /// AVX-512 F/BW/VL are available; `out` has `w` writable bytes.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    unsafe fn store16(out: *mut i8, w: usize, m: __mmask16, y: __m512i) {
+    pub(crate) unsafe fn store16(out: *mut i8, w: usize, m: __mmask16, y: __m512i) {
         // SAFETY: the caller's contract; the masked store touches only the first w bytes.
         unsafe {
             let v = _mm512_cvtsepi32_epi8(y);
