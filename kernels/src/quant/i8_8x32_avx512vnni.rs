@@ -6,6 +6,7 @@
 //! 12x16 tile (12 accumulators) for outputs whose width the 32-column tile
 //! would pad too much. Fewer rows for the last rows of a GEMM.
 
+use super::output::{store16_avx512, Stage16};
 use super::{QTier, QUkernel};
 use std::arch::x86_64::*;
 
@@ -68,5 +69,61 @@ pub unsafe fn run16<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc:
     for (i, ci) in c.iter().enumerate() {
         // SAFETY: acc holds MR rows of 16 i32.
         unsafe { _mm512_storeu_si512(acc.add(i * 16) as *mut _, *ci) };
+    }
+}
+
+/// [`run`] with the output stage fused: the `MR x 32` accumulators go through
+/// `st` (the stages of the block's two 16-column halves, bias included) and
+/// row `i < rows` is stored as int8 at `out + i * ldo` (its first `cols`
+/// values), without the round trip through an accumulator tile.
+/// `LSH`: some column shifts left; `row_corr` (uint8 weights) is added per row.
+///
+/// # Safety
+/// As [`run`]; AVX-512 BW/VL are available too; `st` was built for the
+/// block's columns (`cols` ≤ 32 of them); `row_corr` has `rows` values;
+/// `rows ≤ MR`; `out` has `rows` rows of `cols` writable bytes, `ldo`
+/// apart, that nothing else accesses.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool>(
+    kp: usize,
+    a: *const i8,
+    b: *const i8,
+    st: &[Stage16; 2],
+    row_corr: Option<&[i32]>,
+    rows: usize,
+    cols: usize,
+    out: *mut i8,
+    ldo: usize,
+) {
+    let mut c = [[_mm512_setzero_si512(); 2]; MR];
+    for g in 0..kp / 4 {
+        // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4).
+        let (b0, b1) = unsafe { (_mm512_loadu_si512(b.add(g * 128) as *const _), _mm512_loadu_si512(b.add(g * 128 + 64) as *const _)) };
+        for (i, ci) in c.iter_mut().enumerate() {
+            // SAFETY: row i of the strip has kp values; 4 of them from 4 * g.
+            let av = _mm512_set1_epi32(unsafe { (a.add(i * kp + g * 4) as *const i32).read_unaligned() });
+            ci[0] = _mm512_dpbusd_epi32(ci[0], av, b0);
+            ci[1] = _mm512_dpbusd_epi32(ci[1], av, b1);
+        }
+    }
+    let w0 = cols.min(16);
+    let w1 = cols.saturating_sub(16);
+    let mask = |w: usize| -> __mmask16 { if w >= 16 { 0xffff } else { (1u16 << w) - 1 } };
+    let (m0, m1) = (mask(w0), mask(w1));
+    for (i, ci) in c.iter().enumerate().take(rows) {
+        let (mut x0, mut x1) = (ci[0], ci[1]);
+        if let Some(rc) = row_corr {
+            let r = _mm512_set1_epi32(rc[i]);
+            x0 = _mm512_add_epi32(x0, r);
+            x1 = _mm512_add_epi32(x1, r);
+        }
+        // SAFETY: row i of the caller's output region: its first w0 bytes, then w1 from 16.
+        unsafe {
+            store16_avx512(out.add(i * ldo), w0, m0, st[0].apply::<LSH>(x0));
+            if w1 > 0 {
+                store16_avx512(out.add(i * ldo + 16), w1, m1, st[1].apply::<LSH>(x1));
+            }
+        }
     }
 }

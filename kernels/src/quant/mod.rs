@@ -466,6 +466,8 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) { mr * k } else { 0 }];
         let mut corr = vec![0i32; mr];
         let mut acc = vec![0i32; mr * plan.max_task_cols().min(n.div_ceil(nr) * nr)];
+        #[cfg(target_arch = "x86_64")]
+        let fused = fused_stages(uk, dst, w, n0, nt);
         let mut i0 = m0;
         while i0 < m0 + mt {
             let rows = mr.min(m0 + mt - i0);
@@ -481,6 +483,22 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             } else {
                 None
             };
+            #[cfg(target_arch = "x86_64")]
+            if let (Some(stages), Dst::Quant { q, ptr }) = (&fused, dst) {
+                // The 8x32 VNNI tiles with the output stage fused, block by block.
+                for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
+                    let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
+                    let cols = nr.min(n0 + nt - j0);
+                    // SAFETY: `strip` is one packed strip of suk (a tail of the 8x32 kernel: same
+                    // layouts) for kp, `block` one packed block; the stages were built for columns
+                    // j0..j0+cols; rows i0..i0+rows, columns j0..j0+cols of the output lie inside
+                    // it (checked by the entry points) and belong to this task alone; the tier is
+                    // available (its kernel was chosen).
+                    unsafe { fused_tile(suk.mr, q.any_lsh, kp, strip.as_ptr(), block.as_ptr(), &stages[bi], row_corr, rows, cols, ptr.ptr().add(i0 * ldo + j0), ldo) };
+                }
+                i0 += rows;
+                continue;
+            }
             // Every weight block of the task into one accumulator strip (blocks of mr x nr),
             // then one output stage over the strip.
             for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
@@ -516,6 +534,48 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             i0 += rows;
         }
     });
+}
+
+/// The output stages of a task's 32-column blocks when its tiles run fused
+/// (the `i8_8x32_avx512vnni` kernel into int8 through the vector stage).
+#[cfg(target_arch = "x86_64")]
+fn fused_stages(uk: &QUkernel, dst: Dst, w: &PackedQGemm, n0: usize, nt: usize) -> Option<Vec<[output::Stage16; 2]>> {
+    let Dst::Quant { q, .. } = dst else { return None };
+    if !q.vector_ok || uk.name != i8_8x32_avx512vnni::UKERNEL.name || !uk.tier.is_available() {
+        return None;
+    }
+    let stage = |c0: usize, end: usize| {
+        let wd = end.saturating_sub(c0).min(16);
+        let m: u16 = if wd >= 16 { 0xffff } else { (1u16 << wd) - 1 };
+        // SAFETY: the tier is available (AVX-512 F/BW/VL); columns c0..c0+wd exist in q and in
+        // the packed bias (padded to whole blocks); masked-off lanes are not read.
+        unsafe { output::Stage16::new(q, c0.min(end), &w.bias[c0.min(w.bias.len())..], m) }
+    };
+    Some((n0..n0 + nt).step_by(32).map(|j0| [stage(j0, n0 + nt), stage(j0 + 16, n0 + nt)]).collect())
+}
+
+/// One fused 8x32 VNNI tile (or one of its row tails).
+///
+/// # Safety
+/// See `i8_8x32_avx512vnni::run_quant`; `mr` is 1, 2, 4 or 8.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn fused_tile(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+    use i8_8x32_avx512vnni::run_quant as f;
+    // SAFETY: the caller's contract.
+    unsafe {
+        match (mr, lsh) {
+            (8, false) => f::<8, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (4, false) => f::<4, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (2, false) => f::<2, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (1, false) => f::<1, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (8, true) => f::<8, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (4, true) => f::<4, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (2, true) => f::<2, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (1, true) => f::<1, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
+        }
+    }
 }
 
 fn check_rows(what: &str, m: usize, a: &[i8], lda: usize, k: usize) {

@@ -409,38 +409,130 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::dw_row as dw_row_avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::{store16 as store16_avx512, Stage16};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{AccLayout, OutParams};
     use std::arch::x86_64::*;
 
-    /// Sixteen columns of the stage, exact, as the AVX2 one (VPSLLVD, the
-    /// 64-bit products rounded half up, a rounding right shift half away from
-    /// zero), with mask registers for the comparisons; `mask` and `half` are
-    /// `2^rsh − 1` and its half, per column.
-    #[inline(always)]
-    unsafe fn requant16(x: __m512i, mult: __m512i, mult_odd: __m512i, lsh: __m512i, rsh: __m512i, mask: __m512i, half: __m512i) -> __m512i {
-        // SAFETY: the caller runs with AVX-512 F.
+    /// The output stage for one block of 16 columns (the last one masked),
+    /// exact, with both of TFLite's roundings done in one 64-bit step: for
+    /// `p = x·M` (x after the left shift, M ≥ 0) and a right shift `e`, the
+    /// rounding doubling high multiply is `z = ⌊(p + 2^30) / 2^31⌋` and the
+    /// rounding right shift (half away from zero) `⌊(z + 2^(e−1) − [z < 0]) / 2^e⌋`
+    /// (`z` for `e = 0`); nested floors of divisions merge, so the result is
+    /// `(p + K_e − [e > 0 ∧ p < −2^30]·2^31) >> (31 + e)` with
+    /// `K_e = 2^30 + [e > 0]·2^(30+e)` (`|p| < 2^62`, so nothing overflows).
+    /// Per 16 values: two VPMULDQ, per half an add, a masked compare, a masked
+    /// subtract and VPSRAVQ, one VPERMT2D.
+    pub(crate) struct Stage16 {
+        mult: __m512i,
+        mult_odd: __m512i,
+        lsh: __m512i,
+        k_even: __m512i,
+        k_odd: __m512i,
+        sh_even: __m512i,
+        sh_odd: __m512i,
+        /// Lanes (64-bit) whose column shifts right by at least one.
+        nz_even: __mmask8,
+        nz_odd: __mmask8,
+        bias: __m512i,
+        zp: __m512i,
+        lo: __m512i,
+        hi: __m512i,
+    }
+
+    impl Stage16 {
+        /// Columns `c0 .. c0 + w` (of `q`) with their `bias` (from `bias[0]`); `m` masks the first `w` lanes.
+        ///
+        /// # Safety
+        /// AVX-512 F/BW/VL are available; `q` has columns `c0 .. c0 + w`, `bias` has `w` values.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        pub(crate) unsafe fn new(q: &OutParams, c0: usize, bias: &[i32], m: __mmask16) -> Stage16 {
+            // SAFETY: the first w values of every slice are readable; masked-off lanes are not accessed.
+            unsafe {
+                let ld = |p: *const i32| _mm512_maskz_loadu_epi32(m, p);
+                let (mult, lsh, rsh) = (ld(q.mult[c0..].as_ptr()), ld(q.lsh[c0..].as_ptr()), ld(q.rsh[c0..].as_ptr()));
+                let low = _mm512_set1_epi64(0xffff_ffff);
+                let (e_even, e_odd) = (_mm512_and_si512(rsh, low), _mm512_srli_epi64::<32>(rsh));
+                let zero = _mm512_setzero_si512();
+                let (nz_even, nz_odd) = (_mm512_cmpneq_epi64_mask(e_even, zero), _mm512_cmpneq_epi64_mask(e_odd, zero));
+                let b30 = _mm512_set1_epi64(1 << 30);
+                let k = |e: __m512i, nz: __mmask8| _mm512_add_epi64(b30, _mm512_maskz_sllv_epi64(nz, b30, e));
+                let s31 = _mm512_set1_epi64(31);
+                Stage16 {
+                    mult,
+                    mult_odd: _mm512_srli_epi64::<32>(mult),
+                    lsh,
+                    k_even: k(e_even, nz_even),
+                    k_odd: k(e_odd, nz_odd),
+                    sh_even: _mm512_add_epi64(e_even, s31),
+                    sh_odd: _mm512_add_epi64(e_odd, s31),
+                    nz_even,
+                    nz_odd,
+                    bias: ld(bias.as_ptr()),
+                    zp: _mm512_set1_epi32(q.zp),
+                    lo: _mm512_set1_epi32(q.min),
+                    hi: _mm512_set1_epi32(q.max),
+                }
+            }
+        }
+
+        /// `clamp(zp + requant(x + bias (+ rc)), min, max)` per lane; `LSH`: some column shifts left.
+        ///
+        /// # Safety
+        /// AVX-512 F/BW/VL are available.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        pub(crate) unsafe fn apply<const LSH: bool>(&self, x: __m512i) -> __m512i {
+            let mut x = _mm512_add_epi32(x, self.bias);
+            if LSH {
+                x = _mm512_sllv_epi32(x, self.lsh);
+            }
+            let lim = _mm512_set1_epi64(-(1 << 30));
+            let b31 = _mm512_set1_epi64(1 << 31);
+            let half = |p: __m512i, k: __m512i, nz: __mmask8, sh: __m512i| {
+                let neg = _mm512_mask_cmplt_epi64_mask(nz, p, lim);
+                let v = _mm512_add_epi64(p, k);
+                _mm512_srav_epi64(_mm512_mask_sub_epi64(v, neg, v, b31), sh)
+            };
+            let even = half(_mm512_mul_epi32(x, self.mult), self.k_even, self.nz_even, self.sh_even);
+            let odd = half(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.mult_odd), self.k_odd, self.nz_odd, self.sh_odd);
+            // Low dword of every 64-bit result: even lanes from `even`, odd lanes from `odd`.
+            let idx = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
+            let y = _mm512_permutex2var_epi32(even, idx, odd);
+            _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, self.zp), self.lo), self.hi)
+        }
+    }
+
+    /// Narrows 16 int32 (already inside int8) with signed saturation and
+    /// stores the first `w` bytes (`m` = their mask). VPMOVSDB into a register
+    /// and a plain or masked 16-byte store: VPMOVSDB with a memory operand
+    /// is far slower on some CPUs (it dominated both output stages on Zen 4).
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL are available; `out` has `w` writable bytes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(crate) unsafe fn store16(out: *mut i8, w: usize, m: __mmask16, y: __m512i) {
+        // SAFETY: the caller's contract; the masked store touches only the first w bytes.
         unsafe {
-            let x = _mm512_sllv_epi32(x, lsh);
-            let nudge = _mm512_set1_epi64(1 << 30);
-            let even = _mm512_srli_epi64::<31>(_mm512_add_epi64(_mm512_mul_epi32(x, mult), nudge));
-            let odd = _mm512_srli_epi64::<31>(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), mult_odd), nudge));
-            let y = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
-            let one = _mm512_set1_epi32(1);
-            let neg = _mm512_cmplt_epi32_mask(y, _mm512_setzero_si512());
-            let thr = _mm512_mask_add_epi32(half, neg, half, one);
-            let up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(y, mask), thr);
-            let q = _mm512_srav_epi32(y, rsh);
-            _mm512_mask_add_epi32(q, up, q, one)
+            let v = _mm512_cvtsepi32_epi8(y);
+            if w == 16 {
+                _mm_storeu_si128(out as *mut __m128i, v);
+            } else {
+                _mm_mask_storeu_epi8(out, m, v);
+            }
         }
     }
 
     /// # Safety
-    /// See [`super::store_tile`]; AVX-512 F and BW are available.
+    /// See [`super::store_tile`]; AVX-512 F, BW and VL are available.
     #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub(super) unsafe fn store_tile(
         q: &OutParams,
         acc: &[i32],
@@ -453,32 +545,53 @@ mod avx512 {
         out: *mut i8,
         ldo: usize,
     ) {
-        let zp = _mm512_set1_epi32(q.zp);
-        let (lo, hi) = (_mm512_set1_epi32(q.min), _mm512_set1_epi32(q.max));
-        let one = _mm512_set1_epi32(1);
+        // SAFETY: the caller's contract (AVX-512 F/BW/VL are enabled in this function).
+        unsafe {
+            match (q.any_lsh, row_corr) {
+                (false, None) => tile::<false, false>(q, acc, lay, rows, cols, bias, &[], j0, out, ldo),
+                (false, Some(rc)) => tile::<false, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (true, None) => tile::<true, false>(q, acc, lay, rows, cols, bias, &[], j0, out, ldo),
+                (true, Some(rc)) => tile::<true, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+            }
+        }
+    }
+
+    /// [`store_tile`] for known left shifts (`LSH`) and row correction (`RC`).
+    ///
+    /// # Safety
+    /// As [`store_tile`]; `row_corr` has `rows` values when `RC`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn tile<const LSH: bool, const RC: bool>(
+        q: &OutParams,
+        acc: &[i32],
+        lay: AccLayout,
+        rows: usize,
+        cols: usize,
+        bias: &[i32],
+        row_corr: &[i32],
+        j0: usize,
+        out: *mut i8,
+        ldo: usize,
+    ) {
         let mut j = 0;
         while j < cols {
             let w = (cols - j).min(16);
             let m: __mmask16 = if w == 16 { 0xffff } else { (1u16 << w) - 1 };
-            // Masked loads: lanes past `cols` read nothing (zero).
-            let ld = |p: *const i32| {
-                // SAFETY: the first w values at p are readable (callers pass column j of slices
-                // holding cols values); masked-off lanes are not accessed.
-                unsafe { _mm512_maskz_loadu_epi32(m, p) }
-            };
-            let (mult, lsh, rsh, b) = (ld(q.mult[j0 + j..].as_ptr()), ld(q.lsh[j0 + j..].as_ptr()), ld(q.rsh[j0 + j..].as_ptr()), ld(bias[j..].as_ptr()));
-            let mult_odd = _mm512_srli_epi64::<32>(mult);
-            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rsh), one);
-            let half = _mm512_srai_epi32::<1>(mask);
+            // SAFETY: columns j0+j .. j0+j+w exist in q, j .. j+w in bias (the caller's contract).
+            let st = unsafe { Stage16::new(q, j0 + j, &bias[j..], m) };
             let cj = lay.col(j);
             for i in 0..rows {
-                let rc = _mm512_set1_epi32(row_corr.map_or(0, |c| c[i]));
-                let x = _mm512_add_epi32(_mm512_add_epi32(ld(acc[cj + i * lay.row_stride..].as_ptr()), b), rc);
-                // SAFETY: AVX-512 F is enabled in this function.
-                let y = unsafe { requant16(x, mult, mult_odd, lsh, rsh, mask, half) };
-                let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
-                // SAFETY: the first w bytes of row i of the caller's output region from column j.
-                unsafe { _mm512_mask_cvtsepi32_storeu_epi8(out.add(i * ldo + j), m, y) };
+                // SAFETY: the first w values of row i from column j are one run of acc (one
+                // block); masked-off lanes are not accessed.
+                let mut x = unsafe { _mm512_maskz_loadu_epi32(m, acc[cj + i * lay.row_stride..].as_ptr()) };
+                if RC {
+                    x = _mm512_add_epi32(x, _mm512_set1_epi32(row_corr[i]));
+                }
+                // SAFETY: AVX-512 F/BW/VL are enabled in this function; the first w bytes of
+                // row i of the caller's output region from column j.
+                unsafe { store16(out.add(i * ldo + j), w, m, st.apply::<LSH>(x)) };
             }
             j += w;
         }
@@ -497,25 +610,62 @@ mod avx512 {
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub(crate) unsafe fn dw_row(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, plane: *const i32, bias: &[i32], out: *mut i8) {
-        let zp = _mm512_set1_epi32(q.zp);
-        let (lo, hi) = (_mm512_set1_epi32(q.min), _mm512_set1_epi32(q.max));
-        let one = _mm512_set1_epi32(1);
+        // SAFETY: the caller's contract (AVX-512 F/BW/VL are enabled in this function).
+        unsafe {
+            if q.any_lsh {
+                dw_row_with::<true>(q, c, taps, ow, ptrs, plane, bias, out)
+            } else {
+                dw_row_with::<false>(q, c, taps, ow, ptrs, plane, bias, out)
+            }
+        }
+    }
+
+    /// [`dw_row`] for known left shifts (`LSH`).
+    ///
+    /// # Safety
+    /// As [`dw_row`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn dw_row_with<const LSH: bool>(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, plane: *const i32, bias: &[i32], out: *mut i8) {
         let mut c0 = 0;
+        // 32 channels per step: two accumulators share every input pointer; whole
+        // blocks load with VPMOVSXBD from memory.
+        while c0 + 32 <= c {
+            // SAFETY: columns c0 .. c0 + 32 exist in q and bias.
+            let (st0, st1) = unsafe { (Stage16::new(q, c0, &bias[c0..], 0xffff), Stage16::new(q, c0 + 16, &bias[c0 + 16..], 0xffff)) };
+            // SAFETY: blocks c0 / 16 and c0 / 16 + 1 of the plane: taps rows of 16 values each.
+            let (wb0, wb1) = unsafe { (plane.add(c0 * taps), plane.add((c0 + 16) * taps)) };
+            for px in 0..ow {
+                let (mut s0, mut s1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+                for t in 0..taps {
+                    // SAFETY: pointer (px, t) has c readable bytes, of which the 32 from c0 are
+                    // read; each block's row t has 16 values.
+                    unsafe {
+                        let p = (*ptrs.add(px * taps + t)).add(c0);
+                        let x0 = _mm512_cvtepi8_epi32(_mm_loadu_si128(p as *const __m128i));
+                        let x1 = _mm512_cvtepi8_epi32(_mm_loadu_si128(p.add(16) as *const __m128i));
+                        s0 = _mm512_add_epi32(s0, _mm512_mullo_epi32(x0, _mm512_loadu_si512(wb0.add(t * 16) as *const _)));
+                        s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(x1, _mm512_loadu_si512(wb1.add(t * 16) as *const _)));
+                    }
+                }
+                // SAFETY: AVX-512 F/BW/VL are available; bytes c0..c0+32 of pixel px of the output row.
+                unsafe {
+                    store16(out.add(px * c + c0), 16, 0xffff, st0.apply::<LSH>(s0));
+                    store16(out.add(px * c + c0 + 16), 16, 0xffff, st1.apply::<LSH>(s1));
+                }
+            }
+            c0 += 32;
+        }
         while c0 < c {
             let w = (c - c0).min(16);
             let m: __mmask16 = if w == 16 { 0xffff } else { (1u16 << w) - 1 };
-            let ld = |p: &[i32]| {
-                // SAFETY: p has at least w values (columns c0.. of c); masked-off lanes are not accessed.
-                unsafe { _mm512_maskz_loadu_epi32(m, p.as_ptr()) }
-            };
-            let (mult, lsh, rsh, b) = (ld(&q.mult[c0..]), ld(&q.lsh[c0..]), ld(&q.rsh[c0..]), ld(&bias[c0..]));
-            let mult_odd = _mm512_srli_epi64::<32>(mult);
-            let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, rsh), one);
-            let half = _mm512_srai_epi32::<1>(mask);
+            // SAFETY: columns c0 .. c0 + w exist in q and bias.
+            let st = unsafe { Stage16::new(q, c0, &bias[c0..], m) };
             // SAFETY: block c0 / 16 of the plane: taps rows of 16 values.
             let wb = unsafe { plane.add(c0 * taps) };
             for px in 0..ow {
-                let mut s = b;
+                let mut s = _mm512_setzero_si512();
                 for t in 0..taps {
                     // SAFETY: pointer (px, t) has c readable bytes, of which the w from c0 are read
                     // (masked); the block's row t has 16 values.
@@ -524,11 +674,8 @@ mod avx512 {
                         s = _mm512_add_epi32(s, _mm512_mullo_epi32(x, _mm512_loadu_si512(wb.add(t * 16) as *const _)));
                     }
                 }
-                // SAFETY: AVX-512 F is enabled in this function.
-                let y = unsafe { requant16(s, mult, mult_odd, lsh, rsh, mask, half) };
-                let y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp), lo), hi);
-                // SAFETY: bytes c0..c0+w of pixel px of the output row.
-                unsafe { _mm512_mask_cvtsepi32_storeu_epi8(out.add(px * c + c0), m, y) };
+                // SAFETY: AVX-512 F/BW/VL are available; bytes c0..c0+w of pixel px of the output row.
+                unsafe { store16(out.add(px * c + c0), w, m, st.apply::<LSH>(s)) };
             }
             c0 += w;
         }

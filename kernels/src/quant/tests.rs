@@ -420,7 +420,7 @@ fn qdepthwise_matches_reference_over_geometries() {
     ];
     for tier in tiers() {
         for (gi, &(kernel, stride, dilation, pad)) in geoms.iter().enumerate() {
-            for (ci, &(c, dm)) in [(1, 1), (3, 1), (8, 1), (16, 1), (17, 1), (32, 1), (33, 1), (4, 2), (5, 3), (16, 2)].iter().enumerate() {
+            for (ci, &(c, dm)) in [(1, 1), (3, 1), (8, 1), (16, 1), (17, 1), (32, 1), (33, 1), (4, 2), (5, 3), (16, 2), (81, 1)].iter().enumerate() {
                 let v = gi * 8 + ci;
                 let s = Nhwc { n: 1 + v % 2, h: 4 + v % 4, w: 5 + v % 5, c };
                 run_dw_case(tier, &pool, s, dm, &window(kernel, stride, dilation, pad), v, 100 + v as u64);

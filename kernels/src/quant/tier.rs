@@ -108,7 +108,9 @@ fn i8mm_detected() -> bool {
 }
 #[cfg(target_arch = "x86_64")]
 fn vnni_detected() -> bool {
-    std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw")
+    std::arch::is_x86_feature_detected!("avx512vnni")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
 }
 #[cfg(not(target_arch = "x86_64"))]
 fn vnni_detected() -> bool {
