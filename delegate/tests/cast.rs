@@ -6,11 +6,9 @@
 mod common;
 
 use armrest_delegate::qexec::{TensorData, TensorDataMut};
-use armrest_delegate::tflite::{build_partition, claim_nodes, dtype, ops, BuiltinParams};
+use armrest_delegate::tflite::{claim_nodes, dtype, ops, BuiltinParams};
 use armrest_delegate::QExecutor;
-use armrest_kernels::{Isa, ThreadPool};
 use common::{MockModel, MockTensor};
-use std::sync::Arc;
 
 fn tensor(m: &mut MockModel, dt: i32, dims: &[i32]) -> i32 {
     m.tensors.push(MockTensor { dtype: dt, dims: dims.to_vec(), data: None, quantized: false });
@@ -18,18 +16,11 @@ fn tensor(m: &mut MockModel, dt: i32, dims: &[i32]) -> i32 {
 }
 
 fn executors(m: &MockModel, inputs: &[i32], outputs: &[i32]) -> Vec<QExecutor> {
-    let r = claim_nodes(m, &m.plan());
-    assert_eq!(r.claimed.len(), m.nodes.len(), "{:?}", r.unclaimed);
-    Isa::ALL
-        .into_iter()
-        .filter(|i| i.is_available())
-        .map(|isa| {
-            let (g, _) = build_partition(m, &r.folds, &r.claimed, inputs, outputs).unwrap();
-            let mut e = QExecutor::new(g, isa, Arc::new(ThreadPool::new(1))).unwrap();
-            e.prepare(&[vec![1, 2, 3, 4]]).unwrap();
-            e
-        })
-        .collect()
+    let mut all = common::typed_executors(m, inputs, outputs, &[1]);
+    for e in &mut all {
+        e.prepare(&[vec![1, 2, 3, 4]]).unwrap();
+    }
+    all
 }
 
 /// uint8 image → CAST f32 → MUL by 10/255 → ADD -5 → CAST int32 and CAST uint8 (truncated toward zero).

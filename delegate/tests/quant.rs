@@ -11,23 +11,10 @@ use armrest_delegate::qexec::{TensorData, TensorDataMut};
 use armrest_delegate::tflite::{build_partition, claim_nodes, dtype, ops, BuiltinParams};
 use armrest_delegate::QExecutor;
 use armrest_kernels::fixedpoint::Requant;
-use armrest_kernels::{Isa, ThreadPool};
 use common::{ints, values, MockModel};
-use std::sync::Arc;
 
 fn executors(m: &MockModel, inputs: &[i32], outputs: &[i32]) -> Vec<QExecutor> {
-    let r = claim_nodes(m, &m.plan());
-    assert_eq!(r.claimed.len(), m.nodes.len(), "{:?}", r.unclaimed);
-    Isa::ALL
-        .into_iter()
-        .filter(|i| i.is_available())
-        .flat_map(|isa| [1, 2].map(move |t| (isa, t)))
-        .map(|(isa, threads)| {
-            let (g, _) = build_partition(m, &r.folds, &r.claimed, inputs, outputs).unwrap();
-            assert!(g.is_quantized());
-            QExecutor::new(g, isa, Arc::new(ThreadPool::new(threads))).unwrap()
-        })
-        .collect()
+    common::typed_executors(m, inputs, outputs, &[1, 2])
 }
 
 fn run_i8(e: &mut QExecutor, x: &[i8], out_len: usize) -> Vec<i8> {

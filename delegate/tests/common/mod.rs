@@ -4,6 +4,23 @@
 use armrest_delegate::tflite::{dtype, BuiltinParams, TflModel, TflNode, TflQuant, TflSparsity, TflTensor, ALLOCATION_MMAP_RO};
 use std::collections::HashMap;
 
+/// Claims every node of `m` (asserting all are claimed), builds the partition
+/// and a typed executor for each available tier and each of `threads`.
+pub fn typed_executors(m: &MockModel, inputs: &[i32], outputs: &[i32], threads: &[usize]) -> Vec<armrest_delegate::QExecutor> {
+    use armrest_delegate::tflite::{build_partition, claim_nodes};
+    let r = claim_nodes(m, &m.plan());
+    assert_eq!(r.claimed.len(), m.nodes.len(), "{:?}", r.unclaimed);
+    let mut out = Vec::new();
+    for isa in armrest_kernels::Isa::ALL.into_iter().filter(|i| i.is_available()) {
+        for &t in threads {
+            let (g, _) = build_partition(m, &r.folds, &r.claimed, inputs, outputs).unwrap();
+            assert!(g.is_quantized());
+            out.push(armrest_delegate::QExecutor::new(g, isa, std::sync::Arc::new(armrest_kernels::ThreadPool::new(t))).unwrap());
+        }
+    }
+    out
+}
+
 pub struct MockTensor {
     pub dtype: i32,
     pub dims: Vec<i32>,
