@@ -402,6 +402,8 @@ unsafe fn prepare_delegate(ctx: *mut TfLiteContext, delegate: *mut TfLiteDelegat
     if status != K_TFLITE_OK {
         return Err("the runtime refused the claimed nodes".into());
     }
+    // The partitions are built: the weight copies they packed from are freed.
+    crate::memory::return_freed_memory();
     Ok(())
 }
 
@@ -583,6 +585,9 @@ unsafe fn prepare_partition(ctx: *mut TfLiteContext, p: &mut Partition) -> Resul
         shapes.push(t.shape().ok_or_else(|| format!("input '{}' has an unknown shape", t.name))?);
     }
     let out_shapes = p.exec.prepare(&shapes)?;
+    if let crate::engine::Engine::Float(e) = &p.exec {
+        p.logger.debug(&format!("partition planned: arena of {} bytes for its internal tensors", 4 * e.arena_len()));
+    }
     if let Some(v) = &mut p.verify {
         v.prepare(&shapes)?;
     }
