@@ -2,9 +2,10 @@
 //! when the executor is built, shapes and buffers are planned at every
 //! `prepare` (inputs may be resized), and `run` calls one kernel per node.
 //!
-//! Internal tensors share an arena of slots: `prepare` gives each one a
-//! slot no tensor alive at the same time holds (lifetimes from the node
-//! order), so memory follows the widest point of the graph, not its sum.
+//! Internal tensors share one arena: `prepare` gives each an offset that no
+//! tensor alive at the same time overlaps (lifetimes from the node order,
+//! largest tensors placed first, each at the lowest free offset), so memory
+//! follows the widest point of the graph, not the sum of its tensors.
 
 use crate::ir::{Graph, Op, PoolKind, ReshapeRule, TensorId};
 use crate::shapes::{self, Shape};
@@ -23,7 +24,7 @@ pub(crate) enum Packed {
     Grouped(Vec<PackedConv2d>),
 }
 
-/// `slot_of` of a tensor that has no slot of the arena.
+/// `offset_of` of a tensor that has no place in the arena.
 const NO_SLOT: usize = usize::MAX;
 
 /// Where a tensor's data lives while the graph runs.
@@ -41,10 +42,10 @@ pub struct Executor {
     packed: Vec<Packed>,
     storage: Vec<Storage>,
     shapes: Vec<Shape>,
-    /// The arena: internal tensors' data, one slot shared by tensors whose lifetimes do not overlap.
-    slots: Vec<Vec<f32>>,
-    /// Each tensor's slot (internal tensors the executor materialises; `NO_SLOT` otherwise).
-    slot_of: Vec<usize>,
+    /// The arena: every internal tensor at its offset (tensors whose lifetimes do not overlap share space).
+    arena: Vec<f32>,
+    /// Each tensor's offset in the arena (internal tensors the executor materialises; `NO_SLOT` otherwise).
+    offset_of: Vec<usize>,
     /// Each tensor's element count after the last `prepare`.
     lens: Vec<usize>,
     isa: Isa,
@@ -76,7 +77,7 @@ impl Executor {
         }
         let packed = graph.nodes.iter().map(|node| pack(&graph, node, isa)).collect::<Result<Vec<_>, _>>()?;
         let shapes = graph.tensors.iter().map(|t| t.shape.clone()).collect();
-        let slot_of = vec![NO_SLOT; graph.tensors.len()];
+        let offset_of = vec![NO_SLOT; graph.tensors.len()];
         let lens = vec![0; graph.tensors.len()];
         if graph.is_quantized() {
             return Err("the graph has quantized tensors: run it with QExecutor".into());
@@ -92,8 +93,8 @@ impl Executor {
             packed,
             storage,
             shapes,
-            slots: Vec::new(),
-            slot_of,
+            arena: Vec::new(),
+            offset_of,
             lens,
             isa,
             pool,
@@ -152,54 +153,47 @@ impl Executor {
         (&node.inputs, &node.outputs)
     }
 
-    /// Gives every internal tensor a slot of the arena. A node's outputs get
-    /// their slots before its inputs' slots are freed, so no node writes a
-    /// slot it reads. Slots are reused best-fit and only ever grow.
+    /// Gives every internal tensor its place in the arena. Lifetimes run
+    /// from the node that writes a tensor to the last node that reads it, so
+    /// a node's output never overlaps its inputs. Largest first, each at the
+    /// lowest offset clear of the tensors already placed that it lives with.
     fn plan_arena(&mut self) {
         let count = self.graph.tensors.len();
-        let mut last_use = vec![0usize; count];
+        let (mut first, mut last) = (vec![usize::MAX; count], vec![0usize; count]);
         for n in 0..self.graph.nodes.len() {
             let (uses, defs) = self.node_uses(n);
+            for &t in defs {
+                first[t] = first[t].min(n);
+            }
             for &t in uses.iter().chain(defs) {
-                last_use[t] = n;
+                last[t] = last[t].max(n);
             }
         }
-        self.slot_of.iter_mut().for_each(|s| *s = NO_SLOT);
-        let mut sizes: Vec<usize> = Vec::new();
-        let mut free: Vec<usize> = Vec::new();
-        for n in 0..self.graph.nodes.len() {
-            let (uses, defs) = self.node_uses(n);
-            let (uses, defs) = (uses.to_vec(), defs.to_vec());
-            for &t in &defs {
-                if self.storage[t] != Storage::Internal || self.slot_of[t] != NO_SLOT {
-                    continue;
+        let mut order: Vec<TensorId> = (0..count).filter(|&t| self.storage[t] == Storage::Internal && first[t] != usize::MAX).collect();
+        order.sort_by_key(|&t| (std::cmp::Reverse(self.lens[t]), t));
+        self.offset_of.iter_mut().for_each(|o| *o = NO_SLOT);
+        let mut placed: Vec<TensorId> = Vec::with_capacity(order.len());
+        let mut total = 0;
+        for t in order {
+            let mut busy: Vec<(usize, usize)> = placed
+                .iter()
+                .filter(|&&p| first[p] <= last[t] && first[t] <= last[p])
+                .map(|&p| (self.offset_of[p], self.offset_of[p] + self.lens[p]))
+                .collect();
+            busy.sort_unstable();
+            let mut offset = 0;
+            for (start, end) in busy {
+                if start >= offset + self.lens[t] {
+                    break;
                 }
-                let len = self.lens[t];
-                // Best fit among the free slots big enough, else grow the largest free one, else a new slot.
-                let fit = free.iter().enumerate().filter(|(_, &s)| sizes[s] >= len).min_by_key(|(_, &s)| sizes[s]).map(|(i, _)| i);
-                let pick = fit.or_else(|| free.iter().enumerate().max_by_key(|(_, &s)| sizes[s]).map(|(i, _)| i));
-                let slot = match pick {
-                    Some(i) => free.swap_remove(i),
-                    None => {
-                        sizes.push(0);
-                        sizes.len() - 1
-                    }
-                };
-                sizes[slot] = sizes[slot].max(len);
-                self.slot_of[t] = slot;
+                offset = offset.max(end);
             }
-            for &t in uses.iter().chain(&defs) {
-                let slot = self.slot_of[t];
-                if last_use[t] == n && slot != NO_SLOT && self.storage[t] == Storage::Internal && !free.contains(&slot) {
-                    free.push(slot);
-                }
-            }
+            self.offset_of[t] = offset;
+            total = total.max(offset + self.lens[t]);
+            placed.push(t);
         }
-        self.slots.resize_with(sizes.len(), Vec::new);
-        self.slots.truncate(sizes.len());
-        for (slot, &size) in self.slots.iter_mut().zip(&sizes) {
-            slot.resize(size, 0.0);
-        }
+        self.arena.clear();
+        self.arena.resize(total, 0.0);
     }
 
     /// Drops the graph's own copies of weights that live on only in packed
@@ -240,7 +234,7 @@ impl Executor {
 
     /// Elements the arena holds after the last `prepare` (for memory reports).
     pub fn arena_len(&self) -> usize {
-        self.slots.iter().map(Vec::len).sum()
+        self.arena.len()
     }
 
     /// Shape of any tensor after the last `prepare` (its recorded shape before).
@@ -282,13 +276,15 @@ impl Executor {
             if let Op::Fallback(_) = node.op {
                 if let Some(island) = self.islands.iter().find(|i| i.first() == n) {
                     let results = {
-                        let ins = gather(&island.inputs, &self.storage, &self.graph, &self.slots, &self.slot_of, &self.lens, inputs, outputs);
+                        let arena = ArenaView { lo: &self.arena, hi: &[], hi_start: 0 };
+                        let ins = gather(&island.inputs, &self.storage, &self.graph, arena, &self.offset_of, &self.lens, inputs, outputs);
                         island.run(&ins).map_err(|e| format!("node {} ({}): {e}", node.source, node.op.name()))?
                     };
                     for (&id, values) in island.outputs.iter().zip(results) {
                         match self.storage[id] {
-                            Storage::Internal if self.slot_of[id] != NO_SLOT && self.lens[id] == values.len() => {
-                                self.slots[self.slot_of[id]][..values.len()].copy_from_slice(&values)
+                            Storage::Internal if self.offset_of[id] != NO_SLOT && self.lens[id] == values.len() => {
+                                let at = self.offset_of[id];
+                                self.arena[at..at + values.len()].copy_from_slice(&values)
                             }
                             Storage::Output(k) if outputs[k].len() == values.len() => outputs[k].copy_from_slice(&values),
                             _ => return Err(format!("node {}: tract island output '{}' has no room", node.source, self.graph.tensors[id].name)),
@@ -304,16 +300,19 @@ impl Executor {
             // Detach the output buffer so the inputs can be borrowed alongside it.
             match self.storage[out_id] {
                 Storage::Internal => {
-                    // The output's slot is none of the inputs' (see `plan_arena`).
-                    let slot = self.slot_of[out_id];
-                    let mut out = std::mem::take(&mut self.slots[slot]);
-                    let ins = gather(&node.inputs, &self.storage, &self.graph, &self.slots, &self.slot_of, &self.lens, inputs, outputs);
-                    run_node(exec, &node.op, packed, &ins, &in_shapes, out_shape, &mut out[..self.lens[out_id]]);
-                    self.slots[slot] = out;
+                    // The output's range overlaps none of the inputs' (see `plan_arena`):
+                    // split the arena around it and read the inputs from either side.
+                    let (at, len) = (self.offset_of[out_id], self.lens[out_id]);
+                    let (lo, rest) = self.arena.split_at_mut(at);
+                    let (out, hi) = rest.split_at_mut(len);
+                    let arena = ArenaView { lo, hi, hi_start: at + len };
+                    let ins = gather(&node.inputs, &self.storage, &self.graph, arena, &self.offset_of, &self.lens, inputs, outputs);
+                    run_node(exec, &node.op, packed, &ins, &in_shapes, out_shape, out);
                 }
                 Storage::Output(k) => {
                     let out = std::mem::take(&mut outputs[k]);
-                    let ins = gather(&node.inputs, &self.storage, &self.graph, &self.slots, &self.slot_of, &self.lens, inputs, outputs);
+                    let arena = ArenaView { lo: &self.arena, hi: &[], hi_start: 0 };
+                    let ins = gather(&node.inputs, &self.storage, &self.graph, arena, &self.offset_of, &self.lens, inputs, outputs);
                     run_node(exec, &node.op, packed, &ins, &in_shapes, out_shape, out);
                     outputs[k] = out;
                 }
@@ -324,16 +323,35 @@ impl Executor {
     }
 }
 
+/// The arena, readable on either side of the range a node is writing:
+/// `lo` from offset 0, `hi` from offset `hi_start`.
+#[derive(Clone, Copy)]
+struct ArenaView<'a> {
+    lo: &'a [f32],
+    hi: &'a [f32],
+    hi_start: usize,
+}
+
+impl<'a> ArenaView<'a> {
+    fn get(self, offset: usize, len: usize) -> &'a [f32] {
+        if offset + len <= self.lo.len() {
+            &self.lo[offset..offset + len]
+        } else {
+            &self.hi[offset - self.hi_start..offset - self.hi_start + len]
+        }
+    }
+}
+
 /// The data of each tensor in `ids`, wherever it lives.
 #[allow(clippy::too_many_arguments)]
-fn gather<'a>(ids: &[TensorId], storage: &[Storage], graph: &'a Graph, slots: &'a [Vec<f32>], slot_of: &[usize], lens: &[usize], inputs: &[&'a [f32]], outputs: &'a [&mut [f32]]) -> Vec<&'a [f32]> {
+fn gather<'a>(ids: &[TensorId], storage: &[Storage], graph: &'a Graph, arena: ArenaView<'a>, offset_of: &[usize], lens: &[usize], inputs: &[&'a [f32]], outputs: &'a [&mut [f32]]) -> Vec<&'a [f32]> {
     ids.iter()
         .map(|&id| match storage[id] {
             Storage::Input(k) => inputs[k],
             Storage::Output(k) => &*outputs[k],
             Storage::Constant => graph.tensors[id].constant.as_deref().unwrap_or(&[]),
-            Storage::Internal if slot_of[id] == NO_SLOT => &[],
-            Storage::Internal => &slots[slot_of[id]][..lens[id]],
+            Storage::Internal if offset_of[id] == NO_SLOT => &[],
+            Storage::Internal => arena.get(offset_of[id], lens[id]),
         })
         .collect()
 }
