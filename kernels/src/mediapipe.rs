@@ -230,37 +230,59 @@ pub fn max_pool_with_argmax(exec: Exec, p: &ArgmaxPool, xs: Nhwc, x: &[f32], out
         return;
     }
     let rows_per_task = (TASK_WORK / (row * p.filter[0] * p.filter[1]).max(1)).max(1);
+    if indices {
+        argmax_rows::<true>(exec, p, xs, x, out_hw, pad, rows_per_task, out);
+    } else {
+        argmax_rows::<false>(exec, p, xs, x, out_hw, pad, rows_per_task, out);
+    }
+}
+
+/// The body of [`max_pool_with_argmax`]: `INDICES` writes positions, else values.
+#[allow(clippy::too_many_arguments)]
+fn argmax_rows<const INDICES: bool>(exec: Exec, p: &ArgmaxPool, xs: Nhwc, x: &[f32], out_hw: [usize; 2], pad: [usize; 2], rows_per_task: usize, out: &mut [f32]) {
+    let c = xs.c;
+    let row = out_hw[1] * c;
     par_chunks(exec, out, rows_per_task * row, &|start, part| {
         let mut best = vec![0.0f32; c];
-        let mut at = vec![0u32; c];
+        // Positions held as f32 (what MediaPipe's `int + 0.1f` converts them to
+        // anyway), so the compare-and-select runs on one lane type and vectorizes.
+        let mut at = vec![0.0f32; if INDICES { c } else { 0 }];
         for (r, out_row) in part.chunks_exact_mut(row).enumerate() {
             let g = start / row + r;
             let (n, oy) = (g / out_hw[0], g % out_hw[0]);
             // Window rows in the input: [oy * s - pad, + filter), clipped.
             let y0 = (oy * p.stride[0]) as isize - pad[0] as isize;
-            let ky = (-y0).max(0) as usize..(xs.h as isize - y0).clamp(0, p.filter[0] as isize) as usize;
+            let (ky0, ky1) = ((-y0).max(0) as usize, (xs.h as isize - y0).clamp(0, p.filter[0] as isize) as usize);
             for (ox, px) in out_row.chunks_exact_mut(c).enumerate() {
                 let x0 = (ox * p.stride[1]) as isize - pad[1] as isize;
-                let kx = (-x0).max(0) as usize..(xs.w as isize - x0).clamp(0, p.filter[1] as isize) as usize;
+                let (kx0, kx1) = ((-x0).max(0) as usize, (xs.w as isize - x0).clamp(0, p.filter[1] as isize) as usize);
                 best.fill(f32::MIN);
-                at.fill(0);
-                for fy in ky.clone() {
+                at.fill(0.0);
+                for fy in ky0..ky1 {
                     let iy = (y0 + fy as isize) as usize;
-                    for fx in kx.clone() {
+                    for fx in kx0..kx1 {
                         let ix = (x0 + fx as isize) as usize;
                         let src = &x[((n * xs.h + iy) * xs.w + ix) * c..][..c];
-                        let pos = (fy * p.filter[1] + fx) as u32;
-                        for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(src) {
-                            if v > *b {
-                                *b = v;
-                                *a = pos;
+                        if INDICES {
+                            let pos = (fy * p.filter[1] + fx) as f32;
+                            let (best, at) = (&mut best[..c], &mut at[..c]);
+                            for k in 0..c {
+                                // Branch-free so the loop vectorizes; NaN > b is false.
+                                let m = 0u32.wrapping_sub((src[k] > best[k]) as u32);
+                                best[k] = f32::from_bits((src[k].to_bits() & m) | (best[k].to_bits() & !m));
+                                at[k] = f32::from_bits((pos.to_bits() & m) | (at[k].to_bits() & !m));
+                            }
+                        } else {
+                            let best = &mut best[..c];
+                            for k in 0..c {
+                                best[k] = if src[k] > best[k] { src[k] } else { best[k] };
                             }
                         }
                     }
                 }
-                if indices {
+                if INDICES {
                     for (o, &a) in px.iter_mut().zip(&at) {
-                        *o = a as f32 + 0.1;
+                        *o = a + 0.1;
                     }
                 } else {
                     for (o, &b) in px.iter_mut().zip(&best) {
@@ -290,24 +312,59 @@ pub fn max_unpool(exec: Exec, p: &ArgmaxPool, xs: Nhwc, values: &[f32], indices:
         return;
     }
     let (fw, (oh, ow)) = (p.filter[1] as i64, (out_hw[0] as i64, out_hw[1] as i64));
-    // A scatter: each task owns a range of the output and scans every input
-    // pixel of the images it overlaps, keeping the writes that land in it.
-    let chunk = out.len().div_ceil(exec.pool.num_threads().max(1)).max(TASK_WORK);
-    par_chunks(exec, out, chunk, &|start, part| {
-        part.fill(0.0);
+    // (i / fw, i % fw) of the in-window positions, looked up instead of divided.
+    let area = p.filter[0] * p.filter[1];
+    let split: Vec<(i64, i64)> = if area <= 4096 { (0..area as i64).map(|i| (i / fw, i % fw)).collect() } else { Vec::new() };
+    // Each task owns whole output rows. Usually (stride = filter, every index
+    // in its window) each output has exactly one candidate writer, so it is a
+    // gather; otherwise a scatter that scans every input pixel of the images
+    // the task overlaps and keeps the writes that land in its rows.
+    let row = out_hw[1] * c;
+    let rows = (xs.n * out_hw[0]).div_ceil(exec.pool.num_threads().max(1)).max(TASK_WORK.div_ceil(row));
+    let tiles = p.stride == p.filter && area <= 1 << 24; // positions exact in f32
+    par_chunks(exec, out, rows * row, &|start, part| {
         let end = start + part.len();
-        for n in start / image..end.div_ceil(image) {
+        let images = start / image..end.div_ceil(image);
+        let in_image = xs.h * xs.w * c;
+        // Whether every index truncates into [0, area) (false for NaN); in
+        // blocks without early exit within one, so the test vectorizes.
+        let regular = |block: &[f32]| block.iter().fold(true, |ok, &f| ok & (f > -1.0) & (f < area as f32));
+        if tiles && indices[images.start * in_image..images.end * in_image].chunks(256).all(regular) {
+            for (r, out_row) in part.chunks_exact_mut(row).enumerate() {
+                let g = start / row + r;
+                let (n, oy) = (g / out_hw[0], g % out_hw[0]);
+                let (iy, dy) = (oy / p.filter[0], oy % p.filter[0]);
+                for (ox, px) in out_row.chunks_exact_mut(c).enumerate() {
+                    let (ix, dx) = (ox / p.filter[1], ox % p.filter[1]);
+                    let at = ((n * xs.h + iy) * xs.w + ix) * c;
+                    // trunc(f) == pos, for f in (-1, area): f in [pos, pos + 1), or (-1, 1) for 0.
+                    let pos = dy * p.filter[1] + dx;
+                    let (lo, hi) = (if pos == 0 { f32::MIN } else { pos as f32 }, (pos + 1) as f32);
+                    for ((o, &v), &f) in px.iter_mut().zip(&values[at..at + c]).zip(&indices[at..at + c]) {
+                        *o = if (f >= lo) & (f < hi) { v } else { 0.0 };
+                    }
+                }
+            }
+            return;
+        }
+        part.fill(0.0);
+        for n in images {
             for iy in 0..xs.h {
                 let base_y = (iy * p.stride[0]) as i64 - pad[0] as i64;
                 for ix in 0..xs.w {
                     let base_x = (ix * p.stride[1]) as i64 - pad[1] as i64;
                     let at = ((n * xs.h + iy) * xs.w + ix) * c;
                     for (k, (&v, &f)) in values[at..at + c].iter().zip(&indices[at..at + c]).enumerate() {
-                        if !(f.is_finite() && f.abs() < 2147483648.0) {
+                        // Skips NaN and infinities too.
+                        if f.is_nan() || f.abs() >= 2147483648.0 {
                             continue;
                         }
                         let i = f as i64;
-                        let (oy, ox) = (base_y + i / fw, base_x + i % fw);
+                        let (dy, dx) = match split.get(i as usize) {
+                            Some(&d) => d,
+                            None => (i / fw, i % fw),
+                        };
+                        let (oy, ox) = (base_y + dy, base_x + dx);
                         if !(0..oh).contains(&oy) || !(0..ow).contains(&ox) {
                             continue;
                         }
@@ -677,7 +734,15 @@ mod tests {
             let p = ArgmaxPool { filter: [fh, fw], stride: [sh, sw], same: true, clamp: MP_NONE };
             // In-window positions as MediaPipe writes them, then irregular ones:
             // past the window, negative (C truncation), out of the output, NaN, huge.
-            let regular: Vec<f32> = vals(s.len(), 12).iter().map(|r| ((r + 1.0) / 2.0 * (fh * fw) as f32).floor().min((fh * fw - 1) as f32) + 0.1).collect();
+            // Fractions truncate: 2.9 is 2, -0.5 is 0.
+            let regular: Vec<f32> = vals(s.len(), 12)
+                .iter()
+                .enumerate()
+                .map(|(j, r)| {
+                    let pos = ((r + 1.0) / 2.0 * (fh * fw) as f32).floor().min((fh * fw - 1) as f32);
+                    pos + [0.1, 0.9, if pos == 0.0 { -0.5 } else { 0.5 }][j % 3]
+                })
+                .collect();
             let mut irregular = regular.clone();
             for (j, f) in irregular.iter_mut().enumerate() {
                 *f = match j % 7 {
