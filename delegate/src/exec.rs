@@ -462,6 +462,7 @@ pub(crate) fn run_node(exec: Exec, op: &Op, packed: &Packed, ins: &[&[f32]], in_
         (Op::DepthToSpace { .. } | Op::StridedSlice(_) | Op::TransposeConvBias { .. } | Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_), _) => {
             crate::ops_extra::run(exec, op, ins, in_shapes, out_shape, out)
         }
+        (Op::MaxPoolArgmax { .. } | Op::MaxUnpool { .. }, _) => crate::ops_extra::run(exec, op, ins, in_shapes, out_shape, out),
         (Op::Transpose { perm }, _) => transpose::transpose(exec, x, xs, perm, out),
         (Op::BatchMatMul, _) => {
             let r = xs.len();

@@ -60,6 +60,13 @@ pub enum Op {
     TransformLandmarks,
     /// MediaPipe `Landmarks2TransformMatrix` v2. Input: landmarks `[1,n,3]`; output `[1,4,4]`.
     LandmarksToTransformMatrix(armrest_kernels::mediapipe::LandmarksToMatrix),
+    /// MediaPipe `MaxPoolingWithArgmax2D`, one of its two outputs (the TFLite
+    /// node becomes two IR nodes): the pooled values, or (`indices`) the
+    /// argmax positions in the window as fp32 `ky * kw + kx + 0.1`. Input: x `[n,h,w,c]`.
+    MaxPoolArgmax { pool: armrest_kernels::mediapipe::ArgmaxPool, indices: bool },
+    /// MediaPipe `MaxUnpooling2D`. Inputs: values `[n,h,w,c]`, indices (same
+    /// shape, as `MaxPoolArgmax` writes them); output `[n, h*kh, w*kw, c]`.
+    MaxUnpool { pool: armrest_kernels::mediapipe::ArgmaxPool },
     /// Output dim `d` is input dim `perm[d]` (torch `permute`).
     Transpose { perm: Vec<usize> },
     /// Inputs: a `[..., m, k]`, b `[..., k, n]` (both activations, same
@@ -109,6 +116,9 @@ impl Op {
             Op::TransformTensorBilinear { .. } => "transform_tensor_bilinear",
             Op::TransformLandmarks => "transform_landmarks",
             Op::LandmarksToTransformMatrix(_) => "landmarks_to_transform_matrix",
+            Op::MaxPoolArgmax { indices: false, .. } => "max_pool_argmax_values",
+            Op::MaxPoolArgmax { indices: true, .. } => "max_pool_argmax_indices",
+            Op::MaxUnpool { .. } => "max_unpool",
             Op::Transpose { .. } => "transpose",
             Op::BatchMatMul => "batch_matmul",
             Op::Gelu { .. } => "gelu",

@@ -1,7 +1,7 @@
 //! Shape rules and execution of the ops MediaPipe's models add to the IR:
 //! DEPTH_TO_SPACE, STRIDED_SLICE and MediaPipe's custom ops (transposed
 //! convolution with bias, tensor warp, landmark transform, landmarks →
-//! matrix). Kept apart from the core op set so each concern stays small.
+//! matrix, max pooling with argmax and unpooling). Kept apart from the core op set so each concern stays small.
 
 use crate::ir::{Op, Padding};
 use crate::shapes::Shape;
@@ -133,6 +133,25 @@ pub fn infer(op: &Op, inputs: &[&[usize]]) -> Result<Shape, String> {
             }
             vec![1, 4, 4]
         }
+        Op::MaxPoolArgmax { pool, .. } => {
+            expect_rank("argmax pool input", x, 4)?;
+            let axis = |d: usize| mp::argmax_pool_geometry(x[1 + d], pool.filter[d], pool.stride[d], pool.same).map(|g| g.0);
+            let (Some(oh), Some(ow)) = (axis(0), axis(1)) else {
+                return Err(format!("filter {:?} stride {:?} {} do not fit input {x:?}", pool.filter, pool.stride, if pool.same { "SAME" } else { "VALID" }));
+            };
+            vec![x[0], oh, ow, x[3]]
+        }
+        Op::MaxUnpool { pool } => {
+            expect_rank("unpool values", x, 4)?;
+            let idx = inputs.get(1).copied().ok_or("missing indices")?;
+            if idx != x {
+                return Err(format!("indices {idx:?} do not match values {x:?}"));
+            }
+            let (Some(oh), Some(ow)) = (x[1].checked_mul(pool.filter[0]), x[2].checked_mul(pool.filter[1])) else {
+                return Err(format!("filter {:?} overflows the output of {x:?}", pool.filter));
+            };
+            vec![x[0], oh, ow, x[3]]
+        }
         _ => return Err(format!("{} is not an op of ops_extra", op.name())),
     })
 }
@@ -160,6 +179,16 @@ pub fn run(exec: Exec, op: &Op, ins: &[&[f32]], in_shapes: &[&[usize]], out_shap
         Op::TransformTensorBilinear { size } => mp::transform_tensor_bilinear(exec, nhwc(xs), x, ins[1], *size, out),
         Op::TransformLandmarks => mp::transform_landmarks(x, xs[2], ins[1], out),
         Op::LandmarksToTransformMatrix(p) => mp::landmarks_to_transform_matrix(p, x, out),
+        Op::MaxPoolArgmax { pool, indices } => {
+            let (_, pt) = mp::argmax_pool_geometry(xs[1], pool.filter[0], pool.stride[0], pool.same).expect("validated at prepare");
+            let (_, pl) = mp::argmax_pool_geometry(xs[2], pool.filter[1], pool.stride[1], pool.same).expect("validated at prepare");
+            mp::max_pool_with_argmax(exec, pool, nhwc(xs), x, [out_shape[1], out_shape[2]], [pt, pl], *indices, out);
+        }
+        Op::MaxUnpool { pool } => {
+            let (_, pt) = mp::unpool_geometry(xs[1], pool.filter[0], pool.stride[0]);
+            let (_, pl) = mp::unpool_geometry(xs[2], pool.filter[1], pool.stride[1]);
+            mp::max_unpool(exec, pool, nhwc(xs), x, ins[1], [out_shape[1], out_shape[2]], [pt, pl], out);
+        }
         _ => unreachable!("ops_extra::run called for {}", op.name()),
     }
 }

@@ -205,6 +205,7 @@ pub fn infer(op: &Op, inputs: &[&[usize]]) -> Result<Vec<Shape>, String> {
         Op::DepthToSpace { .. } | Op::StridedSlice(_) | Op::TransposeConvBias { .. } | Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_) => {
             crate::ops_extra::infer(op, inputs)?
         }
+        Op::MaxPoolArgmax { .. } | Op::MaxUnpool { .. } => crate::ops_extra::infer(op, inputs)?,
         Op::Transpose { perm } => {
             let mut seen = vec![false; x.len()];
             if perm.len() != x.len() || perm.iter().any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true)) {

@@ -195,3 +195,93 @@ fn landmark_custom_ops_read_flexbuffer_options() {
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
+
+/// A `TfLitePoolParams` as MediaPipe's converter stores it in the custom
+/// data: padding, stride w/h, filter w/h, activation, then the computed padding.
+fn pool_params(padding: i32, stride: [i32; 2], filter: [i32; 2], activation: i32) -> Vec<u8> {
+    [padding, stride[1], stride[0], filter[1], filter[0], activation, 0, 0, 0, 0].iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+#[test]
+fn argmax_pool_and_unpool_claim_and_run_as_mediapipe_defines() {
+    // x[1,4,6,3] → MaxPoolingWithArgmax2D(2x2, stride 2, SAME) → (v, i)[1,2,3,3]
+    // → MaxUnpooling2D(v, i) → u[1,4,6,3]. The graph returns i and u.
+    let mut m = MockModel::default();
+    let x = m.act(&[1, 4, 6, 3]);
+    let (v, i) = (m.act(&[1, 2, 3, 3]), m.act(&[1, 2, 3, 3]));
+    let u = m.act(&[1, 4, 6, 3]);
+    m.custom("MaxPoolingWithArgmax2D", &[x], &[v, i], &pool_params(1, [2, 2], [2, 2], 0));
+    m.custom("MaxUnpooling2D", &[v, i], &[u], &pool_params(1, [2, 2], [2, 2], 0));
+    let r = claim_nodes(&m, &m.plan());
+    assert_eq!(r.claimed, vec![0, 1], "{:?}", r.unclaimed);
+    let xv = values(72, 21);
+    for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
+        let (g, gin) = build_partition(&m, &r.folds, &r.claimed, &[x], &[i, u]).unwrap();
+        assert_eq!(gin, vec![x]);
+        // The two-output node is two IR nodes reading the same input.
+        let names: Vec<&str> = g.nodes.iter().map(|n| n.op.name()).collect();
+        assert_eq!(names, ["max_pool_argmax_values", "max_pool_argmax_indices", "max_unpool"]);
+        let mut e = Executor::new(g, isa, Arc::new(ThreadPool::new(2))).unwrap();
+        assert_eq!(e.prepare(&[vec![1, 4, 6, 3]]).unwrap(), vec![vec![1, 2, 3, 3], vec![1, 4, 6, 3]]);
+        let (mut iv, mut uv) = (vec![0.0; 18], vec![0.0; 72]);
+        e.run(&[&xv], &mut [&mut iv, &mut uv]).unwrap();
+        for (oy, ox, c) in (0..2).flat_map(|oy| (0..3).flat_map(move |ox| (0..3).map(move |c| (oy, ox, c)))) {
+            let at = |ky: usize, kx: usize| ((oy * 2 + ky) * 6 + ox * 2 + kx) * 3 + c;
+            let k = (0..4).fold(0, |best, k| if xv[at(k / 2, k % 2)] > xv[at(best / 2, best % 2)] { k } else { best });
+            assert_eq!(iv[(oy * 3 + ox) * 3 + c], k as f32 + 0.1, "argmax position in the window, +0.1");
+            for kk in 0..4 {
+                assert_eq!(uv[at(kk / 2, kk % 2)], if kk == k { xv[at(kk / 2, kk % 2)] } else { 0.0 }, "unpooled");
+            }
+        }
+    }
+}
+
+#[test]
+fn argmax_pool_and_unpool_refuse_what_they_cannot_run_with_reasons() {
+    let build = |pool_opts: Vec<u8>, unpool_opts: Vec<u8>| {
+        let mut m = MockModel::default();
+        let x = m.act(&[1, 5, 5, 2]);
+        let (v, i) = (m.act(&[1, 3, 3, 2]), m.act(&[1, 3, 3, 2]));
+        let u = m.act(&[1, 6, 6, 2]);
+        m.custom("MaxPoolingWithArgmax2D", &[x], &[v, i], &pool_opts);
+        m.custom("MaxUnpooling2D", &[v, i], &[u], &unpool_opts);
+        m
+    };
+    let good = pool_params(1, [2, 2], [2, 2], 3);
+    let m = build(good.clone(), good.clone());
+    let r = claim_nodes(&m, &m.plan());
+    assert_eq!(r.claimed, vec![0, 1], "odd sizes with SAME: {:?}", r.unclaimed);
+    // (options of the pool, of the unpool, what the reason of the refused node says)
+    let cases = [
+        (good[..20].to_vec(), good.clone(), "24"),
+        (pool_params(0, [2, 2], [2, 2], 0), good.clone(), "padding"),
+        (pool_params(1, [0, 2], [2, 2], 0), good.clone(), "stride"),
+        (pool_params(1, [2, 2], [2, -1], 0), good.clone(), "filter"),
+        (pool_params(1, [2, 2], [2, 2], 7), good.clone(), "activation"),
+        (pool_params(2, [2, 2], [2, 2], 0), good.clone(), "declares"), // VALID gives [1,2,2,2]
+        (good.clone(), pool_params(1, [2, 2], [3, 2], 0), "declares"), // unpool output [1,9,6,2]
+        (good.clone(), vec![0xff; 30], "padding"),
+    ];
+    for (p, q, why) in cases {
+        let m = build(p, q);
+        let r = claim_nodes(&m, &m.plan());
+        assert_eq!(r.claimed.len(), 1, "{why}: {:?}", r.unclaimed);
+        assert!(r.unclaimed[0].reason.contains(why), "{why}: {:?}", r.unclaimed);
+    }
+    // int32 indices (not MediaPipe's float32), and an unpool with indices of another shape.
+    let mut m = build(good.clone(), good.clone());
+    m.tensors[2].dtype = armrest_delegate::tflite::dtype::I32;
+    let r = claim_nodes(&m, &m.plan());
+    assert!(r.claimed.is_empty() && r.unclaimed[0].reason.contains("float32"), "{:?}", r.unclaimed);
+    let mut m = build(good.clone(), good.clone());
+    let other = m.act(&[1, 3, 2, 2]);
+    m.nodes[1].inputs[1] = other;
+    let r = claim_nodes(&m, &m.plan());
+    assert_eq!(r.claimed, vec![0]);
+    assert!(r.unclaimed[0].reason.contains("indices"), "{:?}", r.unclaimed);
+    // A single-output MaxPoolingWithArgmax2D is not MediaPipe's op.
+    let mut m = build(good.clone(), good);
+    m.nodes[0].outputs.pop();
+    let r = claim_nodes(&m, &m.plan());
+    assert!(r.unclaimed.iter().any(|u| u.node == 0 && u.reason.contains("has 1 and 2")), "{:?}", r.unclaimed);
+}

@@ -7,7 +7,7 @@ use armrest_delegate::fallback::{FallbackOp, FallbackUnary, Reduction};
 use armrest_delegate::ir::{Graph, Node, Op, Padding, PoolKind, ReshapeRule};
 use armrest_delegate::ops_extra::StridedSliceSpec;
 use armrest_delegate::tract_bridge::{has_tract_equivalent, plan, run_plan, to_tract, untranslatable, OutputError, Verifier};
-use armrest_kernels::mediapipe::LandmarksToMatrix;
+use armrest_kernels::mediapipe::{ArgmaxPool, LandmarksToMatrix};
 use armrest_delegate::Executor;
 use armrest_kernels::elementwise::{BinaryOp, UnaryOp};
 use armrest_kernels::{Clamp, Isa, ThreadPool};
@@ -304,6 +304,8 @@ fn variant(op: &Op) -> usize {
         Op::GroupedConv2d { .. } => 22,
         Op::Fallback(_) => 23,
         Op::Quant(_) => 24,
+        Op::MaxPoolArgmax { .. } => 25,
+        Op::MaxUnpool { .. } => 26,
     }
 }
 
@@ -355,8 +357,11 @@ fn every_ir_op_is_covered_by_the_bridge() {
         (Op::Fallback(FallbackOp::Unary(FallbackUnary::Exp)), vec![x.to_vec()], vec![]),
         // int8 partitions have no tract twin yet: refused by name.
         (Op::Quant(armrest_delegate::qir::QOp::Dequantize { input: armrest_delegate::qir::Affine { scale: 0.5, zero_point: 3 } }), vec![x.to_vec()], vec![]),
+        // MediaPipe's argmax pooling and unpooling: no tract twin.
+        (Op::MaxPoolArgmax { pool: ArgmaxPool { filter: [2, 2], stride: [2, 2], same: true, clamp: Clamp::NONE }, indices: true }, vec![x.to_vec()], vec![]),
+        (Op::MaxUnpool { pool: ArgmaxPool { filter: [2, 2], stride: [2, 2], same: true, clamp: Clamp::NONE } }, vec![x.to_vec(), x.to_vec()], vec![]),
     ];
-    let mut covered = [false; 25];
+    let mut covered = [false; 27];
     for (op, acts, consts) in &cases {
         covered[variant(op)] = true;
         let acts: Vec<&[usize]> = acts.iter().map(Vec::as_slice).collect();

@@ -1,10 +1,12 @@
 //! MediaPipe's custom ops, reimplemented from the semantics of MediaPipe's
 //! public kernels (mediapipe/util/tflite/operations): the transposed
 //! convolution with bias, the affine tensor warp and landmark transform, and
-//! the landmarks → crop-matrix estimate used by face_landmark_with_attention.
+//! the landmarks → crop-matrix estimate used by face_landmark_with_attention,
+//! and the max pooling that also returns argmax positions with the unpooling
+//! that scatters back through them (segmentation encoder/decoders).
 
 use crate::simd::{par_chunks, TASK_WORK};
-use crate::{Exec, Nhwc};
+use crate::{Clamp, Exec, Nhwc};
 
 /// Geometry of `Convolution2DTransposeBias` on one spatial axis: (output size,
 /// padding before) for input size `input`, kernel `k`, stride `s`. SAME pads
@@ -173,6 +175,208 @@ pub fn landmarks_to_transform_matrix(p: &LandmarksToMatrix, landmarks: &[f32], o
         0.0, 0.0, 1.0, 0.0, //
         0.0, 0.0, 0.0, 1.0,
     ]);
+}
+
+/// Options of MediaPipe's `MaxPoolingWithArgmax2D` and `MaxUnpooling2D`,
+/// which both read a `TfLitePoolParams` from the node's custom data.
+/// `MaxUnpooling2D` uses only `filter` and `stride`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ArgmaxPool {
+    /// `[height, width]`.
+    pub filter: [usize; 2],
+    /// `[height, width]`.
+    pub stride: [usize; 2],
+    /// SAME (true) or VALID padding.
+    pub same: bool,
+    /// The fused activation's range; MediaPipe's "none" clamps to the finite
+    /// floats (`[f32::MIN, f32::MAX]`), so an infinite maximum comes out finite.
+    pub clamp: Clamp,
+}
+
+/// `MaxPoolingWithArgmax2D` on one spatial axis: (output size, padding
+/// before) for input size `input`, or `None` when VALID windows do not fit.
+/// SAME gives `ceil(input / stride)`; VALID `(input - filter) / stride + 1`;
+/// the padding before is half (rounded down) of what the last window overhangs.
+pub fn argmax_pool_geometry(input: usize, filter: usize, stride: usize, same: bool) -> Option<(usize, usize)> {
+    if input == 0 || filter == 0 || stride == 0 || (!same && input < filter) {
+        return None;
+    }
+    let out = if same { input.div_ceil(stride) } else { (input - filter) / stride + 1 };
+    Some((out, ((out - 1) * stride + filter).saturating_sub(input) / 2))
+}
+
+/// `MaxUnpooling2D` on one spatial axis: (output size, padding before) for
+/// pooled size `input`. The output is `input * filter` whatever the stride;
+/// a stride above the filter shifts the windows by `(input - 1) * (stride - filter) / 2`.
+pub fn unpool_geometry(input: usize, filter: usize, stride: usize) -> (usize, usize) {
+    (input * filter, input.saturating_sub(1) * stride.saturating_sub(filter) / 2)
+}
+
+/// `MaxPoolingWithArgmax2D`, one of its outputs: for every output pixel and
+/// channel, the first (row-major) strict maximum of the window's in-bounds
+/// inputs, starting from `f32::MIN` (NaNs never win; a window of NaNs or
+/// -inf gives `f32::MIN` at position 0). `indices == false` writes the
+/// clamped maxima; `true` writes their positions in the window,
+/// `ky * filter_w + kx`, as MediaPipe's fp32 `position + 0.1`.
+/// `out_hw` and `pad` come from [`argmax_pool_geometry`].
+#[allow(clippy::too_many_arguments)]
+pub fn max_pool_with_argmax(exec: Exec, p: &ArgmaxPool, xs: Nhwc, x: &[f32], out_hw: [usize; 2], pad: [usize; 2], indices: bool, out: &mut [f32]) {
+    assert_eq!(x.len(), xs.len(), "max_pool_with_argmax: input length does not match its shape");
+    assert_eq!(out.len(), xs.n * out_hw[0] * out_hw[1] * xs.c, "max_pool_with_argmax: output length does not match");
+    assert!(p.filter[0] >= 1 && p.filter[1] >= 1 && p.stride[0] >= 1 && p.stride[1] >= 1, "max_pool_with_argmax: zero filter or stride");
+    let c = xs.c;
+    let row = out_hw[1] * c;
+    if row == 0 {
+        return;
+    }
+    let rows_per_task = (TASK_WORK / (row * p.filter[0] * p.filter[1]).max(1)).max(1);
+    if indices {
+        argmax_rows::<true>(exec, p, xs, x, out_hw, pad, rows_per_task, out);
+    } else {
+        argmax_rows::<false>(exec, p, xs, x, out_hw, pad, rows_per_task, out);
+    }
+}
+
+/// The body of [`max_pool_with_argmax`]: `INDICES` writes positions, else values.
+#[allow(clippy::too_many_arguments)]
+fn argmax_rows<const INDICES: bool>(exec: Exec, p: &ArgmaxPool, xs: Nhwc, x: &[f32], out_hw: [usize; 2], pad: [usize; 2], rows_per_task: usize, out: &mut [f32]) {
+    let c = xs.c;
+    let row = out_hw[1] * c;
+    par_chunks(exec, out, rows_per_task * row, &|start, part| {
+        let mut best = vec![0.0f32; c];
+        // Positions held as f32 (what MediaPipe's `int + 0.1f` converts them to
+        // anyway), so the compare-and-select runs on one lane type and vectorizes.
+        let mut at = vec![0.0f32; if INDICES { c } else { 0 }];
+        for (r, out_row) in part.chunks_exact_mut(row).enumerate() {
+            let g = start / row + r;
+            let (n, oy) = (g / out_hw[0], g % out_hw[0]);
+            // Window rows in the input: [oy * s - pad, + filter), clipped.
+            let y0 = (oy * p.stride[0]) as isize - pad[0] as isize;
+            let (ky0, ky1) = ((-y0).max(0) as usize, (xs.h as isize - y0).clamp(0, p.filter[0] as isize) as usize);
+            for (ox, px) in out_row.chunks_exact_mut(c).enumerate() {
+                let x0 = (ox * p.stride[1]) as isize - pad[1] as isize;
+                let (kx0, kx1) = ((-x0).max(0) as usize, (xs.w as isize - x0).clamp(0, p.filter[1] as isize) as usize);
+                best.fill(f32::MIN);
+                at.fill(0.0);
+                for fy in ky0..ky1 {
+                    let iy = (y0 + fy as isize) as usize;
+                    for fx in kx0..kx1 {
+                        let ix = (x0 + fx as isize) as usize;
+                        let src = &x[((n * xs.h + iy) * xs.w + ix) * c..][..c];
+                        if INDICES {
+                            let pos = (fy * p.filter[1] + fx) as f32;
+                            let (best, at) = (&mut best[..c], &mut at[..c]);
+                            for k in 0..c {
+                                // Branch-free so the loop vectorizes; NaN > b is false.
+                                let m = 0u32.wrapping_sub((src[k] > best[k]) as u32);
+                                best[k] = f32::from_bits((src[k].to_bits() & m) | (best[k].to_bits() & !m));
+                                at[k] = f32::from_bits((pos.to_bits() & m) | (at[k].to_bits() & !m));
+                            }
+                        } else {
+                            let best = &mut best[..c];
+                            for k in 0..c {
+                                best[k] = if src[k] > best[k] { src[k] } else { best[k] };
+                            }
+                        }
+                    }
+                }
+                if INDICES {
+                    for (o, &a) in px.iter_mut().zip(&at) {
+                        *o = a + 0.1;
+                    }
+                } else {
+                    for (o, &b) in px.iter_mut().zip(&best) {
+                        *o = p.clamp.apply(b);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// `MaxUnpooling2D`: zeros, then every input value written where its index
+/// points: index `i` (truncated toward zero, like C's float→int) at input
+/// pixel `(iy, ix)` lands on `(iy * sh - pad_t + i / fw, ix * sw - pad_l + i % fw)`
+/// with C's truncating division, in the input's (n, y, x, c) order, so a later
+/// write to the same place wins. Targets outside the output, and indices
+/// that are not finite or exceed i32 (undefined in MediaPipe), are skipped.
+/// `xs` is the shape of `values` and `indices`; `out_hw`, `pad` come from [`unpool_geometry`].
+#[allow(clippy::too_many_arguments)]
+pub fn max_unpool(exec: Exec, p: &ArgmaxPool, xs: Nhwc, values: &[f32], indices: &[f32], out_hw: [usize; 2], pad: [usize; 2], out: &mut [f32]) {
+    assert!(values.len() == xs.len() && indices.len() == xs.len(), "max_unpool: values or indices do not match their shape");
+    assert_eq!(out.len(), xs.n * out_hw[0] * out_hw[1] * xs.c, "max_unpool: output length does not match");
+    assert!(p.filter[0] >= 1 && p.filter[1] >= 1, "max_unpool: zero filter");
+    let c = xs.c;
+    let image = out_hw[0] * out_hw[1] * c;
+    if image == 0 {
+        return;
+    }
+    let (fw, (oh, ow)) = (p.filter[1] as i64, (out_hw[0] as i64, out_hw[1] as i64));
+    // (i / fw, i % fw) of the in-window positions, looked up instead of divided.
+    let area = p.filter[0] * p.filter[1];
+    let split: Vec<(i64, i64)> = if area <= 4096 { (0..area as i64).map(|i| (i / fw, i % fw)).collect() } else { Vec::new() };
+    // Each task owns whole output rows. Usually (stride = filter, every index
+    // in its window) each output has exactly one candidate writer, so it is a
+    // gather; otherwise a scatter that scans every input pixel of the images
+    // the task overlaps and keeps the writes that land in its rows.
+    let row = out_hw[1] * c;
+    let rows = (xs.n * out_hw[0]).div_ceil(exec.pool.num_threads().max(1)).max(TASK_WORK.div_ceil(row));
+    let tiles = p.stride == p.filter && area <= 1 << 24; // positions exact in f32
+    par_chunks(exec, out, rows * row, &|start, part| {
+        let end = start + part.len();
+        let images = start / image..end.div_ceil(image);
+        let in_image = xs.h * xs.w * c;
+        // Whether every index truncates into [0, area) (false for NaN); in
+        // blocks without early exit within one, so the test vectorizes.
+        let regular = |block: &[f32]| block.iter().fold(true, |ok, &f| ok & (f > -1.0) & (f < area as f32));
+        if tiles && indices[images.start * in_image..images.end * in_image].chunks(256).all(regular) {
+            for (r, out_row) in part.chunks_exact_mut(row).enumerate() {
+                let g = start / row + r;
+                let (n, oy) = (g / out_hw[0], g % out_hw[0]);
+                let (iy, dy) = (oy / p.filter[0], oy % p.filter[0]);
+                for (ox, px) in out_row.chunks_exact_mut(c).enumerate() {
+                    let (ix, dx) = (ox / p.filter[1], ox % p.filter[1]);
+                    let at = ((n * xs.h + iy) * xs.w + ix) * c;
+                    // trunc(f) == pos, for f in (-1, area): f in [pos, pos + 1), or (-1, 1) for 0.
+                    let pos = dy * p.filter[1] + dx;
+                    let (lo, hi) = (if pos == 0 { f32::MIN } else { pos as f32 }, (pos + 1) as f32);
+                    for ((o, &v), &f) in px.iter_mut().zip(&values[at..at + c]).zip(&indices[at..at + c]) {
+                        *o = if (f >= lo) & (f < hi) { v } else { 0.0 };
+                    }
+                }
+            }
+            return;
+        }
+        part.fill(0.0);
+        for n in images {
+            for iy in 0..xs.h {
+                let base_y = (iy * p.stride[0]) as i64 - pad[0] as i64;
+                for ix in 0..xs.w {
+                    let base_x = (ix * p.stride[1]) as i64 - pad[1] as i64;
+                    let at = ((n * xs.h + iy) * xs.w + ix) * c;
+                    for (k, (&v, &f)) in values[at..at + c].iter().zip(&indices[at..at + c]).enumerate() {
+                        // Skips NaN and infinities too.
+                        if f.is_nan() || f.abs() >= 2147483648.0 {
+                            continue;
+                        }
+                        let i = f as i64;
+                        let (dy, dx) = match split.get(i as usize) {
+                            Some(&d) => d,
+                            None => (i / fw, i % fw),
+                        };
+                        let (oy, ox) = (base_y + dy, base_x + dx);
+                        if !(0..oh).contains(&oy) || !(0..ow).contains(&ox) {
+                            continue;
+                        }
+                        let flat = n * image + ((oy * ow + ox) as usize) * c + k;
+                        if (start..end).contains(&flat) {
+                            part[flat - start] = v;
+                        }
+                    }
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]
@@ -375,5 +579,210 @@ mod tests {
         let t = mat4_mul(&mat4_mul(&mat4_mul(&shift(cx, cy), &rotm), &scale), &shift(-12.0, -8.0));
         let want: Vec<f32> = t.iter().map(|&v| v as f32).collect();
         close(&out, &want, 2e-5, "matrix");
+    }
+    /// MaxPoolingWithArgmax2D as the definition reads: every output pixel
+    /// and channel visits its window in row-major order over the padded
+    /// coordinates, skipping positions outside the input.
+    fn argmax_pool_ref(p: &ArgmaxPool, s: Nhwc, x: &[f32]) -> (Vec<f32>, Vec<f32>, [usize; 2]) {
+        let (oh, pt) = argmax_pool_geometry(s.h, p.filter[0], p.stride[0], p.same).unwrap();
+        let (ow, pl) = argmax_pool_geometry(s.w, p.filter[1], p.stride[1], p.same).unwrap();
+        let (mut vals, mut idx) = (Vec::new(), Vec::new());
+        for n in 0..s.n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for k in 0..s.c {
+                        let (mut m, mut at) = (f32::MIN, 0usize);
+                        for fy in 0..p.filter[0] {
+                            for fx in 0..p.filter[1] {
+                                let iy = (oy * p.stride[0] + fy) as i64 - pt as i64;
+                                let ix = (ox * p.stride[1] + fx) as i64 - pl as i64;
+                                if iy < 0 || ix < 0 || iy >= s.h as i64 || ix >= s.w as i64 {
+                                    continue;
+                                }
+                                let v = x[((n * s.h + iy as usize) * s.w + ix as usize) * s.c + k];
+                                if v > m {
+                                    (m, at) = (v, fy * p.filter[1] + fx);
+                                }
+                            }
+                        }
+                        vals.push(m.max(p.clamp.min).min(p.clamp.max));
+                        idx.push(at as f32 + 0.1);
+                    }
+                }
+            }
+        }
+        (vals, idx, [oh, ow])
+    }
+
+    /// MaxUnpooling2D as the definition reads: zeros, then one sequential
+    /// scatter in input order, dropping targets outside the output.
+    fn unpool_ref(p: &ArgmaxPool, s: Nhwc, v: &[f32], idx: &[f32]) -> (Vec<f32>, [usize; 2]) {
+        let (oh, pt) = unpool_geometry(s.h, p.filter[0], p.stride[0]);
+        let (ow, pl) = unpool_geometry(s.w, p.filter[1], p.stride[1]);
+        let mut out = vec![0.0; s.n * oh * ow * s.c];
+        for n in 0..s.n {
+            for iy in 0..s.h {
+                for ix in 0..s.w {
+                    for k in 0..s.c {
+                        let at = ((n * s.h + iy) * s.w + ix) * s.c + k;
+                        let i = idx[at].trunc();
+                        if !i.is_finite() {
+                            continue;
+                        }
+                        let i = i as i64;
+                        let oy = (iy * p.stride[0]) as i64 - pt as i64 + i / p.filter[1] as i64;
+                        let ox = (ix * p.stride[1]) as i64 - pl as i64 + i % p.filter[1] as i64;
+                        if (0..oh as i64).contains(&oy) && (0..ow as i64).contains(&ox) {
+                            out[((n * oh + oy as usize) * ow + ox as usize) * s.c + k] = v[at];
+                        }
+                    }
+                }
+            }
+        }
+        (out, [oh, ow])
+    }
+
+    fn run_argmax(p: &ArgmaxPool, s: Nhwc, x: &[f32], threads: usize) -> (Vec<f32>, Vec<f32>) {
+        let (oh, pt) = argmax_pool_geometry(s.h, p.filter[0], p.stride[0], p.same).unwrap();
+        let (ow, pl) = argmax_pool_geometry(s.w, p.filter[1], p.stride[1], p.same).unwrap();
+        let pool = ThreadPool::new(threads);
+        let exec = Exec { isa: Isa::Scalar, pool: &pool };
+        let mut v = vec![f32::NAN; s.n * oh * ow * s.c];
+        let mut i = v.clone();
+        max_pool_with_argmax(exec, p, s, x, [oh, ow], [pt, pl], false, &mut v);
+        max_pool_with_argmax(exec, p, s, x, [oh, ow], [pt, pl], true, &mut i);
+        (v, i)
+    }
+
+    fn run_unpool(p: &ArgmaxPool, s: Nhwc, v: &[f32], idx: &[f32], threads: usize) -> Vec<f32> {
+        let (oh, pt) = unpool_geometry(s.h, p.filter[0], p.stride[0]);
+        let (ow, pl) = unpool_geometry(s.w, p.filter[1], p.stride[1]);
+        let pool = ThreadPool::new(threads);
+        let mut out = vec![f32::NAN; s.n * oh * ow * s.c];
+        max_unpool(Exec { isa: Isa::Scalar, pool: &pool }, p, s, v, idx, [oh, ow], [pt, pl], &mut out);
+        out
+    }
+
+    const MP_NONE: Clamp = Clamp { min: f32::MIN, max: f32::MAX };
+
+    #[test]
+    fn max_pool_with_argmax_matches_the_definition() {
+        // (n, h, w, c, fh, fw, sh, sw, same)
+        let cases = [
+            (1, 8, 8, 16, 2, 2, 2, 2, true),
+            (2, 5, 7, 3, 2, 2, 2, 2, true),
+            (1, 5, 5, 4, 3, 3, 2, 2, true),
+            (1, 7, 6, 5, 3, 2, 1, 2, false),
+            (1, 9, 4, 1, 4, 3, 3, 1, true),
+            (3, 6, 6, 2, 2, 3, 3, 2, false),
+            (1, 1, 1, 7, 2, 2, 2, 2, true),
+            (1, 4, 9, 33, 1, 1, 1, 1, true),
+            (1, 3, 8, 3, 3, 3, 4, 4, true),
+            (1, 40, 40, 24, 2, 2, 2, 2, true),
+        ];
+        for (n, h, w, c, fh, fw, sh, sw, same) in cases {
+            let s = Nhwc { n, h, w, c };
+            // Coarse values make ties common: the first row-major maximum must win.
+            let x: Vec<f32> = vals(s.len(), 9).iter().map(|v| (v * 4.0).round()).collect();
+            for clamp in [MP_NONE, Clamp::RELU, Clamp::RELU_N1_TO_1] {
+                let p = ArgmaxPool { filter: [fh, fw], stride: [sh, sw], same, clamp };
+                let (want_v, want_i, _) = argmax_pool_ref(&p, s, &x);
+                for threads in [1, 3] {
+                    let (v, i) = run_argmax(&p, s, &x, threads);
+                    assert_eq!(v, want_v, "values {s:?} {p:?} threads {threads}");
+                    assert_eq!(i, want_i, "indices {s:?} {p:?} threads {threads}");
+                }
+            }
+        }
+        // Geometry: SAME ceil(in / s) padded half (down) before; VALID fits whole windows.
+        assert_eq!(argmax_pool_geometry(5, 2, 2, true), Some((3, 0)));
+        assert_eq!(argmax_pool_geometry(5, 3, 2, true), Some((3, 1)));
+        assert_eq!(argmax_pool_geometry(6, 4, 2, true), Some((3, 1)));
+        assert_eq!(argmax_pool_geometry(7, 3, 2, false), Some((3, 0)));
+        assert_eq!(argmax_pool_geometry(2, 3, 1, false), None);
+        assert_eq!(argmax_pool_geometry(0, 2, 2, true), None);
+    }
+
+    #[test]
+    fn max_pool_with_argmax_edge_values_follow_mediapipe() {
+        // One 2x2 window per channel: NaNs never win, -inf alone gives f32::MIN at
+        // position 0, +inf is clamped to f32::MAX by the "none" activation, ties keep the first.
+        let s = Nhwc { n: 1, h: 2, w: 2, c: 4 };
+        let (nan, inf) = (f32::NAN, f32::INFINITY);
+        #[rustfmt::skip]
+        let x = [
+            nan, -inf, 1.0, 2.0, //
+            3.0, -inf, inf, 2.0, //
+            nan, -inf, 0.0, 5.0, //
+            nan, -inf, 7.0, 5.0,
+        ];
+        let p = ArgmaxPool { filter: [2, 2], stride: [2, 2], same: false, clamp: MP_NONE };
+        let (v, i) = run_argmax(&p, s, &x, 1);
+        assert_eq!(v, [3.0, f32::MIN, f32::MAX, 5.0]);
+        assert_eq!(i, [1.1, 0.1, 1.1, 2.1]);
+        assert_eq!(i.iter().map(|&f| f as i32).collect::<Vec<_>>(), [1, 0, 1, 2]);
+    }
+
+    #[test]
+    fn max_unpool_matches_the_definition() {
+        // (n, h, w, c, fh, fw, sh, sw): stride = filter (the usual), overlapping
+        // windows (later writes win), stride > filter (shifted windows).
+        let cases = [(1, 4, 4, 16, 2, 2, 2, 2), (2, 3, 5, 3, 2, 2, 2, 2), (1, 3, 3, 4, 3, 3, 2, 2), (1, 4, 3, 2, 2, 3, 3, 4), (1, 1, 1, 5, 2, 2, 2, 2), (1, 20, 20, 32, 2, 2, 2, 2), (3, 10, 10, 32, 2, 2, 2, 2)];
+        for (n, h, w, c, fh, fw, sh, sw) in cases {
+            let s = Nhwc { n, h, w, c };
+            let v = vals(s.len(), 11);
+            let p = ArgmaxPool { filter: [fh, fw], stride: [sh, sw], same: true, clamp: MP_NONE };
+            // In-window positions as MediaPipe writes them, then irregular ones:
+            // past the window, negative (C truncation), out of the output, NaN, huge.
+            // Fractions truncate: 2.9 is 2, -0.5 is 0.
+            let regular: Vec<f32> = vals(s.len(), 12)
+                .iter()
+                .enumerate()
+                .map(|(j, r)| {
+                    let pos = ((r + 1.0) / 2.0 * (fh * fw) as f32).floor().min((fh * fw - 1) as f32);
+                    pos + [0.1, 0.9, if pos == 0.0 { -0.5 } else { 0.5 }][j % 3]
+                })
+                .collect();
+            let mut irregular = regular.clone();
+            for (j, f) in irregular.iter_mut().enumerate() {
+                *f = match j % 7 {
+                    1 => (fh * fw + 1) as f32 + 0.1,
+                    2 => -1.7,
+                    3 => -((fw + 1) as f32),
+                    4 => 1e6,
+                    5 => f32::NAN,
+                    6 => 3e9,
+                    _ => *f,
+                };
+            }
+            for idx in [&regular, &irregular] {
+                let (want, _) = unpool_ref(&p, s, &v, idx);
+                for threads in [1, 2, 3] {
+                    assert_eq!(run_unpool(&p, s, &v, idx, threads), want, "{s:?} {p:?} threads {threads}");
+                }
+            }
+        }
+        assert_eq!(unpool_geometry(3, 2, 2), (6, 0));
+        assert_eq!(unpool_geometry(3, 3, 2), (9, 0));
+        assert_eq!(unpool_geometry(4, 2, 3), (8, 1));
+        assert_eq!(unpool_geometry(5, 2, 5), (10, 6));
+    }
+
+    #[test]
+    fn unpooling_the_argmax_puts_each_maximum_back() {
+        // Stride = filter, even sizes: pool → unpool keeps each window's maximum
+        // where it was and zeroes the rest.
+        let s = Nhwc { n: 2, h: 6, w: 8, c: 5 };
+        let x = vals(s.len(), 13);
+        let p = ArgmaxPool { filter: [2, 2], stride: [2, 2], same: true, clamp: MP_NONE };
+        let (v, i) = run_argmax(&p, s, &x, 2);
+        let back = run_unpool(&p, Nhwc { n: 2, h: 3, w: 4, c: 5 }, &v, &i, 2);
+        for (j, (&b, &xv)) in back.iter().zip(&x).enumerate() {
+            let (k, px) = (j % s.c, j / s.c);
+            let (ix, iy, n) = (px % s.w, (px / s.w) % s.h, px / (s.w * s.h));
+            let window = (0..2).flat_map(|dy| (0..2).map(move |dx| ((iy / 2 * 2 + dy), (ix / 2 * 2 + dx))));
+            let max = window.map(|(y, xx)| x[((n * s.h + y) * s.w + xx) * s.c + k]).fold(f32::MIN, f32::max);
+            assert_eq!(b, if xv == max { xv } else { 0.0 }, "{j}");
+        }
     }
 }

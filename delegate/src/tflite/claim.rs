@@ -278,6 +278,9 @@ pub fn visit(model: &dyn TflModel, node: &TflNode, folds: &Folds) -> Result<Visi
     if matches!(node.builtin_code, super::fallback::codes::SPLIT | super::fallback::codes::SPLIT_V) {
         return super::fallback::visit_split(model, node, folds);
     }
+    if node.builtin_code == ops::CUSTOM && node.custom_name.as_deref() == Some("MaxPoolingWithArgmax2D") {
+        return super::claim_custom::visit_argmax_pool(model, node);
+    }
     if node.outputs.len() != 1 {
         return Err(format!("{} outputs (armrest's ops have one)", node.outputs.len()));
     }

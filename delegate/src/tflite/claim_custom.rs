@@ -1,15 +1,18 @@
 //! Claiming the ops MediaPipe's models add: the builtins DEPTH_TO_SPACE and
 //! STRIDED_SLICE, and MediaPipe's custom ops, whose parameters come from the
 //! node's custom options (a raw `TfLiteTransposeConvParams` for
-//! `Convolution2DTransposeBias`, FlexBuffers maps for the others). A blob
-//! armrest cannot read strictly leaves the node to the runtime with a reason.
+//! `Convolution2DTransposeBias`, a raw `TfLitePoolParams` for
+//! `MaxPoolingWithArgmax2D` and `MaxUnpooling2D`, FlexBuffers maps for the
+//! others). A blob armrest cannot read strictly leaves the node to the
+//! runtime with a reason.
 
-use super::claim::{is_constant_f32, Folds};
+use super::claim::{is_constant_f32, Folds, Visited};
 use super::flexbuffers::{self, Value};
 use super::{dtype, padding, BuiltinParams, TflModel, TflNode, TflTensor};
 use crate::ir::{Op, Padding};
 use crate::ops_extra::StridedSliceSpec;
-use armrest_kernels::mediapipe::LandmarksToMatrix;
+use armrest_kernels::mediapipe::{ArgmaxPool, LandmarksToMatrix};
+use armrest_kernels::Clamp;
 use std::collections::BTreeMap;
 
 fn input(node: &TflNode, i: usize) -> Result<i32, String> {
@@ -88,6 +91,62 @@ fn get_f32(m: &BTreeMap<String, Value>, key: &str) -> Result<f32, String> {
 
 fn index(v: i64, what: &str) -> Result<usize, String> {
     usize::try_from(v).map_err(|_| format!("{what} {v} is negative"))
+}
+
+/// The `TfLitePoolParams` MediaPipe's pooling ops read from the custom data:
+/// `{padding, stride_width, stride_height, filter_width, filter_height,
+/// activation, ...}` as int32 (the trailing computed padding is not read).
+fn pool_params(node: &TflNode) -> Result<ArgmaxPool, String> {
+    let o = &node.custom_options;
+    if o.len() < 24 {
+        return Err(format!("custom options hold {} bytes, TfLitePoolParams needs 24", o.len()));
+    }
+    let word = |i: usize| i32::from_le_bytes([o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]]);
+    let same = match word(0) {
+        padding::SAME => true,
+        padding::VALID => false,
+        p => return Err(format!("padding #{p} is not SAME or VALID")),
+    };
+    // Bounded so sizes computed from them cannot overflow.
+    let size = |v: i32, what: &str| usize::try_from(v).ok().filter(|s| (1..=1 << 16).contains(s)).ok_or_else(|| format!("{what} {v}"));
+    let stride = [size(word(2), "stride height")?, size(word(1), "stride width")?];
+    let filter = [size(word(4), "filter height")?, size(word(3), "filter width")?];
+    // MediaPipe's activation range: no activation (and TANH, SIGN_BIT,
+    // SIGMOID, which it does not apply) clamps to the finite floats.
+    let clamp = match word(5) {
+        0 | 4..=6 => Clamp { min: f32::MIN, max: f32::MAX },
+        1 => Clamp { min: 0.0, max: f32::MAX },
+        2 => Clamp::RELU_N1_TO_1,
+        3 => Clamp::RELU6,
+        a => return Err(format!("activation #{a} is not a TfLiteFusedActivation")),
+    };
+    Ok(ArgmaxPool { filter, stride, same, clamp })
+}
+
+/// `MaxPoolingWithArgmax2D`: one input, two fp32 outputs (values, indices),
+/// each computed by its own IR node.
+pub fn visit_argmax_pool(model: &dyn TflModel, node: &TflNode) -> Result<Visited, String> {
+    let pool = pool_params(node)?;
+    if node.inputs.len() != 1 || node.outputs.len() != 2 {
+        return Err(format!("{} inputs and {} outputs, MaxPoolingWithArgmax2D has 1 and 2", node.inputs.len(), node.outputs.len()));
+    }
+    let x = f32_input(model, node, 0)?;
+    let xs = model.tensor(x).and_then(|t| t.shape()).ok_or("the input has an unknown shape")?;
+    let mut parts = Vec::with_capacity(2);
+    for (k, &out) in node.outputs.iter().enumerate() {
+        let t = model.tensor(out).ok_or_else(|| format!("tensor {out} does not exist"))?;
+        if t.dtype != dtype::F32 || t.quantized {
+            return Err(format!("output '{}' is {}, MaxPoolingWithArgmax2D writes float32", t.name, dtype::name(t.dtype)));
+        }
+        let op = Op::MaxPoolArgmax { pool, indices: k == 1 };
+        let computed = crate::shapes::infer(&op, &[&xs])?.remove(0);
+        let declared = t.shape().ok_or_else(|| format!("output '{}' has an unknown shape", t.name))?;
+        if computed != declared {
+            return Err(format!("armrest computes output shape {computed:?}, the model declares {declared:?}"));
+        }
+        parts.push((op, out));
+    }
+    Ok(Visited::Parts { inputs: vec![x], parts })
 }
 
 /// MediaPipe's custom ops.
@@ -169,6 +228,13 @@ pub fn visit_custom(model: &dyn TflModel, folds: &Folds, node: &TflNode) -> Resu
                 return Err(format!("invalid output size {}x{} or scale {}x{}", p.output_height, p.output_width, p.scale_x, p.scale_y));
             }
             Ok((Op::LandmarksToTransformMatrix(p), vec![f32_input(model, node, 0)?]))
+        }
+        "MaxUnpooling2D" => {
+            let pool = pool_params(node)?;
+            if node.inputs.len() != 2 {
+                return Err(format!("{} inputs, MaxUnpooling2D has 2 (values, indices)", node.inputs.len()));
+            }
+            Ok((Op::MaxUnpool { pool }, vec![f32_input(model, node, 0)?, f32_input(model, node, 1)?]))
         }
         _ => Err(format!("custom op '{}' has no armrest kernel", node.op_name())),
     }

@@ -31,9 +31,10 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// Whether tract-core has an equivalent of `op`: every IR op but MediaPipe's
-/// tensor warp and landmark ops (custom ops with no counterpart in tract).
+/// tensor warp, landmark and argmax pool / unpool ops (custom ops with no
+/// counterpart in tract).
 pub fn has_tract_equivalent(op: &Op) -> bool {
-    !matches!(op, Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_) | Op::Quant(_))
+    !matches!(op, Op::TransformTensorBilinear { .. } | Op::TransformLandmarks | Op::LandmarksToTransformMatrix(_) | Op::Quant(_)) && !matches!(op, Op::MaxPoolArgmax { .. } | Op::MaxUnpool { .. })
 }
 
 /// Why `graph` cannot be built as a tract model whatever the shapes: its
@@ -438,6 +439,7 @@ impl Builder<'_> {
                 bail!("{} has no tract equivalent", node.op.name())
             }
             Op::Quant(_) => bail!("not verifiable: int8 ({} has no tract twin)", node.op.name()),
+            Op::MaxPoolArgmax { .. } | Op::MaxUnpool { .. } => bail!("{} has no tract equivalent", node.op.name()),
         })
     }
 

@@ -103,6 +103,64 @@ def landmarks_to_transform_matrix_ref(lm, subset_idxs, left_rotation_idx, right_
     return t.astype(np.float32).reshape(1, 4, 4)
 
 
+def argmax_pool_geometry(size: int, f: int, s: int, same: bool) -> tuple[int, int]:
+    """(output size, padding before) of MaxPoolingWithArgmax2D on one axis."""
+    out = -(-size // s) if same else (size - f) // s + 1
+    return out, max(0, (out - 1) * s + f - size) // 2
+
+
+#: MediaPipe's activation ranges (TfLiteFusedActivation → [lo, hi]); "none"
+#: and the activations it does not apply clamp to the finite floats.
+_F32 = np.finfo(np.float32)
+ACTIVATION_RANGE = {0: (_F32.min, _F32.max), 1: (0.0, _F32.max), 2: (-1.0, 1.0), 3: (0.0, 6.0),
+                    4: (_F32.min, _F32.max), 5: (_F32.min, _F32.max), 6: (_F32.min, _F32.max)}
+
+
+def max_pool_with_argmax_ref(x, filt, stride, same: bool, activation: int = 0):
+    """MaxPoolingWithArgmax2D: per window the first row-major strict maximum
+    (from float32 lowest), clamped; and its window position ky*fw + kx as
+    float32 position + 0.1."""
+    x = np.asarray(x, np.float32)
+    n, h, w, c = x.shape
+    oh, pt = argmax_pool_geometry(h, filt[0], stride[0], same)
+    ow, pl = argmax_pool_geometry(w, filt[1], stride[1], same)
+    best = np.full((n, oh, ow, c), _F32.min, np.float32)
+    pos = np.zeros((n, oh, ow, c), np.int64)
+    for ky in range(filt[0]):
+        for kx in range(filt[1]):
+            iy = np.arange(oh) * stride[0] - pt + ky
+            ix = np.arange(ow) * stride[1] - pl + kx
+            vy, vx = (iy >= 0) & (iy < h), (ix >= 0) & (ix < w)
+            v = np.full((n, oh, ow, c), -np.inf, np.float32)
+            v[:, vy[:, None] & vx[None, :]] = x[:, iy[vy]][:, :, ix[vx]].reshape(n, -1, c)
+            better = v > best
+            best = np.where(better, v, best)
+            pos = np.where(better, ky * filt[1] + kx, pos)
+    lo, hi = ACTIVATION_RANGE[activation]
+    return np.clip(best, lo, hi).astype(np.float32), (pos.astype(np.float32) + np.float32(0.1)).astype(np.float32)
+
+
+def max_unpool_ref(v, idx, filt, stride) -> np.ndarray:
+    """MaxUnpooling2D: zeros of [n, h*fh, w*fw, c], each value written at
+    (iy*sh - pt + i // fw, ix*sw - pl + i % fw), i = int(index); later writes win."""
+    v, idx = np.asarray(v, np.float32), np.asarray(idx, np.float32)
+    n, h, w, c = v.shape
+    oh, ow = h * filt[0], w * filt[1]
+    pt = max(0, (h - 1) * (stride[0] - filt[0])) // 2
+    pl = max(0, (w - 1) * (stride[1] - filt[1])) // 2
+    out = np.zeros((n, oh, ow, c), np.float32)
+    for b in range(n):
+        for iy in range(h):
+            for ix in range(w):
+                for k in range(c):
+                    i = int(np.trunc(idx[b, iy, ix, k]))
+                    q, r = int(i / filt[1]), int(np.fmod(i, filt[1]))  # C's truncating / and %
+                    oy, ox = iy * stride[0] - pt + q, ix * stride[1] - pl + r
+                    if 0 <= oy < oh and 0 <= ox < ow:
+                        out[b, oy, ox, k] = v[b, iy, ix, k]
+    return out
+
+
 # --- one-op models
 
 
@@ -141,5 +199,70 @@ def landmarks_to_transform_matrix_model(n, **params) -> bytes:
     lm = mb.input((1, n, 3))
     opts = bytes(flexbuffers.Dumps(params))
     (y,) = mb.op("custom:Landmarks2TransformMatrix", [lm], [(1, 4, 4)], custom_options=opts, version=2)
+    mb.output(y)
+    return mb.build()
+
+
+def pool_params(same: bool, stride, filt, activation: int = 0) -> bytes:
+    """The TfLitePoolParams MediaPipe's pooling ops read from the custom data:
+    padding, stride w/h, filter w/h, activation, then the computed padding."""
+    return np.array([1 if same else 2, stride[1], stride[0], filt[1], filt[0], activation, 0, 0, 0, 0], np.int32).tobytes()
+
+
+def max_pool_argmax_model(x_shape, filt, stride, same: bool, activation: int = 0) -> bytes:
+    """x → MaxPoolingWithArgmax2D → (values, indices), both model outputs."""
+    mb = ModelBuilder("MaxPoolingWithArgmax2D")
+    x = mb.input(x_shape)
+    oh, _ = argmax_pool_geometry(x_shape[1], filt[0], stride[0], same)
+    ow, _ = argmax_pool_geometry(x_shape[2], filt[1], stride[1], same)
+    v, i = mb.op("custom:MaxPoolingWithArgmax2D", [x], [(x_shape[0], oh, ow, x_shape[3])] * 2,
+                 custom_options=pool_params(same, stride, filt, activation))
+    mb.output(v, i)
+    return mb.build()
+
+
+def max_unpool_model(shape, filt, stride) -> bytes:
+    """(values, indices) inputs → MaxUnpooling2D. Its padding option is unused
+    by MediaPipe; VALID, which XNNPACK requires."""
+    mb = ModelBuilder("MaxUnpooling2D")
+    v, i = mb.input(shape), mb.input(shape)
+    (y,) = mb.op("custom:MaxUnpooling2D", [v, i], [(shape[0], shape[1] * filt[0], shape[2] * filt[1], shape[3])],
+                 custom_options=pool_params(False, stride, filt))
+    mb.output(y)
+    return mb.build()
+
+
+def segmentation_model(rng, x_shape=(1, 32, 32, 3), width=8, classes=2) -> bytes:
+    """A SegNet-style encoder/decoder: conv → argmax pool → conv → argmax pool
+    → conv → unpool (inner indices) → conv → unpool (outer indices) → conv,
+    all 2x2 stride-2 pools (the unpools' VALID padding option, as XNNPACK requires)."""
+    from .tflite_builder import he_init
+    mb = ModelBuilder("argmax pool encoder/decoder")
+    x = mb.input(x_shape)
+
+    def conv(t, o):
+        w = he_init(rng, (o, 3, 3, t.shape[3]), 9 * t.shape[3]).astype(np.float32)
+        return mb.conv_2d(t, mb.const(w), mb.const(rng.standard_normal(o).astype(np.float32) * 0.1), activation="RELU")
+
+    def pool(t):
+        n, h, w, c = t.shape
+        return mb.op("custom:MaxPoolingWithArgmax2D", [t], [(n, h // 2, w // 2, c)] * 2,
+                     custom_options=pool_params(True, (2, 2), (2, 2)))
+
+    def unpool(t, idx):
+        n, h, w, c = t.shape
+        (y,) = mb.op("custom:MaxUnpooling2D", [t, idx], [(n, 2 * h, 2 * w, c)], custom_options=pool_params(False, (2, 2), (2, 2)))
+        return y
+
+    e1 = conv(x, width)
+    p1, i1 = pool(e1)
+    e2 = conv(p1, 2 * width)
+    p2, i2 = pool(e2)
+    d2 = conv(p2, 2 * width)
+    u2 = unpool(d2, i2)
+    d1 = conv(u2, width)
+    u1 = unpool(d1, i1)
+    w = he_init(rng, (classes, 1, 1, width), width).astype(np.float32)
+    y = mb.conv_2d(u1, mb.const(w), mb.const(np.zeros(classes, np.float32)))
     mb.output(y)
     return mb.build()

@@ -1,7 +1,8 @@
 """MediaPipe's custom ops on armrest, one op per model, against the numpy
 references in armrest_tflite.mediapipe_ops (written from MediaPipe's public
 kernel semantics), and against XNNPACK where it implements the op
-(Convolution2DTransposeBias). Every node must be claimed: no runtime here has
+(Convolution2DTransposeBias, MaxPoolingWithArgmax2D and MaxUnpooling2D with
+stride = filter). Every node must be claimed: no runtime here has
 MediaPipe's resolver, so an unclaimed custom op could not run at all."""
 
 from __future__ import annotations
@@ -101,3 +102,103 @@ def test_bad_custom_options_are_left_with_a_reason(runtime, armrest):
     _, report = armrest(mb.build(), runtime, leftovers=h.BUILTIN)
     assert report.claimed == 0
     assert "custom options" in report.unclaimed[0].reason, report.unclaimed
+
+
+def _claimed_all(model: bytes, runtime, armrest, n: int):
+    interp, report = armrest(model, runtime, leftovers=h.BUILTIN)
+    assert report.claimed == report.total == n, report.unclaimed
+    interp.allocate_tensors()
+    return interp
+
+
+def _xnnpack_positions(idx: np.ndarray, filt) -> np.ndarray:
+    """XNNPACK writes the argmax as uint32 bits in the float32 tensor, counting
+    down the window's columns (kx * fh + ky); as MediaPipe's ky * fw + kx."""
+    k = idx.view(np.uint32).astype(np.int64)
+    return (k % filt[0]) * filt[1] + k // filt[0]
+
+
+@pytest.mark.parametrize("x_shape,filt,stride,same,activation", [
+    ((1, 16, 16, 8), (2, 2), (2, 2), True, 0),   # the SegNet pool
+    ((2, 7, 9, 3), (2, 2), (2, 2), True, 0),     # odd sizes: the last window overhangs
+    ((1, 6, 10, 4), (2, 2), (2, 2), False, 1),   # VALID; RELU
+    ((1, 9, 8, 5), (3, 3), (2, 2), True, 3),     # overlapping windows, padded before; RELU6
+    ((1, 8, 11, 4), (3, 2), (1, 3), False, 2),   # VALID, stride != filter; RELU_N1_TO_1
+])
+def test_max_pooling_with_argmax(x_shape, filt, stride, same, activation, runtime, armrest):
+    rng = np.random.default_rng(17)
+    model = mo.max_pool_argmax_model(x_shape, filt, stride, same, activation)
+    interp = _claimed_all(model, runtime, armrest, 1)
+    # Coarse values: ties are common, the first row-major maximum must win.
+    x = np.round(rng.standard_normal(x_shape) * 3).astype(np.float32)
+    values, indices = h.run(interp, [x])
+    ref_v, ref_i = mo.max_pool_with_argmax_ref(x, filt, stride, same, activation)
+    np.testing.assert_array_equal(values, ref_v)
+    np.testing.assert_array_equal(indices, ref_i)
+    if runtime == "litert" and filt == stride and activation == 0:
+        # XNNPACK implements the op for stride = filter without a fused activation;
+        # compared on distinct values (its ties may resolve in its own window order).
+        x = rng.standard_normal(x_shape).astype(np.float32)
+        out = h.run(interp, [x])
+        xnn = h.make_interpreter(model, runtime, h.XNNPACK)
+        xnn.allocate_tensors()
+        xv, xi = h.run(xnn, [x])
+        assert_match([out[0]], [xv], "armrest vs XNNPACK (values)")
+        np.testing.assert_array_equal(np.trunc(out[1]).astype(np.int64), _xnnpack_positions(xi, filt))
+
+
+@pytest.mark.parametrize("shape,filt,stride", [((1, 8, 8, 16), (2, 2), (2, 2)), ((2, 3, 5, 3), (3, 2), (2, 2)),
+                                               ((1, 4, 3, 2), (2, 3), (3, 4))])
+def test_max_unpooling(shape, filt, stride, runtime, armrest):
+    """Indices as MediaPipe's pooling writes them, plus irregular ones (past the
+    window, negative): armrest scatters them as MediaPipe's loops do."""
+    rng = np.random.default_rng(19)
+    model = mo.max_unpool_model(shape, filt, stride)
+    interp = _claimed_all(model, runtime, armrest, 1)
+    v = rng.standard_normal(shape).astype(np.float32)
+    k = filt[0] * filt[1]
+    regular = rng.integers(0, k, shape).astype(np.float32) + np.float32(0.1)
+    irregular = regular.copy()
+    irregular.flat[::5] = rng.integers(-2 * k, 3 * k, irregular.flat[::5].shape) + 0.1
+    for idx in (regular, irregular):
+        (out,) = h.run(interp, [v, idx])
+        np.testing.assert_array_equal(out, mo.max_unpool_ref(v, idx, filt, stride))
+
+
+def test_argmax_pool_unpool_segmentation_model(runtime, armrest):
+    """A SegNet-style encoder/decoder: every node claimed (2 pools, 2 unpools,
+    5 convs), against the numpy references chained by hand and XNNPACK."""
+    model = mo.segmentation_model(np.random.default_rng(23))
+    interp = _claimed_all(model, runtime, armrest, 9)
+    rng = np.random.default_rng(29)
+    for seed in range(3):
+        x = rng.standard_normal((1, 32, 32, 3)).astype(np.float32)
+        out = h.run(interp, [x])
+        if runtime == "litert":  # LiteRT's XNNPACK implements both MediaPipe ops
+            xnn = h.make_interpreter(model, runtime, h.XNNPACK)
+            xnn.allocate_tensors()
+            assert_match(out, h.run(xnn, [x]), f"armrest vs XNNPACK ({seed})")
+    # The numpy chain on the model's own weights.
+    from armrest_tflite.tflite_builder import load_model
+    m = load_model(model)
+    buffers = [np.frombuffer(bytes(b.data), np.float32) if b.data is not None else None for b in m.buffers]
+    sg = m.subgraphs[0]
+    const = lambda t: buffers[sg.tensors[t].buffer].reshape(sg.tensors[t].shape)  # noqa: E731
+    vals = {sg.inputs[0]: x.astype(np.float64)}
+    for op in sg.operators:
+        name = m.operatorCodes[op.opcodeIndex].customCode
+        if name is None:  # CONV_2D, SAME, stride 1, RELU on all but the last
+            t = vals[op.inputs[0]]
+            w, b = const(op.inputs[1]).astype(np.float64), const(op.inputs[2]).astype(np.float64)
+            kh, kw = w.shape[1:3]
+            p = np.pad(t, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
+            y = sum(np.einsum("nhwc,oc->nhwo", p[:, ky:ky + t.shape[1], kx:kx + t.shape[2]], w[:, ky, kx])
+                    for ky in range(kh) for kx in range(kw)) + b
+            relu = op.builtinOptions.fusedActivationFunction == 1
+            vals[op.outputs[0]] = np.maximum(y, 0) if relu else y
+        elif name == b"MaxPoolingWithArgmax2D":
+            pv, pi = mo.max_pool_with_argmax_ref(vals[op.inputs[0]].astype(np.float32), (2, 2), (2, 2), True)
+            vals[op.outputs[0]], vals[op.outputs[1]] = pv.astype(np.float64), pi
+        else:
+            vals[op.outputs[0]] = mo.max_unpool_ref(vals[op.inputs[0]], vals[op.inputs[1]], (2, 2), (2, 2)).astype(np.float64)
+    assert_match(out, [vals[sg.outputs[0]].astype(np.float32)], "armrest vs numpy chain")
