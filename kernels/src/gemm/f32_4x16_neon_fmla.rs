@@ -8,7 +8,7 @@
 //! Driver: [`super::f32_neon_ldp`].
 
 use super::f32_neon_ldp::neon_ldp_driver;
-use super::{GemmUkernel, ZERO_ROW};
+use super::GemmUkernel;
 use crate::Isa;
 use std::arch::aarch64::*;
 
