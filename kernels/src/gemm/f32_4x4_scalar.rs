@@ -67,4 +67,4 @@ unsafe fn reduce(acc: &mut [[f32; NR]; MR], ar: &[*const f32; MR], kc: usize, wp
     }
 }
 
-super::tile_driver::tile_driver!([#[inline(always)]] [] []);
+super::tile_driver::tile_driver!([] []);

@@ -120,4 +120,4 @@ unsafe fn bias_tile(wp: *const f32) -> [[__m256; 2]; MR] {
     [bias; MR]
 }
 
-super::tile_driver::tile_driver!([#[target_feature(enable = "avx2,fma")]] [] []);
+super::tile_driver::tile_driver!([#[target_feature(enable = "avx2,fma")]] []);

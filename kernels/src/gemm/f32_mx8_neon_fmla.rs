@@ -97,4 +97,4 @@ unsafe fn bias_tile<const MR: usize>(wp: *const f32) -> Acc<MR> {
     [bias; MR]
 }
 
-super::tile_driver::tile_driver!([#[target_feature(enable = "neon")]] [const MR: usize] [MR]);
+super::tile_driver::tile_driver!([#[target_feature(enable = "neon")]] [const MR: usize]);

@@ -80,7 +80,7 @@ macro_rules! neon_ldp_driver {
             [b; MR]
         }
 
-        $crate::gemm::tile_driver::tile_driver!([#[target_feature(enable = "neon")]] [] []);
+        $crate::gemm::tile_driver::tile_driver!([#[target_feature(enable = "neon")]] []);
     };
 }
 

@@ -1,8 +1,9 @@
 //! The driver shared by the GEMM tiles whose row tail repeats the last row
 //! (`f32_4x4_scalar`, `f32_6x16_avx2_fma`, the Neon tiles): [`tile_driver`]
 //! expands, in the tile's module, to `run` ([`super::GemmRunFn`]) and
-//! `run_indirect` ([`super::IgemmRunFn`]) plus the two loops they forward to,
-//! compiled with the tile's attributes (its `#[target_feature]`).
+//! `run_indirect` ([`super::IgemmRunFn`]), compiled with the tile's
+//! attributes (its `#[target_feature]`; such an `unsafe fn` coerces to the
+//! entry-point types, so no wrapper is needed).
 //!
 //! The tile module provides `MR`, `NR`, `KR` and three functions:
 //! - `bias_tile(wp) -> acc`: the `NR` bias values at `wp` in every row's
@@ -16,36 +17,19 @@
 //! Rows past `m` in the last `MR` tile alias the last valid row; every output
 //! element gets bias first, then `k` ascending, whatever its tile position.
 
-/// `tile_driver!([attributes of the inner loops] [generic params] [their names])`,
-/// e.g. `tile_driver!([#[target_feature(enable = "neon")]] [] [])` or
-/// `tile_driver!([#[target_feature(enable = "neon")]] [const MR: usize] [MR])`.
+/// `tile_driver!([attributes of both entry points] [generic params])`,
+/// e.g. `tile_driver!([#[target_feature(enable = "neon")]] [])` or
+/// `tile_driver!([#[target_feature(enable = "neon")]] [const MR: usize])`.
 macro_rules! tile_driver {
-    ([$(#[$attr:meta])*] [$($gp:tt)*] [$($ga:tt)*]) => {
+    ([$(#[$attr:meta])*] [$($gp:tt)*]) => {
         /// See [`super::GemmRunFn`].
         ///
         /// # Safety
         /// The [`super::GemmRunFn`] contract, and this tile's CPU features
         /// available (they were detected before the tile was selected).
         #[allow(clippy::too_many_arguments)]
-        pub unsafe fn run<$($gp)*>(
-            m: usize,
-            n: usize,
-            k: usize,
-            lhs: *const f32,
-            lhs_stride: usize,
-            rhs_packed: *const f32,
-            dst: *mut f32,
-            dst_stride: usize,
-            clamp_min: f32,
-            clamp_max: f32,
-        ) {
-            // SAFETY: forwarded contract and CPU features.
-            unsafe { run_tiles::<$($ga)*>(m, n, k, lhs, lhs_stride, rhs_packed, dst, dst_stride, clamp_min, clamp_max) }
-        }
-
-        #[allow(clippy::too_many_arguments)]
         $(#[$attr])*
-        unsafe fn run_tiles<$($gp)*>(
+        pub unsafe fn run<$($gp)*>(
             m: usize,
             n: usize,
             k: usize,
@@ -92,29 +76,8 @@ macro_rules! tile_driver {
         /// The [`super::IgemmRunFn`] contract, and this tile's CPU features
         /// available (they were detected before the tile was selected).
         #[allow(clippy::too_many_arguments)]
-        pub unsafe fn run_indirect<$($gp)*>(
-            m: usize,
-            n: usize,
-            kc: usize,
-            ks: usize,
-            indirection: *const usize,
-            input: *const f32,
-            zero: *const f32,
-            rhs_packed: *const f32,
-            dst: *mut f32,
-            dst_stride: usize,
-            clamp_min: f32,
-            clamp_max: f32,
-        ) {
-            // SAFETY: forwarded contract and CPU features.
-            unsafe {
-                run_indirect_tiles::<$($ga)*>(m, n, kc, ks, indirection, input, zero, rhs_packed, dst, dst_stride, clamp_min, clamp_max)
-            }
-        }
-
-        #[allow(clippy::too_many_arguments)]
         $(#[$attr])*
-        unsafe fn run_indirect_tiles<$($gp)*>(
+        pub unsafe fn run_indirect<$($gp)*>(
             m: usize,
             n: usize,
             kc: usize,
@@ -142,7 +105,7 @@ macro_rules! tile_driver {
                 let mut n0 = 0;
                 while n0 < n {
                     let nt = (n - n0).min(NR);
-                    // SAFETY: as in `run_tiles`, every row pointer coming from the indirection
+                    // SAFETY: as in `run`, every row pointer coming from the indirection
                     // buffer (kc floats at input+offset) or the zero row (kc floats).
                     unsafe {
                         let mut wp = rhs_packed.add((n0 / NR) * block);
