@@ -1,17 +1,34 @@
 //! The driver shared by the Neon FMLA-by-element tiles whose main reduction
 //! loop is hand-scheduled assembly (`f32_4x16_neon_fmla`, `f32_5x12_neon_fmla`):
 //! `MR` rows by `NR = 4 * NB` columns, `kr = 1`, `MR * NB` q accumulators.
-//! The tile module provides `MR`, `NB`, `NR`, `KR` and
+//! The tile module invokes `neon_ldp_driver!("<name>", MR = <rows>, NB = <q per row>)`,
+//! which defines `MR`, `NB`, `NR`, `KR` and `UKERNEL`, and provides
 //! `reduce8(acc, rows, w, n8)`, which runs `n8` blocks of 8 reduction steps:
 //! per block one `ldp` (8 floats) of each left-hand row, then per step one
 //! multi-register `ld1` of the `NR` packed weights and `MR * NB` FMLA by
 //! element. Fewer than 8 leftover steps broadcast single values here; both
-//! compute `acc + a * b` fused, in ascending `k`. [`neon_ldp_driver`] expands
-//! to the rest: tile stores, the remainder steps, and both entry points
+//! compute `acc + a * b` fused, in ascending `k`. [`neon_ldp_driver`] also
+//! expands to the rest: tile stores, the remainder steps, and both entry points
 //! through [`super::tile_driver`].
 
 macro_rules! neon_ldp_driver {
-    () => {
+    ($name:literal, MR = $mr:literal, NB = $nb:literal) => {
+        pub const MR: usize = $mr;
+        /// q registers per row of the tile.
+        const NB: usize = $nb;
+        pub const NR: usize = 4 * NB;
+        pub const KR: usize = 1;
+
+        pub const UKERNEL: $crate::gemm::GemmUkernel = $crate::gemm::GemmUkernel {
+            name: $name,
+            isa: $crate::Isa::Neon,
+            mr: MR,
+            nr: NR,
+            kr: KR,
+            run,
+            run_indirect,
+        };
+
         type Acc = [[float32x4_t; NB]; MR];
 
         /// Clamps and stores the tile: all `NR` columns, or the first `nt` via a spill.
