@@ -88,24 +88,7 @@ unsafe fn step(acc: &mut [[__m256; 2]; MR], ar: &[*const f32; MR], p: usize, wp:
 #[target_feature(enable = "avx2,fma")]
 unsafe fn reduce(acc: &mut [[__m256; 2]; MR], ar: &[*const f32; MR], kc: usize, wp: &mut *const f32) {
     // SAFETY: all reads stay within the kc floats of each row and kc*16 packed weights.
-    unsafe {
-        let mut w = *wp;
-        let mut p = 0;
-        while p + 4 <= kc {
-            step(acc, ar, p, w);
-            step(acc, ar, p + 1, w.add(NR));
-            step(acc, ar, p + 2, w.add(2 * NR));
-            step(acc, ar, p + 3, w.add(3 * NR));
-            w = w.add(4 * NR);
-            p += 4;
-        }
-        while p < kc {
-            step(acc, ar, p, w);
-            w = w.add(NR);
-            p += 1;
-        }
-        *wp = w;
-    }
+    unsafe { super::tile_driver::reduce_by_steps!(step(acc, ar), kc, wp, NR) }
 }
 
 /// The block's bias in every row's accumulators.

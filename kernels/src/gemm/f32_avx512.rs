@@ -102,26 +102,8 @@ unsafe fn step<const MR: usize, const NV: usize>(acc: &mut [[__m512; NV]; MR], a
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn reduce<const MR: usize, const NV: usize>(acc: &mut [[__m512; NV]; MR], ar: &[*const f32; MR], kc: usize, wp: &mut *const f32) {
-    let nr = 16 * NV;
-    // SAFETY: all reads stay within the kc floats of each row and kc*nr packed weights.
-    unsafe {
-        let mut w = *wp;
-        let mut p = 0;
-        while p + 4 <= kc {
-            step(acc, ar, p, w);
-            step(acc, ar, p + 1, w.add(nr));
-            step(acc, ar, p + 2, w.add(2 * nr));
-            step(acc, ar, p + 3, w.add(3 * nr));
-            w = w.add(4 * nr);
-            p += 4;
-        }
-        while p < kc {
-            step(acc, ar, p, w);
-            w = w.add(nr);
-            p += 1;
-        }
-        *wp = w;
-    }
+    // SAFETY: all reads stay within the kc floats of each row and kc*16*NV packed weights.
+    unsafe { super::tile_driver::reduce_by_steps!(step(acc, ar), kc, wp, 16 * NV) }
 }
 
 /// The block's bias, broadcast to every row of the tile.

@@ -42,32 +42,13 @@ macro_rules! tile_driver {
             clamp_max: f32,
         ) {
             let block = $crate::gemm::rhs_block_len(NR, KR, k);
-            let mut mi = 0;
-            while mi < m {
-                let last = (m - mi).min(MR) - 1;
-                // SAFETY: rows mi..=mi+last are inside the m rows of lhs and dst; later rows alias the last.
-                let (ar, dr) = unsafe {
-                    (
-                        std::array::from_fn::<_, MR, _>(|r| lhs.add((mi + r.min(last)) * lhs_stride)),
-                        std::array::from_fn::<_, MR, _>(|r| dst.add((mi + r.min(last)) * dst_stride)),
-                    )
-                };
-                let mut n0 = 0;
-                while n0 < n {
-                    let nt = (n - n0).min(NR);
-                    // SAFETY: block n0/NR exists and holds the bias then k groups of NR weights;
-                    // lhs rows hold k floats; dst rows hold n floats from column 0.
-                    unsafe {
-                        let mut wp = rhs_packed.add((n0 / NR) * block);
-                        let mut acc = bias_tile(wp);
-                        wp = wp.add(NR);
-                        reduce(&mut acc, &ar, k, &mut wp);
-                        store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
-                    }
-                    n0 += NR;
-                }
-                mi += MR;
-            }
+            $crate::gemm::tile_driver::tile_driver!(@tiles (m, n, rhs_packed, block, dst, dst_stride, clamp_min, clamp_max) |mi, last| {
+                // SAFETY: rows mi..=mi+last are inside the m rows of lhs; later rows alias the last.
+                let ar = unsafe { std::array::from_fn::<_, MR, _>(|r| lhs.add((mi + r.min(last)) * lhs_stride)) };
+            } |acc, wp| {
+                // SAFETY: lhs rows hold k floats (the GemmRunFn contract).
+                unsafe { reduce(&mut acc, &ar, k, &mut wp) };
+            });
         }
 
         /// See [`super::IgemmRunFn`].
@@ -92,40 +73,82 @@ macro_rules! tile_driver {
             clamp_max: f32,
         ) {
             let block = $crate::gemm::rhs_block_len(NR, KR, ks * kc);
-            let mut mi = 0;
-            while mi < m {
-                let last = (m - mi).min(MR) - 1;
-                // SAFETY: rows mi..=mi+last are inside dst; this tile's indirection starts at mi*ks.
-                let (dr, ind) = unsafe {
-                    (
-                        std::array::from_fn::<_, MR, _>(|r| dst.add((mi + r.min(last)) * dst_stride)),
-                        indirection.add(mi * ks),
-                    )
-                };
-                let mut n0 = 0;
-                while n0 < n {
-                    let nt = (n - n0).min(NR);
-                    // SAFETY: as in `run`, every row pointer coming from the indirection
-                    // buffer (kc floats at input+offset) or the zero row (kc floats).
+            $crate::gemm::tile_driver::tile_driver!(@tiles (m, n, rhs_packed, block, dst, dst_stride, clamp_min, clamp_max) |mi, _last| {
+                // SAFETY: this tile's indirection starts at mi*ks (the IgemmRunFn contract).
+                let ind = unsafe { indirection.add(mi * ks) };
+            } |acc, wp| {
+                for s in 0..ks {
+                    // SAFETY: every row pointer comes from the indirection buffer (kc floats at
+                    // input+offset) or is the zero row (kc floats).
                     unsafe {
-                        let mut wp = rhs_packed.add((n0 / NR) * block);
-                        let mut acc = bias_tile(wp);
-                        wp = wp.add(NR);
-                        for s in 0..ks {
-                            let ar: [*const f32; MR] = std::array::from_fn(|r| {
-                                let off = *ind.add(s * MR + r);
-                                if off == $crate::gemm::ZERO_ROW { zero } else { input.add(off) }
-                            });
-                            reduce(&mut acc, &ar, kc, &mut wp);
-                        }
-                        store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
+                        let ar: [*const f32; MR] = std::array::from_fn(|r| {
+                            let off = *ind.add(s * MR + r);
+                            if off == $crate::gemm::ZERO_ROW { zero } else { input.add(off) }
+                        });
+                        reduce(&mut acc, &ar, kc, &mut wp);
                     }
-                    n0 += NR;
                 }
-                mi += MR;
+            });
+        }
+    };
+
+    // The loops both entry points share: every `MR`-row tile (`$setup` with its
+    // first row `$mi` and its last valid row offset `$last`), every `NR`-column
+    // block (the bias, `$reduce` on `$acc` and `$wp`, the clamped store).
+    (@tiles ($m:ident, $n:ident, $rhs_packed:ident, $block:ident, $dst:ident, $dst_stride:ident, $min:ident, $max:ident)
+        |$mi:ident, $last:ident| { $($setup:tt)* } |$acc:ident, $wp:ident| $reduce:block) => {
+        let mut $mi = 0;
+        while $mi < $m {
+            let $last = ($m - $mi).min(MR) - 1;
+            // SAFETY: rows mi..=mi+last are inside the m rows of dst; later rows alias the last.
+            let dr = unsafe { std::array::from_fn::<_, MR, _>(|r| $dst.add(($mi + r.min($last)) * $dst_stride)) };
+            $($setup)*
+            let mut n0 = 0;
+            while n0 < $n {
+                let nt = ($n - n0).min(NR);
+                // SAFETY: block n0/NR exists and holds the bias (NR floats) then the packed weights.
+                let (mut $acc, mut $wp) = unsafe {
+                    let w = $rhs_packed.add((n0 / NR) * $block);
+                    (bias_tile(w), w.add(NR))
+                };
+                $reduce
+                // SAFETY: dst rows hold n floats from column 0.
+                unsafe { store_tile(&$acc, &dr.map(|d| d.add(n0)), nt, $min, $max) };
+                n0 += NR;
             }
+            $mi += MR;
         }
     };
 }
 
 pub(super) use tile_driver;
+
+/// The body of a tile's `reduce` from its one-step function (x86-64 tiles):
+/// `$step($acc, $ar, p, w)` for `p` in `0..$kc`, with `w` the packed weights of
+/// step `p` (`$nr` floats apart from `*$wp` on), unrolled by four; leaves
+/// `*$wp` past the `$kc * $nr` floats read. Expands inside an `unsafe` block.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_macros))]
+macro_rules! reduce_by_steps {
+    ($step:ident($acc:ident, $ar:ident), $kc:ident, $wp:ident, $nr:expr) => {{
+        let nr = $nr;
+        let mut w = *$wp;
+        let mut p = 0;
+        while p + 4 <= $kc {
+            $step($acc, $ar, p, w);
+            $step($acc, $ar, p + 1, w.add(nr));
+            $step($acc, $ar, p + 2, w.add(2 * nr));
+            $step($acc, $ar, p + 3, w.add(3 * nr));
+            w = w.add(4 * nr);
+            p += 4;
+        }
+        while p < $kc {
+            $step($acc, $ar, p, w);
+            w = w.add(nr);
+            p += 1;
+        }
+        *$wp = w;
+    }};
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
+pub(super) use reduce_by_steps;
