@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use armrest_benches::{shapes, Case};
+use armrest_benches::{calibrate, shapes, Case};
 use armrest_kernels::{gemm, peak, Isa, ThreadPool};
 
 struct Args {
@@ -54,14 +54,6 @@ fn time(samples: usize, inner: usize, mut f: impl FnMut()) -> f64 {
     t[t.len() / 2]
 }
 
-/// Calls so that one sample takes about `target` seconds.
-fn calibrate(target: f64, mut f: impl FnMut()) -> usize {
-    let t0 = Instant::now();
-    f();
-    let once = t0.elapsed().as_secs_f64().max(1e-7);
-    ((target / once) as usize).clamp(1, 100_000)
-}
-
 fn main() {
     let a = args();
     let tiers: Vec<Isa> = match a.tier {
@@ -93,7 +85,7 @@ fn main() {
     println!("| case | MACs | tier | ukernel | threads | µs | GFLOP/s | peak GFLOP/s (same run) | % of 1-thread peak |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for isa in &tiers {
-        let peak_iters = calibrate(target, || {
+        let peak_iters = calibrate(target, &mut || {
             std::hint::black_box(peak::fma_loop(*isa, 1000));
         }) * 1000;
         for case in &cases {
@@ -102,7 +94,7 @@ fn main() {
                 if pi == 1 && !case.threaded {
                     continue;
                 }
-                let inner = calibrate(target, || run(pool));
+                let inner = calibrate(target, &mut || run(pool));
                 let (mut best, mut best_peak) = (f64::INFINITY, f64::INFINITY);
                 for _ in 0..samples {
                     best_peak = best_peak.min(time(1, 1, || {

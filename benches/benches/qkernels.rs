@@ -8,9 +8,7 @@
 //! prints its multiply-adds, for counting instructions under qemu-icount
 //! (`--reps 1` and `--reps 11`; see benches/README.md).
 
-use std::time::Instant;
-
-use armrest_benches::{shapes, Case, Kind};
+use armrest_benches::{calibrate, sample, shapes, Case, Kind};
 use armrest_kernels::fixedpoint::Requant;
 use armrest_kernels::quant::{self, best_qtier, PackedQConv2d, PackedQDepthwise, PackedQGemm, QTier, QUkernel, QuantOut};
 use armrest_kernels::{Exec, Isa, Nhwc, ThreadPool, Window2d};
@@ -120,22 +118,6 @@ fn prepare_q(case: &Case, tier: QTier, uk: Option<&'static QUkernel>) -> Box<dyn
             Box::new(move |pool| quant::qdepthwise_conv2d(Exec { isa, pool }, &win, s, &x, &w, &mut out, &q))
         }
     }
-}
-
-/// Seconds per call of `f`: one sample of `inner` calls.
-fn sample(inner: usize, f: &mut dyn FnMut()) -> f64 {
-    let t0 = Instant::now();
-    for _ in 0..inner {
-        f();
-    }
-    t0.elapsed().as_secs_f64() / inner as f64
-}
-
-fn calibrate(target: f64, f: &mut dyn FnMut()) -> usize {
-    let t0 = Instant::now();
-    f();
-    let once = t0.elapsed().as_secs_f64().max(1e-7);
-    ((target / once) as usize).clamp(1, 100_000)
 }
 
 fn main() {

@@ -15,8 +15,7 @@
 //! `--ukernel <name>` packs armrest for that tile of its tier, `--tract-kernel
 //! <name>` forces a tract kernel, `--list` prints tract's kernels and picks.
 
-use std::time::Instant;
-
+use armrest_benches::{calibrate, sample};
 use armrest_benches::vs_tract::{check, gemm_shapes, tract_f32_kernels, ArmrestGemm, GemmShape, Operands, TractGemm};
 use armrest_kernels::{gemm, peak, Isa, ThreadPool};
 
@@ -52,21 +51,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-/// Seconds per call of one sample of `inner` calls.
-fn sample(inner: usize, f: &mut dyn FnMut()) -> f64 {
-    let t0 = Instant::now();
-    for _ in 0..inner {
-        f();
-    }
-    t0.elapsed().as_secs_f64() / inner as f64
-}
-
-/// Calls so that one sample takes about `target` seconds.
-fn calibrate(target: f64, f: &mut dyn FnMut()) -> usize {
-    let once = sample(1, f).max(1e-7);
-    ((target / once) as usize).clamp(1, 100_000)
 }
 
 fn fail(msg: String) -> ! {

@@ -7,6 +7,7 @@ pub mod vs_tract;
 use armrest_kernels::conv::{self, PackedConv2d, PackedDepthwise};
 use armrest_kernels::gemm::{self, PackedWeights};
 use armrest_kernels::{Clamp, Exec, Isa, Nhwc, ThreadPool, Window2d};
+use std::time::Instant;
 
 /// What a case is made of.
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +49,22 @@ fn window(kernel: usize, stride: usize, s: Nhwc) -> Window2d {
         pad_bottom: ph - ph / 2,
         pad_right: pw - pw / 2,
     }
+}
+
+/// Seconds per call of `f`: one sample of `inner` calls.
+pub fn sample(inner: usize, f: &mut dyn FnMut()) -> f64 {
+    let t0 = Instant::now();
+    for _ in 0..inner {
+        f();
+    }
+    t0.elapsed().as_secs_f64() / inner as f64
+}
+
+/// Calls of `f` so that one sample takes about `target` seconds (from one
+/// timed call; 1 to 100 000).
+pub fn calibrate(target: f64, f: &mut dyn FnMut()) -> usize {
+    let once = sample(1, f).max(1e-7);
+    ((target / once) as usize).clamp(1, 100_000)
 }
 
 /// Deterministic values in [-1, 1).

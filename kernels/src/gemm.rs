@@ -44,6 +44,7 @@ mod f32_neon_ldp;
 pub mod f32_6x16_avx2_fma;
 #[cfg(target_arch = "x86_64")]
 pub mod f32_avx512;
+mod tile_driver;
 
 /// The indirection-buffer entry meaning "this tap reads the zero row" (padding).
 pub const ZERO_ROW: usize = usize::MAX;

@@ -5,27 +5,9 @@
 //! Driver: [`super::f32_neon_ldp`].
 
 use super::f32_neon_ldp::neon_ldp_driver;
-use super::{GemmUkernel, ZERO_ROW};
-use crate::Isa;
 use std::arch::aarch64::*;
 
-pub const MR: usize = 5;
-/// q registers per row of the tile.
-const NB: usize = 3;
-pub const NR: usize = 4 * NB;
-pub const KR: usize = 1;
-
-pub const UKERNEL: GemmUkernel = GemmUkernel {
-    name: "f32_5x12_neon_fmla",
-    isa: Isa::Neon,
-    mr: MR,
-    nr: NR,
-    kr: KR,
-    run,
-    run_indirect,
-};
-
-neon_ldp_driver!();
+neon_ldp_driver!("f32_5x12_neon_fmla", MR = 5, NB = 3);
 
 /// `n8` blocks of 8 reduction steps: per block one `ldp` of 8 floats from each
 /// row (v16-v25), then per step one `ld1` of the 12 packed weights

@@ -1,8 +1,9 @@
 //! `f32_6x16_avx2_fma`: 6 rows by 16 columns, `kr = 1`, for x86-64 AVX2+FMA.
 //! Twelve ymm accumulators; per reduction step two 8-wide loads of packed
 //! weights and six broadcasts of the left-hand side, twelve FMAs.
+//! Driver: [`super::tile_driver`].
 
-use super::{GemmUkernel, ZERO_ROW};
+use super::GemmUkernel;
 use crate::Isa;
 use std::arch::x86_64::*;
 
@@ -79,170 +80,27 @@ unsafe fn step(acc: &mut [[__m256; 2]; MR], ar: &[*const f32; MR], p: usize, wp:
     }
 }
 
-/// See [`super::GemmRunFn`].
+/// `kc` reduction steps reading `ar[r][0..kc]`, advancing `wp`; unrolled by four.
 ///
 /// # Safety
-/// The [`super::GemmRunFn`] contract, and AVX2+FMA available on this CPU.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn run(
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: *const f32,
-    lhs_stride: usize,
-    rhs_packed: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    clamp_min: f32,
-    clamp_max: f32,
-) {
-    // SAFETY: forwarded contract; AVX2+FMA were detected before this kernel was selected.
-    unsafe { run_avx2(m, n, k, lhs, lhs_stride, rhs_packed, dst, dst_stride, clamp_min, clamp_max) }
-}
-
-#[allow(clippy::too_many_arguments)]
+/// Every `ar[r]` points at `kc` readable floats; `*wp` at `kc * 16`.
+#[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2(
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: *const f32,
-    lhs_stride: usize,
-    rhs_packed: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    clamp_min: f32,
-    clamp_max: f32,
-) {
-    let block = UKERNEL.rhs_packed_block_len(k);
-    let mut mi = 0;
-    while mi < m {
-        let last = (m - mi).min(MR) - 1;
-        // SAFETY: rows mi..=mi+last are inside the m rows of lhs and dst; later rows alias the last.
-        let (ar0, dr) = unsafe {
-            (
-                std::array::from_fn::<_, MR, _>(|r| lhs.add((mi + r.min(last)) * lhs_stride)),
-                std::array::from_fn::<_, MR, _>(|r| dst.add((mi + r.min(last)) * dst_stride)),
-            )
-        };
-        let mut n0 = 0;
-        while n0 < n {
-            let nt = (n - n0).min(NR);
-            // SAFETY: block n0/NR exists and holds the bias then k groups of 16 weights;
-            // lhs rows hold k floats; dst rows hold n floats from column 0.
-            unsafe {
-                let mut wp = rhs_packed.add((n0 / NR) * block);
-                let bias = [_mm256_loadu_ps(wp), _mm256_loadu_ps(wp.add(8))];
-                let mut acc = [bias; MR];
-                wp = wp.add(NR);
-                let mut p = 0;
-                while p + 4 <= k {
-                    step(&mut acc, &ar0, p, wp);
-                    step(&mut acc, &ar0, p + 1, wp.add(NR));
-                    step(&mut acc, &ar0, p + 2, wp.add(2 * NR));
-                    step(&mut acc, &ar0, p + 3, wp.add(3 * NR));
-                    wp = wp.add(4 * NR);
-                    p += 4;
-                }
-                while p < k {
-                    step(&mut acc, &ar0, p, wp);
-                    wp = wp.add(NR);
-                    p += 1;
-                }
-                store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
-            }
-            n0 += NR;
-        }
-        mi += MR;
-    }
+unsafe fn reduce(acc: &mut [[__m256; 2]; MR], ar: &[*const f32; MR], kc: usize, wp: &mut *const f32) {
+    // SAFETY: all reads stay within the kc floats of each row and kc*16 packed weights.
+    unsafe { super::tile_driver::reduce_by_steps!(step(acc, ar), kc, wp, NR) }
 }
 
-/// See [`super::IgemmRunFn`].
+/// The block's bias in every row's accumulators.
 ///
 /// # Safety
-/// The [`super::IgemmRunFn`] contract, and AVX2+FMA available on this CPU.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn run_indirect(
-    m: usize,
-    n: usize,
-    kc: usize,
-    ks: usize,
-    indirection: *const usize,
-    input: *const f32,
-    zero: *const f32,
-    rhs_packed: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    clamp_min: f32,
-    clamp_max: f32,
-) {
-    // SAFETY: forwarded contract; AVX2+FMA were detected before this kernel was selected.
-    unsafe {
-        run_indirect_avx2(m, n, kc, ks, indirection, input, zero, rhs_packed, dst, dst_stride, clamp_min, clamp_max)
-    }
+/// `wp` points at 16 readable floats.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bias_tile(wp: *const f32) -> [[__m256; 2]; MR] {
+    // SAFETY: the caller guarantees the reads.
+    let bias = unsafe { [_mm256_loadu_ps(wp), _mm256_loadu_ps(wp.add(8))] };
+    [bias; MR]
 }
 
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn run_indirect_avx2(
-    m: usize,
-    n: usize,
-    kc: usize,
-    ks: usize,
-    indirection: *const usize,
-    input: *const f32,
-    zero: *const f32,
-    rhs_packed: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    clamp_min: f32,
-    clamp_max: f32,
-) {
-    let block = UKERNEL.rhs_packed_block_len(ks * kc);
-    let mut mi = 0;
-    while mi < m {
-        let last = (m - mi).min(MR) - 1;
-        // SAFETY: rows mi..=mi+last are inside dst; this tile's indirection starts at mi*ks.
-        let (dr, ind) = unsafe {
-            (
-                std::array::from_fn::<_, MR, _>(|r| dst.add((mi + r.min(last)) * dst_stride)),
-                indirection.add(mi * ks),
-            )
-        };
-        let mut n0 = 0;
-        while n0 < n {
-            let nt = (n - n0).min(NR);
-            // SAFETY: as in `run_avx2`, every row pointer coming from the indirection buffer
-            // (kc floats at input+offset) or the zero row (kc floats).
-            unsafe {
-                let mut wp = rhs_packed.add((n0 / NR) * block);
-                let bias = [_mm256_loadu_ps(wp), _mm256_loadu_ps(wp.add(8))];
-                let mut acc = [bias; MR];
-                wp = wp.add(NR);
-                for s in 0..ks {
-                    let ar: [*const f32; MR] = std::array::from_fn(|r| {
-                        let off = *ind.add(s * MR + r);
-                        if off == ZERO_ROW { zero } else { input.add(off) }
-                    });
-                    let mut p = 0;
-                    while p + 4 <= kc {
-                        step(&mut acc, &ar, p, wp);
-                        step(&mut acc, &ar, p + 1, wp.add(NR));
-                        step(&mut acc, &ar, p + 2, wp.add(2 * NR));
-                        step(&mut acc, &ar, p + 3, wp.add(3 * NR));
-                        wp = wp.add(4 * NR);
-                        p += 4;
-                    }
-                    while p < kc {
-                        step(&mut acc, &ar, p, wp);
-                        wp = wp.add(NR);
-                        p += 1;
-                    }
-                }
-                store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
-            }
-            n0 += NR;
-        }
-        mi += MR;
-    }
-}
+super::tile_driver::tile_driver!([#[target_feature(enable = "avx2,fma")]] []);

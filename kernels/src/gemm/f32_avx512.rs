@@ -95,6 +95,17 @@ unsafe fn step<const MR: usize, const NV: usize>(acc: &mut [[__m512; NV]; MR], a
     }
 }
 
+/// `kc` reduction steps reading `ar[r][0..kc]`, advancing `wp`; unrolled by four.
+///
+/// # Safety
+/// Every `ar[r]` points at `kc` readable floats; `*wp` at `kc * 16 * NV`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn reduce<const MR: usize, const NV: usize>(acc: &mut [[__m512; NV]; MR], ar: &[*const f32; MR], kc: usize, wp: &mut *const f32) {
+    // SAFETY: all reads stay within the kc floats of each row and kc*16*NV packed weights.
+    unsafe { super::tile_driver::reduce_by_steps!(step(acc, ar), kc, wp, 16 * NV) }
+}
+
 /// The block's bias, broadcast to every row of the tile.
 ///
 /// # Safety
@@ -105,27 +116,6 @@ unsafe fn bias_tile<const MR: usize, const NV: usize>(wp: *const f32) -> [[__m51
     // SAFETY: the caller guarantees the reads.
     let bias: [__m512; NV] = std::array::from_fn(|v| unsafe { _mm512_loadu_ps(wp.add(16 * v)) });
     [bias; MR]
-}
-
-/// See [`super::GemmRunFn`].
-///
-/// # Safety
-/// The [`super::GemmRunFn`] contract, and AVX-512 F with AVX2+FMA available on this CPU.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn run<const MR: usize, const NV: usize>(
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: *const f32,
-    lhs_stride: usize,
-    rhs_packed: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    clamp_min: f32,
-    clamp_max: f32,
-) {
-    // SAFETY: forwarded contract; AVX-512 was detected before this kernel was selected.
-    unsafe { run_avx512::<MR, NV>(m, n, k, lhs, lhs_stride, rhs_packed, dst, dst_stride, clamp_min, clamp_max) }
 }
 
 /// Calls `$f::<R, NV>` with `R` the row count `$rows` (1..=12) of a tail tile.
@@ -148,9 +138,13 @@ macro_rules! with_rows {
     };
 }
 
+/// See [`super::GemmRunFn`].
+///
+/// # Safety
+/// The [`super::GemmRunFn`] contract, and AVX-512 F with AVX2+FMA available on this CPU.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn run_avx512<const MR: usize, const NV: usize>(
+pub unsafe fn run<const MR: usize, const NV: usize>(
     m: usize,
     n: usize,
     k: usize,
@@ -214,20 +208,7 @@ unsafe fn rows<const R: usize, const NV: usize>(
             let mut wp = rhs_packed.add((n0 / nr) * block);
             let mut acc = bias_tile::<R, NV>(wp);
             wp = wp.add(nr);
-            let mut p = 0;
-            while p + 4 <= k {
-                step(&mut acc, &ar, p, wp);
-                step(&mut acc, &ar, p + 1, wp.add(nr));
-                step(&mut acc, &ar, p + 2, wp.add(2 * nr));
-                step(&mut acc, &ar, p + 3, wp.add(3 * nr));
-                wp = wp.add(4 * nr);
-                p += 4;
-            }
-            while p < k {
-                step(&mut acc, &ar, p, wp);
-                wp = wp.add(nr);
-                p += 1;
-            }
+            reduce(&mut acc, &ar, k, &mut wp);
             store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
         }
         n0 += nr;
@@ -239,29 +220,8 @@ unsafe fn rows<const R: usize, const NV: usize>(
 /// # Safety
 /// The [`super::IgemmRunFn`] contract, and AVX-512 F with AVX2+FMA available on this CPU.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn run_indirect<const MR: usize, const NV: usize>(
-    m: usize,
-    n: usize,
-    kc: usize,
-    ks: usize,
-    indirection: *const usize,
-    input: *const f32,
-    zero: *const f32,
-    rhs_packed: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    clamp_min: f32,
-    clamp_max: f32,
-) {
-    // SAFETY: forwarded contract; AVX-512 was detected before this kernel was selected.
-    unsafe {
-        run_indirect_avx512::<MR, NV>(m, n, kc, ks, indirection, input, zero, rhs_packed, dst, dst_stride, clamp_min, clamp_max)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn run_indirect_avx512<const MR: usize, const NV: usize>(
+pub unsafe fn run_indirect<const MR: usize, const NV: usize>(
     m: usize,
     n: usize,
     kc: usize,
@@ -336,20 +296,7 @@ unsafe fn rows_indirect<const R: usize, const NV: usize>(
                     let off = *ind.add(s * mr + r);
                     if off == ZERO_ROW { zero } else { input.add(off) }
                 });
-                let mut p = 0;
-                while p + 4 <= kc {
-                    step(&mut acc, &ar, p, wp);
-                    step(&mut acc, &ar, p + 1, wp.add(nr));
-                    step(&mut acc, &ar, p + 2, wp.add(2 * nr));
-                    step(&mut acc, &ar, p + 3, wp.add(3 * nr));
-                    wp = wp.add(4 * nr);
-                    p += 4;
-                }
-                while p < kc {
-                    step(&mut acc, &ar, p, wp);
-                    wp = wp.add(nr);
-                    p += 1;
-                }
+                reduce(&mut acc, &ar, kc, &mut wp);
             }
             store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
         }

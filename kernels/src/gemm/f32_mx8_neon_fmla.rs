@@ -4,9 +4,8 @@
 //! reduction is unrolled by four: one 4-wide load of each left-hand row, then
 //! per step two q loads of packed weights and `2 * MR` FMLA-by-element
 //! (`vfmaq_laneq_f32`). The remainder steps broadcast single values; both
-//! compute `acc + a * b` fused, in ascending `k`.
+//! compute `acc + a * b` fused, in ascending `k`. Driver: [`super::tile_driver`].
 
-use super::ZERO_ROW;
 use std::arch::aarch64::*;
 
 pub const NR: usize = 8;
@@ -86,144 +85,16 @@ unsafe fn reduce<const MR: usize>(acc: &mut Acc<MR>, ar: &[*const f32; MR], kc: 
     }
 }
 
-/// See [`super::GemmRunFn`].
+/// The bias row of a packed block, in every row's accumulators.
 ///
 /// # Safety
-/// The [`super::GemmRunFn`] contract.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn run<const MR: usize>(
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: *const f32,
-    lhs_stride: usize,
-    rhs_packed: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    clamp_min: f32,
-    clamp_max: f32,
-) {
-    // SAFETY: forwarded contract; Neon is part of every aarch64 target.
-    unsafe { run_neon::<MR>(m, n, k, lhs, lhs_stride, rhs_packed, dst, dst_stride, clamp_min, clamp_max) }
-}
-
-#[allow(clippy::too_many_arguments)]
+/// `wp` points at 8 readable floats.
+#[inline]
 #[target_feature(enable = "neon")]
-unsafe fn run_neon<const MR: usize>(
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: *const f32,
-    lhs_stride: usize,
-    rhs_packed: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    clamp_min: f32,
-    clamp_max: f32,
-) {
-    let block = super::rhs_block_len(NR, KR, k);
-    let mut mi = 0;
-    while mi < m {
-        let last = (m - mi).min(MR) - 1;
-        // SAFETY: rows mi..=mi+last are inside the m rows of lhs and dst; later rows alias the last.
-        let (ar, dr) = unsafe {
-            (
-                std::array::from_fn::<_, MR, _>(|r| lhs.add((mi + r.min(last)) * lhs_stride)),
-                std::array::from_fn::<_, MR, _>(|r| dst.add((mi + r.min(last)) * dst_stride)),
-            )
-        };
-        let mut n0 = 0;
-        while n0 < n {
-            let nt = (n - n0).min(NR);
-            // SAFETY: block n0/NR exists and holds the bias then k groups of 8 weights;
-            // lhs rows hold k floats; dst rows hold n floats from column 0.
-            unsafe {
-                let mut wp = rhs_packed.add((n0 / NR) * block);
-                let bias = [vld1q_f32(wp), vld1q_f32(wp.add(4))];
-                let mut acc = [bias; MR];
-                wp = wp.add(NR);
-                reduce(&mut acc, &ar, k, &mut wp);
-                store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
-            }
-            n0 += NR;
-        }
-        mi += MR;
-    }
+unsafe fn bias_tile<const MR: usize>(wp: *const f32) -> Acc<MR> {
+    // SAFETY: the caller guarantees the reads.
+    let bias = unsafe { [vld1q_f32(wp), vld1q_f32(wp.add(4))] };
+    [bias; MR]
 }
 
-/// See [`super::IgemmRunFn`].
-///
-/// # Safety
-/// The [`super::IgemmRunFn`] contract.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn run_indirect<const MR: usize>(
-    m: usize,
-    n: usize,
-    kc: usize,
-    ks: usize,
-    indirection: *const usize,
-    input: *const f32,
-    zero: *const f32,
-    rhs_packed: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    clamp_min: f32,
-    clamp_max: f32,
-) {
-    // SAFETY: forwarded contract; Neon is part of every aarch64 target.
-    unsafe {
-        run_indirect_neon::<MR>(m, n, kc, ks, indirection, input, zero, rhs_packed, dst, dst_stride, clamp_min, clamp_max)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "neon")]
-unsafe fn run_indirect_neon<const MR: usize>(
-    m: usize,
-    n: usize,
-    kc: usize,
-    ks: usize,
-    indirection: *const usize,
-    input: *const f32,
-    zero: *const f32,
-    rhs_packed: *const f32,
-    dst: *mut f32,
-    dst_stride: usize,
-    clamp_min: f32,
-    clamp_max: f32,
-) {
-    let block = super::rhs_block_len(NR, KR, ks * kc);
-    let mut mi = 0;
-    while mi < m {
-        let last = (m - mi).min(MR) - 1;
-        // SAFETY: rows mi..=mi+last are inside dst; this tile's indirection starts at mi*ks.
-        let (dr, ind) = unsafe {
-            (
-                std::array::from_fn::<_, MR, _>(|r| dst.add((mi + r.min(last)) * dst_stride)),
-                indirection.add(mi * ks),
-            )
-        };
-        let mut n0 = 0;
-        while n0 < n {
-            let nt = (n - n0).min(NR);
-            // SAFETY: as in `run`, every row pointer coming from the indirection buffer
-            // (kc floats at input+offset) or the zero row (kc floats).
-            unsafe {
-                let mut wp = rhs_packed.add((n0 / NR) * block);
-                let bias = [vld1q_f32(wp), vld1q_f32(wp.add(4))];
-                let mut acc = [bias; MR];
-                wp = wp.add(NR);
-                for s in 0..ks {
-                    let ar: [*const f32; MR] = std::array::from_fn(|r| {
-                        let off = *ind.add(s * MR + r);
-                        if off == ZERO_ROW { zero } else { input.add(off) }
-                    });
-                    reduce(&mut acc, &ar, kc, &mut wp);
-                }
-                store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
-            }
-            n0 += NR;
-        }
-        mi += MR;
-    }
-}
+super::tile_driver::tile_driver!([#[target_feature(enable = "neon")]] [const MR: usize]);

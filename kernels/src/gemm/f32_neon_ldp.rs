@@ -1,16 +1,34 @@
 //! The driver shared by the Neon FMLA-by-element tiles whose main reduction
 //! loop is hand-scheduled assembly (`f32_4x16_neon_fmla`, `f32_5x12_neon_fmla`):
 //! `MR` rows by `NR = 4 * NB` columns, `kr = 1`, `MR * NB` q accumulators.
-//! The tile module provides `MR`, `NB`, `NR`, `KR` and
+//! The tile module invokes `neon_ldp_driver!("<name>", MR = <rows>, NB = <q per row>)`,
+//! which defines `MR`, `NB`, `NR`, `KR` and `UKERNEL`, and provides
 //! `reduce8(acc, rows, w, n8)`, which runs `n8` blocks of 8 reduction steps:
 //! per block one `ldp` (8 floats) of each left-hand row, then per step one
 //! multi-register `ld1` of the `NR` packed weights and `MR * NB` FMLA by
 //! element. Fewer than 8 leftover steps broadcast single values here; both
-//! compute `acc + a * b` fused, in ascending `k`. [`neon_ldp_driver`] expands
-//! to the rest: tile stores, the remainder steps and both entry points.
+//! compute `acc + a * b` fused, in ascending `k`. [`neon_ldp_driver`] also
+//! expands to the rest: tile stores, the remainder steps, and both entry points
+//! through [`super::tile_driver`].
 
 macro_rules! neon_ldp_driver {
-    () => {
+    ($name:literal, MR = $mr:literal, NB = $nb:literal) => {
+        pub const MR: usize = $mr;
+        /// q registers per row of the tile.
+        const NB: usize = $nb;
+        pub const NR: usize = 4 * NB;
+        pub const KR: usize = 1;
+
+        pub const UKERNEL: $crate::gemm::GemmUkernel = $crate::gemm::GemmUkernel {
+            name: $name,
+            isa: $crate::Isa::Neon,
+            mr: MR,
+            nr: NR,
+            kr: KR,
+            run,
+            run_indirect,
+        };
+
         type Acc = [[float32x4_t; NB]; MR];
 
         /// Clamps and stores the tile: all `NR` columns, or the first `nt` via a spill.
@@ -79,145 +97,7 @@ macro_rules! neon_ldp_driver {
             [b; MR]
         }
 
-        /// See [`super::GemmRunFn`].
-        ///
-        /// # Safety
-        /// The [`super::GemmRunFn`] contract.
-        #[allow(clippy::too_many_arguments)]
-        pub unsafe fn run(
-            m: usize,
-            n: usize,
-            k: usize,
-            lhs: *const f32,
-            lhs_stride: usize,
-            rhs_packed: *const f32,
-            dst: *mut f32,
-            dst_stride: usize,
-            clamp_min: f32,
-            clamp_max: f32,
-        ) {
-            // SAFETY: forwarded contract; Neon is part of every aarch64 target.
-            unsafe { run_neon(m, n, k, lhs, lhs_stride, rhs_packed, dst, dst_stride, clamp_min, clamp_max) }
-        }
-
-        #[allow(clippy::too_many_arguments)]
-        #[target_feature(enable = "neon")]
-        unsafe fn run_neon(
-            m: usize,
-            n: usize,
-            k: usize,
-            lhs: *const f32,
-            lhs_stride: usize,
-            rhs_packed: *const f32,
-            dst: *mut f32,
-            dst_stride: usize,
-            clamp_min: f32,
-            clamp_max: f32,
-        ) {
-            let block = super::rhs_block_len(NR, KR, k);
-            let mut mi = 0;
-            while mi < m {
-                let last = (m - mi).min(MR) - 1;
-                // SAFETY: rows mi..=mi+last are inside the m rows of lhs and dst; later rows alias the last.
-                let (ar, dr) = unsafe {
-                    (
-                        std::array::from_fn::<_, MR, _>(|r| lhs.add((mi + r.min(last)) * lhs_stride)),
-                        std::array::from_fn::<_, MR, _>(|r| dst.add((mi + r.min(last)) * dst_stride)),
-                    )
-                };
-                let mut n0 = 0;
-                while n0 < n {
-                    let nt = (n - n0).min(NR);
-                    // SAFETY: block n0/NR exists and holds the bias then k groups of NR weights;
-                    // lhs rows hold k floats; dst rows hold n floats from column 0.
-                    unsafe {
-                        let mut wp = rhs_packed.add((n0 / NR) * block);
-                        let mut acc = bias_tile(wp);
-                        wp = wp.add(NR);
-                        reduce(&mut acc, &ar, k, &mut wp);
-                        store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
-                    }
-                    n0 += NR;
-                }
-                mi += MR;
-            }
-        }
-
-        /// See [`super::IgemmRunFn`].
-        ///
-        /// # Safety
-        /// The [`super::IgemmRunFn`] contract.
-        #[allow(clippy::too_many_arguments)]
-        pub unsafe fn run_indirect(
-            m: usize,
-            n: usize,
-            kc: usize,
-            ks: usize,
-            indirection: *const usize,
-            input: *const f32,
-            zero: *const f32,
-            rhs_packed: *const f32,
-            dst: *mut f32,
-            dst_stride: usize,
-            clamp_min: f32,
-            clamp_max: f32,
-        ) {
-            // SAFETY: forwarded contract; Neon is part of every aarch64 target.
-            unsafe {
-                run_indirect_neon(m, n, kc, ks, indirection, input, zero, rhs_packed, dst, dst_stride, clamp_min, clamp_max)
-            }
-        }
-
-        #[allow(clippy::too_many_arguments)]
-        #[target_feature(enable = "neon")]
-        unsafe fn run_indirect_neon(
-            m: usize,
-            n: usize,
-            kc: usize,
-            ks: usize,
-            indirection: *const usize,
-            input: *const f32,
-            zero: *const f32,
-            rhs_packed: *const f32,
-            dst: *mut f32,
-            dst_stride: usize,
-            clamp_min: f32,
-            clamp_max: f32,
-        ) {
-            let block = super::rhs_block_len(NR, KR, ks * kc);
-            let mut mi = 0;
-            while mi < m {
-                let last = (m - mi).min(MR) - 1;
-                // SAFETY: rows mi..=mi+last are inside dst; this tile's indirection starts at mi*ks.
-                let (dr, ind) = unsafe {
-                    (
-                        std::array::from_fn::<_, MR, _>(|r| dst.add((mi + r.min(last)) * dst_stride)),
-                        indirection.add(mi * ks),
-                    )
-                };
-                let mut n0 = 0;
-                while n0 < n {
-                    let nt = (n - n0).min(NR);
-                    // SAFETY: as in `run`, every row pointer coming from the indirection buffer
-                    // (kc floats at input+offset) or the zero row (kc floats).
-                    unsafe {
-                        let mut wp = rhs_packed.add((n0 / NR) * block);
-                        let mut acc = bias_tile(wp);
-                        wp = wp.add(NR);
-                        for s in 0..ks {
-                            let ar: [*const f32; MR] = std::array::from_fn(|r| {
-                                let off = *ind.add(s * MR + r);
-                                if off == ZERO_ROW { zero } else { input.add(off) }
-                            });
-                            reduce(&mut acc, &ar, kc, &mut wp);
-                        }
-                        store_tile(&acc, &dr.map(|d| d.add(n0)), nt, clamp_min, clamp_max);
-                    }
-                    n0 += NR;
-                }
-                mi += MR;
-            }
-        }
+        $crate::gemm::tile_driver::tile_driver!([#[target_feature(enable = "neon")]] []);
     };
 }
 

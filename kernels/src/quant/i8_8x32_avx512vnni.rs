@@ -16,13 +16,14 @@ pub const UKERNEL_4X32: QUkernel = QUkernel { name: "i8_4x32_avx512vnni", tier: 
 pub const UKERNEL_2X32: QUkernel = QUkernel { name: "i8_2x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 2, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<2> };
 pub const UKERNEL_1X32: QUkernel = QUkernel { name: "i8_1x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 1, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<1> };
 
-/// See [`super::QRunFn`]: `a` is `MR` rows of `kp` values (`a + 128`); `b`
-/// holds, per 4 reduction steps, 32 columns of 4 values.
+/// The `MR x 32` int32 accumulators of one block: `a` is `MR` rows of `kp`
+/// values (`a + 128`); `b` holds, per 4 reduction steps, 32 columns of 4 values.
 ///
 /// # Safety
-/// The [`super::QRunFn`] contract for this kernel's layouts; AVX-512 F/BW and VNNI are available.
+/// As [`run`].
+#[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
+unsafe fn dot32<const MR: usize>(kp: usize, a: *const i8, b: *const i8) -> [[__m512i; 2]; MR] {
     let mut c = [[_mm512_setzero_si512(); 2]; MR];
     for g in 0..kp / 4 {
         // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4).
@@ -34,6 +35,18 @@ pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *
             ci[1] = _mm512_dpbusd_epi32(ci[1], av, b1);
         }
     }
+    c
+}
+
+/// See [`super::QRunFn`]: `a` is `MR` rows of `kp` values (`a + 128`); `b`
+/// holds, per 4 reduction steps, 32 columns of 4 values.
+///
+/// # Safety
+/// The [`super::QRunFn`] contract for this kernel's layouts; AVX-512 F/BW and VNNI are available.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
+    // SAFETY: the caller's contract.
+    let c = unsafe { dot32::<MR>(kp, a, b) };
     for (i, ci) in c.iter().enumerate() {
         // SAFETY: acc holds MR rows of 32 i32.
         unsafe {
@@ -96,17 +109,8 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool>(
     out: *mut i8,
     ldo: usize,
 ) {
-    let mut c = [[_mm512_setzero_si512(); 2]; MR];
-    for g in 0..kp / 4 {
-        // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4).
-        let (b0, b1) = unsafe { (_mm512_loadu_si512(b.add(g * 128) as *const _), _mm512_loadu_si512(b.add(g * 128 + 64) as *const _)) };
-        for (i, ci) in c.iter_mut().enumerate() {
-            // SAFETY: row i of the strip has kp values; 4 of them from 4 * g.
-            let av = _mm512_set1_epi32(unsafe { (a.add(i * kp + g * 4) as *const i32).read_unaligned() });
-            ci[0] = _mm512_dpbusd_epi32(ci[0], av, b0);
-            ci[1] = _mm512_dpbusd_epi32(ci[1], av, b1);
-        }
-    }
+    // SAFETY: the caller's contract.
+    let c = unsafe { dot32::<MR>(kp, a, b) };
     let w0 = cols.min(16);
     let w1 = cols.saturating_sub(16);
     let mask = |w: usize| -> __mmask16 { if w >= 16 { 0xffff } else { (1u16 << w) - 1 } };
