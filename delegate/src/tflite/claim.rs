@@ -171,16 +171,19 @@ pub fn is_constant_f32(model: &dyn TflModel, folds: &Folds, index: i32) -> bool 
         || model.tensor(index).is_some_and(|t| t.dtype == dtype::F32 && t.allocation_type == ALLOCATION_MMAP_RO && t.is_constant())
 }
 
+/// The bytes of a stored fp32 constant whose size matches its shape.
+fn stored_f32_bytes(model: &dyn TflModel, index: i32) -> Option<&[u8]> {
+    let t = model.tensor(index)?;
+    let bytes = t.constant_data?;
+    (t.dtype == dtype::F32 && bytes.len() == 4 * t.shape()?.iter().product::<usize>()).then_some(bytes)
+}
+
 /// The values of a constant fp32 tensor (stored or folded).
 pub fn constant_f32(model: &dyn TflModel, folds: &Folds, index: i32) -> Option<Arc<[f32]>> {
     if let Some(v) = folds.values.get(&index) {
         return Some(v.clone());
     }
-    let t = model.tensor(index)?;
-    let bytes = t.constant_data?;
-    if t.dtype != dtype::F32 || bytes.len() != 4 * t.shape()?.iter().product::<usize>() {
-        return None;
-    }
+    let bytes = stored_f32_bytes(model, index)?;
     // Into a zeroed Vec by a plain loop the compiler vectorises, then one copy into the Arc.
     let mut values = vec![0f32; bytes.len() / 4];
     for (v, b) in values.iter_mut().zip(bytes.chunks_exact(4)) {
@@ -191,8 +194,7 @@ pub fn constant_f32(model: &dyn TflModel, folds: &Folds, index: i32) -> Option<A
 
 /// Whether [`constant_f32`] has values for `index`, without copying them.
 pub fn has_constant_f32(model: &dyn TflModel, folds: &Folds, index: i32) -> bool {
-    folds.values.contains_key(&index)
-        || model.tensor(index).is_some_and(|t| t.dtype == dtype::F32 && t.constant_data.is_some_and(|b| t.shape().is_some_and(|s| b.len() == 4 * s.iter().product::<usize>())))
+    folds.values.contains_key(&index) || stored_f32_bytes(model, index).is_some()
 }
 
 fn constant_ints(t: &TflTensor) -> Result<Vec<i64>, String> {
