@@ -14,16 +14,31 @@ export PYTHONDONTWRITEBYTECODE=1
 AARCH64=aarch64-unknown-linux-gnu
 QEMU_LIB=/usr/aarch64-linux-gnu
 results=()
+failed_logs=()
 failed=0
+# Every step's output also goes to target/ci-logs/NN-step.log; the tail of each
+# failed step's log is printed again before the summary, so the end of the CI
+# output always shows what failed. Python writes unbuffered and dumps every
+# thread's traceback on a fatal signal, so a crash loses no output.
+export PYTHONUNBUFFERED=1 PYTHONFAULTHANDLER=1
+logdir="$repo/target/ci-logs"
+rm -rf "$logdir" && mkdir -p "$logdir"
 
 step() {  # step "name" command...
     local name=$1; shift
-    local t0=$SECONDS
+    local t0=$SECONDS rc
+    local log
+    log="$logdir/$(printf '%02d' $((${#results[@]} + 1)))-${name//[^A-Za-z0-9]/_}.log"
     printf '\n===== %s\n$ %s\n' "$name" "$*"
-    if "$@"; then
+    "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    if ((rc == 0)); then
         results+=("PASS  $(printf '%5ss' $((SECONDS - t0)))  $name")
     else
-        results+=("FAIL  $(printf '%5ss' $((SECONDS - t0)))  $name")
+        local why="exit $rc"
+        ((rc > 128)) && why="killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
+        results+=("FAIL  $(printf '%5ss' $((SECONDS - t0)))  $name  [$why; log: ${log#"$repo"/}]")
+        failed_logs+=("$log")
         failed=1
     fi
 }
@@ -66,6 +81,10 @@ step "pytest integrations/tflite" python -m pytest -p no:cacheprovider -q -rfEs 
 step "pytest integrations/executorch" env ARMREST_LIB="$ET_LIB" .venv-et/bin/python -m pytest \
     -p no:cacheprovider -q -rfEs --durations=10 integrations/executorch/tests
 
+for log in "${failed_logs[@]}"; do
+    printf '\n===== the last 60 lines of %s\n' "${log#"$repo"/}"
+    tail -n 60 "$log"
+done
 printf '\n===== summary\n'
 printf '%s\n' "${results[@]}"
 if ((failed)); then

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import platform
+from pathlib import Path
 
 import pytest
 
@@ -98,14 +99,32 @@ def assert_match(outs, refs, what: str = "armrest vs builtin kernels") -> None:
 
 
 #: (case, runtime, threads, vs BUILTIN_REF, vs builtin) of each quantized run,
-#: filled by test_quantized.py and printed at the end of the session.
+#: filled by test_quantized.py; written to target/test-reports/int8-bitexact.txt
+#: at the end of the session, with a short summary in the terminal.
 QUANT_RESULTS: list[tuple] = []
+
+#: Where the per-run int8 table goes (the repository's target/test-reports).
+REPORT_DIR = Path(__file__).resolve().parents[3] / "target" / "test-reports"
 
 
 def pytest_terminal_summary(terminalreporter):
     if not QUANT_RESULTS:
         return
-    terminalreporter.section("armrest int8 bit-exactness (armrest vs TFLite, per model)")
-    for case, runtime, threads, ref, opt in QUANT_RESULTS:
-        terminalreporter.write_line(f"{case} [{runtime}, {threads}T]: vs BUILTIN_REF {ref}"
-                                    + (f"; vs builtin {opt}" if opt else ""))
+    rows = [f"{case} [{runtime}, {threads}T]: vs BUILTIN_REF {ref}" + (f"; vs builtin {opt}" if opt else "")
+            for case, runtime, threads, ref, opt in QUANT_RESULTS]
+    exact = [r for r in QUANT_RESULTS if r[3].startswith("100.000% ")]
+    ranged = [r for r in QUANT_RESULTS if "of the output range" in r[3]]
+    others = [row for r, row in zip(QUANT_RESULTS, rows) if r not in exact and r not in ranged]
+    path = REPORT_DIR / "int8-bitexact.txt"
+    try:
+        REPORT_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(rows) + "\n")
+        where = f"every run's line: {path}"
+    except OSError as e:
+        where = f"(could not write {path}: {e})"
+    tr = terminalreporter
+    tr.section("armrest int8 bit-exactness (armrest vs TFLite)")
+    tr.write_line(f"{len(exact)} of {len(QUANT_RESULTS)} quantized runs 100% equal to LiteRT BUILTIN_REF; "
+                  f"{len(ranged)} dynamic-range runs within tolerance of the output range; {where}")
+    for row in others:
+        tr.write_line(row)
