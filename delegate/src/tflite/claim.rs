@@ -184,12 +184,9 @@ pub fn constant_f32(model: &dyn TflModel, folds: &Folds, index: i32) -> Option<A
         return Some(v.clone());
     }
     let bytes = stored_f32_bytes(model, index)?;
-    // Into a zeroed Vec by a plain loop the compiler vectorises, then one copy into the Arc.
-    let mut values = vec![0f32; bytes.len() / 4];
-    for (v, b) in values.iter_mut().zip(bytes.chunks_exact(4)) {
-        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    }
-    Some(values.into())
+    // Straight into the Arc's one allocation: the iterator's exact length lets
+    // `collect` size it once (no zeroed Vec to fault in, copy and free).
+    Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
 
 /// Whether [`constant_f32`] has values for `index`, without copying them.
