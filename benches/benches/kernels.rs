@@ -12,32 +12,8 @@
 
 use std::time::Instant;
 
-use armrest_benches::{calibrate, shapes, Case};
+use armrest_benches::{calibrate, shapes, BenchArgs, Case};
 use armrest_kernels::{gemm, peak, Isa, ThreadPool};
-
-struct Args {
-    quick: bool,
-    filter: Option<String>,
-    reps: Option<usize>,
-    tier: Option<Isa>,
-    ukernel: Option<String>,
-}
-
-fn args() -> Args {
-    let mut a = Args { quick: false, filter: None, reps: None, tier: None, ukernel: None };
-    let mut it = std::env::args().skip(1);
-    while let Some(s) = it.next() {
-        match s.as_str() {
-            "--quick" => a.quick = true,
-            "--filter" => a.filter = it.next(),
-            "--reps" => a.reps = it.next().and_then(|v| v.parse().ok()),
-            "--tier" => a.tier = it.next().and_then(|v| Isa::parse(&v)),
-            "--ukernel" => a.ukernel = it.next(),
-            _ => {} // cargo bench passes --bench
-        }
-    }
-    a
-}
 
 /// Median seconds per call of `f` over `samples` samples of `inner` calls.
 fn time(samples: usize, inner: usize, mut f: impl FnMut()) -> f64 {
@@ -55,12 +31,12 @@ fn time(samples: usize, inner: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let a = args();
+    let a = BenchArgs::parse(Isa::parse);
     let tiers: Vec<Isa> = match a.tier {
         Some(t) => vec![t],
         None => Isa::ALL.into_iter().filter(|i| i.is_available() && *i != Isa::Scalar).collect(),
     };
-    let cases: Vec<Case> = shapes().into_iter().filter(|c| a.filter.as_ref().is_none_or(|f| c.name.contains(f.as_str()))).collect();
+    let cases: Vec<Case> = shapes().into_iter().filter(|c| a.selects(&c.name)).collect();
     let pools = [ThreadPool::new(1), ThreadPool::new(2)];
 
     if let Some(reps) = a.reps {

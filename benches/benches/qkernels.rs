@@ -8,55 +8,10 @@
 //! prints its multiply-adds, for counting instructions under qemu-icount
 //! (`--reps 1` and `--reps 11`; see benches/README.md).
 
-use armrest_benches::{calibrate, sample, shapes, Case, Kind};
+use armrest_benches::{calibrate, same_window, sample, shapes, BenchArgs, Case, Kind};
 use armrest_kernels::fixedpoint::Requant;
 use armrest_kernels::quant::{self, best_qtier, PackedQConv2d, PackedQDepthwise, PackedQGemm, QTier, QUkernel, QuantOut};
-use armrest_kernels::{Exec, Isa, Nhwc, ThreadPool, Window2d};
-
-struct Args {
-    quick: bool,
-    filter: Option<String>,
-    reps: Option<usize>,
-    tier: Option<QTier>,
-    ukernel: Option<String>,
-}
-
-fn args() -> Args {
-    let mut a = Args { quick: false, filter: None, reps: None, tier: None, ukernel: None };
-    let mut it = std::env::args().skip(1);
-    while let Some(s) = it.next() {
-        match s.as_str() {
-            "--quick" => a.quick = true,
-            "--filter" => a.filter = it.next(),
-            "--reps" => a.reps = it.next().and_then(|v| v.parse().ok()),
-            "--tier" => a.tier = it.next().and_then(|v| QTier::parse(&v)),
-            "--ukernel" => a.ukernel = it.next(),
-            _ => {} // cargo bench passes --bench
-        }
-    }
-    a
-}
-
-/// TFLite SAME padding (as the fp32 cases use).
-fn window(kernel: usize, stride: usize, s: Nhwc) -> Window2d {
-    let pad = |size: usize| {
-        let out = size.div_ceil(stride);
-        ((out - 1) * stride + kernel).saturating_sub(size)
-    };
-    let (ph, pw) = (pad(s.h), pad(s.w));
-    Window2d {
-        kernel_h: kernel,
-        kernel_w: kernel,
-        stride_h: stride,
-        stride_w: stride,
-        dilation_h: 1,
-        dilation_w: 1,
-        pad_top: ph / 2,
-        pad_left: pw / 2,
-        pad_bottom: ph - ph / 2,
-        pad_right: pw - pw / 2,
-    }
-}
+use armrest_kernels::{Exec, Isa, ThreadPool};
 
 fn i8s(len: usize, seed: u64) -> Vec<i8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -99,7 +54,7 @@ fn prepare_q(case: &Case, tier: QTier, uk: Option<&'static QUkernel>) -> Box<dyn
             Box::new(move |pool| quant::qgemm(Exec { isa, pool }, m, &a, k, &w, &mut out, n, &q))
         }
         Kind::Conv { s, out_c, kernel, stride } => {
-            let win = window(kernel, stride, s);
+            let win = same_window(kernel, stride, s);
             let x = i8s(s.len(), 1);
             let kk = kernel * kernel * s.c;
             let bias: Vec<i32> = i8s(out_c, 3).iter().map(|&v| v as i32 * 50).collect();
@@ -109,7 +64,7 @@ fn prepare_q(case: &Case, tier: QTier, uk: Option<&'static QUkernel>) -> Box<dyn
             Box::new(move |pool| quant::qconv2d(Exec { isa, pool }, &win, s, &x, &w, &mut out, &q))
         }
         Kind::Depthwise { s, kernel, stride } => {
-            let win = window(kernel, stride, s);
+            let win = same_window(kernel, stride, s);
             let x = i8s(s.len(), 1);
             let bias: Vec<i32> = i8s(s.c, 3).iter().map(|&v| v as i32 * 50).collect();
             let w = PackedQDepthwise::pack_tier(tier, kernel, kernel, s.c, 1, &i8s(kernel * kernel * s.c, 2), 0, Some(&bias), 3);
@@ -121,7 +76,7 @@ fn prepare_q(case: &Case, tier: QTier, uk: Option<&'static QUkernel>) -> Box<dyn
 }
 
 fn main() {
-    let a = args();
+    let a = BenchArgs::parse(QTier::parse);
     // The shared shapes, plus GEMMs with a long reduction (where the output
     // stage weighs least per multiply-add).
     let extra = [
@@ -133,7 +88,7 @@ fn main() {
         .into_iter()
         .chain(extra)
         .filter(|c| !c.name.starts_with("gemm 512"))
-        .filter(|c| a.filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
+        .filter(|c| a.selects(&c.name))
         .collect();
     let pool = ThreadPool::new(1);
 

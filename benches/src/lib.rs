@@ -30,8 +30,42 @@ pub struct Case {
     pub threaded: bool,
 }
 
-fn window(kernel: usize, stride: usize, s: Nhwc) -> Window2d {
-    // TFLite SAME padding.
+/// The command line the kernel benches take: `--quick`, `--filter NAME`,
+/// `--reps N`, `--tier T` (parsed by `parse_tier`), `--ukernel NAME`; anything
+/// else (cargo bench passes `--bench`) is ignored.
+pub struct BenchArgs<T> {
+    pub quick: bool,
+    pub filter: Option<String>,
+    pub reps: Option<usize>,
+    pub tier: Option<T>,
+    pub ukernel: Option<String>,
+}
+
+impl<T> BenchArgs<T> {
+    pub fn parse(parse_tier: fn(&str) -> Option<T>) -> BenchArgs<T> {
+        let mut a = BenchArgs { quick: false, filter: None, reps: None, tier: None, ukernel: None };
+        let mut it = std::env::args().skip(1);
+        while let Some(s) = it.next() {
+            match s.as_str() {
+                "--quick" => a.quick = true,
+                "--filter" => a.filter = it.next(),
+                "--reps" => a.reps = it.next().and_then(|v| v.parse().ok()),
+                "--tier" => a.tier = it.next().and_then(|v| parse_tier(&v)),
+                "--ukernel" => a.ukernel = it.next(),
+                _ => {}
+            }
+        }
+        a
+    }
+
+    /// Whether a case named `name` passes `--filter`.
+    pub fn selects(&self, name: &str) -> bool {
+        self.filter.as_ref().is_none_or(|f| name.contains(f.as_str()))
+    }
+}
+
+/// A square `kernel` window at `stride` with TFLite's SAME padding for input `s`.
+pub fn same_window(kernel: usize, stride: usize, s: Nhwc) -> Window2d {
     let pad = |size: usize| {
         let out = size.div_ceil(stride);
         ((out - 1) * stride + kernel).saturating_sub(size)
@@ -85,11 +119,11 @@ impl Case {
         let macs = match kind {
             Kind::Gemm { m, n, k } => m * n * k,
             Kind::Conv { s, out_c, kernel, stride } => {
-                let w = window(kernel, stride, s);
+                let w = same_window(kernel, stride, s);
                 s.n * w.out_h(s.h) * w.out_w(s.w) * out_c * kernel * kernel * s.c
             }
             Kind::Depthwise { s, kernel, stride } => {
-                let w = window(kernel, stride, s);
+                let w = same_window(kernel, stride, s);
                 s.n * w.out_h(s.h) * w.out_w(s.w) * s.c * kernel * kernel
             }
         };
@@ -125,14 +159,14 @@ impl Case {
                 Box::new(move |pool| gemm::gemm(Exec { isa, pool }, m, &a, k, &w, &mut out, n, Clamp::NONE))
             }
             Kind::Conv { s, out_c, kernel, stride } => {
-                let win = window(kernel, stride, s);
+                let win = same_window(kernel, stride, s);
                 let x = values(s.len(), 1);
                 let w = PackedConv2d::pack(isa, out_c, kernel, kernel, s.c, &values(out_c * kernel * kernel * s.c, 2), Some(&values(out_c, 3)));
                 let mut out = vec![0.0; s.n * win.out_h(s.h) * win.out_w(s.w) * out_c];
                 Box::new(move |pool| conv::conv2d(Exec { isa, pool }, &win, s, &x, &w, &mut out, Clamp::RELU6))
             }
             Kind::Depthwise { s, kernel, stride } => {
-                let win = window(kernel, stride, s);
+                let win = same_window(kernel, stride, s);
                 let x = values(s.len(), 1);
                 let w = PackedDepthwise::pack(isa, kernel, kernel, s.c, 1, &values(kernel * kernel * s.c, 2), Some(&values(s.c, 3)));
                 let mut out = vec![0.0; s.n * win.out_h(s.h) * win.out_w(s.w) * s.c];
