@@ -194,7 +194,7 @@ pub fn has_constant_f32(model: &dyn TflModel, folds: &Folds, index: i32) -> bool
     folds.values.contains_key(&index) || stored_f32_bytes(model, index).is_some()
 }
 
-fn constant_ints(t: &TflTensor) -> Result<Vec<i64>, String> {
+pub(crate) fn constant_ints(t: &TflTensor) -> Result<Vec<i64>, String> {
     let bytes = t.constant_data.ok_or_else(|| format!("'{}' is not a constant tensor", t.name))?;
     match t.dtype {
         dtype::I32 => Ok(bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64).collect()),
@@ -203,7 +203,7 @@ fn constant_ints(t: &TflTensor) -> Result<Vec<i64>, String> {
     }
 }
 
-fn clamp_of(act: i32) -> Result<Clamp, String> {
+pub(crate) fn clamp_of(act: i32) -> Result<Clamp, String> {
     match act {
         activation::NONE => Ok(Clamp::NONE),
         activation::RELU => Ok(Clamp::RELU),
@@ -222,7 +222,7 @@ fn activation_name(a: i32) -> String {
     }
 }
 
-fn padding_of(p: i32) -> Result<Padding, String> {
+pub(crate) fn padding_of(p: i32) -> Result<Padding, String> {
     match p {
         padding::SAME => Ok(Padding::Same),
         padding::VALID => Ok(Padding::Valid),
@@ -230,7 +230,7 @@ fn padding_of(p: i32) -> Result<Padding, String> {
     }
 }
 
-fn positive(what: &str, v: i32) -> Result<usize, String> {
+pub(crate) fn positive(what: &str, v: i32) -> Result<usize, String> {
     if v >= 1 {
         Ok(v as usize)
     } else {

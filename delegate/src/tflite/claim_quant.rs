@@ -7,12 +7,11 @@
 //! uint8 tensors become int8 (`q ^ 0x80`, zero point − 128); TFLite's
 //! arithmetic is unchanged by that shift except where noted on the ops.
 
-use super::claim::Visited;
-use super::{dtype, ops, padding, BuiltinParams, TflModel, TflNode, TflTensor, ALLOCATION_MMAP_RO};
+use super::claim::{clamp_of, constant_ints, padding_of, positive, Visited};
+use super::{dtype, ops, BuiltinParams, TflModel, TflNode, TflTensor, ALLOCATION_MMAP_RO};
 use crate::ir::{Op, Padding, PoolKind, ReshapeRule, Tensor};
 use crate::qir::{activation_range, conv_requant, Affine, DType, QBinary, QConst, QOp, QOut, QParams, QUnary, ScaleProduct};
 use crate::shapes;
-use armrest_kernels::Clamp;
 
 fn is_q_dtype(t: i32) -> bool {
     matches!(t, dtype::I8 | dtype::U8 | dtype::I16)
@@ -125,32 +124,26 @@ fn weights(model: &dyn TflModel, index: i32, what: &str, axis: usize) -> Result<
 
 /// A constant int32 bias of `n` values.
 fn bias_i32(model: &dyn TflModel, index: i32, n: usize) -> Result<(), String> {
-    let t = tensor(model, index)?;
-    if t.dtype != dtype::I32 {
-        return Err(format!("bias '{}' is {}, expected int32", t.name, dtype::name(t.dtype)));
-    }
-    if !(t.is_constant() && t.allocation_type == ALLOCATION_MMAP_RO) {
-        return Err(format!("bias '{}' is not a constant tensor", t.name));
-    }
-    let count: usize = shape_of(model, index)?.iter().product();
-    if count != n || t.constant_data.map(<[u8]>::len) != Some(4 * n) {
-        return Err(format!("bias '{}' has {count} values for {n} output channels", t.name));
-    }
-    Ok(())
+    constant_bias(model, index, n, dtype::I32, "output channels")
 }
 
 /// A constant fp32 bias of `n` values (hybrid ops).
 fn bias_f32(model: &dyn TflModel, index: i32, n: usize) -> Result<(), String> {
+    constant_bias(model, index, n, dtype::F32, "outputs")
+}
+
+/// A constant, unquantized bias of `n` values of type `want`.
+fn constant_bias(model: &dyn TflModel, index: i32, n: usize, want: i32, per: &str) -> Result<(), String> {
     let t = tensor(model, index)?;
-    if t.dtype != dtype::F32 || t.quantized {
-        return Err(format!("bias '{}' of a dynamic-range op is {}, expected float32", t.name, dtype::name(t.dtype)));
+    if t.dtype != want || (want == dtype::F32 && t.quantized) {
+        return Err(format!("bias '{}' is {}, expected {}", t.name, dtype::name(t.dtype), dtype::name(want)));
     }
     if !(t.is_constant() && t.allocation_type == ALLOCATION_MMAP_RO) {
         return Err(format!("bias '{}' is not a constant tensor", t.name));
     }
     let count: usize = shape_of(model, index)?.iter().product();
     if count != n || t.constant_data.map(<[u8]>::len) != Some(4 * n) {
-        return Err(format!("bias '{}' has {count} values for {n} outputs", t.name));
+        return Err(format!("bias '{}' has {count} values for {n} {per}", t.name));
     }
     Ok(())
 }
@@ -169,41 +162,6 @@ fn same_type(model: &dyn TflModel, a: i32, b: i32) -> Result<(), String> {
         return Err(format!("'{}' is {} and '{}' is {} (TFLite needs the same type)", ta.name, dtype::name(ta.dtype), tb.name, dtype::name(tb.dtype)));
     }
     Ok(())
-}
-
-fn padding_of(p: i32) -> Result<Padding, String> {
-    match p {
-        padding::SAME => Ok(Padding::Same),
-        padding::VALID => Ok(Padding::Valid),
-        other => Err(format!("padding #{other} is not SAME or VALID")),
-    }
-}
-
-fn positive(what: &str, v: i32) -> Result<usize, String> {
-    if v >= 1 {
-        Ok(v as usize)
-    } else {
-        Err(format!("{what} {v} must be at least 1"))
-    }
-}
-
-fn float_clamp(act: i32) -> Result<Clamp, String> {
-    match act {
-        0 => Ok(Clamp::NONE),
-        1 => Ok(Clamp::RELU),
-        2 => Ok(Clamp::RELU_N1_TO_1),
-        3 => Ok(Clamp::RELU6),
-        other => Err(format!("fused activation #{other} on a dynamic-range op is not supported")),
-    }
-}
-
-fn constant_ints(t: &TflTensor) -> Result<Vec<i64>, String> {
-    let bytes = t.constant_data.ok_or_else(|| format!("'{}' is not a constant tensor", t.name))?;
-    match t.dtype {
-        dtype::I32 => Ok(bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64).collect()),
-        dtype::I64 => Ok(bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()),
-        other => Err(format!("'{}' has type {}, expected int32 or int64", t.name, dtype::name(other))),
-    }
 }
 
 /// The output stage of a conv / depthwise / fc.
@@ -309,7 +267,7 @@ pub fn visit(model: &dyn TflModel, node: &TflNode) -> Result<Visited, String> {
                     bias_f32(model, b, ws[0])?;
                     ins.push(b);
                 }
-                (QOp::HybridFullyConnected { keep_num_dims, clamp: float_clamp(activation)?, asymmetric: asymmetric_quantize_inputs }, ins)
+                (QOp::HybridFullyConnected { keep_num_dims, clamp: clamp_of(activation)?, asymmetric: asymmetric_quantize_inputs }, ins)
             } else {
                 let xq = qact(model, x)?;
                 if xq.uint8 != w_u8 {
@@ -506,7 +464,7 @@ fn hybrid_conv(model: &dyn TflModel, node: &TflNode, x: i32, w: i32, o: usize, p
     // TFLite runs the per-channel hybrid kernel (inputs quantized asymmetrically)
     // only when the filter's scales differ; otherwise the symmetric one.
     let asymmetric = wq.scale.iter().any(|&s| s != wq.scale[0]);
-    finish(model, Op::Quant(QOp::HybridConv2d { padding, stride, clamp: float_clamp(activation)?, asymmetric }), ins, output)
+    finish(model, Op::Quant(QOp::HybridConv2d { padding, stride, clamp: clamp_of(activation)?, asymmetric }), ins, output)
 }
 
 /// RESHAPE / SQUEEZE / EXPAND_DIMS of a quantized tensor: a copy of the bytes, as TFLite does.
