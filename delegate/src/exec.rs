@@ -113,19 +113,7 @@ impl Executor {
     /// Plans shapes and buffers for these input shapes; returns the output shapes.
     pub fn prepare(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>, String> {
         self.prepared = false;
-        if input_shapes.len() != self.graph.inputs.len() {
-            return Err(format!("{} inputs given, the graph has {}", input_shapes.len(), self.graph.inputs.len()));
-        }
-        for (&id, s) in self.graph.inputs.iter().zip(input_shapes) {
-            self.shapes[id] = s.clone();
-        }
-        for node in &self.graph.nodes {
-            let ins: Vec<&[usize]> = node.inputs.iter().map(|&i| self.shapes[i].as_slice()).collect();
-            let outs = shapes::infer(&node.op, &ins).map_err(|e| format!("node {} ({}): {e}", node.source, node.op.name()))?;
-            for (&o, s) in node.outputs.iter().zip(outs) {
-                self.shapes[o] = s;
-            }
-        }
+        shapes::infer_graph(&self.graph, &mut self.shapes, input_shapes)?;
         for (len, shape) in self.lens.iter_mut().zip(&self.shapes) {
             *len = shape.iter().product();
         }

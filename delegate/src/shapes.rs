@@ -2,7 +2,7 @@
 //! (the shapes armrest computes must equal the model's) and at every
 //! prepare (inputs may have been resized).
 
-use crate::ir::{Op, Padding, ReshapeRule};
+use crate::ir::{Graph, Op, Padding, ReshapeRule};
 use armrest_kernels::Window2d;
 
 pub type Shape = Vec<usize>;
@@ -94,6 +94,26 @@ pub fn pad_rank(s: &[usize], rank: usize) -> Shape {
     let mut out = vec![1; rank - s.len()];
     out.extend_from_slice(s);
     out
+}
+
+/// Every tensor's shape for these graph input shapes: writes the inputs'
+/// shapes into `shapes` (indexed by tensor id), then each node's inferred
+/// outputs in order. Both executors prepare with it.
+pub fn infer_graph(graph: &Graph, shapes: &mut [Shape], input_shapes: &[Shape]) -> Result<(), String> {
+    if input_shapes.len() != graph.inputs.len() {
+        return Err(format!("{} inputs given, the graph has {}", input_shapes.len(), graph.inputs.len()));
+    }
+    for (&id, s) in graph.inputs.iter().zip(input_shapes) {
+        shapes[id] = s.clone();
+    }
+    for node in &graph.nodes {
+        let ins: Vec<&[usize]> = node.inputs.iter().map(|&i| shapes[i].as_slice()).collect();
+        let outs = infer(&node.op, &ins).map_err(|e| format!("node {} ({}): {e}", node.source, node.op.name()))?;
+        for (&o, s) in node.outputs.iter().zip(outs) {
+            shapes[o] = s;
+        }
+    }
+    Ok(())
 }
 
 /// Output shapes of `op` given its input shapes (weights included, in IR order).
