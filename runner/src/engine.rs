@@ -27,21 +27,11 @@ pub fn armrest(model: &TypedModel, isa: Isa, threads: usize) -> Result<(Hosted, 
     Ok((hosted, plan))
 }
 
-/// Runs a plan on float32 inputs.
+/// Runs a plan on float32 inputs (through the delegate's tract bridge).
 pub fn run(plan: &Plan, inputs: &[Array]) -> Result<Vec<Array>, String> {
-    let tensors = inputs
-        .iter()
-        .map(|a| Tensor::from_shape(&a.shape, &a.data).map(|t| t.into_tvalue()))
-        .collect::<TractResult<TVec<_>>>()
-        .map_err(err)?;
-    let outs = plan.run(tensors).map_err(err)?;
-    outs.iter()
-        .map(|t| {
-            let t = t.cast_to::<f32>().map_err(err)?;
-            let data = t.try_as_plain_ram().and_then(|p| p.as_slice::<f32>().map(<[f32]>::to_vec)).map_err(err)?;
-            Ok(Array { shape: t.shape().to_vec(), data })
-        })
-        .collect()
+    let ins: Vec<(&[usize], &[f32])> = inputs.iter().map(|a| (a.shape.as_slice(), a.data.as_slice())).collect();
+    let outs = armrest_delegate::tract_bridge::run_plan(plan, &ins)?;
+    Ok(outs.into_iter().map(|(shape, data)| Array { shape, data }).collect())
 }
 
 /// Inputs of the given shapes filled with values uniform in [-1, 1) from a

@@ -239,14 +239,14 @@ pub(crate) fn positive(what: &str, v: i32) -> Result<usize, String> {
 }
 
 /// Reads the node's i-th input, requiring it to exist.
-fn input(node: &TflNode, i: usize) -> Result<i32, String> {
+pub(crate) fn input(node: &TflNode, i: usize) -> Result<i32, String> {
     match node.inputs.get(i) {
         Some(&t) if t >= 0 => Ok(t),
         _ => Err(format!("input {i} is missing")),
     }
 }
 
-fn optional_input(node: &TflNode, i: usize) -> Option<i32> {
+pub(crate) fn optional_input(node: &TflNode, i: usize) -> Option<i32> {
     node.inputs.get(i).copied().filter(|&t| t >= 0)
 }
 

@@ -7,7 +7,7 @@
 //! uint8 tensors become int8 (`q ^ 0x80`, zero point − 128); TFLite's
 //! arithmetic is unchanged by that shift except where noted on the ops.
 
-use super::claim::{clamp_of, constant_ints, padding_of, positive, Visited};
+use super::claim::{clamp_of, constant_ints, input, optional_input, padding_of, positive, Visited};
 use super::{dtype, ops, BuiltinParams, TflModel, TflNode, TflTensor, ALLOCATION_MMAP_RO};
 use crate::ir::{Op, Padding, PoolKind, ReshapeRule, Tensor};
 use crate::qir::{activation_range, conv_requant, Affine, DType, QBinary, QConst, QOp, QOut, QParams, QUnary, ScaleProduct};
@@ -30,17 +30,6 @@ fn tensor(model: &dyn TflModel, i: i32) -> Result<TflTensor<'_>, String> {
 fn shape_of(model: &dyn TflModel, i: i32) -> Result<Vec<usize>, String> {
     let t = tensor(model, i)?;
     t.shape().ok_or_else(|| format!("tensor '{}' has an unknown shape {:?}", t.name, t.dims))
-}
-
-fn input(node: &TflNode, i: usize) -> Result<i32, String> {
-    match node.inputs.get(i) {
-        Some(&t) if t >= 0 => Ok(t),
-        _ => Err(format!("input {i} is missing")),
-    }
-}
-
-fn optional_input(node: &TflNode, i: usize) -> Option<i32> {
-    node.inputs.get(i).copied().filter(|&t| t >= 0)
 }
 
 /// A quantized activation: its int8-domain scale and zero point, and whether the model stores uint8.
