@@ -243,14 +243,19 @@ unsafe fn group<const K: usize, const S: usize, const P: usize, const MASKED: bo
     }
 }
 
-/// One output pixel near an edge: taps outside the input row are skipped.
+/// One output pixel near an edge: taps outside the input row are skipped,
+/// branch-free: their load and FMA run under an all-zero write mask (no
+/// memory access, the accumulator kept as it is).
 ///
 /// # Safety
 /// As [`run`]; `ox < ow`.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn edge<const K: usize, const S: usize, const MASKED: bool>(sl: Slice, ox: usize) {
-    // SAFETY: only columns inside 0..in_w of non-null rows are read; weights and output as in `group`.
+    let lanes = if MASKED { sl.mask } else { 0xFFFF };
+    // SAFETY: only columns inside 0..in_w of non-null rows are read (other taps are fully
+    // masked: a masked-off lane is not accessed, so their wrapped address is never used);
+    // weights and output as in `group`.
     unsafe {
         let mut acc = _mm512_loadu_ps(sl.w);
         for ky in 0..K {
@@ -259,11 +264,10 @@ unsafe fn edge<const K: usize, const S: usize, const MASKED: bool>(sl: Slice, ox
                 continue;
             }
             for kx in 0..K {
-                let Some(ix) = (ox * S + kx).checked_sub(sl.pad_left).filter(|&ix| ix < sl.in_w) else {
-                    continue;
-                };
-                let x = load::<MASKED>(r.add(ix * sl.cs + sl.ch), sl.mask);
-                acc = _mm512_fmadd_ps(x, _mm512_loadu_ps(sl.w.add(CR * (1 + ky * K + kx))), acc);
+                let ix = (ox * S + kx).wrapping_sub(sl.pad_left);
+                let k = if ix < sl.in_w { lanes } else { 0 };
+                let x = _mm512_maskz_loadu_ps(k, r.wrapping_add(ix.wrapping_mul(sl.cs).wrapping_add(sl.ch)));
+                acc = _mm512_mask3_fmadd_ps(x, _mm512_loadu_ps(sl.w.add(CR * (1 + ky * K + kx))), acc, k);
             }
         }
         store::<MASKED>(sl, sl.out.add(ox * sl.os), acc);
