@@ -5,8 +5,13 @@
 //! convolution's explicit padding (TensorFlow exports "SAME" strided
 //! convolutions this way), so the padded copy of the activation is never
 //! written: the convolution kernels read their padding from zeros already.
+//!
+//! [`fold_activations`]: a standalone RELU/RELU6/RELU_N1_TO_1 after a node
+//! with an output clamp becomes that clamp (one pass over the data fewer).
 
 use crate::ir::{Graph, Op, Padding};
+use armrest_kernels::elementwise::UnaryOp;
+use armrest_kernels::Clamp;
 
 /// Folds every foldable PAD into the convolution reading it and drops the
 /// PAD node; returns how many were folded. A PAD folds when it pads only H
@@ -49,6 +54,58 @@ pub fn fold_pads(graph: &mut Graph) -> usize {
         *padding = Padding::Explicit([base[0] + top, base[1] + bottom, base[2] + left, base[3] + right]);
         graph.nodes[m].inputs[0] = x;
         dropped[p] = true;
+    }
+    let folded = dropped.iter().filter(|&&d| d).count();
+    let mut n = 0;
+    graph.nodes.retain(|_| {
+        n += 1;
+        !dropped[n - 1]
+    });
+    folded
+}
+
+/// Folds every RELU / RELU6 / RELU_N1_TO_1 (a clamp) into the node producing
+/// its input when that node applies an output clamp of its own (convolutions,
+/// FULLY_CONNECTED, elementwise binary ops), has none yet, and its output is
+/// read by the clamp alone and is not a graph output; drops the clamp node and
+/// returns how many were folded. Exact: the kernels clamp the same values
+/// with the same min/max the separate pass would.
+pub fn fold_activations(graph: &mut Graph) -> usize {
+    let mut reads = vec![0usize; graph.tensors.len()];
+    for node in &graph.nodes {
+        for &t in &node.inputs {
+            reads[t] += 1;
+        }
+    }
+    for &t in &graph.outputs {
+        reads[t] += 1;
+    }
+    let mut producer = vec![None; graph.tensors.len()];
+    for (n, node) in graph.nodes.iter().enumerate() {
+        for &t in &node.outputs {
+            producer[t] = Some(n);
+        }
+    }
+    let mut dropped = vec![false; graph.nodes.len()];
+    for m in 0..graph.nodes.len() {
+        let Op::Unary(UnaryOp::Clamp(c)) = graph.nodes[m].op else { continue };
+        let (Some(&t), Some(&y)) = (graph.nodes[m].inputs.first(), graph.nodes[m].outputs.first()) else { continue };
+        let Some(p) = producer[t] else { continue };
+        if reads[t] != 1 || dropped[p] || graph.nodes[p].outputs.len() != 1 {
+            continue;
+        }
+        let (Op::Conv2d { clamp, .. } | Op::DepthwiseConv2d { clamp, .. } | Op::FullyConnected { clamp, .. } | Op::Binary { clamp, .. } | Op::GroupedConv2d { clamp, .. }) =
+            &mut graph.nodes[p].op
+        else {
+            continue;
+        };
+        if *clamp != Clamp::NONE {
+            continue;
+        }
+        *clamp = c;
+        graph.nodes[p].outputs[0] = y;
+        producer[y] = Some(p);
+        dropped[m] = true;
     }
     let folded = dropped.iter().filter(|&&d| d).count();
     let mut n = 0;
@@ -203,6 +260,92 @@ mod exec_tests {
             assert_eq!(folded.len(), want.len(), "{op:?}");
             for (i, (a, b)) in folded.iter().zip(&want).enumerate() {
                 assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{op:?} {pads:?}: element {i}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod activation_tests {
+    use super::*;
+    use crate::ir::{Node, Padding};
+    use crate::Executor;
+    use armrest_kernels::elementwise::BinaryOp;
+    use armrest_kernels::{Isa, ThreadPool};
+    use std::sync::Arc;
+
+    /// x -> producer (conv or add) -> t -> clamp -> y.
+    fn graph(conv: bool, producer_clamp: Clamp, clamp: Clamp) -> Graph {
+        let mut g = Graph::default();
+        let x = g.add_tensor("x".into(), vec![1, 5, 6, 4], None);
+        let t = g.add_tensor("t".into(), vec![], None);
+        let y = g.add_tensor("y".into(), vec![], None);
+        let w: Vec<f32> = (0..4 * 3 * 3 * 4).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
+        let w = g.add_tensor("w".into(), vec![4, 3, 3, 4], Some(Arc::from(w)));
+        let op = if conv {
+            Op::Conv2d { padding: Padding::Same, stride: [1, 1], dilation: [1, 1], clamp: producer_clamp }
+        } else {
+            Op::Binary { op: BinaryOp::Add, clamp: producer_clamp }
+        };
+        let inputs = if conv { vec![x, w] } else { vec![x, x] };
+        g.nodes = vec![
+            Node { op, inputs, outputs: vec![t], source: 0 },
+            Node { op: Op::Unary(UnaryOp::Clamp(clamp)), inputs: vec![t], outputs: vec![y], source: 1 },
+        ];
+        g.inputs = vec![x];
+        g.outputs = vec![y];
+        g
+    }
+
+    #[test]
+    fn clamp_folds_into_an_unclamped_producer_only() {
+        for conv in [true, false] {
+            let mut g = graph(conv, Clamp::NONE, Clamp::RELU6);
+            assert_eq!(fold_activations(&mut g), 1);
+            assert_eq!(g.nodes.len(), 1);
+            assert_eq!(g.nodes[0].outputs, vec![2]);
+            assert!(matches!(g.nodes[0].op, Op::Conv2d { clamp: Clamp::RELU6, .. } | Op::Binary { clamp: Clamp::RELU6, .. }));
+            // Already clamped, read elsewhere too, or a graph output: left alone.
+            let mut g = graph(conv, Clamp::RELU, Clamp::RELU6);
+            assert_eq!(fold_activations(&mut g), 0);
+            let mut g = graph(conv, Clamp::NONE, Clamp::RELU);
+            g.outputs.push(1);
+            assert_eq!(fold_activations(&mut g), 0);
+            let mut g = graph(conv, Clamp::NONE, Clamp::RELU);
+            let z = g.add_tensor("z".into(), vec![], None);
+            g.nodes.push(Node { op: Op::Unary(UnaryOp::Logistic), inputs: vec![1], outputs: vec![z], source: 2 });
+            g.outputs.push(z);
+            assert_eq!(fold_activations(&mut g), 0);
+        }
+        // Not a clamp: no fold.
+        let mut g = graph(true, Clamp::NONE, Clamp::RELU);
+        g.nodes[1].op = Op::Unary(UnaryOp::Tanh);
+        assert_eq!(fold_activations(&mut g), 0);
+    }
+
+    #[test]
+    fn folded_clamp_gives_the_same_bits_as_the_separate_pass() {
+        let x: Vec<f32> = (0..120).map(|i| ((i * 53 % 41) as f32 - 20.0) / 3.0).collect();
+        for conv in [true, false] {
+            for clamp in [Clamp::RELU, Clamp::RELU6, Clamp::RELU_N1_TO_1] {
+                let run = |g: Graph| {
+                    let mut exec = Executor::new(g, Isa::best(), Arc::new(ThreadPool::new(1))).unwrap();
+                    let nodes = exec.graph().nodes.len();
+                    let shape = exec.prepare(&[vec![1, 5, 6, 4]]).unwrap().remove(0);
+                    let mut out = vec![0.0; shape.iter().product()];
+                    exec.run(&[&x], &mut [&mut out]).unwrap();
+                    (out, nodes)
+                };
+                let (folded, nodes) = run(graph(conv, Clamp::NONE, clamp));
+                assert_eq!(nodes, 1);
+                // The same two nodes, the producer's output also a graph output: nothing folds.
+                let mut g = graph(conv, Clamp::NONE, clamp);
+                g.outputs = vec![1];
+                let (unclamped, nodes) = run(g);
+                assert_eq!(nodes, 2);
+                let want: Vec<f32> = unclamped.iter().map(|&v| clamp.apply(v)).collect();
+                assert!(folded.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "conv={conv} {clamp:?}");
+                assert!(folded.contains(&clamp.min) && folded.iter().any(|&v| v > clamp.min), "conv={conv} {clamp:?}: the clamp was not exercised");
             }
         }
     }
