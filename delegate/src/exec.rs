@@ -58,7 +58,9 @@ pub struct Executor {
 
 impl Executor {
     /// Packs every weight for `isa`. `isa` must be available on this CPU.
-    pub fn new(graph: Graph, isa: Isa, pool: Arc<ThreadPool>) -> Result<Executor, String> {
+    pub fn new(mut graph: Graph, isa: Isa, pool: Arc<ThreadPool>) -> Result<Executor, String> {
+        crate::fuse::fold_pads(&mut graph);
+        crate::fuse::fold_activations(&mut graph);
         let mut storage = vec![Storage::Internal; graph.tensors.len()];
         for (id, t) in graph.tensors.iter().enumerate() {
             if t.constant.is_some() {

@@ -7,6 +7,7 @@ pub mod cast;
 pub mod exec;
 pub mod executorch;
 pub mod fallback;
+pub mod fuse;
 pub mod hybrid;
 pub mod ir;
 pub mod log;

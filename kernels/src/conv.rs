@@ -24,6 +24,8 @@ pub mod f32_dw_8c_neon_fmla;
 pub mod f32_dw_16c_avx2_fma;
 #[cfg(target_arch = "x86_64")]
 pub mod f32_dw_32c_avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod f32_dw_32c_avx512_rows;
 
 /// An indirection buffer for one input shape and geometry (see [`gemm::IgemmRunFn`]).
 struct Indirection {
@@ -340,8 +342,48 @@ pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32
     let macs = rows * ow * out_c * taps;
     let plan = DwPlan::new(exec.pool.num_threads(), macs, rows, c, uk.cr);
     let dst = SharedMut::new(output);
+    #[cfg(target_arch = "x86_64")]
+    let row_kernel = match uk.isa {
+        Isa::Avx512 if dm == 1 => f32_dw_32c_avx512_rows::row_kernel(kh, kw, win.stride_w, win.dilation_w),
+        _ => None,
+    };
     partition::run(exec, plan.tasks(), plan.parallel, &|t| {
         let (row_range, c0, cc) = plan.task(t);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(run_row) = row_kernel {
+            // Window rows as pointers (null in the padding), no per-pixel indirection.
+            let image_c0 = &input[c0..];
+            let mut row_ptrs = [std::ptr::null::<f32>(); 5];
+            for row in row_range {
+                let (b, oy) = (row / oh, row % oh);
+                let image = &image_c0[b * in_shape.h * in_shape.w * c..];
+                for (ky, p) in row_ptrs.iter_mut().enumerate().take(kh) {
+                    let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
+                    *p = iy.map_or(std::ptr::null(), |iy| image[iy * in_shape.w * c..].as_ptr());
+                }
+                // SAFETY: row_kernel is only chosen on the AVX-512 tier (detected when the weights
+                // were packed) for kh == kw <= 5 and multiplier 1; every non-null row pointer starts
+                // an input row of in_shape.w pixels of c floats seen from channel c0, of which the
+                // cc from c0 are readable; the packed blocks from c0/32 cover cc channels for kh*kw
+                // taps; this task alone writes channels c0..c0+cc of output row `row`.
+                unsafe {
+                    run_row(
+                        row_ptrs.as_ptr(),
+                        in_shape.w,
+                        c,
+                        win.pad_left,
+                        ow,
+                        cc,
+                        packed.as_ptr().add(uk.weights_offset(c0, taps)),
+                        dst.ptr().add(row * ow * out_c + c0),
+                        out_c,
+                        clamp.min,
+                        clamp.max,
+                    )
+                }
+            }
+            return;
+        }
         // Input pixels and the zero row, seen from channel c0 on (c0 < c).
         let (image_c0, zero) = (&input[c0..], w.zero[c0..].as_ptr());
         // One output row's indirection: `ow` pixels of `taps` input pixel pointers.

@@ -272,17 +272,36 @@ impl Geometry {
         g
     }
 
-    /// Offsets of row `row`'s start in a and b.
+    /// Row `row`'s index in the outer dimensions (into `idx`) and the offsets
+    /// of its start in a and b.
     #[inline(always)]
-    fn row_offsets(&self, mut row: usize) -> (usize, usize) {
+    fn row_index(&self, mut row: usize, idx: &mut [usize; MAX_RANK]) -> (usize, usize) {
         let (mut ao, mut bo) = (0, 0);
         for d in (0..self.rank).rev() {
             let i = row % self.outer[d];
             row /= self.outer[d];
+            idx[d] = i;
             ao += i * self.a_stride[d];
             bo += i * self.b_stride[d];
         }
         (ao, bo)
+    }
+
+    /// Steps `idx` and the offsets from one row to the next (past the last
+    /// row they wrap to row 0, which nobody reads).
+    #[inline(always)]
+    fn next_row(&self, idx: &mut [usize; MAX_RANK], ao: &mut usize, bo: &mut usize) {
+        for d in (0..self.rank).rev() {
+            idx[d] += 1;
+            *ao += self.a_stride[d];
+            *bo += self.b_stride[d];
+            if idx[d] < self.outer[d] {
+                return;
+            }
+            *ao -= self.outer[d] * self.a_stride[d];
+            *bo -= self.outer[d] * self.b_stride[d];
+            idx[d] = 0;
+        }
     }
 }
 
@@ -336,11 +355,13 @@ fn walk<S: Simd, F: BinaryFn>(s: S, f: F, k: BroadcastKernel) {
     let hi = s.splat(k.clamp.max);
     let end = k.start + k.out.len();
     let mut p = k.start;
+    // The row's index in the outer dimensions and its offsets in a and b, kept
+    // up to date row by row (an odometer): no division per row.
+    let (row, mut col) = (p / g.inner, p % g.inner);
+    let mut idx = [0usize; MAX_RANK];
+    let (mut ao, mut bo) = g.row_index(row, &mut idx);
     while p < end {
-        let row = p / g.inner;
-        let col = p % g.inner;
         let len = (g.inner - col).min(end - p);
-        let (ao, bo) = g.row_offsets(row);
         let out = &mut k.out[p - k.start..p - k.start + len];
         match (g.a_full, g.b_full) {
             (true, true) => row_vv(s, f, &k.a[ao + col..ao + col + len], &k.b[bo + col..bo + col + len], out, lo, hi),
@@ -353,6 +374,8 @@ fn walk<S: Simd, F: BinaryFn>(s: S, f: F, k: BroadcastKernel) {
             }
         }
         p += len;
+        col = 0;
+        g.next_row(&mut idx, &mut ao, &mut bo);
     }
 }
 
@@ -509,6 +532,10 @@ mod tests {
         check_binary_with(&[3, 97, 211], &[3, 97, 211], 1, &ops, &[Clamp::RELU6]);
         check_binary_with(&[1, 60, 70, 19], &[1, 1, 1, 19], 2, &ops, &[Clamp::NONE]);
         check_binary_with(&[70_001], &[1], 3, &ops, &[Clamp::RELU]);
+        // Alternating broadcast dimensions on both sides, tasks starting mid-row:
+        // the row odometer carries through every outer dimension.
+        check_binary_with(&[3, 1, 20, 1, 13], &[1, 25, 1, 7, 13], 4, &[BinaryOp::Sub], &[Clamp::NONE]);
+        check_binary_with(&[3, 25, 1, 7, 1], &[1, 25, 20, 1, 13], 5, &[BinaryOp::Div], &[Clamp::RELU6]);
     }
 
     #[test]

@@ -315,3 +315,74 @@ proptest! {
         }
     }
 }
+
+/// The AVX-512 row kernels' shapes (3x3 and 5x5, horizontal stride 1 and 2,
+/// multiplier 1) on every tier: widths from 1 to past two 8-pixel groups (all
+/// interior remainders, rows with no interior column at all), channel counts
+/// around the 16-lane slices and 32-channel blocks, symmetric, asymmetric and
+/// wider-than-the-window padding, vertical stride and dilation.
+#[test]
+fn depthwise_row_kernel_shapes_over_widths_channels_and_pads() {
+    let pool = ThreadPool::new(1);
+    let pads: [[usize; 4]; 5] = [[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2], [0, 2, 1, 0], [3, 1, 0, 6]];
+    for isa in tiers() {
+        let mut seed = 500;
+        for k in [3, 5] {
+            for (stride, dilation_h) in [(1, 1), (2, 1), (1, 2), (2, 2)] {
+                for w in 1..=21 {
+                    let channels: &[usize] = if [1, 7, 12, 13, 21].contains(&w) { &[1, 5, 16, 17, 32, 33, 70] } else { &[3, 40] };
+                    for &c in channels {
+                        for pad in pads {
+                            seed += 1;
+                            let win = window((k, k), (stride, stride), (dilation_h, 1), pad);
+                            let s = Nhwc { n: 1 + seed as usize % 2, h: k + 1, w, c };
+                            if win.out_h(s.h) == 0 || win.out_w(s.w) == 0 {
+                                continue;
+                            }
+                            let clamp = if seed % 3 == 0 { Clamp::RELU6 } else { Clamp::NONE };
+                            run_dw(isa, &pool, &win, s, 1, seed % 2 == 0, clamp, seed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn depthwise_row_kernel_results_are_identical_for_any_thread_count() {
+    let pools: Vec<ThreadPool> = [1, 2, 3].into_iter().map(ThreadPool::new).collect();
+    for isa in tiers() {
+        for (s, k, stride) in [
+            (Nhwc { n: 1, h: 20, w: 23, c: 70 }, 3, 1),
+            (Nhwc { n: 2, h: 17, w: 19, c: 48 }, 5, 2),
+            (Nhwc { n: 1, h: 7, w: 7, c: 300 }, 3, 1),
+        ] {
+            let win = window((k, k), (stride, stride), (1, 1), [k / 2; 4]);
+            let outs: Vec<Vec<f32>> = pools.iter().map(|p| run_dw(isa, p, &win, s, 1, true, Clamp::RELU6, 6)).collect();
+            for out in &outs[1..] {
+                assert!(out.iter().zip(&outs[0]).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa} {s:?}: thread count changed a result");
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn depthwise_row_interior_is_exactly_the_unpadded_columns() {
+    for k in [3, 5] {
+        for s in [1, 2] {
+            for in_w in 1..12 {
+                for pad_left in 0..7 {
+                    for ow in 0..12 {
+                        let (lo, hi) = f32_dw_32c_avx512_rows::interior(ow, in_w, pad_left, k, s);
+                        let inside = |ox: usize| (0..k).all(|kx| (ox * s + kx).checked_sub(pad_left).is_some_and(|ix| ix < in_w));
+                        let want: Vec<usize> = (0..ow).filter(|&ox| inside(ox)).collect();
+                        let got: Vec<usize> = (lo..hi).collect();
+                        assert_eq!(got, want, "k={k} s={s} in_w={in_w} pad_left={pad_left} ow={ow}");
+                    }
+                }
+            }
+        }
+    }
+}

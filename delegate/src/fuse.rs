@@ -1,0 +1,352 @@
+//! Graph rewrites the fp32 executor applies before it packs weights.
+//!
+//! [`fold_pads`]: a zero PAD of the spatial dimensions feeding a CONV_2D or
+//! DEPTHWISE_CONV_2D with VALID or explicit padding becomes part of the
+//! convolution's explicit padding (TensorFlow exports "SAME" strided
+//! convolutions this way), so the padded copy of the activation is never
+//! written: the convolution kernels read their padding from zeros already.
+//!
+//! [`fold_activations`]: a standalone RELU/RELU6/RELU_N1_TO_1 after a node
+//! with an output clamp becomes that clamp (one pass over the data fewer).
+
+use crate::ir::{Graph, Op, Padding};
+use armrest_kernels::elementwise::UnaryOp;
+use armrest_kernels::Clamp;
+
+/// Folds every foldable PAD into the convolution reading it and drops the
+/// PAD node; returns how many were folded. A PAD folds when it pads only H
+/// and W of a rank-4 tensor, its output is read by that one convolution (as
+/// the activation, nowhere else) and is not a graph output, and the
+/// convolution's padding is VALID or explicit (SAME depends on the padded
+/// size at run time and is left alone).
+pub fn fold_pads(graph: &mut Graph) -> usize {
+    let mut reads = vec![0usize; graph.tensors.len()];
+    for node in &graph.nodes {
+        for &t in &node.inputs {
+            reads[t] += 1;
+        }
+    }
+    for &t in &graph.outputs {
+        reads[t] += 1;
+    }
+    let mut producer = vec![None; graph.tensors.len()];
+    for (n, node) in graph.nodes.iter().enumerate() {
+        for &t in &node.outputs {
+            producer[t] = Some(n);
+        }
+    }
+    let mut dropped = vec![false; graph.nodes.len()];
+    for m in 0..graph.nodes.len() {
+        let Some(&t) = graph.nodes[m].inputs.first() else { continue };
+        let Some(p) = producer[t] else { continue };
+        if reads[t] != 1 || dropped[p] || graph.nodes[p].outputs.len() != 1 {
+            continue;
+        }
+        let Op::Pad { pads } = &graph.nodes[p].op else { continue };
+        let [(0, 0), (top, bottom), (left, right), (0, 0)] = pads[..] else { continue };
+        let x = graph.nodes[p].inputs[0];
+        let (Op::Conv2d { padding, .. } | Op::DepthwiseConv2d { padding, .. }) = &mut graph.nodes[m].op else { continue };
+        let base = match *padding {
+            Padding::Valid => [0; 4],
+            Padding::Explicit(e) => e,
+            Padding::Same => continue,
+        };
+        *padding = Padding::Explicit([base[0] + top, base[1] + bottom, base[2] + left, base[3] + right]);
+        graph.nodes[m].inputs[0] = x;
+        dropped[p] = true;
+    }
+    let folded = dropped.iter().filter(|&&d| d).count();
+    let mut n = 0;
+    graph.nodes.retain(|_| {
+        n += 1;
+        !dropped[n - 1]
+    });
+    folded
+}
+
+/// Folds every RELU / RELU6 / RELU_N1_TO_1 (a clamp) into the node producing
+/// its input when that node applies an output clamp of its own (convolutions,
+/// FULLY_CONNECTED, elementwise binary ops), has none yet, and its output is
+/// read by the clamp alone and is not a graph output; drops the clamp node and
+/// returns how many were folded. Exact: the kernels clamp the same values
+/// with the same min/max the separate pass would.
+pub fn fold_activations(graph: &mut Graph) -> usize {
+    let mut reads = vec![0usize; graph.tensors.len()];
+    for node in &graph.nodes {
+        for &t in &node.inputs {
+            reads[t] += 1;
+        }
+    }
+    for &t in &graph.outputs {
+        reads[t] += 1;
+    }
+    let mut producer = vec![None; graph.tensors.len()];
+    for (n, node) in graph.nodes.iter().enumerate() {
+        for &t in &node.outputs {
+            producer[t] = Some(n);
+        }
+    }
+    let mut dropped = vec![false; graph.nodes.len()];
+    for m in 0..graph.nodes.len() {
+        let Op::Unary(UnaryOp::Clamp(c)) = graph.nodes[m].op else { continue };
+        let (Some(&t), Some(&y)) = (graph.nodes[m].inputs.first(), graph.nodes[m].outputs.first()) else { continue };
+        let Some(p) = producer[t] else { continue };
+        if reads[t] != 1 || dropped[p] || graph.nodes[p].outputs.len() != 1 {
+            continue;
+        }
+        let (Op::Conv2d { clamp, .. } | Op::DepthwiseConv2d { clamp, .. } | Op::FullyConnected { clamp, .. } | Op::Binary { clamp, .. } | Op::GroupedConv2d { clamp, .. }) =
+            &mut graph.nodes[p].op
+        else {
+            continue;
+        };
+        if *clamp != Clamp::NONE {
+            continue;
+        }
+        *clamp = c;
+        graph.nodes[p].outputs[0] = y;
+        producer[y] = Some(p);
+        dropped[m] = true;
+    }
+    let folded = dropped.iter().filter(|&&d| d).count();
+    let mut n = 0;
+    graph.nodes.retain(|_| {
+        n += 1;
+        !dropped[n - 1]
+    });
+    folded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Node;
+    use armrest_kernels::Clamp;
+    use std::sync::Arc;
+
+    fn dw(padding: Padding, x: usize, w: usize, y: usize) -> Node {
+        Node { op: Op::DepthwiseConv2d { padding, stride: [2, 2], dilation: [1, 1], depth_multiplier: 1, clamp: Clamp::NONE }, inputs: vec![x, w], outputs: vec![y], source: 1 }
+    }
+
+    fn pad(pads: Vec<(usize, usize)>, x: usize, y: usize) -> Node {
+        Node { op: Op::Pad { pads }, inputs: vec![x], outputs: vec![y], source: 0 }
+    }
+
+    /// x -> PAD -> p -> dw -> y, plus the filter.
+    fn graph(pads: Vec<(usize, usize)>, padding: Padding) -> Graph {
+        let mut g = Graph::default();
+        let x = g.add_tensor("x".into(), vec![1, 6, 6, 3], None);
+        let p = g.add_tensor("p".into(), vec![1, 7, 8, 3], None);
+        let w = g.add_tensor("w".into(), vec![1, 3, 3, 3], Some(Arc::from(vec![0.5f32; 27])));
+        let y = g.add_tensor("y".into(), vec![1, 3, 3, 3], None);
+        g.nodes = vec![pad(pads, x, p), dw(padding, p, w, y)];
+        g.inputs = vec![x];
+        g.outputs = vec![y];
+        g
+    }
+
+    #[test]
+    fn spatial_zero_pad_folds_into_valid_and_explicit_padding() {
+        let mut g = graph(vec![(0, 0), (0, 1), (1, 2), (0, 0)], Padding::Valid);
+        assert_eq!(fold_pads(&mut g), 1);
+        assert_eq!(g.nodes.len(), 1);
+        assert_eq!(g.nodes[0].inputs[0], 0);
+        assert!(matches!(g.nodes[0].op, Op::DepthwiseConv2d { padding: Padding::Explicit([0, 1, 1, 2]), .. }));
+
+        let mut g = graph(vec![(0, 0), (0, 1), (1, 2), (0, 0)], Padding::Explicit([1, 0, 0, 3]));
+        assert_eq!(fold_pads(&mut g), 1);
+        assert!(matches!(g.nodes[0].op, Op::DepthwiseConv2d { padding: Padding::Explicit([1, 1, 1, 5]), .. }));
+    }
+
+    #[test]
+    fn pads_that_cannot_fold_stay() {
+        // Channel or batch padding, SAME convolutions, rank other than 4.
+        for (pads, padding) in [
+            (vec![(0, 0), (1, 1), (1, 1), (0, 2)], Padding::Valid),
+            (vec![(1, 0), (1, 1), (1, 1), (0, 0)], Padding::Valid),
+            (vec![(0, 0), (1, 1), (1, 1), (0, 0)], Padding::Same),
+            (vec![(0, 0), (1, 1), (1, 1)], Padding::Valid),
+        ] {
+            let mut g = graph(pads, padding);
+            assert_eq!(fold_pads(&mut g), 0);
+            assert_eq!(g.nodes.len(), 2);
+        }
+        // The padded tensor is also a graph output, or read by a second node.
+        let mut g = graph(vec![(0, 0), (1, 1), (1, 1), (0, 0)], Padding::Valid);
+        g.outputs.push(1);
+        assert_eq!(fold_pads(&mut g), 0);
+        let mut g = graph(vec![(0, 0), (1, 1), (1, 1), (0, 0)], Padding::Valid);
+        let z = g.add_tensor("z".into(), vec![1, 3, 3, 3], None);
+        g.nodes.push(dw(Padding::Valid, 1, 2, z));
+        g.outputs.push(z);
+        assert_eq!(fold_pads(&mut g), 0);
+        // Read as the filter, not the activation.
+        let mut g = graph(vec![(0, 0), (1, 1), (1, 1), (0, 0)], Padding::Valid);
+        g.nodes[1].inputs = vec![0, 1];
+        assert_eq!(fold_pads(&mut g), 0);
+    }
+}
+
+#[cfg(test)]
+mod exec_tests {
+    use super::*;
+    use crate::ir::Node;
+    use crate::Executor;
+    use armrest_kernels::{Clamp, Isa, ThreadPool};
+    use std::sync::Arc;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 2000) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn run(graph: Graph, input: &[f32], in_shape: &[usize]) -> (Vec<f32>, usize) {
+        let mut exec = Executor::new(graph, Isa::best(), Arc::new(ThreadPool::new(1))).unwrap();
+        let nodes = exec.graph().nodes.len();
+        let out_shape = exec.prepare(&[in_shape.to_vec()]).unwrap().remove(0);
+        let mut out = vec![0.0; out_shape.iter().product()];
+        exec.run(&[input], &mut [&mut out]).unwrap();
+        (out, nodes)
+    }
+
+    /// PAD then a convolution, run folded, against the PAD and the
+    /// convolution run as two graphs (where nothing can fold).
+    #[test]
+    fn folded_pad_gives_the_results_of_pad_then_conv() {
+        let x_shape = [1usize, 9, 10, 5];
+        let x = values(x_shape.iter().product(), 1);
+        for (depthwise, k, stride, pads, padding) in [
+            (true, 3, 2, [(0, 0), (0, 1), (0, 1), (0, 0)], Padding::Valid),
+            (true, 5, 1, [(0, 0), (2, 2), (2, 2), (0, 0)], Padding::Valid),
+            (true, 3, 1, [(0, 0), (1, 0), (2, 1), (0, 0)], Padding::Explicit([0, 1, 1, 0])),
+            (false, 3, 2, [(0, 0), (1, 1), (0, 1), (0, 0)], Padding::Valid),
+        ] {
+            let p_shape = vec![1, 9 + pads[1].0 + pads[1].1, 10 + pads[2].0 + pads[2].1, 5];
+            let (w_shape, op) = if depthwise {
+                (vec![1, k, k, 5], Op::DepthwiseConv2d { padding, stride: [stride, stride], dilation: [1, 1], depth_multiplier: 1, clamp: Clamp::RELU6 })
+            } else {
+                (vec![4, k, k, 5], Op::Conv2d { padding, stride: [stride, stride], dilation: [1, 1], clamp: Clamp::NONE })
+            };
+            let out_c = w_shape[0] * w_shape[3] / if depthwise { 1 } else { 5 };
+            let w: Arc<[f32]> = Arc::from(values(w_shape.iter().product(), 2));
+            let b: Arc<[f32]> = Arc::from(values(out_c, 3));
+            let build = |with_pad: bool, with_conv: bool| {
+                let mut g = Graph::default();
+                let xi = g.add_tensor("x".into(), x_shape.to_vec(), None);
+                let pi = g.add_tensor("p".into(), p_shape.clone(), None);
+                let wi = g.add_tensor("w".into(), w_shape.clone(), Some(w.clone()));
+                let bi = g.add_tensor("b".into(), vec![out_c], Some(b.clone()));
+                let yi = g.add_tensor("y".into(), vec![], None);
+                if with_pad {
+                    g.nodes.push(Node { op: Op::Pad { pads: pads.to_vec() }, inputs: vec![xi], outputs: vec![pi], source: 0 });
+                }
+                if with_conv {
+                    g.nodes.push(Node { op: op.clone(), inputs: vec![pi, wi, bi], outputs: vec![yi], source: 1 });
+                }
+                g.inputs = vec![if with_pad { xi } else { pi }];
+                g.outputs = vec![if with_conv { yi } else { pi }];
+                g
+            };
+            let (folded, nodes) = run(build(true, true), &x, &x_shape);
+            assert_eq!(nodes, 1, "{op:?}: the PAD was not folded");
+            let (padded, _) = run(build(true, false), &x, &x_shape);
+            let (want, _) = run(build(false, true), &padded, &p_shape);
+            assert_eq!(folded.len(), want.len(), "{op:?}");
+            for (i, (a, b)) in folded.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{op:?} {pads:?}: element {i}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod activation_tests {
+    use super::*;
+    use crate::ir::{Node, Padding};
+    use crate::Executor;
+    use armrest_kernels::elementwise::BinaryOp;
+    use armrest_kernels::{Isa, ThreadPool};
+    use std::sync::Arc;
+
+    /// x -> producer (conv or add) -> t -> clamp -> y.
+    fn graph(conv: bool, producer_clamp: Clamp, clamp: Clamp) -> Graph {
+        let mut g = Graph::default();
+        let x = g.add_tensor("x".into(), vec![1, 5, 6, 4], None);
+        let t = g.add_tensor("t".into(), vec![], None);
+        let y = g.add_tensor("y".into(), vec![], None);
+        let w: Vec<f32> = (0..4 * 3 * 3 * 4).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
+        let w = g.add_tensor("w".into(), vec![4, 3, 3, 4], Some(Arc::from(w)));
+        let op = if conv {
+            Op::Conv2d { padding: Padding::Same, stride: [1, 1], dilation: [1, 1], clamp: producer_clamp }
+        } else {
+            Op::Binary { op: BinaryOp::Add, clamp: producer_clamp }
+        };
+        let inputs = if conv { vec![x, w] } else { vec![x, x] };
+        g.nodes = vec![
+            Node { op, inputs, outputs: vec![t], source: 0 },
+            Node { op: Op::Unary(UnaryOp::Clamp(clamp)), inputs: vec![t], outputs: vec![y], source: 1 },
+        ];
+        g.inputs = vec![x];
+        g.outputs = vec![y];
+        g
+    }
+
+    #[test]
+    fn clamp_folds_into_an_unclamped_producer_only() {
+        for conv in [true, false] {
+            let mut g = graph(conv, Clamp::NONE, Clamp::RELU6);
+            assert_eq!(fold_activations(&mut g), 1);
+            assert_eq!(g.nodes.len(), 1);
+            assert_eq!(g.nodes[0].outputs, vec![2]);
+            assert!(matches!(g.nodes[0].op, Op::Conv2d { clamp: Clamp::RELU6, .. } | Op::Binary { clamp: Clamp::RELU6, .. }));
+            // Already clamped, read elsewhere too, or a graph output: left alone.
+            let mut g = graph(conv, Clamp::RELU, Clamp::RELU6);
+            assert_eq!(fold_activations(&mut g), 0);
+            let mut g = graph(conv, Clamp::NONE, Clamp::RELU);
+            g.outputs.push(1);
+            assert_eq!(fold_activations(&mut g), 0);
+            let mut g = graph(conv, Clamp::NONE, Clamp::RELU);
+            let z = g.add_tensor("z".into(), vec![], None);
+            g.nodes.push(Node { op: Op::Unary(UnaryOp::Logistic), inputs: vec![1], outputs: vec![z], source: 2 });
+            g.outputs.push(z);
+            assert_eq!(fold_activations(&mut g), 0);
+        }
+        // Not a clamp: no fold.
+        let mut g = graph(true, Clamp::NONE, Clamp::RELU);
+        g.nodes[1].op = Op::Unary(UnaryOp::Tanh);
+        assert_eq!(fold_activations(&mut g), 0);
+    }
+
+    #[test]
+    fn folded_clamp_gives_the_same_bits_as_the_separate_pass() {
+        let x: Vec<f32> = (0..120).map(|i| ((i * 53 % 41) as f32 - 20.0) / 3.0).collect();
+        for conv in [true, false] {
+            for clamp in [Clamp::RELU, Clamp::RELU6, Clamp::RELU_N1_TO_1] {
+                let run = |g: Graph| {
+                    let mut exec = Executor::new(g, Isa::best(), Arc::new(ThreadPool::new(1))).unwrap();
+                    let nodes = exec.graph().nodes.len();
+                    let shape = exec.prepare(&[vec![1, 5, 6, 4]]).unwrap().remove(0);
+                    let mut out = vec![0.0; shape.iter().product()];
+                    exec.run(&[&x], &mut [&mut out]).unwrap();
+                    (out, nodes)
+                };
+                let (folded, nodes) = run(graph(conv, Clamp::NONE, clamp));
+                assert_eq!(nodes, 1);
+                // The same two nodes, the producer's output also a graph output: nothing folds.
+                let mut g = graph(conv, Clamp::NONE, clamp);
+                g.outputs = vec![1];
+                let (unclamped, nodes) = run(g);
+                assert_eq!(nodes, 2);
+                let want: Vec<f32> = unclamped.iter().map(|&v| clamp.apply(v)).collect();
+                assert!(folded.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "conv={conv} {clamp:?}");
+                assert!(folded.contains(&clamp.min) && folded.iter().any(|&v| v > clamp.min), "conv={conv} {clamp:?}: the clamp was not exercised");
+            }
+        }
+    }
+}
