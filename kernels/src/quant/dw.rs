@@ -88,6 +88,37 @@ pub struct PackedQDepthwise {
     planes: Vec<i32>,
     /// `bias'` per output channel.
     bias: Vec<i32>,
+    /// With multiplier 1 on the AVX-512 VNNI tier: `w − w_zp` as int16 tap
+    /// pairs for `output::dw_row_pairs_avx512vnni` (empty otherwise).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pairs: Vec<i16>,
+}
+
+/// The int16 tap-pair plane of the AVX-512 VNNI depthwise row kernel for
+/// multiplier 1: per block of 32 channels, per pair `p` of taps `2p, 2p + 1`,
+/// 64 values: 16 lanes of the low accumulator then 16 of the high one, each
+/// lane `(w[2p][ch], w[2p + 1][ch])` for its channel (`output::dw_pair_channel`),
+/// zero for a missing tap or channel.
+#[cfg(target_arch = "x86_64")]
+fn pack_dw_pairs(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i16> {
+    let np = taps.div_ceil(2);
+    let blocks = c.div_ceil(32);
+    let mut out = vec![0i16; blocks * np * 64];
+    for b in 0..blocks {
+        for p in 0..np {
+            for i in 0..32 {
+                let ch = b * 32 + output::dw_pair_channel(i);
+                for s in 0..2 {
+                    let t = 2 * p + s;
+                    if t < taps && ch < c {
+                        // |w − w_zp| ≤ 255 fits int16.
+                        out[(b * np + p) * 64 + i * 2 + s] = (w_1hwc[t * c + ch] as i32 - w_zero_point) as i16;
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 impl PackedQDepthwise {
@@ -125,7 +156,15 @@ impl PackedQDepthwise {
                 super::i8_dw_neon::pack_plane_i16(p);
             }
         }
-        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f }
+        #[cfg(target_arch = "x86_64")]
+        let pairs = if dm == 1 && uk.name == super::i8_dw_x86::UKERNEL_AVX512.name && (-128..=127).contains(&w_zero_point) {
+            pack_dw_pairs(taps, in_c, w_1hwc, w_zero_point)
+        } else {
+            Vec::new()
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let pairs = Vec::new();
+        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs }
     }
 
     pub fn kernel_name(&self) -> &'static str {
@@ -171,6 +210,9 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     let uk = w.ukernel;
     let plane = uk.plane_len(c, taps);
     let zero = vec![zp as i8; c];
+    // The pair kernel's stage parameters and bias in its lane order.
+    #[cfg(target_arch = "x86_64")]
+    let pair_params = (dm == 1 && params.vector_ok && !w.pairs.is_empty()).then(|| params.dw_pair_order(c, &w.bias));
 
     let macs = rows * ow * out_c * taps;
     let threads = exec.pool.num_threads();
@@ -206,6 +248,17 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                         }
                     }
                 }
+            }
+            #[cfg(target_arch = "x86_64")]
+            if let Some((pq, pbias)) = &pair_params {
+                // SAFETY: the pairs exist only for the AVX-512 VNNI tier, which was detected (its
+                // kernel was chosen), so AVX-512 F/BW/VL/VNNI are; pq and pbias are in pair order
+                // with whole blocks of 32 and vector_ok; every pointer is an in-bounds input pixel
+                // (c values) or the c zero-point bytes; the pair plane is this layer's for c and
+                // taps; output row `row` (ow pixels of c values) lies inside `output` (asserted
+                // above) and belongs to this task alone.
+                unsafe { output::dw_row_pairs_avx512vnni(pq, c, taps, ow, ptrs.as_ptr(), w.pairs.as_ptr(), pbias, dst.ptr().add(row * ow * out_c)) };
+                continue;
             }
             #[cfg(target_arch = "x86_64")]
             if dm == 1 && params.vector_ok && uk.name == super::i8_dw_x86::UKERNEL_AVX512.name {
