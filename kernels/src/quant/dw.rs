@@ -222,7 +222,8 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     let dst = SharedMutI8(output.as_mut_ptr());
     exec.pool.run(tasks, &|t| {
         let mut ptrs: Vec<*const i8> = vec![zero.as_ptr(); ow * taps];
-        let mut acc = vec![0i32; ow * out_c];
+        // The accumulator rows of the unfused path, allocated on its first row only.
+        let mut acc: Vec<i32> = Vec::new();
         let mut acc_plane = vec![0i32; if dm > 1 { c } else { 0 }];
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
             let (b, oy) = (row / oh, row % oh);
@@ -283,6 +284,9 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 // `output` (asserted above) and belongs to this task alone.
                 unsafe { output::dw_row_neon(&params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
                 continue;
+            }
+            if acc.is_empty() {
+                acc = vec![0i32; ow * out_c];
             }
             for px in 0..ow {
                 let inputs = ptrs[px * taps..].as_ptr();

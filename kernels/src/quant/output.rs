@@ -540,6 +540,19 @@ mod avx512 {
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
         pub(crate) unsafe fn apply<const LSH: bool>(&self, x: __m512i) -> __m128i {
+            // SAFETY: AVX-512 F/BW/VL are enabled in this function.
+            let y = unsafe { self.apply32::<LSH>(x) };
+            _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(y), self.lo), self.hi)
+        }
+
+        /// [`Stage16::apply`] before the narrowing and the clamp: `zp + requant(x + bias)`
+        /// per i32 lane (wrapping); [`Stage16::clamp32`] finishes two of them.
+        ///
+        /// # Safety
+        /// AVX-512 F/BW/VL are available.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        pub(crate) unsafe fn apply32<const LSH: bool>(&self, x: __m512i) -> __m512i {
             let mut x = _mm512_add_epi32(x, self.bias);
             if LSH {
                 x = _mm512_sllv_epi32(x, self.lsh);
@@ -552,13 +565,52 @@ mod avx512 {
                 _mm512_srav_epi64(_mm512_mask_sub_epi64(v, neg, v, b31), sh)
             };
             let even = half(_mm512_mul_epi32(x, self.mult), self.k_even, self.nz_even, self.sh_even);
-            let odd = half(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.mult_odd), self.k_odd, self.nz_odd, self.sh_odd);
+            // SAFETY: AVX-512 F is enabled in this function.
+            let odd = half(unsafe { mul_epi32_asm(_mm512_srli_epi64::<32>(x), self.mult_odd) }, self.k_odd, self.nz_odd, self.sh_odd);
             // Low dword of every 64-bit result: even lanes from `even`, odd lanes from `odd`.
             let idx = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
             let y = _mm512_permutex2var_epi32(even, idx, odd);
-            let y = if self.add_zp { _mm512_add_epi32(y, self.zp) } else { y };
-            _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(y), self.lo), self.hi)
+            if self.add_zp {
+                _mm512_add_epi32(y, self.zp)
+            } else {
+                y
+            }
         }
+
+        /// Two [`Stage16::apply32`] results (this stage's clamp bounds) as 32
+        /// clamped int8: VPACKSSDW (per 128-bit lane: four of `a`, four of
+        /// `b`), VPMOVSWB, the byte clamp (one narrowing to a register per 32
+        /// values instead of two VPMOVSDB and two byte unpacks). Both narrowings saturate, so this is
+        /// the int8 saturation of each value, then the clamp.
+        ///
+        /// # Safety
+        /// AVX-512 F/BW/VL are available.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        pub(crate) unsafe fn clamp32(&self, a: __m512i, b: __m512i) -> __m256i {
+            let v = _mm512_cvtsepi16_epi8(_mm512_packs_epi32(a, b));
+            let (lo, hi) = (_mm256_broadcastb_epi8(self.lo), _mm256_broadcastb_epi8(self.hi));
+            _mm256_min_epi8(_mm256_max_epi8(v, lo), hi)
+        }
+    }
+
+    /// VPMULDQ (the signed products of the low dwords) as an `asm!` block.
+    /// Where the stage is built in the same function as its loop (the
+    /// depthwise rows), LLVM rewrote `_mm512_mul_epi32` of the shifted odd
+    /// dwords into a generic 64-bit multiply and lowered that to three
+    /// VPMULUDQ and five more instructions.
+    ///
+    /// # Safety
+    /// AVX-512 F is available.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn mul_epi32_asm(a: __m512i, b: __m512i) -> __m512i {
+        let r: __m512i;
+        // SAFETY: one register-only instruction of AVX-512 F (enabled in this function).
+        unsafe {
+            std::arch::asm!("vpmuldq {r}, {a}, {b}", r = lateout(zmm_reg) r, a = in(zmm_reg) a, b = in(zmm_reg) b, options(pure, nomem, nostack, preserves_flags));
+        }
+        r
     }
 
     /// Stores the first `w` of 16 bytes (`m` = their mask) from a register:
@@ -742,7 +794,7 @@ mod avx512 {
     /// interleave puts channels `8k + j` (`k < 4`, `j < 4`) in the lanes of
     /// the low accumulator and `8k + 4 + j` in the high one; the weights,
     /// the bias and the stage parameters are packed in that order
-    /// ([`dw_pair_order`]) and one VPUNPCK{L,H}DQ of the narrowed bytes
+    /// ([`dw_pair_order`]) and the in-lane VPACKSSDW of the two results
     /// restores the channel order. Products are at most 128·255 and the sum
     /// wraps like the scalar kernel's, so the accumulators are identical.
     ///
@@ -804,17 +856,14 @@ mod avx512 {
                         lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x, x), _mm512_loadu_si512(wp as *const _));
                         hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x, x), _mm512_loadu_si512(wp.add(32) as *const _));
                     }
-                    let (a, b) = (st_lo.apply::<LSH>(lo), st_hi.apply::<LSH>(hi));
-                    let (r0, r1) = (_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+                    // Both stages have the layer's clamp bounds. VPACKSSDW's in-lane interleave
+                    // (four low lanes, four high lanes) undoes the tap-pair interleave.
+                    let v = st_lo.clamp32(st_lo.apply32::<LSH>(lo), st_hi.apply32::<LSH>(hi));
                     let o = out.add(px * c + c0);
                     if w == 32 {
-                        _mm_storeu_si128(o as *mut __m128i, r0);
-                        _mm_storeu_si128(o.add(16) as *mut __m128i, r1);
+                        _mm256_storeu_si256(o as *mut __m256i, v);
                     } else {
-                        _mm_mask_storeu_epi8(o, m as __mmask16, r0);
-                        if w > 16 {
-                            _mm_mask_storeu_epi8(o.add(16), (m >> 16) as __mmask16, r1);
-                        }
+                        _mm256_mask_storeu_epi8(o, m, v);
                     }
                 }
             }
