@@ -92,7 +92,14 @@ pub struct PackedQDepthwise {
     /// pairs for `output::dw_row_pairs_avx512vnni` (empty otherwise).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pairs: Vec<i16>,
+    /// The output-stage parameters of the last call, and (for the pair kernel) the same in
+    /// its lane order with the bias.
+    params: output::ParamsCache<DwParams>,
 }
+
+/// A depthwise layer's output-stage parameters and, for the pair kernel, the
+/// same in its lane order with the bias.
+type DwParams = (output::OutParams, Option<(output::OutParams, Vec<i32>)>);
 
 /// The int16 tap-pair plane of the AVX-512 VNNI depthwise row kernel for
 /// multiplier 1: per block of 32 channels, per pair `p` of taps `2p, 2p + 1`,
@@ -164,7 +171,7 @@ impl PackedQDepthwise {
         };
         #[cfg(not(target_arch = "x86_64"))]
         let pairs = Vec::new();
-        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs }
+        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs, params: Default::default() }
     }
 
     pub fn kernel_name(&self) -> &'static str {
@@ -204,15 +211,21 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     q.check(out_c, "qdepthwise_conv2d");
     let zp = w.input_zero_point;
     assert!((-128..=127).contains(&zp), "qdepthwise_conv2d: input zero point {zp} outside int8");
-    let params = output::OutParams::new(q, out_c);
+    let cached = w.params.get(q, super::Rounding::Double, || {
+        let params = output::OutParams::new(q, out_c);
+        // The pair kernel's stage parameters and bias in its lane order.
+        #[cfg(target_arch = "x86_64")]
+        let pair = (dm == 1 && params.vector_ok && !w.pairs.is_empty()).then(|| params.dw_pair_order(c, &w.bias));
+        #[cfg(not(target_arch = "x86_64"))]
+        let pair = None;
+        (params, pair)
+    });
+    let (params, pair_params) = (&cached.0, &cached.1);
     let (kh, kw) = (w.kernel_h, w.kernel_w);
     let taps = kh * kw;
     let uk = w.ukernel;
     let plane = uk.plane_len(c, taps);
     let zero = vec![zp as i8; c];
-    // The pair kernel's stage parameters and bias in its lane order.
-    #[cfg(target_arch = "x86_64")]
-    let pair_params = (dm == 1 && params.vector_ok && !w.pairs.is_empty()).then(|| params.dw_pair_order(c, &w.bias));
 
     let macs = rows * ow * out_c * taps;
     let threads = exec.pool.num_threads();
@@ -251,7 +264,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            if let Some((pq, pbias)) = &pair_params {
+            if let Some((pq, pbias)) = pair_params {
                 // SAFETY: the pairs exist only for the AVX-512 VNNI tier, which was detected (its
                 // kernel was chosen), so AVX-512 F/BW/VL/VNNI are; pq and pbias are in pair order
                 // with whole blocks of 32 and vector_ok; every pointer is an in-bounds input pixel
@@ -267,7 +280,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 // every pointer is an in-bounds input pixel (c values) or the c zero-point bytes;
                 // the plane is this kernel's for c and taps; output row `row` (ow pixels of c
                 // values) lies inside `output` (asserted above) and belongs to this task alone.
-                unsafe { output::dw_row_avx512(&params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
+                unsafe { output::dw_row_avx512(params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
                 continue;
             }
             #[cfg(target_arch = "aarch64")]
@@ -282,7 +295,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 // zero-point bytes; the plane is this kernel's for c and taps; c % 16 == 0 and the
                 // shifts are as dw_row needs; output row `row` (ow pixels of c values) lies inside
                 // `output` (asserted above) and belongs to this task alone.
-                unsafe { output::dw_row_neon(&params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
+                unsafe { output::dw_row_neon(params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
                 continue;
             }
             if acc.is_empty() {
@@ -305,7 +318,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
             }
             // SAFETY: output row `row` (ow pixels of out_c values) lies inside `output`
             // (asserted above) and belongs to this task alone; acc holds ow rows of out_c.
-            unsafe { output::store_tile(uk.tier, &params, &acc, output::AccLayout::row_major(out_c), ow, out_c, &w.bias, None, 0, dst.ptr().add(row * ow * out_c), out_c) };
+            unsafe { output::store_tile(uk.tier, params, &acc, output::AccLayout::row_major(out_c), ow, out_c, &w.bias, None, 0, dst.ptr().add(row * ow * out_c), out_c) };
         }
     });
 }

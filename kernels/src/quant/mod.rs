@@ -61,7 +61,7 @@ pub use tier::{best_qtier, QTier};
 
 /// Output stage: out = clamp(zero_point + requant[j].apply(acc), min, max); `requant` has 1
 /// entry (per-tensor) or one per output channel; min/max already include the fused activation.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuantOut {
     pub requant: Vec<Requant>,
     pub zero_point: i32,
@@ -262,6 +262,8 @@ pub struct PackedQGemm {
     bias: Vec<i32>,
     /// Σ_k (w − w_zp) per column.
     col_sums: Vec<i32>,
+    /// The output-stage parameters of the last call (a layer's are the same every call).
+    params: output::ParamsCache<output::OutParams>,
 }
 
 impl PackedQGemm {
@@ -312,7 +314,7 @@ impl PackedQGemm {
             }
             bias_f[j] = b;
         }
-        PackedQGemm { n, k, kp, ukernel: uk, w_zero_point, input_zero_point, packed, bias: bias_f, col_sums }
+        PackedQGemm { n, k, kp, ukernel: uk, w_zero_point, input_zero_point, packed, bias: bias_f, col_sums, params: Default::default() }
     }
 
     pub fn n(&self) -> usize {
@@ -595,7 +597,7 @@ pub fn qgemm(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGemm, out: &
     assert!(ldo >= n, "qgemm: ldo={ldo} < n={n}");
     assert!(out.len() >= (m - 1) * ldo + n, "qgemm: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
     q.check(n, "qgemm");
-    let params = output::OutParams::new(q, n);
+    let params = w.params.get(q, Rounding::Double, || output::OutParams::new(q, n));
     drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Quant { q: &params, ptr: SharedMutI8(out.as_mut_ptr()) }, ldo);
 }
 
@@ -623,7 +625,7 @@ pub fn qgemm_rounding(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGem
     assert!(ldo >= n, "qgemm: ldo={ldo} < n={n}");
     assert!(out.len() >= (m - 1) * ldo + n, "qgemm: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
     q.check(n, "qgemm");
-    let params = output::OutParams::with_rounding(q, n, rounding);
+    let params = w.params.get(q, rounding, || output::OutParams::with_rounding(q, n, rounding));
     drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Quant { q: &params, ptr: SharedMutI8(out.as_mut_ptr()) }, ldo);
 }
 
@@ -752,7 +754,7 @@ pub fn qconv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8], w: &Pac
     }
     let zp = w.weights.input_zero_point;
     assert!((-128..=127).contains(&zp), "qconv2d: input zero point {zp} outside int8");
-    let params = output::OutParams::new(q, n);
+    let params = w.weights.params.get(q, Rounding::Double, || output::OutParams::new(q, n));
     let ind = w.indirection_for(in_shape, win);
     let lhs = Lhs::Conv { input, c: in_shape.c, taps: win.kernel_h * win.kernel_w, offsets: &ind.offsets, pad: zp as i8 };
     drive(exec, m, lhs, &w.weights, Dst::Quant { q: &params, ptr: SharedMutI8(output.as_mut_ptr()) }, n);

@@ -14,6 +14,33 @@ pub fn apply_single_rounding(r: Requant, x: i32) -> i32 {
     v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
+/// Values derived from a layer's [`QuantOut`] (and rounding), kept by its
+/// packed weights and rebuilt only when a call brings different ones: the
+/// delegate passes the same `QuantOut` on every run, and rebuilding the
+/// per-column vectors was a per-node cost on every invoke.
+pub(crate) struct ParamsCache<T>(std::sync::Mutex<Option<(QuantOut, Rounding, std::sync::Arc<T>)>>);
+
+impl<T> Default for ParamsCache<T> {
+    fn default() -> Self {
+        ParamsCache(std::sync::Mutex::new(None))
+    }
+}
+
+impl<T> ParamsCache<T> {
+    /// The cached value for `(q, rounding)`, or `build()` (then cached).
+    pub fn get(&self, q: &QuantOut, rounding: Rounding, build: impl FnOnce() -> T) -> std::sync::Arc<T> {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cq, cr, v)) = &*slot {
+            if *cr == rounding && cq == q {
+                return v.clone();
+            }
+        }
+        let v = std::sync::Arc::new(build());
+        *slot = Some((q.clone(), rounding, v.clone()));
+        v
+    }
+}
+
 /// A [`QuantOut`] expanded to one entry per output column, in the form the
 /// vector stages use.
 pub(crate) struct OutParams {
