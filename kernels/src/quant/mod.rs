@@ -467,7 +467,8 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         let mut sums = vec![0i32; mr];
         let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) { mr * k } else { 0 }];
         let mut corr = vec![0i32; mr];
-        let mut acc = vec![0i32; mr * plan.max_task_cols().min(n.div_ceil(nr) * nr)];
+        // The accumulator strip of the unfused path, allocated when it first runs.
+        let mut acc: Vec<i32> = Vec::new();
         #[cfg(target_arch = "x86_64")]
         let fused = fused_stages(uk, dst, w, n0, nt);
         let mut i0 = m0;
@@ -503,6 +504,9 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             }
             // Every weight block of the task into one accumulator strip (blocks of mr x nr),
             // then one output stage over the strip.
+            if acc.is_empty() {
+                acc = vec![0i32; mr * plan.max_task_cols().min(n.div_ceil(nr) * nr)];
+            }
             for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
                 let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
                 let tile = &mut acc[bi * mr * nr..(bi + 1) * mr * nr];
