@@ -384,6 +384,11 @@ impl Lhs<'_> {
         let direct = uk.ka == 0 && uk.a_xor == 0;
         match (*self, direct) {
             // Plain rows in a kernel-specific layout: packed straight from the input.
+            // mr whole rows stored back to back, a kernel without k-groups and no padding: the
+            // strip is those bytes (XORed), one copy instead of one per row.
+            (Lhs::Rows { a, lda }, false) if uk.ka == 0 && lda == k && kp == k && rows == uk.mr => {
+                pack::copy_xor(&mut strip[..uk.mr * k], &a[m0 * k..][..uk.mr * k], uk.a_xor as i8);
+            }
             (Lhs::Rows { a, lda }, false) => {
                 let src: [&[i8]; MAX_MR] = std::array::from_fn(|i| if i < uk.mr { &a[(m0 + i.min(rows - 1)) * lda..][..k] } else { &[] });
                 pack::pack_rows(uk, &src[..uk.mr], k, kp, strip);
