@@ -220,7 +220,9 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
         let pair = None;
         (params, pair)
     });
-    let (params, pair_params) = (&cached.0, &cached.1);
+    let params = &cached.0;
+    #[cfg(target_arch = "x86_64")]
+    let pair_params = &cached.1;
     let (kh, kw) = (w.kernel_h, w.kernel_w);
     let taps = kh * kw;
     let uk = w.ukernel;
@@ -238,6 +240,10 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
         // The accumulator rows of the unfused path, allocated on its first row only.
         let mut acc: Vec<i32> = Vec::new();
         let mut acc_plane = vec![0i32; if dm > 1 { c } else { 0 }];
+        // SAFETY: pair parameters exist only for the AVX-512 VNNI tier, which was detected (its
+        // kernel was chosen); they are in pair order with whole blocks of 32 (dw_pair_order).
+        #[cfg(target_arch = "x86_64")]
+        let pair_stages = pair_params.as_ref().map(|(pq, pbias)| unsafe { output::dw_pair_stages_avx512(pq, c, pbias) });
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
             let (b, oy) = (row / oh, row % oh);
             let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
@@ -264,14 +270,14 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            if let Some((pq, pbias)) = pair_params {
+            if let (Some(stages), Some((pq, _))) = (&pair_stages, pair_params) {
                 // SAFETY: the pairs exist only for the AVX-512 VNNI tier, which was detected (its
-                // kernel was chosen), so AVX-512 F/BW/VL/VNNI are; pq and pbias are in pair order
-                // with whole blocks of 32 and vector_ok; every pointer is an in-bounds input pixel
+                // kernel was chosen), so AVX-512 F/BW/VL/VNNI are; the stages were built from the
+                // pair-order parameters (vector_ok) for c; every pointer is an in-bounds input pixel
                 // (c values) or the c zero-point bytes; the pair plane is this layer's for c and
                 // taps; output row `row` (ow pixels of c values) lies inside `output` (asserted
                 // above) and belongs to this task alone.
-                unsafe { output::dw_row_pairs_avx512vnni(pq, c, taps, ow, ptrs.as_ptr(), w.pairs.as_ptr(), pbias, dst.ptr().add(row * ow * out_c)) };
+                unsafe { output::dw_row_pairs_avx512vnni(stages, pq.any_lsh, c, taps, ow, ptrs.as_ptr(), w.pairs.as_ptr(), dst.ptr().add(row * ow * out_c)) };
                 continue;
             }
             #[cfg(target_arch = "x86_64")]

@@ -439,7 +439,7 @@ pub(crate) use avx512::dw_row as dw_row_avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::{store16 as store16_avx512, Stage16};
 #[cfg(target_arch = "x86_64")]
-pub(crate) use avx512::dw_row_pairs as dw_row_pairs_avx512vnni;
+pub(crate) use avx512::{dw_pair_stages as dw_pair_stages_avx512, dw_row_pairs as dw_row_pairs_avx512vnni};
 
 /// Lane order of the pair depthwise kernel: position `i` of a block of 32
 /// (`i < 16`: low accumulator lane `i`, else high lane `i − 16`) holds
@@ -811,6 +811,7 @@ mod avx512 {
             c0 += w;
         }
     }
+
     /// One output row of a depthwise convolution with multiplier 1 and the
     /// output stage fused, on tap pairs with VPDPWSSD (AVX-512 VNNI): per
     /// block of 32 channels (the last one masked) and pixel, the inputs of
@@ -821,27 +822,39 @@ mod avx512 {
     /// interleave puts channels `8k + j` (`k < 4`, `j < 4`) in the lanes of
     /// the low accumulator and `8k + 4 + j` in the high one; the weights,
     /// the bias and the stage parameters are packed in that order
-    /// ([`dw_pair_order`]) and the in-lane VPACKSSDW of the two results
+    /// ([`super::OutParams::dw_pair_order`], [`dw_pair_stages`]) and the in-lane VPACKSSDW of the two results
     /// restores the channel order. Products are at most 128·255 and the sum
     /// wraps like the scalar kernel's, so the accumulators are identical.
     ///
     /// # Safety
-    /// AVX-512 F/BW/VL/VNNI are available; `q` and `bias` are in pair order
-    /// with `c.div_ceil(32) * 32` columns (zero past `c`) and `q.vector_ok`;
+    /// AVX-512 F/BW/VL/VNNI are available; `stages` come from [`dw_pair_stages`]
+    /// for `c` and parameters with `vector_ok`; `lsh`: some column shifts left;
     /// `ptrs` holds `ow * taps` pointers to `c` readable bytes each; `pairs`
-    /// is the pair plane of [`pack_dw_pairs`] for `c` and `taps`; `out` has
+    /// is the pair plane of `dw::pack_dw_pairs` for `c` and `taps`; `out` has
     /// `ow * c` writable bytes nothing else accesses.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub(crate) unsafe fn dw_row_pairs(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, bias: &[i32], out: *mut i8) {
+    pub(crate) unsafe fn dw_row_pairs(stages: &[Stage16], lsh: bool, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
         // SAFETY: the caller's contract (AVX-512 F/BW/VL/VNNI are enabled in this function).
         unsafe {
-            if q.any_lsh {
-                dw_row_pairs_with::<true>(q, c, taps, ow, ptrs, pairs, bias, out)
+            if lsh {
+                dw_row_pairs_with::<true>(stages, c, taps, ow, ptrs, pairs, out)
             } else {
-                dw_row_pairs_with::<false>(q, c, taps, ow, ptrs, pairs, bias, out)
+                dw_row_pairs_with::<false>(stages, c, taps, ow, ptrs, pairs, out)
             }
         }
+    }
+
+    /// The stages of [`dw_row_pairs`] for `c` channels: two per block of 32
+    /// (low and high accumulator lanes), built once per call instead of per row.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL are available; `q` and `bias` are in pair order with
+    /// `c.div_ceil(32) * 32` columns ([`super::OutParams::dw_pair_order`]).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(crate) unsafe fn dw_pair_stages(q: &OutParams, c: usize, bias: &[i32]) -> Vec<Stage16> {
+        // SAFETY: q and bias have whole blocks of 32 columns (the caller's contract).
+        (0..c.div_ceil(32) * 2).map(|h| unsafe { Stage16::new(q, h * 16, &bias[h * 16..], 0xffff) }).collect()
     }
 
     /// [`dw_row_pairs`] for known left shifts (`LSH`).
@@ -851,15 +864,14 @@ mod avx512 {
     #[allow(clippy::too_many_arguments)]
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn dw_row_pairs_with<const LSH: bool>(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, bias: &[i32], out: *mut i8) {
+    unsafe fn dw_row_pairs_with<const LSH: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
         let np = taps.div_ceil(2);
         let full = taps / 2;
         let mut c0 = 0;
         while c0 < c {
             let w = (c - c0).min(32);
             let m: __mmask32 = if w == 32 { u32::MAX } else { (1u32 << w) - 1 };
-            // SAFETY: q and bias have whole blocks of 32 columns (the caller's contract).
-            let (st_lo, st_hi) = unsafe { (Stage16::new(q, c0, &bias[c0..], 0xffff), Stage16::new(q, c0 + 16, &bias[c0 + 16..], 0xffff)) };
+            let (st_lo, st_hi) = (&stages[c0 / 16], &stages[c0 / 16 + 1]);
             // SAFETY: block c0 / 32 of the pair plane: np pairs of 64 values.
             let wb = unsafe { pairs.add(c0 / 32 * np * 64) };
             for px in 0..ow {
