@@ -198,6 +198,12 @@ struct SubOp<'a>(&'a AddSubCore);
 fn simd_addsub(isa: Isa, p: &AddSubVec, a: Src, b: Src, out: &mut [i8]) -> usize {
     match isa {
         #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() && super::vec512::available() && addsub_in_range(p) => {
+            // SAFETY: AVX-512 F/BW/VL were detected; runs are as long as `out` (run_broadcast);
+            // the multipliers come from AddSubCore::new.
+            unsafe { super::vec512::addsub(p, a, b, out) }
+        }
+        #[cfg(target_arch = "x86_64")]
         Isa::Avx2 | Isa::Avx512 if isa.is_available() => {
             // SAFETY: AVX2 was detected (is_available); runs are as long as `out` (run_broadcast).
             unsafe { super::vec::x86::addsub(p, a, b, out) }
@@ -211,8 +217,21 @@ fn simd_addsub(isa: Isa, p: &AddSubVec, a: Src, b: Src, out: &mut [i8]) -> usize
     }
 }
 
+/// The input multipliers the AVX-512 ADD/SUB path assumes: normalized (≥ 2^30),
+/// no left shift (AddSubCore's are, unless a ratio below 2^-32 made one zero).
+#[cfg(target_arch = "x86_64")]
+fn addsub_in_range(p: &AddSubVec) -> bool {
+    [p.a, p.b].iter().all(|r| r.multiplier >= 1 << 30 && r.left == 0 && (0..=31).contains(&r.right))
+}
+
 fn simd_mul(isa: Isa, p: &MulVec, a: Src, b: Src, out: &mut [i8]) -> usize {
     match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if isa.is_available() && super::vec512::available() && p.out.multiplier >= 0 => {
+            // SAFETY: AVX-512 F/BW/VL were detected; runs are as long as `out` (run_broadcast);
+            // MulParams::new keeps the left shift at most 15.
+            unsafe { super::vec512::mul(p, a, b, out) }
+        }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 | Isa::Avx512 if isa.is_available() => {
             // SAFETY: AVX2 was detected (is_available); runs are as long as `out` (run_broadcast).
@@ -538,6 +557,38 @@ mod tests {
                 b_shape.push(if seed % 3 == 0 { 1 } else { extra });
             }
             check_case(which, &a_shape, &b_shape, s, z, (lo, hi), seed);
+        }
+    }
+
+    /// Every length 0..70 (whole 16-lane steps and every tail), runs and
+    /// broadcast values on either side, extreme scale ratios (input rescale
+    /// shifts up to 31, output multipliers near 1 and tiny) and zero points.
+    #[test]
+    fn lengths_splats_and_extreme_scales() {
+        let scales: [[f32; 3]; 6] = [
+            [0.05, 0.05, 0.05],
+            [0.5, 1e-9, 0.9],
+            [1e-9, 0.3, 0.0000004],
+            [0.02, 0.021, 2.0e-7],
+            [0.9, 0.0011, 0.0009],
+            [0.0123, 0.456, 100.0],
+        ];
+        let mut rng = Rng(0x1e6);
+        for (si, s) in scales.iter().enumerate() {
+            for len in 0..70usize {
+                let z = [rng.zp(), rng.zp(), rng.zp()];
+                let act = if len % 4 == 1 { (-77, 33) } else { (-128, 127) };
+                let which = len % 3;
+                if which == 2 && MulParams::new(s[0], z[0], s[1], z[1], s[2], z[2], act.0, act.1).is_err() {
+                    continue;
+                }
+                if which < 2 && AddParams::new(s[0], z[0], s[1], z[1], s[2], z[2], act.0, act.1).is_err() {
+                    continue;
+                }
+                for (sa, sb) in [(vec![len], vec![len]), (vec![len], vec![1]), (vec![1], vec![len])] {
+                    check_case(which, &sa, &sb, *s, z, act, (si * 100 + len) as u64);
+                }
+            }
         }
     }
 

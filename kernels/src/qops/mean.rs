@@ -30,10 +30,15 @@ impl MeanParams {
     /// The output stage for a sum of `n` raw values, exactly as QuantizedMeanOrSum.
     pub fn finish(&self, sum: i32, n: usize) -> i8 {
         let (m, s) = self.mean_multiplier(n);
+        self.finish_with(Requant { multiplier: m, shift: s }, sum, n)
+    }
+
+    /// [`MeanParams::finish`] with `mean_multiplier(n)` computed once by the caller.
+    fn finish_with(&self, r: Requant, sum: i32, n: usize) -> i8 {
         // temp_sum - input_zero_point * num_elements_in_axis in 64 bits, cast back to int32.
         let shifted = (sum as i64 - self.in_zp as i64 * n as i64) as i32;
         // + output_zero_point wraps like the C int addition on the targets TFLite runs on.
-        Requant { multiplier: m, shift: s }.apply(shifted).wrapping_add(self.out_zp).clamp(-128, 127) as i8
+        r.apply(shifted).wrapping_add(self.out_zp).clamp(-128, 127) as i8
     }
 
     /// The multiplier with 1/n folded in: shift = min(floor(log2 n), 32, 31 + output_shift),
@@ -65,7 +70,13 @@ fn output_shape(in_shape: &[usize], axes: &[i32]) -> Result<(Vec<bool>, Vec<usiz
 /// MEAN over `axes` (negative allowed, duplicates ignored). The output holds
 /// the kept dimensions in order (keep_dims changes only the shape, not the data).
 pub fn qmean(exec: Exec, p: &MeanParams, in_shape: &[usize], input: &[i8], axes: &[i32], output: &mut [i8]) -> Result<(), String> {
-    let _ = exec;
+    #[cfg(target_arch = "x86_64")]
+    let avx512 = exec.isa == crate::Isa::Avx512 && exec.isa.is_available() && super::vec512::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx512 = {
+        let _ = exec;
+        false
+    };
     let (reduced, out_shape) = output_shape(in_shape, axes)?;
     assert_eq!(input.len(), in_shape.iter().product::<usize>(), "MEAN: input length does not match its shape");
     assert_eq!(output.len(), out_shape.iter().product::<usize>(), "MEAN: output length does not match the reduced shape");
@@ -110,19 +121,51 @@ pub fn qmean(exec: Exec, p: &MeanParams, in_shape: &[usize], input: &[i8], axes:
             }
             if inner_reduced {
                 // AddTensorValuesWithExpectedOverflow: int32 wrap-around.
-                let s = run.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32));
-                sums[off] = sums[off].wrapping_add(s);
+                sums[off] = sums[off].wrapping_add(sum_run(avx512, run));
             } else {
-                for (s, &v) in sums[off..off + inner].iter_mut().zip(run) {
-                    *s = s.wrapping_add(v as i32);
-                }
+                accumulate(avx512, &mut sums[off..off + inner], run);
             }
         }
     }
+    // The multiplier with 1/n folded in is the same for every output.
+    let (m, s) = p.mean_multiplier(n);
+    let r = Requant { multiplier: m, shift: s };
+    #[cfg(target_arch = "x86_64")]
+    if avx512 && m >= 0 && (-31..32).contains(&s) {
+        let zpn = (p.in_zp as i64 * n as i64) as i32;
+        // SAFETY: AVX-512 F/BW/VL were detected; output has one value per sum; the
+        // multiplier and shift were just checked.
+        unsafe { super::vec512::mean_finish(&sums, zpn, r, p.out_zp, output) };
+        return Ok(());
+    }
     for (o, &s) in output.iter_mut().zip(&sums) {
-        *o = p.finish(s, n);
+        *o = p.finish_with(r, s, n);
     }
     Ok(())
+}
+
+/// The sum of a run with int32 wrap-around (`avx512`: AVX-512 F/BW/VL were detected).
+fn sum_run(avx512: bool, run: &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if avx512 {
+        // SAFETY: AVX-512 F/BW/VL were detected (qmean's `avx512`).
+        return unsafe { super::vec512::sum_run(run) };
+    }
+    let _ = avx512;
+    run.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32))
+}
+
+/// `sums[j] += run[j]` with int32 wrap-around (`avx512`: AVX-512 F/BW/VL were detected).
+fn accumulate(avx512: bool, sums: &mut [i32], run: &[i8]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512 {
+        // SAFETY: AVX-512 F/BW/VL were detected (qmean's `avx512`); the run is as long as the sums.
+        return unsafe { super::vec512::accumulate(sums, run) };
+    }
+    let _ = avx512;
+    for (s, &v) in sums.iter_mut().zip(run) {
+        *s = s.wrapping_add(v as i32);
+    }
 }
 
 #[cfg(test)]
@@ -186,5 +229,62 @@ mod tests {
         let p = MeanParams::new(0.1, 0, 0.1, 0).unwrap();
         let pool = crate::ThreadPool::new(1);
         assert!(qmean(Exec { isa: crate::Isa::Scalar, pool: &pool }, &p, &[2, 2], &[0; 4], &[2], &mut [0; 2]).is_err());
+    }
+
+    /// Kept runs of every length around the 16/32-lane steps, reduced runs
+    /// around 64 bytes, odd channel counts, extreme zero points and scale
+    /// ratios (left shifts up to the limit, long right shifts), against the
+    /// same i64 reference as above.
+    #[test]
+    fn mean_lengths_and_extreme_scales() {
+        let mut rng = Rng(0x3eb);
+        let cases: Vec<(Vec<usize>, Vec<i32>)> = (1..=70)
+            .map(|c| (vec![1, 3, 2, c], vec![1, 2]))
+            .chain([1, 2, 63, 64, 65, 127, 129, 300].iter().map(|&k| (vec![3, k], vec![1])))
+            .chain([(vec![7, 7, 1280], vec![0, 1]), (vec![2, 5, 3, 17], vec![0, 3]), (vec![1, 257, 3], vec![1])])
+            .collect();
+        let scales = [(0.1f32, 0.1f32), (1.0, 1.0e-9), (0.5, 2.0e-9), (1.0e-6, 1.0), (0.02, 0.0199), (3.0, 0.001)];
+        for (ci, (shape, axes)) in cases.iter().enumerate() {
+            let (si, so) = scales[ci % scales.len()];
+            let Ok(p) = MeanParams::new(si, [-128, 127, 0, 37][ci % 4], so, [127, -128, -5][ci % 3]) else {
+                continue;
+            };
+            let input = if ci % 5 == 4 { vec![[-128i8, 127][ci % 2]; shape.iter().product()] } else { rng.i8s(shape.iter().product()) };
+            let nd = shape.len();
+            let red: Vec<bool> = (0..nd).map(|d| axes.iter().any(|&a| a as usize == d)).collect();
+            let olen: usize = (0..nd).filter(|&d| !red[d]).map(|d| shape[d]).product();
+            let n: usize = (0..nd).filter(|&d| red[d]).map(|d| shape[d]).product();
+            let mut sums = vec![0i64; olen];
+            for (i, &v) in input.iter().enumerate() {
+                let (mut rem, mut off, mut stride) = (i, 0, 1);
+                for d in (0..nd).rev() {
+                    let c = rem % shape[d];
+                    rem /= shape[d];
+                    if !red[d] {
+                        off += c * stride;
+                        stride *= shape[d];
+                    }
+                }
+                sums[off] += v as i64;
+            }
+            let (m0, s0) = ref_quantize_multiplier(si as f64 / so as f64);
+            let shift = ((n as f64).log2().floor() as i32).min(32).min(31 + s0);
+            let m = (((m0 as i64) << shift) / n as i64) as i32;
+            let e = s0 - shift;
+            let want: Vec<i8> = sums
+                .iter()
+                .map(|&s| {
+                    // The reference's int32 arithmetic: the shifted sum and the left shift wrap.
+                    let x = (s - p.in_zp as i64 * n as i64) as i32;
+                    let v = ref_mbqm(x.wrapping_shl(e.max(0) as u32) as i64, m, e.min(0)) as i32;
+                    v.wrapping_add(p.out_zp).clamp(-128, 127) as i8
+                })
+                .collect();
+            for_each_exec(&mut |exec| {
+                let mut out = vec![0i8; olen];
+                qmean(exec, &p, shape, &input, axes, &mut out).unwrap();
+                assert_eq!(out, want, "{shape:?} {axes:?} {si}/{so} {:?}", exec.isa);
+            });
+        }
     }
 }

@@ -88,6 +88,44 @@ pub struct PackedQDepthwise {
     planes: Vec<i32>,
     /// `bias'` per output channel.
     bias: Vec<i32>,
+    /// With multiplier 1 on the AVX-512 VNNI tier: `w − w_zp` as int16 tap
+    /// pairs for `output::dw_row_pairs_avx512vnni` (empty otherwise).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pairs: Vec<i16>,
+    /// The output-stage parameters of the last call, and (for the pair kernel) the same in
+    /// its lane order with the bias.
+    params: output::ParamsCache<DwParams>,
+}
+
+/// A depthwise layer's output-stage parameters and, for the pair kernel, the
+/// same in its lane order with the bias.
+type DwParams = (output::OutParams, Option<(output::OutParams, Vec<i32>)>);
+
+/// The int16 tap-pair plane of the AVX-512 VNNI depthwise row kernel for
+/// multiplier 1: per block of 32 channels, per pair `p` of taps `2p, 2p + 1`,
+/// 64 values: 16 lanes of the low accumulator then 16 of the high one, each
+/// lane `(w[2p][ch], w[2p + 1][ch])` for its channel (`output::dw_pair_channel`),
+/// zero for a missing tap or channel.
+#[cfg(target_arch = "x86_64")]
+fn pack_dw_pairs(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i16> {
+    let np = taps.div_ceil(2);
+    let blocks = c.div_ceil(32);
+    let mut out = vec![0i16; blocks * np * 64];
+    for b in 0..blocks {
+        for p in 0..np {
+            for i in 0..32 {
+                let ch = b * 32 + output::dw_pair_channel(i);
+                for s in 0..2 {
+                    let t = 2 * p + s;
+                    if t < taps && ch < c {
+                        // |w − w_zp| ≤ 255 fits int16.
+                        out[(b * np + p) * 64 + i * 2 + s] = (w_1hwc[t * c + ch] as i32 - w_zero_point) as i16;
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 impl PackedQDepthwise {
@@ -125,7 +163,15 @@ impl PackedQDepthwise {
                 super::i8_dw_neon::pack_plane_i16(p);
             }
         }
-        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f }
+        #[cfg(target_arch = "x86_64")]
+        let pairs = if dm == 1 && uk.name == super::i8_dw_x86::UKERNEL_AVX512.name && (-128..=127).contains(&w_zero_point) {
+            pack_dw_pairs(taps, in_c, w_1hwc, w_zero_point)
+        } else {
+            Vec::new()
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let pairs = Vec::new();
+        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs, params: Default::default() }
     }
 
     pub fn kernel_name(&self) -> &'static str {
@@ -165,7 +211,18 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     q.check(out_c, "qdepthwise_conv2d");
     let zp = w.input_zero_point;
     assert!((-128..=127).contains(&zp), "qdepthwise_conv2d: input zero point {zp} outside int8");
-    let params = output::OutParams::new(q, out_c);
+    let cached = w.params.get(q, super::Rounding::Double, || {
+        let params = output::OutParams::new(q, out_c);
+        // The pair kernel's stage parameters and bias in its lane order.
+        #[cfg(target_arch = "x86_64")]
+        let pair = (dm == 1 && params.vector_ok && !w.pairs.is_empty()).then(|| params.dw_pair_order(c, &w.bias));
+        #[cfg(not(target_arch = "x86_64"))]
+        let pair = None;
+        (params, pair)
+    });
+    let params = &cached.0;
+    #[cfg(target_arch = "x86_64")]
+    let pair_params = &cached.1;
     let (kh, kw) = (w.kernel_h, w.kernel_w);
     let taps = kh * kw;
     let uk = w.ukernel;
@@ -180,8 +237,13 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     let dst = SharedMutI8(output.as_mut_ptr());
     exec.pool.run(tasks, &|t| {
         let mut ptrs: Vec<*const i8> = vec![zero.as_ptr(); ow * taps];
-        let mut acc = vec![0i32; ow * out_c];
+        // The accumulator rows of the unfused path, allocated on its first row only.
+        let mut acc: Vec<i32> = Vec::new();
         let mut acc_plane = vec![0i32; if dm > 1 { c } else { 0 }];
+        // SAFETY: pair parameters exist only for the AVX-512 VNNI tier, which was detected (its
+        // kernel was chosen); they are in pair order with whole blocks of 32 (dw_pair_order).
+        #[cfg(target_arch = "x86_64")]
+        let pair_stages = pair_params.as_ref().map(|(pq, pbias)| unsafe { output::dw_pair_stages_avx512(pq, c, pbias) });
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
             let (b, oy) = (row / oh, row % oh);
             let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
@@ -208,12 +270,23 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 }
             }
             #[cfg(target_arch = "x86_64")]
+            if let (Some(stages), Some((pq, _))) = (&pair_stages, pair_params) {
+                // SAFETY: the pairs exist only for the AVX-512 VNNI tier, which was detected (its
+                // kernel was chosen), so AVX-512 F/BW/VL/VNNI are; the stages were built from the
+                // pair-order parameters (vector_ok) for c; every pointer is an in-bounds input pixel
+                // (c values) or the c zero-point bytes; the pair plane is this layer's for c and
+                // taps; output row `row` (ow pixels of c values) lies inside `output` (asserted
+                // above) and belongs to this task alone.
+                unsafe { output::dw_row_pairs_avx512vnni(stages, pq.any_lsh, c, taps, ow, ptrs.as_ptr(), w.pairs.as_ptr(), dst.ptr().add(row * ow * out_c)) };
+                continue;
+            }
+            #[cfg(target_arch = "x86_64")]
             if dm == 1 && params.vector_ok && uk.name == super::i8_dw_x86::UKERNEL_AVX512.name {
                 // SAFETY: the tier is available (its kernel was chosen), so AVX-512 F/BW/VL are;
                 // every pointer is an in-bounds input pixel (c values) or the c zero-point bytes;
                 // the plane is this kernel's for c and taps; output row `row` (ow pixels of c
                 // values) lies inside `output` (asserted above) and belongs to this task alone.
-                unsafe { output::dw_row_avx512(&params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
+                unsafe { output::dw_row_avx512(params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
                 continue;
             }
             #[cfg(target_arch = "aarch64")]
@@ -228,8 +301,11 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 // zero-point bytes; the plane is this kernel's for c and taps; c % 16 == 0 and the
                 // shifts are as dw_row needs; output row `row` (ow pixels of c values) lies inside
                 // `output` (asserted above) and belongs to this task alone.
-                unsafe { output::dw_row_neon(&params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
+                unsafe { output::dw_row_neon(params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
                 continue;
+            }
+            if acc.is_empty() {
+                acc = vec![0i32; ow * out_c];
             }
             for px in 0..ow {
                 let inputs = ptrs[px * taps..].as_ptr();
@@ -248,7 +324,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
             }
             // SAFETY: output row `row` (ow pixels of out_c values) lies inside `output`
             // (asserted above) and belongs to this task alone; acc holds ow rows of out_c.
-            unsafe { output::store_tile(uk.tier, &params, &acc, output::AccLayout::row_major(out_c), ow, out_c, &w.bias, None, 0, dst.ptr().add(row * ow * out_c), out_c) };
+            unsafe { output::store_tile(uk.tier, params, &acc, output::AccLayout::row_major(out_c), ow, out_c, &w.bias, None, 0, dst.ptr().add(row * ow * out_c), out_c) };
         }
     });
 }

@@ -114,7 +114,7 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool>(
     let w0 = cols.min(16);
     let w1 = cols.saturating_sub(16);
     let mask = |w: usize| -> __mmask16 { if w >= 16 { 0xffff } else { (1u16 << w) - 1 } };
-    let (m0, m1) = (mask(w0), mask(w1));
+    let m0 = mask(w0);
     for (i, ci) in c.iter().enumerate().take(rows) {
         let (mut x0, mut x1) = (ci[0], ci[1]);
         if let Some(rc) = row_corr {
@@ -122,11 +122,20 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool>(
             x0 = _mm512_add_epi32(x0, r);
             x1 = _mm512_add_epi32(x1, r);
         }
-        // SAFETY: row i of the caller's output region: its first w0 bytes, then w1 from 16.
+        // SAFETY: row i of the caller's output region: its first cols <= 32 bytes (masked below 32).
         unsafe {
-            store16_avx512(out.add(i * ldo), w0, m0, st[0].apply::<LSH>(x0));
             if w1 > 0 {
-                store16_avx512(out.add(i * ldo + 16), w1, m1, st[1].apply::<LSH>(x1));
+                // Both halves at once: VPACKSSDW + VPMOVSWB give columns in 4-column groups
+                // [0-3, 16-19, 4-7, 20-23, ...]; one VPERMD restores the order.
+                let v = st[0].clamp32(st[0].apply32::<LSH>(x0), st[1].apply32::<LSH>(x1));
+                let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+                if cols >= 32 {
+                    _mm256_storeu_si256(out.add(i * ldo) as *mut __m256i, v);
+                } else {
+                    _mm256_mask_storeu_epi8(out.add(i * ldo), (1u32 << cols) - 1, v);
+                }
+            } else {
+                store16_avx512(out.add(i * ldo), w0, m0, st[0].apply::<LSH>(x0));
             }
         }
     }

@@ -61,7 +61,7 @@ pub use tier::{best_qtier, QTier};
 
 /// Output stage: out = clamp(zero_point + requant[j].apply(acc), min, max); `requant` has 1
 /// entry (per-tensor) or one per output channel; min/max already include the fused activation.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuantOut {
     pub requant: Vec<Requant>,
     pub zero_point: i32,
@@ -262,6 +262,8 @@ pub struct PackedQGemm {
     bias: Vec<i32>,
     /// Σ_k (w − w_zp) per column.
     col_sums: Vec<i32>,
+    /// The output-stage parameters of the last call (a layer's are the same every call).
+    params: output::ParamsCache<output::OutParams>,
 }
 
 impl PackedQGemm {
@@ -312,7 +314,7 @@ impl PackedQGemm {
             }
             bias_f[j] = b;
         }
-        PackedQGemm { n, k, kp, ukernel: uk, w_zero_point, input_zero_point, packed, bias: bias_f, col_sums }
+        PackedQGemm { n, k, kp, ukernel: uk, w_zero_point, input_zero_point, packed, bias: bias_f, col_sums, params: Default::default() }
     }
 
     pub fn n(&self) -> usize {
@@ -382,6 +384,11 @@ impl Lhs<'_> {
         let direct = uk.ka == 0 && uk.a_xor == 0;
         match (*self, direct) {
             // Plain rows in a kernel-specific layout: packed straight from the input.
+            // mr whole rows stored back to back, a kernel without k-groups and no padding: the
+            // strip is those bytes (XORed), one copy instead of one per row.
+            (Lhs::Rows { a, lda }, false) if uk.ka == 0 && lda == k && kp == k && rows == uk.mr => {
+                pack::copy_xor(&mut strip[..uk.mr * k], &a[m0 * k..][..uk.mr * k], uk.a_xor as i8);
+            }
             (Lhs::Rows { a, lda }, false) => {
                 let src: [&[i8]; MAX_MR] = std::array::from_fn(|i| if i < uk.mr { &a[(m0 + i.min(rows - 1)) * lda..][..k] } else { &[] });
                 pack::pack_rows(uk, &src[..uk.mr], k, kp, strip);
@@ -465,7 +472,8 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         let mut sums = vec![0i32; mr];
         let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) { mr * k } else { 0 }];
         let mut corr = vec![0i32; mr];
-        let mut acc = vec![0i32; mr * plan.max_task_cols().min(n.div_ceil(nr) * nr)];
+        // The accumulator strip of the unfused path, allocated when it first runs.
+        let mut acc: Vec<i32> = Vec::new();
         #[cfg(target_arch = "x86_64")]
         let fused = fused_stages(uk, dst, w, n0, nt);
         let mut i0 = m0;
@@ -501,6 +509,9 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             }
             // Every weight block of the task into one accumulator strip (blocks of mr x nr),
             // then one output stage over the strip.
+            if acc.is_empty() {
+                acc = vec![0i32; mr * plan.max_task_cols().min(n.div_ceil(nr) * nr)];
+            }
             for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
                 let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
                 let tile = &mut acc[bi * mr * nr..(bi + 1) * mr * nr];
@@ -595,7 +606,7 @@ pub fn qgemm(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGemm, out: &
     assert!(ldo >= n, "qgemm: ldo={ldo} < n={n}");
     assert!(out.len() >= (m - 1) * ldo + n, "qgemm: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
     q.check(n, "qgemm");
-    let params = output::OutParams::new(q, n);
+    let params = w.params.get(q, Rounding::Double, || output::OutParams::new(q, n));
     drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Quant { q: &params, ptr: SharedMutI8(out.as_mut_ptr()) }, ldo);
 }
 
@@ -623,7 +634,7 @@ pub fn qgemm_rounding(exec: Exec, m: usize, a: &[i8], lda: usize, w: &PackedQGem
     assert!(ldo >= n, "qgemm: ldo={ldo} < n={n}");
     assert!(out.len() >= (m - 1) * ldo + n, "qgemm: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
     q.check(n, "qgemm");
-    let params = output::OutParams::with_rounding(q, n, rounding);
+    let params = w.params.get(q, rounding, || output::OutParams::with_rounding(q, n, rounding));
     drive(exec, m, Lhs::Rows { a, lda }, w, Dst::Quant { q: &params, ptr: SharedMutI8(out.as_mut_ptr()) }, ldo);
 }
 
@@ -752,7 +763,7 @@ pub fn qconv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8], w: &Pac
     }
     let zp = w.weights.input_zero_point;
     assert!((-128..=127).contains(&zp), "qconv2d: input zero point {zp} outside int8");
-    let params = output::OutParams::new(q, n);
+    let params = w.weights.params.get(q, Rounding::Double, || output::OutParams::new(q, n));
     let ind = w.indirection_for(in_shape, win);
     let lhs = Lhs::Conv { input, c: in_shape.c, taps: win.kernel_h * win.kernel_w, offsets: &ind.offsets, pad: zp as i8 };
     drive(exec, m, lhs, &w.weights, Dst::Quant { q: &params, ptr: SharedMutI8(output.as_mut_ptr()) }, n);

@@ -14,6 +14,33 @@ pub fn apply_single_rounding(r: Requant, x: i32) -> i32 {
     v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
+/// Values derived from a layer's [`QuantOut`] (and rounding), kept by its
+/// packed weights and rebuilt only when a call brings different ones: the
+/// delegate passes the same `QuantOut` on every run, and rebuilding the
+/// per-column vectors was a per-node cost on every invoke.
+pub(crate) struct ParamsCache<T>(std::sync::Mutex<Option<(QuantOut, Rounding, std::sync::Arc<T>)>>);
+
+impl<T> Default for ParamsCache<T> {
+    fn default() -> Self {
+        ParamsCache(std::sync::Mutex::new(None))
+    }
+}
+
+impl<T> ParamsCache<T> {
+    /// The cached value for `(q, rounding)`, or `build()` (then cached).
+    pub fn get(&self, q: &QuantOut, rounding: Rounding, build: impl FnOnce() -> T) -> std::sync::Arc<T> {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cq, cr, v)) = &*slot {
+            if *cr == rounding && cq == q {
+                return v.clone();
+            }
+        }
+        let v = std::sync::Arc::new(build());
+        *slot = Some((q.clone(), rounding, v.clone()));
+        v
+    }
+}
+
 /// A [`QuantOut`] expanded to one entry per output column, in the form the
 /// vector stages use.
 pub(crate) struct OutParams {
@@ -411,6 +438,44 @@ mod avx2 {
 pub(crate) use avx512::dw_row as dw_row_avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::{store16 as store16_avx512, Stage16};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::{dw_pair_stages as dw_pair_stages_avx512, dw_row_pairs as dw_row_pairs_avx512vnni};
+
+/// Lane order of the pair depthwise kernel: position `i` of a block of 32
+/// (`i < 16`: low accumulator lane `i`, else high lane `i − 16`) holds
+/// channel `8k + j` (low) or `8k + 4 + j` (high), `k = lane / 4`, `j = lane % 4`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn dw_pair_channel(i: usize) -> usize {
+    let (half, lane) = (i / 16, i % 16);
+    8 * (lane / 4) + 4 * half + lane % 4
+}
+
+#[cfg(target_arch = "x86_64")]
+impl OutParams {
+    /// These parameters (and `bias`) for `c` channels in the lane order of the
+    /// pair depthwise kernel ([`dw_pair_channel`]), padded to whole blocks of 32
+    /// with multiplier 0 and bias 0.
+    pub(crate) fn dw_pair_order(&self, c: usize, bias: &[i32]) -> (OutParams, Vec<i32>) {
+        let len = c.div_ceil(32) * 32;
+        let src = |i: usize| i / 32 * 32 + dw_pair_channel(i % 32);
+        let pick = |v: &[i32]| (0..len).map(|i| if src(i) < c { v[src(i)] } else { 0 }).collect::<Vec<i32>>();
+        let p = OutParams {
+            mult: pick(&self.mult),
+            lsh: pick(&self.lsh),
+            rsh: pick(&self.rsh),
+            nrsh: pick(&self.nrsh),
+            any_lsh: self.any_lsh,
+            all_rsh: self.all_rsh,
+            zp: self.zp,
+            min: self.min,
+            max: self.max,
+            vector_ok: self.vector_ok,
+            single: self.single,
+        };
+        (p, pick(bias))
+    }
+}
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
@@ -426,7 +491,11 @@ mod avx512 {
     /// `(p + K_e − [e > 0 ∧ p < −2^30]·2^31) >> (31 + e)` with
     /// `K_e = 2^30 + [e > 0]·2^(30+e)` (`|p| < 2^62`, so nothing overflows).
     /// Per 16 values: two VPMULDQ, per half an add, a masked compare, a masked
-    /// subtract and VPSRAVQ, one VPERMT2D.
+    /// subtract and VPSRAVQ, one VPERMT2D, VPMOVSDB; the zero point rides in
+    /// `K_e` (`+ zp·2^(31+e)`, exact while every `e ≤ 22`: `|zp| ≤ 256` keeps the
+    /// sum below 2^63) and the clamp runs on the saturated bytes (xmm
+    /// VPMAXSB/VPMINSB; saturation is monotone, so clamping before or after it
+    /// gives the same bytes).
     pub(crate) struct Stage16 {
         mult: __m512i,
         mult_odd: __m512i,
@@ -440,8 +509,10 @@ mod avx512 {
         nz_odd: __mmask8,
         bias: __m512i,
         zp: __m512i,
-        lo: __m512i,
-        hi: __m512i,
+        /// The zero point is not in `k_even`/`k_odd` (some `e > 22`) and is added to the result.
+        add_zp: bool,
+        lo: __m128i,
+        hi: __m128i,
     }
 
     impl Stage16 {
@@ -461,8 +532,14 @@ mod avx512 {
                 let zero = _mm512_setzero_si512();
                 let (nz_even, nz_odd) = (_mm512_cmpneq_epi64_mask(e_even, zero), _mm512_cmpneq_epi64_mask(e_odd, zero));
                 let b30 = _mm512_set1_epi64(1 << 30);
-                let k = |e: __m512i, nz: __mmask8| _mm512_add_epi64(b30, _mm512_maskz_sllv_epi64(nz, b30, e));
                 let s31 = _mm512_set1_epi64(31);
+                let add_zp = _mm512_cmpgt_epi32_mask(rsh, _mm512_set1_epi32(22)) != 0;
+                let zp64 = _mm512_set1_epi64(if add_zp { 0 } else { q.zp as i64 });
+                // K_e (+ zp·2^(31+e) when folded; a left shift of a negative i64 multiplies it).
+                let k = |e: __m512i, nz: __mmask8| {
+                    _mm512_add_epi64(_mm512_add_epi64(b30, _mm512_maskz_sllv_epi64(nz, b30, e)), _mm512_sllv_epi64(zp64, _mm512_add_epi64(e, s31)))
+                };
+                let b8 = |v: i32| _mm_set1_epi8(v.clamp(-128, 127) as i8);
                 Stage16 {
                     mult,
                     mult_odd: _mm512_srli_epi64::<32>(mult),
@@ -475,19 +552,34 @@ mod avx512 {
                     nz_odd,
                     bias: ld(bias.as_ptr()),
                     zp: _mm512_set1_epi32(q.zp),
-                    lo: _mm512_set1_epi32(q.min),
-                    hi: _mm512_set1_epi32(q.max),
+                    add_zp,
+                    lo: b8(q.min),
+                    hi: b8(q.max),
                 }
             }
         }
 
-        /// `clamp(zp + requant(x + bias (+ rc)), min, max)` per lane; `LSH`: some column shifts left.
+        /// `clamp(zp + requant(x + bias (+ rc)), min, max)` per lane as 16 int8;
+        /// `LSH`: some column shifts left.
         ///
         /// # Safety
         /// AVX-512 F/BW/VL are available.
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-        pub(crate) unsafe fn apply<const LSH: bool>(&self, x: __m512i) -> __m512i {
+        pub(crate) unsafe fn apply<const LSH: bool>(&self, x: __m512i) -> __m128i {
+            // SAFETY: AVX-512 F/BW/VL are enabled in this function.
+            let y = unsafe { self.apply32::<LSH>(x) };
+            _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(y), self.lo), self.hi)
+        }
+
+        /// [`Stage16::apply`] before the narrowing and the clamp: `zp + requant(x + bias)`
+        /// per i32 lane (wrapping); [`Stage16::clamp32`] finishes two of them.
+        ///
+        /// # Safety
+        /// AVX-512 F/BW/VL are available.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        pub(crate) unsafe fn apply32<const LSH: bool>(&self, x: __m512i) -> __m512i {
             let mut x = _mm512_add_epi32(x, self.bias);
             if LSH {
                 x = _mm512_sllv_epi32(x, self.lsh);
@@ -500,27 +592,66 @@ mod avx512 {
                 _mm512_srav_epi64(_mm512_mask_sub_epi64(v, neg, v, b31), sh)
             };
             let even = half(_mm512_mul_epi32(x, self.mult), self.k_even, self.nz_even, self.sh_even);
-            let odd = half(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.mult_odd), self.k_odd, self.nz_odd, self.sh_odd);
+            // SAFETY: AVX-512 F is enabled in this function.
+            let odd = half(unsafe { mul_epi32_asm(_mm512_srli_epi64::<32>(x), self.mult_odd) }, self.k_odd, self.nz_odd, self.sh_odd);
             // Low dword of every 64-bit result: even lanes from `even`, odd lanes from `odd`.
             let idx = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
             let y = _mm512_permutex2var_epi32(even, idx, odd);
-            _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, self.zp), self.lo), self.hi)
+            if self.add_zp {
+                _mm512_add_epi32(y, self.zp)
+            } else {
+                y
+            }
+        }
+
+        /// Two [`Stage16::apply32`] results (this stage's clamp bounds) as 32
+        /// clamped int8: VPACKSSDW (per 128-bit lane: four of `a`, four of
+        /// `b`), VPMOVSWB, the byte clamp (one narrowing to a register per 32
+        /// values instead of two VPMOVSDB and two byte unpacks). Both narrowings saturate, so this is
+        /// the int8 saturation of each value, then the clamp.
+        ///
+        /// # Safety
+        /// AVX-512 F/BW/VL are available.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        pub(crate) unsafe fn clamp32(&self, a: __m512i, b: __m512i) -> __m256i {
+            let v = _mm512_cvtsepi16_epi8(_mm512_packs_epi32(a, b));
+            let (lo, hi) = (_mm256_broadcastb_epi8(self.lo), _mm256_broadcastb_epi8(self.hi));
+            _mm256_min_epi8(_mm256_max_epi8(v, lo), hi)
         }
     }
 
-    /// Narrows 16 int32 (already inside int8) with signed saturation and
-    /// stores the first `w` bytes (`m` = their mask). VPMOVSDB into a register
-    /// and a plain or masked 16-byte store: VPMOVSDB with a memory operand
-    /// is far slower on some CPUs (it dominated both output stages on Zen 4).
+    /// VPMULDQ (the signed products of the low dwords) as an `asm!` block.
+    /// Where the stage is built in the same function as its loop (the
+    /// depthwise rows), LLVM rewrote `_mm512_mul_epi32` of the shifted odd
+    /// dwords into a generic 64-bit multiply and lowered that to three
+    /// VPMULUDQ and five more instructions.
+    ///
+    /// # Safety
+    /// AVX-512 F is available.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn mul_epi32_asm(a: __m512i, b: __m512i) -> __m512i {
+        let r: __m512i;
+        // SAFETY: one register-only instruction of AVX-512 F (enabled in this function).
+        unsafe {
+            std::arch::asm!("vpmuldq {r}, {a}, {b}", r = lateout(zmm_reg) r, a = in(zmm_reg) a, b = in(zmm_reg) b, options(pure, nomem, nostack, preserves_flags));
+        }
+        r
+    }
+
+    /// Stores the first `w` of 16 bytes (`m` = their mask) from a register:
+    /// a plain or masked 16-byte store (VPMOVSDB, in [`Stage16::apply`], goes
+    /// into a register: with a memory operand it is far slower on some CPUs;
+    /// it dominated both output stages on Zen 4).
     ///
     /// # Safety
     /// AVX-512 F/BW/VL are available; `out` has `w` writable bytes.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub(crate) unsafe fn store16(out: *mut i8, w: usize, m: __mmask16, y: __m512i) {
+    pub(crate) unsafe fn store16(out: *mut i8, w: usize, m: __mmask16, v: __m128i) {
         // SAFETY: the caller's contract; the masked store touches only the first w bytes.
         unsafe {
-            let v = _mm512_cvtsepi32_epi8(y);
             if w == 16 {
                 _mm_storeu_si128(out as *mut __m128i, v);
             } else {
@@ -678,6 +809,104 @@ mod avx512 {
                 unsafe { store16(out.add(px * c + c0), w, m, st.apply::<LSH>(s)) };
             }
             c0 += w;
+        }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1 and the
+    /// output stage fused, on tap pairs with VPDPWSSD (AVX-512 VNNI): per
+    /// block of 32 channels (the last one masked) and pixel, the inputs of
+    /// taps `2p` and `2p + 1` are sign-extended to int16 (VPMOVSXBW) and
+    /// interleaved (VPUNPCKLWD / VPUNPCKHWD, within 128-bit lanes), so one
+    /// VPDPWSSD adds `x_2p·w_2p + x_2p+1·w_2p+1` to each of 16 channels; an
+    /// odd last tap pairs with itself against a zero weight. The
+    /// interleave puts channels `8k + j` (`k < 4`, `j < 4`) in the lanes of
+    /// the low accumulator and `8k + 4 + j` in the high one; the weights,
+    /// the bias and the stage parameters are packed in that order
+    /// ([`super::OutParams::dw_pair_order`], [`dw_pair_stages`]) and the in-lane VPACKSSDW of the two results
+    /// restores the channel order. Products are at most 128·255 and the sum
+    /// wraps like the scalar kernel's, so the accumulators are identical.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL/VNNI are available; `stages` come from [`dw_pair_stages`]
+    /// for `c` and parameters with `vector_ok`; `lsh`: some column shifts left;
+    /// `ptrs` holds `ow * taps` pointers to `c` readable bytes each; `pairs`
+    /// is the pair plane of `dw::pack_dw_pairs` for `c` and `taps`; `out` has
+    /// `ow * c` writable bytes nothing else accesses.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(crate) unsafe fn dw_row_pairs(stages: &[Stage16], lsh: bool, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
+        // SAFETY: the caller's contract (AVX-512 F/BW/VL/VNNI are enabled in this function).
+        unsafe {
+            if lsh {
+                dw_row_pairs_with::<true>(stages, c, taps, ow, ptrs, pairs, out)
+            } else {
+                dw_row_pairs_with::<false>(stages, c, taps, ow, ptrs, pairs, out)
+            }
+        }
+    }
+
+    /// The stages of [`dw_row_pairs`] for `c` channels: two per block of 32
+    /// (low and high accumulator lanes), built once per call instead of per row.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL are available; `q` and `bias` are in pair order with
+    /// `c.div_ceil(32) * 32` columns ([`super::OutParams::dw_pair_order`]).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(crate) unsafe fn dw_pair_stages(q: &OutParams, c: usize, bias: &[i32]) -> Vec<Stage16> {
+        // SAFETY: q and bias have whole blocks of 32 columns (the caller's contract).
+        (0..c.div_ceil(32) * 2).map(|h| unsafe { Stage16::new(q, h * 16, &bias[h * 16..], 0xffff) }).collect()
+    }
+
+    /// [`dw_row_pairs`] for known left shifts (`LSH`).
+    ///
+    /// # Safety
+    /// As [`dw_row_pairs`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn dw_row_pairs_with<const LSH: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
+        let np = taps.div_ceil(2);
+        let full = taps / 2;
+        let mut c0 = 0;
+        while c0 < c {
+            let w = (c - c0).min(32);
+            let m: __mmask32 = if w == 32 { u32::MAX } else { (1u32 << w) - 1 };
+            let (st_lo, st_hi) = (&stages[c0 / 16], &stages[c0 / 16 + 1]);
+            // SAFETY: block c0 / 32 of the pair plane: np pairs of 64 values.
+            let wb = unsafe { pairs.add(c0 / 32 * np * 64) };
+            for px in 0..ow {
+                // SAFETY: pointers (px, 0 .. taps) exist; each has c readable bytes, of which the
+                // w from c0 are read (masked); pair p of the block has 64 values; AVX-512
+                // F/BW/VL/VNNI are enabled; bytes c0 .. c0 + w of pixel px of the output row.
+                unsafe {
+                    let pp = ptrs.add(px * taps);
+                    let ld = |t: usize| _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, (*pp.add(t)).add(c0)));
+                    let (mut lo, mut hi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+                    for p in 0..full {
+                        let (x0, x1) = (ld(2 * p), ld(2 * p + 1));
+                        let wp = wb.add(p * 64);
+                        lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x0, x1), _mm512_loadu_si512(wp as *const _));
+                        hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x0, x1), _mm512_loadu_si512(wp.add(32) as *const _));
+                    }
+                    if full < np {
+                        // The odd last tap, paired with itself against weight 0.
+                        let x = ld(2 * full);
+                        let wp = wb.add(full * 64);
+                        lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x, x), _mm512_loadu_si512(wp as *const _));
+                        hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x, x), _mm512_loadu_si512(wp.add(32) as *const _));
+                    }
+                    // Both stages have the layer's clamp bounds. VPACKSSDW's in-lane interleave
+                    // (four low lanes, four high lanes) undoes the tap-pair interleave.
+                    let v = st_lo.clamp32(st_lo.apply32::<LSH>(lo), st_hi.apply32::<LSH>(hi));
+                    let o = out.add(px * c + c0);
+                    if w == 32 {
+                        _mm256_storeu_si256(o as *mut __m256i, v);
+                    } else {
+                        _mm256_mask_storeu_epi8(o, m, v);
+                    }
+                }
+            }
+            c0 += 32;
         }
     }
 }

@@ -55,7 +55,7 @@ fn put_row(uk: &QUkernel, strip: &mut [i8], kp: usize, i: usize, p0: usize, src:
 
 /// `dst[i] = src[i] ^ x`.
 #[inline(always)]
-fn copy_xor(dst: &mut [i8], src: &[i8], x: i8) {
+pub(super) fn copy_xor(dst: &mut [i8], src: &[i8], x: i8) {
     if x == 0 {
         copy_short(dst, src);
     } else {

@@ -429,6 +429,69 @@ fn qdepthwise_matches_reference_over_geometries() {
     }
 }
 
+/// Channel counts around the 32-channel blocks of the AVX-512 VNNI tap-pair
+/// depthwise row kernel (multiplier 1), even and odd tap counts, every
+/// parameter variant (zero points, weight zero points ±128/127 giving
+/// `|w − w_zp| = 255`, left and right shifts, clamps); every tier runs it.
+#[test]
+fn qdepthwise_multiplier_one_over_channel_blocks_and_taps() {
+    let pool = ThreadPool::new(1);
+    for tier in tiers() {
+        let mut v = 0;
+        for c in [2, 15, 31, 48, 63, 64, 65, 96, 144] {
+            for (kernel, stride) in [((1, 2), (1, 1)), ((3, 3), (1, 1)), ((3, 3), (2, 2)), ((2, 2), (1, 1)), ((5, 5), (1, 1)), ((1, 1), (1, 1))] {
+                let s = Nhwc { n: 1, h: 3 + v % 3, w: 4 + v % 4, c };
+                run_dw_case(tier, &pool, s, 1, &window(kernel, stride, (1, 1), [1, 1, 1, 1]), v, 700 + v as u64);
+                v += 1;
+            }
+        }
+    }
+}
+
+/// Packed layers keep the output-stage parameters of their last call: calls
+/// alternating between two output quantizations on the same packed weights
+/// (GEMM, depthwise) each match the reference for their own.
+#[test]
+fn packed_layers_follow_a_changed_output_quantization() {
+    let pool = ThreadPool::new(1);
+    let mut rng = Rng::new(4242);
+    for tier in tiers() {
+        let (m, n, k) = (9, 40, 24);
+        let a = rng.i8s(m * k);
+        let w = rng.i8s(n * k);
+        let p = params(&mut rng, 5, n, k);
+        let mut q2 = p.q.clone();
+        q2.zero_point = -q2.zero_point / 2 + 3;
+        q2.min = -100;
+        for r in q2.requant.iter_mut() {
+            *r = Requant::from_real(r.to_real() * 1.7);
+        }
+        let packed = PackedQGemm::pack_tier(tier, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+        let acc = gemm_ref_acc(m, n, k, &a, k, &w, &p);
+        let s = Nhwc { n: 1, h: 5, w: 6, c: 48 };
+        let x = rng.i8s(s.len());
+        let win = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+        let dwv = rng.i8s(9 * 48);
+        let dp = params(&mut rng, 3, 48, 9);
+        let mut dq2 = dp.q.clone();
+        dq2.zero_point = 7 - dq2.zero_point / 3;
+        for r in dq2.requant.iter_mut() {
+            *r = Requant::from_real(r.to_real() * 0.6);
+        }
+        let dw = PackedQDepthwise::pack_tier(tier, 3, 3, 48, 1, &dwv, dp.w_zp, dp.bias.as_deref(), dp.a_zp);
+        let dacc = dw_ref_acc(&win, s, &x, 1, &dwv, &dp);
+        for round in 0..4 {
+            let (q, dq) = if round % 2 == 0 { (&p.q, &dp.q) } else { (&q2, &dq2) };
+            let mut out = vec![0i8; m * n];
+            qgemm(exec(&pool, tier), m, &a, k, &packed, &mut out, n, q);
+            check_eq(&out, &requant_ref(&acc, n, q), &format!("{tier} gemm round {round}"));
+            let mut dout = vec![0i8; dacc.len()];
+            qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &dw, &mut dout, dq);
+            check_eq(&dout, &requant_ref(&dacc, 48, dq), &format!("{tier} dw round {round}"));
+        }
+    }
+}
+
 /// Results are identical for 1, 2 and 3 threads (and equal the reference).
 #[test]
 fn bit_identical_across_thread_counts() {

@@ -1,0 +1,373 @@
+//! AVX-512 (F/BW/VL) paths of the int8 elementwise kernels, computing
+//! exactly the integers of the scalar code, 16 lanes per step, with masked
+//! loads and stores for the tail (every function covers its whole output).
+//!
+//! TFLite's double-rounding `MultiplyByQuantizedMultiplier` is one 64-bit
+//! step per lane (the same identity as the quant output stage): for
+//! `p = (x << left)·M` (M ≥ 0) and a right shift `e`, the rounding doubling
+//! high multiply `z = ⌊(p + 2^30) / 2^31⌋` followed by the rounding right
+//! shift half away from zero `⌊(z + 2^(e−1) − [z < 0]) / 2^e⌋` is
+//! `⌊(p + 2^30 + [e > 0]·2^(30+e) − [e > 0 ∧ p < −2^30]·2^31) / 2^(31+e)⌋`
+//! (nested floors of divisions merge; `|p| < 2^62`, nothing overflows).
+//! Even lanes take the low dword of that arithmetic shift; odd lanes take
+//! the high dword of the value shifted by `e − 1` (or shifted left by one
+//! for `e = 0`), which is the same quotient, so no permute is needed.
+//!
+//! Selected at run time: [`available`] checks AVX-512 F, BW and VL; the
+//! callers fall back to the AVX2 / scalar code otherwise.
+
+use super::vec::{AddSubVec, MulVec, Src, VRequant};
+use crate::fixedpoint::Requant;
+use std::arch::x86_64::*;
+
+/// AVX-512 F, BW and VL are detected on this CPU.
+pub(crate) fn available() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vl")
+}
+
+/// A requantization with one multiplier and shift for every lane.
+#[derive(Clone, Copy)]
+struct Req {
+    left: i32,
+    right: i32,
+    m: __m512i,
+    k: __m512i,
+}
+
+impl Req {
+    /// # Safety
+    /// AVX-512 F is available; `r.multiplier >= 0`, `r.left < 32`, `r.right <= 31`.
+    #[inline(always)]
+    unsafe fn new(r: VRequant) -> Req {
+        debug_assert!(r.multiplier >= 0 && r.left < 32 && (0..=31).contains(&r.right));
+        // SAFETY: register-only AVX-512 F intrinsics (the caller's contract).
+        unsafe {
+            let k = (1i64 << 30) + if r.right > 0 { 1i64 << (30 + r.right) } else { 0 };
+            Req { left: r.left, right: r.right, m: _mm512_set1_epi64(r.multiplier as i64), k: _mm512_set1_epi64(k) }
+        }
+    }
+
+    /// `MultiplyByQuantizedMultiplier` per i32 lane (left shift wrapping, as in C).
+    ///
+    /// # Safety
+    /// AVX-512 F is available.
+    #[inline(always)]
+    unsafe fn apply(&self, x: __m512i) -> __m512i {
+        // SAFETY: register-only AVX-512 F intrinsics.
+        unsafe {
+            let x = if self.left > 0 { _mm512_sll_epi32(x, _mm_cvtsi32_si128(self.left)) } else { x };
+            let pe = _mm512_mul_epi32(x, self.m);
+            let po = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.m);
+            let (ve, vo) = (_mm512_add_epi64(pe, self.k), _mm512_add_epi64(po, self.k));
+            if self.right > 0 {
+                let lim = _mm512_set1_epi64(-(1 << 30));
+                let b31 = _mm512_set1_epi64(1 << 31);
+                let ve = _mm512_mask_sub_epi64(ve, _mm512_cmplt_epi64_mask(pe, lim), ve, b31);
+                let vo = _mm512_mask_sub_epi64(vo, _mm512_cmplt_epi64_mask(po, lim), vo, b31);
+                let ye = _mm512_sra_epi64(ve, _mm_cvtsi32_si128(31 + self.right));
+                let yo = _mm512_sra_epi64(vo, _mm_cvtsi32_si128(self.right - 1));
+                _mm512_mask_blend_epi32(0xaaaa, ye, yo)
+            } else {
+                let ye = _mm512_srai_epi64::<31>(ve);
+                let yo = _mm512_slli_epi64::<1>(vo);
+                _mm512_mask_blend_epi32(0xaaaa, ye, yo)
+            }
+        }
+    }
+}
+
+/// The mask of the first `w ≤ 16` lanes.
+#[inline(always)]
+fn lanes(w: usize) -> __mmask16 {
+    if w >= 16 {
+        0xffff
+    } else {
+        (1u16 << w) - 1
+    }
+}
+
+/// Elements `i .. i + w` of `s` (masked) as 16 i32 lanes.
+///
+/// # Safety
+/// AVX-512 F/BW/VL are available; a run has `i + w` elements.
+#[inline(always)]
+unsafe fn load(s: Src, i: usize, m: __mmask16) -> __m512i {
+    // SAFETY: the masked load touches only the first w bytes from i (the caller's contract).
+    unsafe {
+        match s {
+            Src::Run(a) => _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, a.as_ptr().add(i))),
+            Src::Splat(x) => _mm512_set1_epi32(x as i32),
+        }
+    }
+}
+
+/// Clamps 16 i32 lanes to `[lo, hi]` ⊂ int8 and stores the first `w` as int8 at `out[i..]`.
+///
+/// # Safety
+/// AVX-512 F/BW/VL are available; `out` has `i + w` elements.
+#[inline(always)]
+unsafe fn store(out: &mut [i8], i: usize, w: usize, m: __mmask16, v: __m512i, lo: __m512i, hi: __m512i) {
+    // SAFETY: the (masked) store touches only bytes i .. i + w (the caller's contract).
+    unsafe {
+        let b = _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi));
+        if w == 16 {
+            _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, b);
+        } else {
+            _mm_mask_storeu_epi8(out.as_mut_ptr().add(i), m, b);
+        }
+    }
+}
+
+/// ADD/SUB over the whole of `out`; returns `out.len()`.
+///
+/// Input side (AddSubCore): `R((x − zp) << 20)` with a multiplier `m` in
+/// [2^30, 2^31) and a right shift `e ≥ 0` (the input multipliers are at most
+/// one half; exactly one half, `e = 0`, for the input with the larger scale). The doubling high multiply is `t = ⌊(d·m + 2^10) / 2^11⌋` for
+/// `|d| ≤ 255`; with `m = mh·2^11 + ml` that is `d·mh + ((d·ml + 2^10) >> 11)`
+/// in i32 (`|d·mh| < 2^28`), and `t < 0` exactly when `d < 0` (as `m ≥ 2^30`),
+/// so the rounding shift is `(t + 2^(e−1) − [d < 0]) >> e` (none for `e = 0`).
+///
+/// # Safety
+/// AVX-512 F/BW/VL are available ([`available`]); runs are at least
+/// `out.len()` long; the multipliers are as [`AddSubCore`](super::binary::AddSubCore) builds them.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn addsub(p: &AddSubVec, a: Src, b: Src, out: &mut [i8]) -> usize {
+    debug_assert!(p.a.left == 0 && p.b.left == 0 && p.a.right <= 31 && p.b.right <= 31);
+    debug_assert!(p.a.multiplier >= 1 << 30 && p.b.multiplier >= 1 << 30);
+    let n = out.len();
+    // SAFETY: every access is to elements below n (masked for the tail); AVX-512 F/BW/VL
+    // are enabled in this function.
+    unsafe {
+        let req = Req::new(p.out);
+        let (zo, lo, hi) = (_mm512_set1_epi32(p.out_zp), _mm512_set1_epi32(p.min), _mm512_set1_epi32(p.max));
+        let side = |x: __m512i, zp: i32, r: VRequant| {
+            let d = _mm512_sub_epi32(x, _mm512_set1_epi32(zp));
+            let (mh, ml) = (_mm512_set1_epi32(r.multiplier >> 11), _mm512_set1_epi32(r.multiplier & 0x7ff));
+            let low = _mm512_srai_epi32::<11>(_mm512_add_epi32(_mm512_mullo_epi32(d, ml), _mm512_set1_epi32(1 << 10)));
+            let t = _mm512_add_epi32(_mm512_mullo_epi32(d, mh), low);
+            if r.right == 0 {
+                return t;
+            }
+            let t = _mm512_add_epi32(t, _mm512_set1_epi32(1 << (r.right - 1)));
+            let neg = _mm512_cmplt_epi32_mask(d, _mm512_setzero_si512());
+            _mm512_sra_epi32(_mm512_mask_sub_epi32(t, neg, t, _mm512_set1_epi32(1)), _mm_cvtsi32_si128(r.right))
+        };
+        // A broadcast operand's side is one constant vector.
+        let const_a = match a {
+            Src::Splat(_) => Some(side(load(a, 0, 0xffff), p.a_zp, p.a)),
+            Src::Run(_) => None,
+        };
+        let const_b = match b {
+            Src::Splat(_) => Some(side(load(b, 0, 0xffff), p.b_zp, p.b)),
+            Src::Run(_) => None,
+        };
+        let mut i = 0;
+        while i < n {
+            let w = (n - i).min(16);
+            let m = lanes(w);
+            let sa = const_a.unwrap_or_else(|| side(load(a, i, m), p.a_zp, p.a));
+            let sb = const_b.unwrap_or_else(|| side(load(b, i, m), p.b_zp, p.b));
+            let raw = if p.sub { _mm512_sub_epi32(sa, sb) } else { _mm512_add_epi32(sa, sb) };
+            store(out, i, w, m, _mm512_add_epi32(req.apply(raw), zo), lo, hi);
+            i += w;
+        }
+    }
+    n
+}
+
+/// MUL over the whole of `out`; returns `out.len()`.
+///
+/// # Safety
+/// AVX-512 F/BW/VL are available ([`available`]); runs are at least
+/// `out.len()` long; `p.out` has a multiplier ≥ 0 and a left shift below 32.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn mul(p: &MulVec, a: Src, b: Src, out: &mut [i8]) -> usize {
+    let n = out.len();
+    // SAFETY: every access is to elements below n (masked for the tail); AVX-512 F/BW/VL
+    // are enabled in this function.
+    unsafe {
+        let req = Req::new(p.out);
+        let (za, zb) = (_mm512_set1_epi32(p.a_zp), _mm512_set1_epi32(p.b_zp));
+        let (zo, lo, hi) = (_mm512_set1_epi32(p.out_zp), _mm512_set1_epi32(p.min), _mm512_set1_epi32(p.max));
+        let mut i = 0;
+        while i < n {
+            let w = (n - i).min(16);
+            let m = lanes(w);
+            let prod = _mm512_mullo_epi32(_mm512_sub_epi32(load(a, i, m), za), _mm512_sub_epi32(load(b, i, m), zb));
+            store(out, i, w, m, _mm512_add_epi32(req.apply(prod), zo), lo, hi);
+            i += w;
+        }
+    }
+    n
+}
+
+/// MEAN's accumulation of one run into the sums of its outputs:
+/// `sums[j] = sums[j].wrapping_add(run[j])`.
+///
+/// # Safety
+/// AVX-512 F/BW/VL are available; `run.len() >= sums.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn accumulate(sums: &mut [i32], run: &[i8]) {
+    let n = sums.len();
+    debug_assert!(run.len() >= n);
+    // SAFETY: every access is to elements below n (masked for the tail).
+    unsafe {
+        let mut i = 0;
+        while i + 32 <= n {
+            let x = _mm256_loadu_si256(run.as_ptr().add(i) as *const __m256i);
+            let s = sums.as_mut_ptr().add(i);
+            let x0 = _mm512_cvtepi8_epi32(_mm256_castsi256_si128(x));
+            let x1 = _mm512_cvtepi8_epi32(_mm256_extracti128_si256::<1>(x));
+            _mm512_storeu_si512(s as *mut _, _mm512_add_epi32(_mm512_loadu_si512(s as *const _), x0));
+            _mm512_storeu_si512(s.add(16) as *mut _, _mm512_add_epi32(_mm512_loadu_si512(s.add(16) as *const _), x1));
+            i += 32;
+        }
+        while i < n {
+            let w = (n - i).min(16);
+            let m = lanes(w);
+            let s = sums.as_mut_ptr().add(i);
+            let x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, run.as_ptr().add(i)));
+            _mm512_mask_storeu_epi32(s, m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, s), x));
+            i += w;
+        }
+    }
+}
+
+/// The sum of a run of int8 values, wrapped to i32 (the exact sum mod
+/// 2^32, which is what adding the values one by one with wrap-around gives):
+/// VPSADBW of `x ^ 0x80` against zero gives sums of eight `x + 128`.
+///
+/// # Safety
+/// AVX-512 F/BW/VL are available.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn sum_run(run: &[i8]) -> i32 {
+    let n = run.len();
+    // SAFETY: every access is to elements below n (masked for the tail).
+    unsafe {
+        let flip = _mm512_set1_epi8(-128);
+        let zero = _mm512_setzero_si512();
+        let mut acc = _mm512_setzero_si512();
+        let mut i = 0;
+        while i < n {
+            let w = (n - i).min(64);
+            let m: __mmask64 = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
+            // Masked-off bytes load as 0 and flip to 0x80 = 128 each; masking the XOR keeps them 0.
+            let x = _mm512_maskz_xor_si512_epi8(m, _mm512_maskz_loadu_epi8(m, run.as_ptr().add(i)), flip);
+            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(x, zero));
+            i += w;
+        }
+        let total = _mm512_reduce_add_epi64(acc) - 128 * n as i64;
+        total as i32
+    }
+}
+
+/// `_mm512_maskz_mov_epi8(m, _mm512_xor_si512(x, y))`.
+#[inline(always)]
+fn _mm512_maskz_xor_si512_epi8(m: __mmask64, x: __m512i, y: __m512i) -> __m512i {
+    // SAFETY: only called from functions with AVX-512 F/BW enabled (register-only).
+    unsafe { _mm512_maskz_mov_epi8(m, _mm512_xor_si512(x, y)) }
+}
+
+/// MEAN's output stage over every sum: `clamp(r.apply(sum − zpn) + out_zp, −128, 127)`
+/// with wrapping arithmetic, as [`MeanParams::finish`](super::mean::MeanParams::finish).
+///
+/// # Safety
+/// AVX-512 F/BW/VL are available; `out.len() >= sums.len()`; `r.multiplier >= 0`,
+/// `-31 <= r.shift < 32`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn mean_finish(sums: &[i32], zpn: i32, r: Requant, out_zp: i32, out: &mut [i8]) {
+    let n = sums.len();
+    // SAFETY: every access is to elements below n (masked for the tail).
+    unsafe {
+        let req = Req::new(r.into());
+        let (z, zo) = (_mm512_set1_epi32(zpn), _mm512_set1_epi32(out_zp));
+        let (lo, hi) = (_mm512_set1_epi32(-128), _mm512_set1_epi32(127));
+        let mut i = 0;
+        while i < n {
+            let w = (n - i).min(16);
+            let m = lanes(w);
+            let x = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, sums.as_ptr().add(i)), z);
+            store(out, i, w, m, _mm512_add_epi32(req.apply(x), zo), lo, hi);
+            i += w;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qops::testutil::{ref_mbqm, Rng};
+
+    /// `Req::apply` against the i64 model on random values, rounding ties, and
+    /// extreme multipliers and shifts.
+    #[test]
+    fn requant_matches_reference() {
+        if !available() {
+            return;
+        }
+        let mut rng = Rng(0x512);
+        let mut xs: Vec<i32> = vec![0, 1, -1, i32::MAX, i32::MIN, i32::MIN + 1, 1 << 30, -(1 << 30), (1 << 30) + 1, -(1 << 30) - 1];
+        for _ in 0..2000 {
+            xs.push((rng.next() as i32) >> rng.below(31));
+        }
+        // Rounding ties of both steps: small values (with M = 2^30 the high multiply halves)
+        // and signed multiples of powers of two.
+        xs.extend(-600..600);
+        for j in 0..31 {
+            xs.extend((-3i64..=3).map(|k| (k << j).clamp(i32::MIN as i64, i32::MAX as i64) as i32));
+        }
+        let mults = [0, 1, 1 << 30, (1 << 30) + 1, i32::MAX, 1_518_500_250, 1_073_741_825, 2_000_000_000];
+        for &mult in &mults {
+            for shift in -31..=31 {
+                let r = Requant { multiplier: mult, shift };
+                let v: VRequant = r.into();
+                let mut got = vec![0i32; xs.len()];
+                // SAFETY: AVX-512 F/BW/VL were detected; lanes stay inside `got`/`xs` (masked).
+                unsafe { check(v, &xs, &mut got) };
+                for (i, &x) in xs.iter().enumerate() {
+                    // The left shift wraps in i32, as in C on the targets TFLite runs on.
+                    let want = ref_mbqm(x.wrapping_shl(shift.max(0) as u32) as i64, mult, shift.min(0));
+                    assert_eq!(got[i] as i64, want, "x={x} m={mult} shift={shift}");
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn check(v: VRequant, xs: &[i32], got: &mut [i32]) {
+        // SAFETY: AVX-512 F is enabled; 16 lanes from i stay inside both (masked).
+        unsafe {
+            let req = Req::new(v);
+            for i in (0..xs.len()).step_by(16) {
+                let m = lanes(xs.len() - i);
+                let y = req.apply(_mm512_maskz_loadu_epi32(m, xs.as_ptr().add(i)));
+                _mm512_mask_storeu_epi32(got.as_mut_ptr().add(i), m, y);
+            }
+        }
+    }
+
+    #[test]
+    fn sums_match_scalar() {
+        if !available() {
+            return;
+        }
+        let mut rng = Rng(0x5a5);
+        for n in (0..140).chain([255, 256, 1000, 4097]) {
+            let mut run = rng.i8s(n);
+            if n % 7 == 3 {
+                run.fill(-128);
+            } else if n % 7 == 4 {
+                run.fill(127);
+            }
+            let want = run.iter().fold(0i32, |a, &v| a.wrapping_add(v as i32));
+            // SAFETY: AVX-512 F/BW/VL were detected.
+            assert_eq!(unsafe { sum_run(&run) }, want, "n={n}");
+            let base: Vec<i32> = (0..n).map(|_| rng.next() as i32).collect();
+            let mut sums = base.clone();
+            // SAFETY: AVX-512 F/BW/VL were detected; run has n values.
+            unsafe { accumulate(&mut sums, &run) };
+            let want: Vec<i32> = base.iter().zip(&run).map(|(&s, &v)| s.wrapping_add(v as i32)).collect();
+            assert_eq!(sums, want, "n={n}");
+        }
+    }
+}
