@@ -557,7 +557,11 @@ fn read_qop(opcode: u16, a: &mut Reader, graph: &Graph, inputs: &[TensorId], out
             let stride = pair(a, "stride", 1)?;
             let filter = pair(a, "filter", 1)?;
             let (min, max) = q_bounds(a)?;
-            QOp::Pool2d { kind, padding, stride, filter, input: q_act(graph, inputs[0], "the input")?, output: q_act(graph, out, "the output")?, min, max, uint8: false }
+            let (input, output) = (q_act(graph, inputs[0], "the input")?, q_act(graph, out, "the output")?);
+            if input != output {
+                return Err(invalid("pool input and output quantized differently (the int8 pooling kernels keep their input's parameters)"));
+            }
+            QOp::Pool2d { kind, padding, stride, filter, input, output, min, max, uint8: false }
         }
         39 => {
             count(1, 1)?;

@@ -309,7 +309,7 @@ fn qsample() -> (Writer, Vec<i8>, Vec<i32>, [f32; 2]) {
     let mut w = Writer { v2: true, ..Writer::default() };
     let x = w.value(&[1, 3, 3, 2]);
     let xq = w.qvalue(&[1, 3, 3, 2], XS, XZ);
-    let filt: Vec<i8> = (0..2 * 3 * 3 * 2).map(|i| ((i * 37 % 255) as i32 - 127) as i8).collect();
+    let filt: Vec<i8> = (0..2 * 3 * 3 * 2).map(|i: i32| (i * 37 % 255 - 127) as i8).collect();
     let ws = [0.01f32, 0.02];
     let f = w.qconstant(1, &[2, 3, 3, 2], &filt.iter().map(|&v| v as u8).collect::<Vec<_>>(), (0, &ws, &[0, 0]));
     let bias = vec![100i32, -250];
@@ -493,6 +493,22 @@ fn malformed_int8_pieces_are_refused() {
     rs.extend(2i64.to_le_bytes());
     w.node(13, &[xq], r, &rs);
     expect(parse_with(&w, &w.finish()), "reshape");
+    // An int8 pool whose output is quantized differently from its input (the kernels keep the input's).
+    let mut w = Writer { v2: true, ..Writer::default() };
+    let x = w.value(&[1, 2, 2, 1]);
+    let xq = w.qvalue(&[1, 2, 2, 1], XS, 0);
+    let pq = w.qvalue(&[1, 1, 1, 1], XS * 2.0, 0);
+    let y = w.value(&[1, 1, 1, 1]);
+    w.inputs.push(x);
+    w.outputs.push(y);
+    w.node(32, &[x], xq, &[]);
+    let mut pool = vec![1u8];
+    pool.extend(le(&[0, 0, 0, 0, 2, 2, 2, 2]));
+    pool.extend((-128i32).to_le_bytes());
+    pool.extend(127i32.to_le_bytes());
+    w.node(38, &[xq], pq, &pool);
+    w.node(33, &[pq], y, &[]);
+    expect(parse_with(&w, &w.finish()), "quantized differently");
 }
 
 /// Re-seals a corrupted graph section's checksum so the parser goes past it.
