@@ -195,6 +195,43 @@ def test_mobilenet_v2_int8(armrest):
     assert lowered["armrest"][1]["ArmrestBackend"] == 1
 
 
+class QGrouped(torch.nn.Module):
+    """A grouped (non-depthwise) convolution between two convolutions."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.g = torch.nn.Conv2d(8, 8, 3, padding=1, groups=2)
+        self.c2 = torch.nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        return self.c2(torch.relu(self.g(torch.relu(self.c1(x)))))
+
+
+def test_int8_ops_without_kernel_stay_with_executorch(armrest):
+    """The int8 grouped convolution has no armrest kernel: it and its quantize /
+    dequantize stay with ExecuTorch (with the reason), the rest is armrest's."""
+    torch.manual_seed(7)
+    shape = (1, 3, 8, 8)
+    example = (torch.randn(*shape),)
+    m, scale = quantize(QGrouped(), example, [(torch.randn(*shape),) for _ in range(2)])
+    arm = ArmrestPartitioner()
+    pte, counts = lower_q(m, example, [arm])
+    reasons = arm.last_report[2]
+    grouped = [why for n, why in reasons.items() if "grouped convolution with 2 groups" in why]
+    assert grouped, reasons
+    assert counts["ArmrestBackend"] == 2, counts
+    assert counts["undelegated"] >= 1, counts
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        ref = m(x)
+    got = Program(pte)(x)[0]
+    mx, mean = steps(got, ref, scale)
+    print(f"\ngrouped int8 conv left to ExecuTorch: {counts['ArmrestBackend']} armrest partitions, "
+          f"{counts['undelegated']} ops left over ({grouped[0]}); vs reference max {mx:.0f} mean {mean:.3f} steps")
+    assert mx <= 2
+
+
 # ---------------------------------------------------------------- malformed int8 blobs
 
 def init(lib, data: bytes) -> int:
