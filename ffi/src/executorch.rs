@@ -6,9 +6,11 @@
 //! `ffi/include/armrest_executorch.h`.
 
 use crate::guard::{guard, set_last_error};
+use crate::engine::Engine;
 use armrest_delegate::executorch::{self as et, BlobError};
 use armrest_delegate::options::{self, KernelChoice};
-use armrest_delegate::{Executor, Options};
+use armrest_delegate::qexec::{TensorData, TensorDataMut};
+use armrest_delegate::Options;
 use armrest_kernels::ThreadPool;
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::{Arc, Mutex};
@@ -55,7 +57,8 @@ fn pool_for(threads: usize) -> Arc<ThreadPool> {
 
 /// One delegate instance (one partition of one loaded method).
 pub struct EtHandle {
-    exec: Mutex<Executor>,
+    /// The fp32 executor, or the typed one for partitions with int8 ops (blob version 2).
+    exec: Mutex<Engine>,
     /// The input shapes of the last successful plan: an execute with the
     /// same shapes (the common case) skips re-planning.
     planned: Mutex<Option<Vec<Vec<usize>>>>,
@@ -110,7 +113,7 @@ pub unsafe extern "C" fn armrest_et_init(blob: *const u8, len: usize, lookup: Et
         };
         let cfg = config();
         let pool = pool_for(threads_of(&cfg.options));
-        let mut exec = match Executor::new(parsed.graph, cfg.options.isa(), pool) {
+        let mut exec = match Engine::new(parsed.graph, cfg.options.isa(), pool) {
             Ok(e) => e,
             Err(e) => return fail(BlobError::Invalid(String::new()).code(), &format!("invalid blob: {e}")),
         };
@@ -119,10 +122,16 @@ pub unsafe extern "C" fn armrest_et_init(blob: *const u8, len: usize, lookup: Et
         if let Err(e) = exec.prepare(&shapes) {
             return fail(BlobError::Invalid(String::new()).code(), &format!("invalid blob: {e}"));
         }
-        exec.release_packed_weights();
+        if let Engine::Float(e) = &mut exec {
+            e.release_packed_weights();
+        }
         if cfg.options.report {
             let g = exec.graph();
-            eprintln!("armrest: executorch partition: {} nodes, {} inputs, {} outputs, {} weight bytes from named data, kernels={}, threads={}", g.nodes.len(), g.inputs.len(), g.outputs.len(), parsed.named_bytes, exec.isa(), threads_of(&cfg.options));
+            let (isa, int8) = match &exec {
+                Engine::Float(e) => (e.isa(), String::new()),
+                Engine::Typed(e) => (e.isa(), crate::engine::int8_kernels_label(e.isa())),
+            };
+            eprintln!("armrest: executorch partition: {} nodes, {} inputs, {} outputs, {} weight bytes from named data, kernels={isa}{int8}, threads={}", g.nodes.len(), g.inputs.len(), g.outputs.len(), parsed.named_bytes, threads_of(&cfg.options));
         }
         let handle = Box::new(EtHandle { exec: Mutex::new(exec), planned: Mutex::new(None), verify: cfg.verify });
         // SAFETY: `out` is writable per the contract.
@@ -266,7 +275,16 @@ pub unsafe extern "C" fn armrest_et_execute(h: *const EtHandle, inputs: *const *
             // SAFETY: `p` holds `len` writable floats, disjoint from every other buffer, per the contract.
             outs.push(if len == 0 { &mut [] } else { unsafe { std::slice::from_raw_parts_mut(p, len) } });
         }
-        if let Err(e) = exec.run(&ins, &mut outs) {
+        let result = match &mut *exec {
+            Engine::Float(e) => e.run(&ins, &mut outs),
+            Engine::Typed(e) => {
+                // Partitions take and give fp32 (the blob reader checks it).
+                let typed_ins: Vec<TensorData> = ins.iter().map(|x| TensorData::F32(x)).collect();
+                let mut typed_outs: Vec<TensorDataMut> = outs.iter_mut().map(|o| TensorDataMut::F32(o)).collect();
+                e.run(&typed_ins, &mut typed_outs)
+            }
+        };
+        if let Err(e) = result {
             return fail(ARMREST_ET_EXECUTE_FAILED, &e);
         }
         if h.verify {
@@ -283,8 +301,11 @@ pub unsafe extern "C" fn armrest_et_execute(h: *const EtHandle, inputs: *const *
     })
 }
 
-fn exec_shape_len(exec: &Executor, id: usize) -> usize {
-    exec.tensor_shape(id).iter().product()
+fn exec_shape_len(exec: &Engine, id: usize) -> usize {
+    match exec {
+        Engine::Float(e) => e.tensor_shape(id).iter().product(),
+        Engine::Typed(e) => e.tensor_shape(id).iter().product(),
+    }
 }
 
 /// Frees a handle; NULL is a no-op.

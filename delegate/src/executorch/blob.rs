@@ -1,10 +1,12 @@
-//! A strict, bounds-checked reader of the version-1 delegate blob
-//! (`FORMAT.md`). Every read goes through [`Reader`], which refuses to step
+//! A strict, bounds-checked reader of the delegate blob, versions 1 (fp32)
+//! and 2 (adds int8 / int32 tensors with quantization parameters and the
+//! int8 ops, `FORMAT.md`). Every read goes through [`Reader`], which refuses to step
 //! past its slice; every id, count and attribute is validated; and after
 //! parsing, shape inference must reproduce every recorded shape. A
 //! malformed, truncated or wrong-version blob is an `Err`, never a panic.
 
 use crate::ir::{Graph, Node, Op, Padding, PoolKind, ReshapeRule, TensorId};
+use crate::qir::{conv_requant, Affine, DType, QBinary, QConst, QOp, QOut, QParams, ScaleProduct};
 use crate::shapes;
 use armrest_kernels::elementwise::{BinaryOp, UnaryOp};
 use armrest_kernels::Clamp;
@@ -12,7 +14,9 @@ use std::fmt;
 use std::sync::Arc;
 
 pub const MAGIC: &[u8; 8] = b"ARMRSTET";
-pub const VERSION: u32 = 1;
+/// The version this reader writes about; it reads every version from [`MIN_VERSION`].
+pub const VERSION: u32 = 2;
+pub const MIN_VERSION: u32 = 1;
 pub const HEADER_SIZE: usize = 64;
 const MAX_COUNT: usize = 1_000_000;
 const MAX_RANK: usize = 6;
@@ -50,7 +54,7 @@ impl fmt::Display for BlobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BlobError::NotABlob(m) => write!(f, "not an armrest blob: {m}"),
-            BlobError::Version(v) => write!(f, "blob version {v} is not supported (this reader reads version {VERSION})"),
+            BlobError::Version(v) => write!(f, "blob version {v} is not supported (this reader reads versions {MIN_VERSION} to {VERSION})"),
             BlobError::Truncated(m) => write!(f, "truncated blob: {m}"),
             BlobError::Invalid(m) => write!(f, "invalid blob: {m}"),
             BlobError::MissingData(m) => write!(f, "missing named data: {m}"),
@@ -166,7 +170,7 @@ pub fn parse(blob: &[u8], named: &mut dyn FnMut(&str) -> Option<Vec<u8>>) -> Res
     let mut h = Reader::new(blob, "header");
     h.bytes(8)?;
     let version = h.u32()?;
-    if version != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&version) {
         return Err(BlobError::Version(version));
     }
     if blob.len() < HEADER_SIZE {
@@ -174,7 +178,7 @@ pub fn parse(blob: &[u8], named: &mut dyn FnMut(&str) -> Option<Vec<u8>>) -> Res
     }
     let header_size = h.u32()? as usize;
     if header_size != HEADER_SIZE {
-        return Err(invalid(format!("header size {header_size}, version 1 has {HEADER_SIZE}")));
+        return Err(invalid(format!("header size {header_size}, version {version} has {HEADER_SIZE}")));
     }
     let blob_size = to_usize(h.u64()?, "blob size")?;
     if blob_size != blob.len() {
@@ -185,7 +189,7 @@ pub fn parse(blob: &[u8], named: &mut dyn FnMut(&str) -> Option<Vec<u8>>) -> Res
     let flags = h.u32()?;
     let checksum = h.u32()?;
     if flags != 0 {
-        return Err(invalid(format!("flags {flags:#x} are not defined in version 1")));
+        return Err(invalid(format!("flags {flags:#x} are not defined in version {version}")));
     }
     let graph_end = graph_off.checked_add(graph_len).ok_or_else(|| invalid("graph section overflows"))?;
     let data_end = data_off.checked_add(data_len).ok_or_else(|| invalid("data section overflows"))?;
@@ -212,15 +216,21 @@ pub fn parse(blob: &[u8], named: &mut dyn FnMut(&str) -> Option<Vec<u8>>) -> Res
     let mut named_bytes = 0usize;
     for t in 0..tensor_count {
         let kind = r.u8()?;
-        let dtype = r.u8()?;
+        let dtype = match (r.u8()?, version) {
+            (0, _) => DType::F32,
+            (1, 2..) => DType::I8,
+            (2, 2..) => DType::I32,
+            (d, _) => return Err(invalid(format!("tensor {t}: dtype {d} (version {version} has {})", if version == 1 { "fp32 = 0 only" } else { "fp32 = 0, int8 = 1, int32 = 2" }))),
+        };
         let rank = r.u8()? as usize;
         let reserved = r.u8()?;
-        if dtype != 0 {
-            return Err(invalid(format!("tensor {t}: dtype {dtype} (version 1 has fp32 = 0 only)")));
-        }
         if rank > MAX_RANK || reserved != 0 {
             return Err(invalid(format!("tensor {t}: rank {rank} (max {MAX_RANK}) or reserved byte {reserved}")));
         }
+        let esize = match dtype {
+            DType::F32 | DType::I32 => 4,
+            DType::I8 => 1,
+        };
         let mut shape = Vec::with_capacity(rank);
         let mut numel = 1usize;
         for _ in 0..rank {
@@ -231,16 +241,19 @@ pub fn parse(blob: &[u8], named: &mut dyn FnMut(&str) -> Option<Vec<u8>>) -> Res
             numel = numel.checked_mul(d).filter(|&n| n <= isize::MAX as usize / 4).ok_or_else(|| invalid(format!("tensor {t}: element count overflows")))?;
             shape.push(d);
         }
-        let constant = match kind {
-            0 => None,
+        let quant = if version >= 2 { read_quant(&mut r, t, dtype, &shape, kind == 0)? } else { None };
+        let bytes: Option<&[u8]>;
+        let named_data;
+        match kind {
+            0 => bytes = None,
             1 => {
                 let off = to_usize(r.u64()?, "constant offset")?;
                 let len = to_usize(r.u64()?, "constant length")?;
-                if len != numel * 4 || !off.is_multiple_of(4) {
+                if len != numel * esize || !off.is_multiple_of(4) {
                     return Err(invalid(format!("tensor {t}: {len} bytes at {off} for shape {shape:?}")));
                 }
                 let end = off.checked_add(len).filter(|&e| e <= data.len()).ok_or_else(|| BlobError::Truncated(format!("tensor {t}: {len} bytes at {off} past the {}-byte data section", data.len())))?;
-                Some(f32s(&data[off..end]))
+                bytes = Some(&data[off..end]);
             }
             2 => {
                 let key_len = r.count(MAX_KEY, "key length")?;
@@ -249,20 +262,32 @@ pub fn parse(blob: &[u8], named: &mut dyn FnMut(&str) -> Option<Vec<u8>>) -> Res
                 }
                 let key = std::str::from_utf8(r.bytes(key_len)?).map_err(|_| invalid(format!("tensor {t}: key is not UTF-8")))?.to_string();
                 let len = to_usize(r.u64()?, "constant length")?;
-                if len != numel * 4 {
+                if len != numel * esize {
                     return Err(invalid(format!("tensor {t}: {len} bytes for shape {shape:?}")));
                 }
-                let bytes = named(&key).ok_or_else(|| BlobError::MissingData(format!("tensor {t}: key '{key}'")))?;
-                if bytes.len() != len {
-                    return Err(BlobError::MissingData(format!("tensor {t}: key '{key}' holds {} bytes, expected {len}", bytes.len())));
+                named_data = named(&key).ok_or_else(|| BlobError::MissingData(format!("tensor {t}: key '{key}'")))?;
+                if named_data.len() != len {
+                    return Err(BlobError::MissingData(format!("tensor {t}: key '{key}' holds {} bytes, expected {len}", named_data.len())));
                 }
                 named_bytes += len;
-                Some(f32s(&bytes))
+                bytes = Some(&named_data);
             }
             k => return Err(invalid(format!("tensor {t}: kind {k}"))),
-        };
-        is_value.push(constant.is_none());
-        graph.add_tensor(format!("t{t}"), shape, constant);
+        }
+        is_value.push(bytes.is_none());
+        match (dtype, bytes) {
+            (DType::F32, b) => {
+                graph.add_tensor(format!("t{t}"), shape, b.map(f32s));
+            }
+            (DType::I8, b) => {
+                let c = b.map(|b| QConst::I8(b.iter().map(|&v| v as i8).collect()));
+                graph.add_qtensor(format!("t{t}"), shape, DType::I8, quant, c);
+            }
+            (DType::I32, b) => {
+                let c = b.map(|b| QConst::I32(b.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()));
+                graph.add_qtensor(format!("t{t}"), shape, DType::I32, quant, c);
+            }
+        }
     }
     let id = |r: &mut Reader, what: &str| -> Result<TensorId, BlobError> {
         let v = r.u32()? as usize;
@@ -310,7 +335,16 @@ pub fn parse(blob: &[u8], named: &mut dyn FnMut(&str) -> Option<Vec<u8>>) -> Res
         defined[out] = true;
         let attr_len = r.u16()? as usize;
         let mut a = Reader::new(r.bytes(attr_len)?, "node attributes");
-        let op = read_op(opcode, &mut a, n_in).map_err(|e| match e {
+        let op = if (FIRST_QOPCODE..=LAST_QOPCODE).contains(&opcode) {
+            if version < 2 {
+                Err(invalid(format!("opcode {opcode} needs version 2")))
+            } else {
+                read_qop(opcode, &mut a, &graph, &inputs, out).map(Op::Quant)
+            }
+        } else {
+            read_op(opcode, &mut a, n_in)
+        };
+        let op = op.map_err(|e| match e {
             BlobError::Invalid(m) | BlobError::Truncated(m) => invalid(format!("node {n} (opcode {opcode}): {m}")),
             e => e,
         })?;
@@ -325,6 +359,227 @@ pub fn parse(blob: &[u8], named: &mut dyn FnMut(&str) -> Option<Vec<u8>>) -> Res
     }
     check(&graph)?;
     Ok(Blob { graph, named_bytes })
+}
+
+/// Version 2's quantization record of tensor `t`: `u32 count` (0: none), then
+/// `u32 axis, f32 scale[count], i32 zero_point[count]`. Every int8 and int32
+/// tensor has one, fp32 tensors none; int8 values are per-tensor; int32
+/// tensors (biases) have zero points 0; per-channel counts match the axis.
+fn read_quant(r: &mut Reader, t: usize, dtype: DType, shape: &[usize], value: bool) -> Result<Option<QParams>, BlobError> {
+    let count = r.count(MAX_COUNT, "quantization count")?;
+    if count == 0 {
+        if dtype != DType::F32 {
+            return Err(invalid(format!("tensor {t}: {} without quantization parameters", dtype.name())));
+        }
+        return Ok(None);
+    }
+    if dtype == DType::F32 {
+        return Err(invalid(format!("tensor {t}: float32 with quantization parameters")));
+    }
+    let axis = r.u32()? as usize;
+    let scale = (0..count).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
+    let zero_point = (0..count).map(|_| r.i32()).collect::<Result<Vec<_>, _>>()?;
+    if count > 1 && (axis >= shape.len() || shape[axis] != count) {
+        return Err(invalid(format!("tensor {t}: {count} scales along axis {axis} of shape {shape:?}")));
+    }
+    if count == 1 && axis != 0 {
+        return Err(invalid(format!("tensor {t}: per-tensor quantization with axis {axis}")));
+    }
+    if count > 1 && value {
+        return Err(invalid(format!("tensor {t}: a per-channel quantized activation")));
+    }
+    if let Some(s) = scale.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        return Err(invalid(format!("tensor {t}: scale {s}")));
+    }
+    let zp_ok = |z: &i32| match dtype {
+        DType::I8 => (-128..=127).contains(z),
+        _ => *z == 0,
+    };
+    if let Some(z) = zero_point.iter().find(|z| !zp_ok(z)) {
+        return Err(invalid(format!("tensor {t}: zero point {z} for {}", dtype.name())));
+    }
+    if dtype == DType::I32 && value {
+        return Err(invalid(format!("tensor {t}: an int32 value (int32 tensors are constant biases)")));
+    }
+    Ok(Some(QParams { scale, zero_point, axis }))
+}
+
+/// The first opcode of the int8 ops (version 2).
+const FIRST_QOPCODE: u16 = 32;
+const LAST_QOPCODE: u16 = 40;
+
+/// The per-tensor quantization of an int8 activation.
+fn q_act(graph: &Graph, t: TensorId, what: &str) -> Result<Affine, BlobError> {
+    let x = &graph.tensors[t];
+    match (&x.dtype, x.quant.as_deref()) {
+        (DType::I8, Some(q)) if !q.is_per_channel() && x.qconstant.is_none() => Ok(q.affine()),
+        _ => Err(invalid(format!("{what} (tensor {t}) is not an int8 activation"))),
+    }
+}
+
+fn q_f32(graph: &Graph, t: TensorId, what: &str) -> Result<(), BlobError> {
+    let x = &graph.tensors[t];
+    if x.dtype != DType::F32 || x.is_constant() {
+        return Err(invalid(format!("{what} (tensor {t}) is not a float32 activation")));
+    }
+    Ok(())
+}
+
+/// An int8 weight constant quantized along `axis` (per-tensor or per-channel
+/// with `channels` scales), one zero point for all channels: its scales.
+fn q_weights(graph: &Graph, t: TensorId, axis: usize, channels: usize) -> Result<Vec<f32>, BlobError> {
+    let w = &graph.tensors[t];
+    let q = match (&w.dtype, &w.qconstant, w.quant.as_deref()) {
+        (DType::I8, Some(QConst::I8(_)), Some(q)) => q,
+        _ => return Err(invalid(format!("weights (tensor {t}) are not an int8 constant"))),
+    };
+    if q.is_per_channel() && (q.axis != axis || q.scale.len() != channels) {
+        return Err(invalid(format!("weights (tensor {t}): {} scales along axis {}, expected {channels} along axis {axis}", q.scale.len(), q.axis)));
+    }
+    if q.zero_point.iter().any(|&z| z != q.zero_point[0]) {
+        return Err(invalid(format!("weights (tensor {t}): zero points differ between channels")));
+    }
+    Ok(q.scale.clone())
+}
+
+/// An optional int32 bias `[channels]` whose scales are input scale × weight scales.
+fn q_bias(graph: &Graph, inputs: &[TensorId], x_scale: f32, w_scales: &[f32], channels: usize) -> Result<(), BlobError> {
+    let Some(&t) = inputs.get(2) else { return Ok(()) };
+    let b = &graph.tensors[t];
+    let q = match (&b.dtype, &b.qconstant, b.quant.as_deref()) {
+        (DType::I32, Some(QConst::I32(v)), Some(q)) if v.len() == channels && b.shape.len() == 1 => q,
+        _ => return Err(invalid(format!("bias (tensor {t}) is not {channels} constant int32 values"))),
+    };
+    for c in 0..channels {
+        let want = x_scale as f64 * w_scales[if w_scales.len() == 1 { 0 } else { c }] as f64;
+        let got = q.scale[if q.scale.len() == 1 { 0 } else { c }] as f64;
+        if (got - want).abs() > 1e-5 * want {
+            return Err(invalid(format!("bias (tensor {t}) channel {c}: scale {got:e}, input × weight scale is {want:e}")));
+        }
+    }
+    Ok(())
+}
+
+/// The fused activation as int8 bounds in the output's domain.
+fn q_bounds(a: &mut Reader) -> Result<(i32, i32), BlobError> {
+    let (min, max) = (a.i32()?, a.i32()?);
+    if !(-128 <= min && min <= max && max <= 127) {
+        return Err(invalid(format!("int8 bounds [{min}, {max}]")));
+    }
+    Ok((min, max))
+}
+
+/// Decodes an int8 op (version 2): quantization parameters come from the
+/// tensors, attributes from the record; the kernels' own parameter checks
+/// (`qops_bind::params`) must accept the result.
+fn read_qop(opcode: u16, a: &mut Reader, graph: &Graph, inputs: &[TensorId], out: TensorId) -> Result<QOp, BlobError> {
+    let n_in = inputs.len();
+    let count = |lo: usize, hi: usize| if (lo..=hi).contains(&n_in) { Ok(()) } else { Err(invalid(format!("{n_in} inputs, expected {lo} to {hi}"))) };
+    let shape = |t: TensorId| graph.tensors[t].shape.as_slice();
+    let op = match opcode {
+        32 => {
+            count(1, 1)?;
+            let output = q_act(graph, out, "the output")?;
+            let input = if graph.tensors[inputs[0]].dtype == DType::F32 {
+                q_f32(graph, inputs[0], "the input")?;
+                None
+            } else {
+                Some(q_act(graph, inputs[0], "the input")?)
+            };
+            QOp::Quantize { input, output }
+        }
+        33 => {
+            count(1, 1)?;
+            q_f32(graph, out, "the output")?;
+            QOp::Dequantize { input: q_act(graph, inputs[0], "the input")? }
+        }
+        34 | 35 => {
+            count(2, 3)?;
+            let x = q_act(graph, inputs[0], "the input")?;
+            let y = q_act(graph, out, "the output")?;
+            let ws = shape(inputs[1]);
+            if ws.len() != 4 {
+                return Err(invalid(format!("filter of shape {ws:?}")));
+            }
+            let padding = pads(a)?;
+            let stride = pair(a, "stride", 1)?;
+            let dilation = pair(a, "dilation", 1)?;
+            let (min, max) = q_bounds(a)?;
+            let (axis, channels) = if opcode == 34 { (0, ws[0]) } else { (3, ws[3]) };
+            let w_scales = q_weights(graph, inputs[1], axis, channels)?;
+            q_bias(graph, inputs, x.scale, &w_scales, channels)?;
+            let requant = conv_requant(x.scale, &w_scales, y.scale, channels, ScaleProduct::Double).map_err(invalid)?;
+            let out = QOut { requant, zero_point: y.zero_point, min, max };
+            if opcode == 34 {
+                QOp::Conv2d { padding, stride, dilation, out }
+            } else {
+                let depth_multiplier = a.u32()? as usize;
+                if depth_multiplier == 0 {
+                    return Err(invalid("depth multiplier 0"));
+                }
+                QOp::DepthwiseConv2d { padding, stride, dilation, depth_multiplier, out }
+            }
+        }
+        36 => {
+            count(2, 3)?;
+            let x = q_act(graph, inputs[0], "the input")?;
+            let y = q_act(graph, out, "the output")?;
+            let ws = shape(inputs[1]);
+            if ws.len() != 2 {
+                return Err(invalid(format!("weights of shape {ws:?}")));
+            }
+            let (min, max) = q_bounds(a)?;
+            let keep_num_dims = bool_(a)?;
+            let w_scales = q_weights(graph, inputs[1], 0, ws[0])?;
+            q_bias(graph, inputs, x.scale, &w_scales, ws[0])?;
+            let requant = conv_requant(x.scale, &w_scales, y.scale, ws[0], ScaleProduct::Double).map_err(invalid)?;
+            QOp::FullyConnected { keep_num_dims, out: QOut { requant, zero_point: y.zero_point, min, max } }
+        }
+        37 => {
+            count(2, 2)?;
+            let op = match a.u8()? {
+                0 => QBinary::Add,
+                1 => QBinary::Sub,
+                2 => QBinary::Mul,
+                k => return Err(invalid(format!("int8 binary op {k}"))),
+            };
+            let (min, max) = q_bounds(a)?;
+            QOp::Binary { op, a: q_act(graph, inputs[0], "operand a")?, b: q_act(graph, inputs[1], "operand b")?, output: q_act(graph, out, "the output")?, min, max }
+        }
+        38 => {
+            count(1, 1)?;
+            let kind = match a.u8()? {
+                0 => PoolKind::Average,
+                1 => PoolKind::Max,
+                k => return Err(invalid(format!("pool kind {k}"))),
+            };
+            let padding = pads(a)?;
+            let stride = pair(a, "stride", 1)?;
+            let filter = pair(a, "filter", 1)?;
+            let (min, max) = q_bounds(a)?;
+            let (input, output) = (q_act(graph, inputs[0], "the input")?, q_act(graph, out, "the output")?);
+            if input != output {
+                return Err(invalid("pool input and output quantized differently (the int8 pooling kernels keep their input's parameters)"));
+            }
+            QOp::Pool2d { kind, padding, stride, filter, input, output, min, max, uint8: false }
+        }
+        39 => {
+            count(1, 1)?;
+            let keep_dims = bool_(a)?;
+            let n = a.u8()? as usize;
+            let axes = (0..n).map(|_| a.i32().map(i64::from)).collect::<Result<Vec<_>, _>>()?;
+            QOp::Mean { axes, keep_dims, input: q_act(graph, inputs[0], "the input")?, output: q_act(graph, out, "the output")? }
+        }
+        40 => {
+            let axis = a.i32()? as i64;
+            let qs = inputs.iter().map(|&t| q_act(graph, t, "an input")).collect::<Result<Vec<_>, _>>()?;
+            QOp::Concat { axis, inputs: qs, output: q_act(graph, out, "the output")?, uint8: false }
+        }
+        k => return Err(invalid(format!("unknown opcode {k}"))),
+    };
+    // The kernels' Prepare arithmetic refuses what they cannot run.
+    crate::qops_bind::params(&op).map_err(|e| invalid(format!("{}: {e}", op.name())))?;
+    Ok(op)
 }
 
 fn clamp(a: &mut Reader) -> Result<Clamp, BlobError> {
@@ -508,8 +763,35 @@ fn bool_(a: &mut Reader) -> Result<bool, BlobError> {
 /// Semantic checks: weights are constants of the right shape, and shape
 /// inference reproduces every recorded shape.
 fn check(graph: &Graph) -> Result<(), BlobError> {
+    for &t in graph.inputs.iter().chain(&graph.outputs) {
+        if graph.tensors[t].dtype != DType::F32 {
+            return Err(invalid(format!("boundary tensor {t} is {} (a partition takes and gives float32)", graph.tensors[t].dtype.name())));
+        }
+    }
     for node in &graph.nodes {
         let n = node.source;
+        let out_dtype = graph.tensors[node.outputs[0]].dtype;
+        match &node.op {
+            Op::Quant(q) => {
+                if out_dtype != q.output_dtype() {
+                    return Err(invalid(format!("node {n} ({}): writes {} into a {} tensor", q.name(), q.output_dtype().name(), out_dtype.name())));
+                }
+            }
+            Op::Reshape(_) => {
+                let in_dtype = graph.tensors[node.inputs[0]].dtype;
+                if in_dtype != out_dtype || in_dtype == DType::I32 {
+                    return Err(invalid(format!("node {n} (reshape): {} to {}", in_dtype.name(), out_dtype.name())));
+                }
+                if in_dtype == DType::I8 && graph.tensors[node.inputs[0]].quant != graph.tensors[node.outputs[0]].quant {
+                    return Err(invalid(format!("node {n} (reshape): int8 input and output quantized differently")));
+                }
+            }
+            op => {
+                if let Some(&t) = node.inputs.iter().chain(&node.outputs).find(|&&t| graph.tensors[t].dtype != DType::F32) {
+                    return Err(invalid(format!("node {n} ({}): tensor {t} is {}, the op takes float32", op.name(), graph.tensors[t].dtype.name())));
+                }
+            }
+        }
         let weights = matches!(node.op, Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::GroupedConv2d { .. } | Op::FullyConnected { .. });
         if weights {
             for &w in &node.inputs[1..] {

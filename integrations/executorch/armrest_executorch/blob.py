@@ -1,4 +1,5 @@
-"""Writer of the version-1 armrest delegate blob.
+"""Writer of the armrest delegate blob (version 2: version 1's fp32 graph
+plus int8 / int32 tensors with quantization parameters and int8 ops).
 
 The format is specified in ``delegate/src/executorch/FORMAT.md`` (and
 summarised in this package's README); the strict reader is
@@ -17,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 MAGIC = b"ARMRSTET"
-VERSION = 1
+VERSION = 2
 HEADER_SIZE = 64
 # Constants of at least this many bytes go to ExecuTorch's named data store.
 NAMED_THRESHOLD = 1024
@@ -43,6 +44,20 @@ SOFTMAX = 17
 RESIZE_BILINEAR = 18
 BATCH_MATMUL = 19
 LEAKY_RELU = 20
+# Version 2: int8 ops (quantization parameters come from the tensors).
+QUANTIZE = 32
+DEQUANTIZE = 33
+QCONV2D = 34
+QDEPTHWISE_CONV2D = 35
+QLINEAR = 36
+QBINARY = 37
+QPOOL2D = 38
+QMEAN = 39
+QCONCAT = 40
+
+DTYPES = {"f32": 0, "i8": 1, "i32": 2}
+NP_DTYPES = {"f32": "<f4", "i8": "i1", "i32": "<i4"}
+QBINARY_OPS = {"add": 0, "sub": 1, "mul": 2}
 
 BINARY_OPS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "max": 4, "min": 5}
 INF = float("inf")
@@ -57,9 +72,24 @@ def fnv1a(data: bytes) -> int:
 
 
 @dataclass
+class QParams:
+    """Affine quantization: real = scale[c] * (q - zero_point[c]), c along `axis`."""
+
+    scale: Tuple[float, ...]
+    zero_point: Tuple[int, ...]
+    axis: int = 0
+
+    @staticmethod
+    def per_tensor(scale: float, zero_point: int) -> "QParams":
+        return QParams((float(scale),), (int(zero_point),), 0)
+
+
+@dataclass
 class _Tensor:
     shape: Tuple[int, ...]
-    data: Optional[np.ndarray] = None  # constants only, fp32
+    data: Optional[np.ndarray] = None  # constants only
+    dtype: str = "f32"  # "f32", "i8" or "i32"
+    quant: Optional[QParams] = None  # every i8 / i32 tensor has one
 
 
 @dataclass
@@ -79,6 +109,29 @@ class BlobWriter:
         a = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
         self.tensors.append(_Tensor(tuple(int(d) for d in a.shape), a))
         return len(self.tensors) - 1
+
+    def qvalue(self, shape: Sequence[int], quant: QParams) -> int:
+        """An int8 activation (per-tensor quantization)."""
+        self.tensors.append(_Tensor(tuple(int(d) for d in shape), None, "i8", quant))
+        return len(self.tensors) - 1
+
+    def qconstant(self, array, dtype: str, quant: QParams) -> int:
+        """An int8 (weights) or int32 (bias) constant."""
+        a = np.ascontiguousarray(np.asarray(array, dtype={"i8": np.int8, "i32": np.int32}[dtype]))
+        self.tensors.append(_Tensor(tuple(int(d) for d in a.shape), a, dtype, quant))
+        return len(self.tensors) - 1
+
+    def dtype(self, t: int) -> str:
+        return self.tensors[t].dtype
+
+    def quant(self, t: int) -> Optional[QParams]:
+        return self.tensors[t].quant
+
+    def qnode(self, opcode: int, inputs: Sequence[int], out_shape: Sequence[int], quant: QParams, attrs: bytes = b"") -> int:
+        """A node writing an int8 tensor."""
+        out = self.qvalue(out_shape, quant)
+        self.nodes.append((opcode, list(inputs), out, attrs))
+        return out
 
     def shape(self, t: int) -> Tuple[int, ...]:
         return self.tensors[t].shape
@@ -125,13 +178,14 @@ class BlobWriter:
             kind = 0 if t.data is None else 1
             raw = None
             if t.data is not None:
-                raw = t.data.astype("<f4").tobytes()
+                raw = t.data.astype(NP_DTYPES[t.dtype]).tobytes()
                 if named_store is not None and len(raw) >= NAMED_THRESHOLD:
                     kind = 2
             if len(t.shape) > 6:
                 raise ValueError(f"rank {len(t.shape)} > 6")
-            recs += struct.pack("<BBBB", kind, 0, len(t.shape), 0)
+            recs += struct.pack("<BBBB", kind, DTYPES[t.dtype], len(t.shape), 0)
             recs += struct.pack(f"<{len(t.shape)}I", *t.shape)
+            recs += quant_record(t.quant)
             if kind == 1:
                 while len(data) % 16:
                     data.append(0)
@@ -160,6 +214,14 @@ class BlobWriter:
         out += b"\0" * (data_off - len(out))
         out += data
         return bytes(out)
+
+
+def quant_record(q: Optional[QParams]) -> bytes:
+    """Version 2: u32 count (0: none), then u32 axis, f32 scale[count], i32 zero_point[count]."""
+    if q is None:
+        return struct.pack("<I", 0)
+    n = len(q.scale)
+    return struct.pack(f"<II{n}f{n}i", n, q.axis, *q.scale, *q.zero_point)
 
 
 # Attribute encoders -------------------------------------------------------
@@ -202,3 +264,24 @@ def transpose_attrs(perm: Sequence[int]) -> bytes:
 def pad_attrs(pads: Sequence[Tuple[int, int]]) -> bytes:
     flat = [v for p in pads for v in p]
     return struct.pack(f"<B{len(flat)}I", len(pads), *flat)
+
+
+# Version 2 (int8 ops): the fused activation is an int8 range [qmin, qmax] in the output's domain.
+
+def qconv_attrs(pads, stride, dilation, qmin: int, qmax: int, depth_multiplier: Optional[int] = None) -> bytes:
+    b = struct.pack("<4I2I2I2i", *pads, *stride, *dilation, qmin, qmax)
+    if depth_multiplier is not None:
+        b += struct.pack("<I", depth_multiplier)
+    return b
+
+
+def qlinear_attrs(qmin: int, qmax: int, keep_num_dims: bool) -> bytes:
+    return struct.pack("<2iB", qmin, qmax, int(keep_num_dims))
+
+
+def qbinary_attrs(op: str, qmin: int, qmax: int) -> bytes:
+    return struct.pack("<B2i", QBINARY_OPS[op], qmin, qmax)
+
+
+def qpool_attrs(kind: str, pads, stride, kernel, qmin: int, qmax: int) -> bytes:
+    return pool_attrs(kind, pads, stride, kernel) + struct.pack("<2i", qmin, qmax)

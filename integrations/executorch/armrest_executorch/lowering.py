@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from . import blob as B
+from . import quantized as QZ
 
 NCHW_TO_NHWC = (0, 2, 3, 1)
 NHWC_TO_NCHW = (0, 3, 1, 2)
@@ -69,6 +70,7 @@ class Value:
     layout: str  # "plain" or "nhwc"
     shape: Tuple[int, ...]  # logical (PyTorch) shape, hints for symbolic dims
     dynamic: Tuple[bool, ...]  # per logical dim: symbolic at export
+    q: Optional[B.QParams] = None  # int8 (with these parameters) when set, else fp32
 
 
 # --------------------------------------------------------------------------
@@ -76,7 +78,10 @@ class Value:
 # --------------------------------------------------------------------------
 
 def constant_of(ep, node) -> Optional[torch.Tensor]:
-    """The tensor behind a placeholder that is a parameter, buffer or lifted constant."""
+    """The tensor behind a placeholder that is a parameter, buffer or lifted
+    constant, or the fp32 value of a dequantized constant (PT2E weights)."""
+    if isinstance(node, torch.fx.Node) and node.op == "call_function" and ep is not None:
+        return QZ.dequantized_constant(ep, node)
     if not isinstance(node, torch.fx.Node) or node.op != "placeholder" or ep is None:
         return None
     from torch._export.utils import get_buffer, get_lifted_tensor_constant, get_param
@@ -124,8 +129,27 @@ def _float_tensors(node) -> Optional[str]:
     return None
 
 
+# Support results are memoised per node within one session (a partitioning
+# or a lowering): the PT2E rules look at a node's producers.
+_session = [0]
+
+
+def new_session() -> None:
+    _session[0] += 1
+
+
 def check_node(node: torch.fx.Node, ep=None) -> Optional[str]:
     """None if armrest supports this node, else the reason it does not."""
+    key = (_session[0], id(ep))
+    memo = node.meta.get("armrest_check")
+    if memo is not None and memo[0] == key:
+        return memo[1]
+    why = _check_node(node, ep)
+    node.meta["armrest_check"] = (key, why)
+    return why
+
+
+def _check_node(node: torch.fx.Node, ep=None) -> Optional[str]:
     if node.op != "call_function":
         return "not a call"
     name = op_name(node)
@@ -134,6 +158,9 @@ def check_node(node: torch.fx.Node, ep=None) -> Optional[str]:
         if isinstance(src, torch.fx.Node) and op_name(src) in MULTI_OUTPUT and node.args[1] == 0:
             return check_node(src, ep)
         return "getitem of an unsupported producer"
+    qwhy = QZ.check(node, ep)
+    if qwhy is not QZ.NOT_QUANTIZED:
+        return qwhy
     r = OPS.get(name)
     if r is None:
         return f"{name} is not supported"
@@ -735,6 +762,8 @@ class Lowering:
         self.w = B.BlobWriter()
         self.values: Dict[torch.fx.Node, Value] = {}
         self.consumed = set()
+        self.q = QZ.QLowering(self)
+        new_session()
 
     # values ---------------------------------------------------------------
     def set(self, node, v: Value):
@@ -743,6 +772,11 @@ class Lowering:
     def value(self, node) -> Value:
         if node in self.values:
             return self.values[node]
+        if node in self.q.dq_src:
+            # A dequantized int8 value read as fp32.
+            v = self.q.dequantize(self.q.dq_src[node])
+            self.values[node] = v
+            return v
         c = constant_of(self.ep, node)
         if c is not None:
             return self.const_value(c.detach().float().numpy())
@@ -774,6 +808,8 @@ class Lowering:
     def to_layout(self, v: Value, layout: str) -> Value:
         if v.layout == layout:
             return v
+        if v.q is not None:
+            return self.q.to_layout(v, layout)
         if layout == "nhwc":
             if len(v.shape) != 4:
                 raise Unsupported(f"NHWC wanted for rank {len(v.shape)}")
@@ -912,6 +948,8 @@ class Lowering:
             why = check_node(n, self.ep)
             if why is not None:
                 raise Unsupported(f"{n.name}: {why}")
+            if self.q.lower(n):
+                continue
             OPS[op_name(n)].lower(self, n)
         for o in outs:
             v = self.to_layout(self.value(o), "plain")

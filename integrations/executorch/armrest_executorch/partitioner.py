@@ -18,7 +18,7 @@ from executorch.exir.backend.utils import tag_constant_data
 from torch.fx.passes.operator_support import OperatorSupportBase
 
 from .backend import ArmrestBackend
-from .lowering import check_node, op_name
+from .lowering import check_node, fake, new_session, op_name
 
 # Kept whole through to_edge so armrest sees the op, not its decomposition.
 NOT_DECOMPOSED = [
@@ -71,6 +71,8 @@ class ArmrestPartitioner(Partitioner):
         self.last_report: Tuple[int, int, Dict[str, str]] = (0, 0, {})
 
     def ops_to_not_decompose(self, ep) -> Tuple[List[torch._ops.OpOverload], Optional[Callable[[torch.fx.Node], bool]]]:
+        new_session()
+
         def keep(node: torch.fx.Node) -> bool:
             # linear stays whole only when armrest will take it (constant weights).
             return check_node(node, ep) is None if node.target == torch.ops.aten.linear.default else True
@@ -78,12 +80,19 @@ class ArmrestPartitioner(Partitioner):
         return list(NOT_DECOMPOSED), keep
 
     def partition(self, exported_program) -> PartitionResult:
+        new_session()
         reasons: Dict[str, str] = {}
         support = _Support(exported_program, self.ops, self.exclude, reasons)
         partitions = generate_pattern_op_partitions(exported_program.graph_module, op_support=support)
         tags = {}
         tagged = 0
         for i, p in enumerate(partitions):
+            nodes = set(p.nodes)
+            crossing = _non_fp32_crossing(exported_program, nodes)
+            if crossing is not None:
+                for node in nodes:
+                    reasons[node.name] = f"its partition would pass the {crossing} value across its boundary (partitions take and give fp32)"
+                continue
             tag = f"armrest_{i}"
             for node in p.nodes:
                 node.meta["delegation_tag"] = tag
@@ -96,3 +105,20 @@ class ArmrestPartitioner(Partitioner):
             for n, why in reasons.items():
                 print(f"armrest: node {n} not tagged: {why}")
         return PartitionResult(tagged_exported_program=exported_program, partition_tags=tags)
+
+
+def _non_fp32_crossing(ep, nodes) -> Optional[str]:
+    """The first non-fp32 tensor entering or leaving `nodes` (constants excepted), or None."""
+    user_inputs = set(ep.graph_signature.user_inputs)
+
+    def bad(x) -> bool:
+        f = fake(x)
+        return f is not None and f.dtype != torch.float32
+
+    for n in nodes:
+        for x in n.all_input_nodes:
+            if x not in nodes and (x.op == "call_function" or x.name in user_inputs) and bad(x):
+                return f"{fake(x).dtype} {x.name}"
+        if bad(n) and any(u not in nodes for u in n.users):
+            return f"{fake(n).dtype} {n.name}"
+    return None

@@ -41,7 +41,7 @@ def test_truncated_and_corrupted_blobs_are_refused(armrest):
         assert init(armrest, good[:n]) != 0, n
     bad_magic = b"X" + good[1:]
     assert init(armrest, bad_magic) == 1
-    wrong_version = good[:8] + (2).to_bytes(4, "little") + good[12:]
+    wrong_version = good[:8] + (3).to_bytes(4, "little") + good[12:]
     assert init(armrest, wrong_version) == 2
     assert init(armrest, good[:-4]) == 3
     flipped = bytearray(good)
