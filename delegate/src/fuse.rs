@@ -20,21 +20,7 @@ use armrest_kernels::Clamp;
 /// convolution's padding is VALID or explicit (SAME depends on the padded
 /// size at run time and is left alone).
 pub fn fold_pads(graph: &mut Graph) -> usize {
-    let mut reads = vec![0usize; graph.tensors.len()];
-    for node in &graph.nodes {
-        for &t in &node.inputs {
-            reads[t] += 1;
-        }
-    }
-    for &t in &graph.outputs {
-        reads[t] += 1;
-    }
-    let mut producer = vec![None; graph.tensors.len()];
-    for (n, node) in graph.nodes.iter().enumerate() {
-        for &t in &node.outputs {
-            producer[t] = Some(n);
-        }
-    }
+    let (reads, producer) = reads_and_producers(graph);
     let mut dropped = vec![false; graph.nodes.len()];
     for m in 0..graph.nodes.len() {
         let Some(&t) = graph.nodes[m].inputs.first() else { continue };
@@ -55,13 +41,7 @@ pub fn fold_pads(graph: &mut Graph) -> usize {
         graph.nodes[m].inputs[0] = x;
         dropped[p] = true;
     }
-    let folded = dropped.iter().filter(|&&d| d).count();
-    let mut n = 0;
-    graph.nodes.retain(|_| {
-        n += 1;
-        !dropped[n - 1]
-    });
-    folded
+    drop_marked(graph, &dropped)
 }
 
 /// Folds every RELU / RELU6 / RELU_N1_TO_1 (a clamp) into the node producing
@@ -71,21 +51,7 @@ pub fn fold_pads(graph: &mut Graph) -> usize {
 /// returns how many were folded. Exact: the kernels clamp the same values
 /// with the same min/max the separate pass would.
 pub fn fold_activations(graph: &mut Graph) -> usize {
-    let mut reads = vec![0usize; graph.tensors.len()];
-    for node in &graph.nodes {
-        for &t in &node.inputs {
-            reads[t] += 1;
-        }
-    }
-    for &t in &graph.outputs {
-        reads[t] += 1;
-    }
-    let mut producer = vec![None; graph.tensors.len()];
-    for (n, node) in graph.nodes.iter().enumerate() {
-        for &t in &node.outputs {
-            producer[t] = Some(n);
-        }
-    }
+    let (reads, mut producer) = reads_and_producers(graph);
     let mut dropped = vec![false; graph.nodes.len()];
     for m in 0..graph.nodes.len() {
         let Op::Unary(UnaryOp::Clamp(c)) = graph.nodes[m].op else { continue };
@@ -107,13 +73,33 @@ pub fn fold_activations(graph: &mut Graph) -> usize {
         producer[y] = Some(p);
         dropped[m] = true;
     }
-    let folded = dropped.iter().filter(|&&d| d).count();
+    drop_marked(graph, &dropped)
+}
+
+/// How often each tensor is read (a graph output counts as a read) and which
+/// node writes it.
+fn reads_and_producers(graph: &Graph) -> (Vec<usize>, Vec<Option<usize>>) {
+    let mut reads = vec![0usize; graph.tensors.len()];
+    for &t in graph.nodes.iter().flat_map(|n| &n.inputs).chain(&graph.outputs) {
+        reads[t] += 1;
+    }
+    let mut producer = vec![None; graph.tensors.len()];
+    for (n, node) in graph.nodes.iter().enumerate() {
+        for &t in &node.outputs {
+            producer[t] = Some(n);
+        }
+    }
+    (reads, producer)
+}
+
+/// Removes the nodes marked in `dropped`; returns how many.
+fn drop_marked(graph: &mut Graph, dropped: &[bool]) -> usize {
     let mut n = 0;
     graph.nodes.retain(|_| {
         n += 1;
         !dropped[n - 1]
     });
-    folded
+    dropped.iter().filter(|&&d| d).count()
 }
 
 #[cfg(test)]
