@@ -173,6 +173,49 @@ mod tests {
     use super::*;
     use crate::qops::testutil::*;
 
+    /// Which dimensions `axes` reduce (negative axes count from the end).
+    fn reduced(nd: usize, axes: &[i32]) -> Vec<bool> {
+        (0..nd).map(|d| axes.iter().any(|&a| (if a < 0 { a + nd as i32 } else { a }) as usize == d)).collect()
+    }
+
+    fn out_len(shape: &[usize], axes: &[i32]) -> usize {
+        let red = reduced(shape.len(), axes);
+        (0..shape.len()).filter(|&d| !red[d]).map(|d| shape[d]).product()
+    }
+
+    /// The reference: for every output coordinate its inputs summed in i64,
+    /// then TFLite reduce.h's output stage written out in i64, with the
+    /// reference's int32 wrap-arounds (the shifted sum and the left shift).
+    fn ref_qmean(shape: &[usize], axes: &[i32], input: &[i8], si: f32, so: f32, p: &MeanParams) -> Vec<i8> {
+        let nd = shape.len();
+        let red = reduced(nd, axes);
+        let n: usize = (0..nd).filter(|&d| red[d]).map(|d| shape[d]).product();
+        let mut sums = vec![0i64; out_len(shape, axes)];
+        for (i, &v) in input.iter().enumerate() {
+            let (mut rem, mut off, mut stride) = (i, 0, 1);
+            for d in (0..nd).rev() {
+                let c = rem % shape[d];
+                rem /= shape[d];
+                if !red[d] {
+                    off += c * stride;
+                    stride *= shape[d];
+                }
+            }
+            sums[off] += v as i64;
+        }
+        let (m0, s0) = ref_quantize_multiplier(si as f64 / so as f64);
+        let shift = ((n as f64).log2().floor() as i32).min(32).min(31 + s0);
+        let m = (((m0 as i64) << shift) / n as i64) as i32;
+        let e = s0 - shift;
+        sums.iter()
+            .map(|&s| {
+                let x = (s - p.in_zp as i64 * n as i64) as i32;
+                let v = ref_mbqm(x.wrapping_shl(e.max(0) as u32) as i64, m, e.min(0)) as i32;
+                v.wrapping_add(p.out_zp).clamp(-128, 127) as i8
+            })
+            .collect()
+    }
+
     #[test]
     fn mean_matches_reference() {
         let mut rng = Rng(0x3ea);
@@ -195,30 +238,8 @@ mod tests {
                 let (zi, zo) = (rng.zp(), rng.zp());
                 let p = MeanParams::new(si, zi, so, zo).unwrap();
                 let input = if trial == 5 { vec![-128i8; shape.iter().product()] } else { rng.i8s(shape.iter().product()) };
-                // Reference: for every output coordinate, sum its inputs in i64 and apply the
-                // reduce.h output stage written out in i64.
-                let nd = shape.len();
-                let red: Vec<bool> = (0..nd).map(|d| axes.iter().any(|&a| (if a < 0 { a + nd as i32 } else { a }) as usize == d)).collect();
-                let out_shape: Vec<usize> = (0..nd).filter(|&d| !red[d]).map(|d| shape[d]).collect();
-                let olen: usize = out_shape.iter().product();
-                let mut sums = vec![0i64; olen];
-                let n: usize = (0..nd).filter(|&d| red[d]).map(|d| shape[d]).product();
-                for (i, &v) in input.iter().enumerate() {
-                    let (mut rem, mut off, mut stride) = (i, 0, 1);
-                    for d in (0..nd).rev() {
-                        let c = rem % shape[d];
-                        rem /= shape[d];
-                        if !red[d] {
-                            off += c * stride;
-                            stride *= shape[d];
-                        }
-                    }
-                    sums[off] += v as i64;
-                }
-                let (m0, s0) = ref_quantize_multiplier(si as f64 / so as f64);
-                let shift = ((n as f64).log2().floor() as i32).min(32).min(31 + s0);
-                let m = (((m0 as i64) << shift) / n as i64) as i32;
-                let want: Vec<i8> = sums.iter().map(|&s| (ref_mbqm(s - zi as i64 * n as i64, m, s0 - shift) + zo as i64).clamp(-128, 127) as i8).collect();
+                let olen: usize = out_len(shape, axes);
+                let want = ref_qmean(shape, axes, &input, si, so, &p);
                 for_each_exec(&mut |exec| {
                     let mut out = vec![0i8; olen];
                     qmean(exec, &p, shape, &input, axes, &mut out).unwrap();
@@ -250,36 +271,8 @@ mod tests {
                 continue;
             };
             let input = if ci % 5 == 4 { vec![[-128i8, 127][ci % 2]; shape.iter().product()] } else { rng.i8s(shape.iter().product()) };
-            let nd = shape.len();
-            let red: Vec<bool> = (0..nd).map(|d| axes.iter().any(|&a| a as usize == d)).collect();
-            let olen: usize = (0..nd).filter(|&d| !red[d]).map(|d| shape[d]).product();
-            let n: usize = (0..nd).filter(|&d| red[d]).map(|d| shape[d]).product();
-            let mut sums = vec![0i64; olen];
-            for (i, &v) in input.iter().enumerate() {
-                let (mut rem, mut off, mut stride) = (i, 0, 1);
-                for d in (0..nd).rev() {
-                    let c = rem % shape[d];
-                    rem /= shape[d];
-                    if !red[d] {
-                        off += c * stride;
-                        stride *= shape[d];
-                    }
-                }
-                sums[off] += v as i64;
-            }
-            let (m0, s0) = ref_quantize_multiplier(si as f64 / so as f64);
-            let shift = ((n as f64).log2().floor() as i32).min(32).min(31 + s0);
-            let m = (((m0 as i64) << shift) / n as i64) as i32;
-            let e = s0 - shift;
-            let want: Vec<i8> = sums
-                .iter()
-                .map(|&s| {
-                    // The reference's int32 arithmetic: the shifted sum and the left shift wrap.
-                    let x = (s - p.in_zp as i64 * n as i64) as i32;
-                    let v = ref_mbqm(x.wrapping_shl(e.max(0) as u32) as i64, m, e.min(0)) as i32;
-                    v.wrapping_add(p.out_zp).clamp(-128, 127) as i8
-                })
-                .collect();
+            let olen = out_len(shape, axes);
+            let want = ref_qmean(shape, axes, &input, si, so, &p);
             for_each_exec(&mut |exec| {
                 let mut out = vec![0i8; olen];
                 qmean(exec, &p, shape, &input, axes, &mut out).unwrap();
