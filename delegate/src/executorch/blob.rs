@@ -548,14 +548,7 @@ fn read_qop(opcode: u16, a: &mut Reader, graph: &Graph, inputs: &[TensorId], out
         }
         38 => {
             count(1, 1)?;
-            let kind = match a.u8()? {
-                0 => PoolKind::Average,
-                1 => PoolKind::Max,
-                k => return Err(invalid(format!("pool kind {k}"))),
-            };
-            let padding = pads(a)?;
-            let stride = pair(a, "stride", 1)?;
-            let filter = pair(a, "filter", 1)?;
+            let (kind, padding, stride, filter) = pool_geometry(a)?;
             let (min, max) = q_bounds(a)?;
             let (input, output) = (q_act(graph, inputs[0], "the input")?, q_act(graph, out, "the output")?);
             if input != output {
@@ -596,6 +589,19 @@ fn pair(a: &mut Reader, what: &str, min: usize) -> Result<[usize; 2], BlobError>
         return Err(invalid(format!("{what} {v:?}")));
     }
     Ok(v)
+}
+
+/// A pooling node's kind, padding, stride and filter (fp32 and int8 alike).
+fn pool_geometry(a: &mut Reader) -> Result<(PoolKind, Padding, [usize; 2], [usize; 2]), BlobError> {
+    let kind = match a.u8()? {
+        0 => PoolKind::Average,
+        1 => PoolKind::Max,
+        k => return Err(invalid(format!("pool kind {k}"))),
+    };
+    let padding = pads(a)?;
+    let stride = pair(a, "stride", 1)?;
+    let filter = pair(a, "filter", 1)?;
+    Ok((kind, padding, stride, filter))
 }
 
 fn pads(a: &mut Reader) -> Result<Padding, BlobError> {
@@ -668,14 +674,7 @@ fn read_op(opcode: u16, a: &mut Reader, n_in: usize) -> Result<Op, BlobError> {
         }
         11 => {
             inputs(1, 1)?;
-            let kind = match a.u8()? {
-                0 => PoolKind::Average,
-                1 => PoolKind::Max,
-                k => return Err(invalid(format!("pool kind {k}"))),
-            };
-            let padding = pads(a)?;
-            let stride = pair(a, "stride", 1)?;
-            let filter = pair(a, "filter", 1)?;
+            let (kind, padding, stride, filter) = pool_geometry(a)?;
             Op::Pool2d { kind, padding, stride, filter, clamp: Clamp::NONE }
         }
         12 => {
