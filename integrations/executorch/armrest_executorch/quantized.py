@@ -185,17 +185,27 @@ def _is_fake(t) -> bool:
     return isinstance(t, FakeTensor) or (isinstance(t, torch.Tensor) and t.device.type == "meta")
 
 
+def _int8_weights(ep, node):
+    """(the int8 constant, None) that a DQC / DQ node dequantizes, or (None, reason)."""
+    from .lowering import constant_of
+
+    if _name(node) not in (DQC, DQ):
+        return None, "weights are not dequantized int8 constants"
+    w = constant_of(ep, node.args[0])
+    if w is None or w.dtype != torch.int8:
+        return None, "weights are not an int8 constant"
+    return w, None
+
+
 def weight_info(ep, node) -> Tuple[Optional[Tuple[Tuple[int, ...], int, int]], Optional[str]]:
     """((weight shape, scale count, axis), None) of int8 weights dequantized from
     constants, or (None, reason). Structure only (the partitioner's constants are fake)."""
     from .lowering import constant_of
 
+    w, why = _int8_weights(ep, node)
+    if w is None:
+        return None, why
     name = _name(node)
-    if name not in (DQC, DQ):
-        return None, "weights are not dequantized int8 constants"
-    w = constant_of(ep, node.args[0])
-    if w is None or w.dtype != torch.int8:
-        return None, "weights are not an int8 constant"
     if name == DQC:
         _, scale, zp, axis, qmin, qmax, dtype = node.args[:7]
         s, z = constant_of(ep, scale), constant_of(ep, zp)
@@ -216,12 +226,10 @@ def weight_q(ep, node) -> Tuple[Optional[Tuple[np.ndarray, np.ndarray, np.ndarra
     """((int8 weights, scales, zero points, axis), None) of a DQC / DQ of a constant, or (None, reason)."""
     from .lowering import constant_of
 
+    w, why = _int8_weights(ep, node)
+    if w is None:
+        return None, why
     name = _name(node)
-    if name not in (DQC, DQ):
-        return None, "weights are not dequantized int8 constants"
-    w = constant_of(ep, node.args[0])
-    if w is None or w.dtype != torch.int8:
-        return None, "weights are not an int8 constant"
     if name == DQC:
         _, scale, zp, axis, qmin, qmax, dtype = node.args[:7]
         s, z = constant_of(ep, scale), constant_of(ep, zp)
