@@ -278,20 +278,10 @@ fn semantic_errors_are_refused() {
     w.outputs.push(y);
     w.node(7, &[t], y, &[]);
     assert!(parse_with(&w, &w.finish()).is_err());
-    let mut w2 = Writer::default();
-    let x = w2.value(&[2]);
-    let y = w2.value(&[2]);
-    w2.inputs.push(x);
-    w2.outputs.push(y);
-    w2.node(99, &[x], y, &[]);
+    let w2 = one_node(99, &[]);
     assert!(matches!(parse_with(&w2, &w2.finish()), Err(BlobError::Invalid(m)) if m.contains("unknown opcode")));
     // Trailing attribute bytes.
-    let mut w3 = Writer::default();
-    let x = w3.value(&[2]);
-    let y = w3.value(&[2]);
-    w3.inputs.push(x);
-    w3.outputs.push(y);
-    w3.node(7, &[x], y, &[0]);
+    let w3 = one_node(7, &[0]);
     assert!(parse_with(&w3, &w3.finish()).is_err());
 }
 
@@ -388,17 +378,23 @@ fn int8_blob_parses_and_runs_within_one_step() {
     }
 }
 
+/// A blob of one node `opcode` (with `attrs`) from input x to output y, both of shape [2].
+fn one_node(opcode: u16, attrs: &[u8]) -> Writer {
+    let mut w = Writer::default();
+    let x = w.value(&[2]);
+    let y = w.value(&[2]);
+    w.inputs.push(x);
+    w.outputs.push(y);
+    w.node(opcode, &[x], y, attrs);
+    w
+}
+
 #[test]
 fn version_1_blobs_are_still_read_and_cannot_hold_int8() {
     let (w, ..) = sample();
     assert!(parse_with(&w, &w.finish()).is_ok());
     // An int8 opcode in a version-1 blob.
-    let mut w1 = Writer::default();
-    let x = w1.value(&[2]);
-    let y = w1.value(&[2]);
-    w1.inputs.push(x);
-    w1.outputs.push(y);
-    w1.node(32, &[x], y, &[]);
+    let w1 = one_node(32, &[]);
     assert!(matches!(parse_with(&w1, &w1.finish()), Err(BlobError::Invalid(m)) if m.contains("needs version 2")));
 }
 
