@@ -2,7 +2,7 @@
 """Before/after comparison of armrest builds against XNNPACK in ONE process:
 each given libarmrest.so and XNNPACK get an interpreter per model (1 thread),
 invoked round-robin, and each invoke is timed in the calling thread's CPU
-time (time.thread_time_ns), not wall time. With one thread every kernel runs
+time (time.thread_time), not wall time. With one thread every kernel runs
 on the calling thread, so CPU time does not count the time other processes
 hold the core — on a shared, overloaded machine wall-clock medians swing by
 2x between runs, thread CPU time by a few percent. Ratios are armrest /
@@ -18,17 +18,15 @@ Models: mnv2 (MobileNetV2 224), ssdlite (MobileNetV2-SSDLite 224), mnv2_05
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
-
-import numpy as np
 
 from armrest_tflite import harness as h
 from armrest_tflite import interpreter_module, load_delegate
 from armrest_tflite import mediapipe_models as mm
 from armrest_tflite import models
+from compare import geomean
 
 BUILT = {
     "mnv2": lambda: models.mobilenet_v2(input_size=224).build(),
@@ -78,22 +76,14 @@ def main() -> int:
             it.allocate_tensors()
             inputs = inputs if inputs is not None else mm.inputs_for(it, 0)
             h.set_inputs(it, inputs)
-            it.invoke()
-            it.invoke()
-        times: dict[str, list[int]] = {k: [] for k in its}
-        keys = list(its)
-        for r in range(args.rounds):
-            for k in keys[r % len(keys):] + keys[:r % len(keys)]:
-                t0 = time.thread_time_ns()
-                its[k].invoke()
-                times[k].append(time.thread_time_ns() - t0)
-        ms = {k: float(np.median(v)) / 1e6 for k, v in times.items()}
+        ms = h.interleaved_latency({k: it.invoke for k, it in its.items()}, rounds=args.rounds,
+                                   clock=time.thread_time)
         line = f"| {name} | {ms['XNNPACK']:.2f} |"
         for lab in labels:
             ratios[lab].append(ms[lab] / ms["XNNPACK"])
             line += f" {ms[lab]:.2f} | {ms[lab] / ms['XNNPACK']:.2f} |"
         print(line, flush=True)
-    geo = " | ".join(f"{lab}: {math.exp(sum(map(math.log, v)) / len(v)):.3f}" for lab, v in ratios.items())
+    geo = " | ".join(f"{lab}: {geomean(v):.3f}" for lab, v in ratios.items())
     print(f"geometric mean armrest/XNNPACK over {len(names)} models: {geo}")
     return 0
 

@@ -198,10 +198,13 @@ def armrest_with_report(model: bytes, runtime: str = "litert", num_threads: int 
 
 # ------------------------------------------------------------------- timing
 def interleaved_latency(invokers: dict[str, Callable[[], None]], rounds: int = 20, warmup: int = 2,
-                        budget_s: float | None = None) -> dict[str, float]:
-    """Median wall time (ms) of each callable, runs interleaved round by round
-    (order rotated each round) so drifts in machine load hit all alike.
-    With `budget_s`, stops early (after at least 3 rounds) when time is up."""
+                        budget_s: float | None = None,
+                        clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """Median time (ms) of each callable by `clock` (seconds; wall time by
+    default, `time.thread_time` for the calling thread's CPU time), runs
+    interleaved round by round (order rotated each round) so drifts in machine
+    load hit all alike. With `budget_s`, stops early (after at least 3 rounds)
+    when that much wall time is up."""
     names = list(invokers)
     for _ in range(warmup):
         for n in names:
@@ -211,9 +214,9 @@ def interleaved_latency(invokers: dict[str, Callable[[], None]], rounds: int = 2
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
-            t0 = time.perf_counter()
+            t0 = clock()
             invokers[n]()
-            times[n].append(time.perf_counter() - t0)
+            times[n].append(clock() - t0)
         if budget_s is not None and r >= 2 and time.perf_counter() - start > budget_s:
             break
     return {n: 1e3 * float(np.median(v)) for n, v in times.items()}
