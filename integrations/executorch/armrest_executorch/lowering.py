@@ -541,29 +541,54 @@ class Mean:
 
     @staticmethod
     def lower(L, node):
-        x = node.args[0]
-        keep = bool(node.args[2]) if len(node.args) > 2 else bool(node.kwargs.get("keepdim", False))
-        v = L.value(x)
-        rank = len(v.shape)
-        axes = sorted({d % rank for d in node.args[1]})
-        out_shape = tuple(1 if d in axes else s for d, s in enumerate(v.shape) if keep or d not in axes)
-        out_dyn = tuple(False if d in axes else s for d, s in enumerate(v.dynamic) if keep or d not in axes)
-        if v.layout == "nhwc":
-            phys_axes = sorted(PHYS[d] for d in axes)
-            remaining_phys = [PHYS.index(p) for p in range(4) if p not in phys_axes]
-            remaining_logical = [d for d in range(4) if d not in axes]
-            if keep:
-                phys_shape = [1 if d in phys_axes else s for d, s in enumerate(L.phys_shape(v))]
-                t = L.w.node(B.MEAN, [v.tid], phys_shape, B.mean_attrs(phys_axes, True))
-                L.set(node, Value(t, "nhwc", out_shape, out_dyn))
-                return
-            if remaining_phys == remaining_logical:
-                t = L.w.node(B.MEAN, [v.tid], list(out_shape), B.mean_attrs(phys_axes, False))
-                L.set(node, Value(t, "plain", out_shape, out_dyn))
-                return
-            v = L.to_layout(v, "plain")
-        t = L.w.node(B.MEAN, [v.tid], list(out_shape), B.mean_attrs(axes, keep))
-        L.set(node, Value(t, "plain", out_shape, out_dyn))
+        v = L.value(node.args[0])
+        axes, keep = mean_args(node, len(v.shape))
+        m = plan_mean(L, v, axes, keep)
+        v = L.to_layout(v, m.in_layout)
+        t = L.w.node(B.MEAN, [v.tid], m.node_shape, B.mean_attrs(m.axes, m.keep))
+        L.set(node, Value(t, m.out_layout, m.out_shape, m.out_dyn))
+
+
+def mean_args(node, rank: int) -> Tuple[List[int], bool]:
+    """The logical axes (sorted, non-negative) and keepdim of an aten.mean.dim
+    or 1x1 adaptive average pooling node."""
+    if op_name(node) == "aten._adaptive_avg_pool2d.default":
+        return [2, 3], True
+    keep = bool(node.args[2]) if len(node.args) > 2 else bool(node.kwargs.get("keepdim", False))
+    return sorted({d % rank for d in node.args[1]}), keep
+
+
+@dataclass
+class MeanPlan:
+    """How a mean over logical axes runs on armrest's MEAN (fp32 or int8):
+    the layout its input must be in, the node's physical shape, the kernel's
+    axes and keepdim, and the logical result."""
+
+    in_layout: str
+    node_shape: List[int]
+    axes: List[int]
+    keep: bool
+    out_layout: str
+    out_shape: Tuple[int, ...]
+    out_dyn: Tuple[bool, ...]
+
+
+def plan_mean(L, v, axes: List[int], keep: bool) -> MeanPlan:
+    """An NHWC input is reduced in place when the result's memory order is
+    the logical one (keepdim, or the remaining axes keep their order);
+    otherwise it is made plain first."""
+    out_shape = tuple(1 if d in axes else s for d, s in enumerate(v.shape) if keep or d not in axes)
+    out_dyn = tuple(False if d in axes else s for d, s in enumerate(v.dynamic) if keep or d not in axes)
+    if v.layout == "nhwc":
+        phys_axes = sorted(PHYS[d] for d in axes)
+        remaining_phys = [PHYS.index(p) for p in range(4) if p not in phys_axes]
+        remaining_logical = [d for d in range(4) if d not in axes]
+        if keep:
+            phys_shape = [1 if d in phys_axes else s for d, s in enumerate(L.phys_shape(v))]
+            return MeanPlan("nhwc", phys_shape, phys_axes, True, "nhwc", out_shape, out_dyn)
+        if remaining_phys == remaining_logical:
+            return MeanPlan("nhwc", list(out_shape), phys_axes, False, "plain", out_shape, out_dyn)
+    return MeanPlan("plain", list(out_shape), list(axes), keep, "plain", out_shape, out_dyn)
 
 
 @rule("aten.view_copy.default", "aten.view.default", "aten._unsafe_view.default", "aten.reshape.default",

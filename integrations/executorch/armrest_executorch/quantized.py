@@ -197,23 +197,31 @@ def _int8_weights(ep, node):
     return w, None
 
 
+def _dqc_params(ep, node, w):
+    """((scale tensor, zero-point tensor, axis), None) of a per-channel DQC of
+    the int8 constant `w`, or (None, reason)."""
+    from .lowering import constant_of
+
+    _, scale, zp, axis, qmin, qmax, dtype = node.args[:7]
+    s, z = constant_of(ep, scale), constant_of(ep, zp)
+    if s is None or z is None or s.dim() != 1 or z.shape != s.shape:
+        return None, "weight scales / zero points are not constant vectors"
+    if dtype != torch.int8:
+        return None, f"weights of {dtype}"
+    return (s, z, axis % w.dim()), None
+
+
 def weight_info(ep, node) -> Tuple[Optional[Tuple[Tuple[int, ...], int, int]], Optional[str]]:
     """((weight shape, scale count, axis), None) of int8 weights dequantized from
     constants, or (None, reason). Structure only (the partitioner's constants are fake)."""
-    from .lowering import constant_of
-
     w, why = _int8_weights(ep, node)
     if w is None:
         return None, why
-    name = _name(node)
-    if name == DQC:
-        _, scale, zp, axis, qmin, qmax, dtype = node.args[:7]
-        s, z = constant_of(ep, scale), constant_of(ep, zp)
-        if s is None or z is None or s.dim() != 1 or z.shape != s.shape:
-            return None, "weight scales / zero points are not constant vectors"
-        if dtype != torch.int8:
-            return None, f"weights of {dtype}"
-        return (tuple(w.shape), int(s.shape[0]), axis % w.dim()), None
+    if _name(node) == DQC:
+        sza, why = _dqc_params(ep, node, w)
+        if sza is None:
+            return None, why
+        return (tuple(w.shape), int(sza[0].shape[0]), sza[2]), None
     p, why = qargs(node)
     if p is None:
         return None, why
@@ -224,22 +232,16 @@ def weight_info(ep, node) -> Tuple[Optional[Tuple[Tuple[int, ...], int, int]], O
 
 def weight_q(ep, node) -> Tuple[Optional[Tuple[np.ndarray, np.ndarray, np.ndarray, int]], Optional[str]]:
     """((int8 weights, scales, zero points, axis), None) of a DQC / DQ of a constant, or (None, reason)."""
-    from .lowering import constant_of
-
     w, why = _int8_weights(ep, node)
     if w is None:
         return None, why
-    name = _name(node)
-    if name == DQC:
-        _, scale, zp, axis, qmin, qmax, dtype = node.args[:7]
-        s, z = constant_of(ep, scale), constant_of(ep, zp)
-        if s is None or z is None:
-            return None, "weight scales are not constants"
-        if dtype != torch.int8:
-            return None, f"weights of {dtype}"
+    if _name(node) == DQC:
+        sza, why = _dqc_params(ep, node, w)
+        if sza is None:
+            return None, why
+        s, z, axis = sza
         s = s.detach().double().numpy().astype(np.float32)
         z = z.detach().numpy().astype(np.int64)
-        axis = axis % w.dim()
     else:
         p, why = qargs(node)
         if p is None:
@@ -568,7 +570,7 @@ class QLowering:
         raise Unsupported(f"{dq.name} reads {src.name}, which has no int8 value in this partition")
 
     def lower_int8(self, node):
-        from .lowering import Value, NCHW_TO_NHWC, PHYS, fake, _pool_args, hint, is_static
+        from .lowering import Value, NCHW_TO_NHWC, PHYS, fake, _pool_args, hint, is_static, mean_args, plan_mean
 
         L = self.L
         name = _name(node)
@@ -649,28 +651,10 @@ class QLowering:
             done(Value(t, "nhwc", dims, v.dynamic[:1] + (False,) * 3, p))
         elif name in MEANS:
             v = ins[0]
-            rank = len(v.shape)
-            if name == "aten._adaptive_avg_pool2d.default":
-                axes, keep = [2, 3], True
-            else:
-                axes = sorted({d % rank for d in node.args[1]})
-                keep = bool(node.args[2]) if len(node.args) > 2 else bool(node.kwargs.get("keepdim", False))
-            out_shape = tuple(1 if d in axes else s for d, s in enumerate(v.shape) if keep or d not in axes)
-            out_dyn = tuple(False if d in axes else s for d, s in enumerate(v.dynamic) if keep or d not in axes)
-            if v.layout == "nhwc":
-                phys_axes = sorted(PHYS[d] for d in axes)
-                remaining_phys = [PHYS.index(pp) for pp in range(4) if pp not in phys_axes]
-                remaining_logical = [d for d in range(4) if d not in axes]
-                if keep:
-                    phys_shape = [1 if d in phys_axes else s for d, s in enumerate(L.phys_shape(v))]
-                    t = L.w.qnode(B.QMEAN, [v.tid], phys_shape, p, B.mean_attrs(phys_axes, True))
-                    return done(Value(t, "nhwc", out_shape, out_dyn, p))
-                if remaining_phys == remaining_logical:
-                    t = L.w.qnode(B.QMEAN, [v.tid], list(out_shape), p, B.mean_attrs(phys_axes, False))
-                    return done(Value(t, "plain", out_shape, out_dyn, p))
-                v = self.to_layout(v, "plain")
-            t = L.w.qnode(B.QMEAN, [v.tid], list(out_shape), p, B.mean_attrs(axes, keep))
-            done(Value(t, "plain", out_shape, out_dyn, p))
+            m = plan_mean(L, v, *mean_args(node, len(v.shape)))
+            v = self.to_layout(v, m.in_layout)
+            t = L.w.qnode(B.QMEAN, [v.tid], m.node_shape, p, B.mean_attrs(m.axes, m.keep))
+            done(Value(t, m.out_layout, m.out_shape, m.out_dyn, p))
         elif name == CAT:
             rank = len(ins[0].shape)
             dim = (node.args[1] if len(node.args) > 1 else 0) % rank
