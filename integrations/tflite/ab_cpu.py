@@ -10,8 +10,8 @@ XNNPACK medians from the same rounds.
 
     python integrations/tflite/ab_cpu.py --libs old.so,new.so [--rounds 30] [--models mnv2,face_landmark,...]
 
-Models: mnv2 (MobileNetV2 224), ssdlite (MobileNetV2-SSDLite 224), mnv2_05
-(MobileNetV2 x0.5 160), mnv3 (MobileNetV3-like 224), or MediaPipe model ids
+Models: the ids of compare.py's BUILT_MODELS (mnv2, ssdlite, mnv2_05, mnv3) and
+INT8_MODELS (q8_mnv2, q8_mnv2_io, q8_mnv2_05, u8_mnv2), or MediaPipe model ids
 (default: MobileNetV2 224 and every MediaPipe model XNNPACK runs).
 """
 
@@ -25,20 +25,12 @@ import time
 from armrest_tflite import harness as h
 from armrest_tflite import interpreter_module, load_delegate
 from armrest_tflite import mediapipe_models as mm
-from armrest_tflite import models
-from compare import geomean
-
-BUILT = {
-    "mnv2": lambda: models.mobilenet_v2(input_size=224).build(),
-    "ssdlite": lambda: models.mobilenet_v2_ssdlite(input_size=224).build(),
-    "mnv2_05": lambda: models.mobilenet_v2(input_size=160, width=0.5).build(),
-    "mnv3": lambda: models.mobilenet_v3_like(input_size=224).build(),
-}
-
+from compare import BUILT_MODELS, INT8_MODELS, bench_inputs, geomean
 
 def model_bytes(name: str) -> bytes:
-    if name in BUILT:
-        return BUILT[name]()
+    for table in (BUILT_MODELS, INT8_MODELS):
+        if name in table:
+            return table[name][1]()
     for p in mm.find_models():
         if mm.model_id(p) == name:
             with open(p, "rb") as f:
@@ -74,7 +66,7 @@ def main() -> int:
         inputs = None
         for it in its.values():
             it.allocate_tensors()
-            inputs = inputs if inputs is not None else mm.inputs_for(it, 0)
+            inputs = inputs if inputs is not None else bench_inputs(it, 0)
             h.set_inputs(it, inputs)
         ms = h.interleaved_latency({k: it.invoke for k, it in its.items()}, rounds=args.rounds,
                                    clock=time.thread_time)

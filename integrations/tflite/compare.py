@@ -42,27 +42,37 @@ from armrest_tflite import models
 KINDS = {"armrest": h.ARMREST, "XNNPACK": h.XNNPACK, "builtin": h.BUILTIN}
 
 
+def _q8(size: int, width: float, dtype, io: str) -> bytes:
+    from armrest_tflite import quant_models as qm
+    return qm.mobilenet_v2_quant(size, width, 1000, dtype, io)
+
+
+# The project's benchmark models: short id -> (table label, builder). The
+# first of each table is the quick one.
+BUILT_MODELS = {
+    "mnv2": ("MobileNetV2 224 (classifier)", lambda: models.mobilenet_v2(input_size=224).build()),
+    "ssdlite": ("MobileNetV2-SSDLite 224", lambda: models.mobilenet_v2_ssdlite(input_size=224).build()),
+    "mnv2_05": ("MobileNetV2 x0.5 160", lambda: models.mobilenet_v2(input_size=160, width=0.5).build()),
+    "mnv3": ("MobileNetV3-like 224", lambda: models.mobilenet_v3_like(input_size=224).build()),
+}
+INT8_MODELS = {
+    "q8_mnv2": ("MobileNetV2 224 int8 (float in/out)", lambda: _q8(224, 1.0, np.int8, "float")),
+    "q8_mnv2_io": ("MobileNetV2 224 int8 (int8 in/out)", lambda: _q8(224, 1.0, np.int8, "quantized")),
+    "q8_mnv2_05": ("MobileNetV2 x0.5 160 int8 (float in/out)", lambda: _q8(160, 0.5, np.int8, "float")),
+    "u8_mnv2": ("MobileNetV2 224 uint8 (uint8 in/out)", lambda: _q8(224, 1.0, np.uint8, "quantized")),
+}
+
+
+def _table(table: dict, quick: bool) -> list[tuple[str, bytes]]:
+    return [(label, build()) for label, build in list(table.values())[:1 if quick else None]]
+
+
 def built_models(quick: bool) -> list[tuple[str, bytes]]:
-    out = [("MobileNetV2 224 (classifier)", models.mobilenet_v2(input_size=224).build())]
-    if not quick:
-        out += [
-            ("MobileNetV2-SSDLite 224", models.mobilenet_v2_ssdlite(input_size=224).build()),
-            ("MobileNetV2 x0.5 160", models.mobilenet_v2(input_size=160, width=0.5).build()),
-            ("MobileNetV3-like 224", models.mobilenet_v3_like(input_size=224).build()),
-        ]
-    return out
+    return _table(BUILT_MODELS, quick)
 
 
 def int8_models(quick: bool) -> list[tuple[str, bytes]]:
-    from armrest_tflite import quant_models as qm
-    out = [("MobileNetV2 224 int8 (float in/out)", qm.mobilenet_v2_quant(224, 1.0, 1000, np.int8, "float"))]
-    if not quick:
-        out += [
-            ("MobileNetV2 224 int8 (int8 in/out)", qm.mobilenet_v2_quant(224, 1.0, 1000, np.int8, "quantized")),
-            ("MobileNetV2 x0.5 160 int8 (float in/out)", qm.mobilenet_v2_quant(160, 0.5, 1000, np.int8, "float")),
-            ("MobileNetV2 224 uint8 (uint8 in/out)", qm.mobilenet_v2_quant(224, 1.0, 1000, np.uint8, "quantized")),
-        ]
-    return out
+    return _table(INT8_MODELS, quick)
 
 
 def bench_inputs(interp, seed: int = 0) -> list[np.ndarray]:
