@@ -16,15 +16,16 @@ pub const UKERNEL_4X32: QUkernel = QUkernel { name: "i8_4x32_avx512vnni", tier: 
 pub const UKERNEL_2X32: QUkernel = QUkernel { name: "i8_2x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 2, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<2> };
 pub const UKERNEL_1X32: QUkernel = QUkernel { name: "i8_1x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 1, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<1> };
 
-/// The `MR x 32` int32 accumulators of one block: `a` is `MR` rows of `kp`
-/// values (`a + 128`); `b` holds, per 4 reduction steps, 32 columns of 4 values.
+/// The `MR x 32` int32 accumulators of one block, each row starting from
+/// `init`: `a` is `MR` rows of `kp` values (`a + 128`); `b` holds, per 4
+/// reduction steps, 32 columns of 4 values.
 ///
 /// # Safety
 /// As [`run`].
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dot32<const MR: usize>(kp: usize, a: *const i8, b: *const i8) -> [[__m512i; 2]; MR] {
-    let mut c = [[_mm512_setzero_si512(); 2]; MR];
+unsafe fn dot32<const MR: usize>(kp: usize, a: *const i8, b: *const i8, init: [__m512i; 2]) -> [[__m512i; 2]; MR] {
+    let mut c = [init; MR];
     for g in 0..kp / 4 {
         // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4).
         let (b0, b1) = unsafe { (_mm512_loadu_si512(b.add(g * 128) as *const _), _mm512_loadu_si512(b.add(g * 128 + 64) as *const _)) };
@@ -46,7 +47,7 @@ unsafe fn dot32<const MR: usize>(kp: usize, a: *const i8, b: *const i8) -> [[__m
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
     // SAFETY: the caller's contract.
-    let c = unsafe { dot32::<MR>(kp, a, b) };
+    let c = unsafe { dot32::<MR>(kp, a, b, [_mm512_setzero_si512(); 2]) };
     for (i, ci) in c.iter().enumerate() {
         // SAFETY: acc holds MR rows of 32 i32.
         unsafe {
@@ -89,7 +90,9 @@ pub unsafe fn run16<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc:
 /// `st` (the stages of the block's two 16-column halves, bias included) and
 /// row `i < rows` is stored as int8 at `out + i * ldo` (its first `cols`
 /// values), without the round trip through an accumulator tile.
-/// `LSH`: some column shifts left; `row_corr` (uint8 weights) is added per row.
+/// `LSH`: some column shifts left; `ZP`: the stages add the zero point
+/// after the shift ([`Stage16::zp_late`]); `row_corr` (uint8 weights) is
+/// added per row. The accumulators start from the stages' biases.
 ///
 /// # Safety
 /// As [`run`]; AVX-512 BW/VL are available too; `st` was built for the
@@ -98,7 +101,7 @@ pub unsafe fn run16<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc:
 /// apart, that nothing else accesses.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool>(
+pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool>(
     kp: usize,
     a: *const i8,
     b: *const i8,
@@ -110,7 +113,7 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool>(
     ldo: usize,
 ) {
     // SAFETY: the caller's contract.
-    let c = unsafe { dot32::<MR>(kp, a, b) };
+    let c = unsafe { dot32::<MR>(kp, a, b, [st[0].bias(), st[1].bias()]) };
     let w0 = cols.min(16);
     let w1 = cols.saturating_sub(16);
     let mask = |w: usize| -> __mmask16 { if w >= 16 { 0xffff } else { (1u16 << w) - 1 } };
@@ -127,7 +130,7 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool>(
             if w1 > 0 {
                 // Both halves at once: VPACKSSDW + VPMOVSWB give columns in 4-column groups
                 // [0-3, 16-19, 4-7, 20-23, ...]; one VPERMD restores the order.
-                let v = st[0].clamp32(st[0].apply32::<LSH>(x0), st[1].apply32::<LSH>(x1));
+                let v = st[0].clamp32(st[0].requant32::<LSH, ZP>(x0), st[1].requant32::<LSH, ZP>(x1));
                 let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
                 if cols >= 32 {
                     _mm256_storeu_si256(out.add(i * ldo) as *mut __m256i, v);
@@ -135,7 +138,7 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool>(
                     _mm256_mask_storeu_epi8(out.add(i * ldo), (1u32 << cols) - 1, v);
                 }
             } else {
-                store16_avx512(out.add(i * ldo), w0, m0, st[0].apply::<LSH>(x0));
+                store16_avx512(out.add(i * ldo), w0, m0, st[0].clamp16(st[0].requant32::<LSH, ZP>(x0)));
             }
         }
     }

@@ -575,15 +575,23 @@ unsafe fn fused_tile(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const i8
     use i8_8x32_avx512vnni::run_quant as f;
     // SAFETY: the caller's contract.
     unsafe {
-        match (mr, lsh) {
-            (8, false) => f::<8, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (4, false) => f::<4, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (2, false) => f::<2, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (1, false) => f::<1, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (8, true) => f::<8, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (4, true) => f::<4, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (2, true) => f::<2, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (1, true) => f::<1, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+        match (mr, lsh, st[0].zp_late()) {
+            (8, false, false) => f::<8, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (4, false, false) => f::<4, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (2, false, false) => f::<2, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (1, false, false) => f::<1, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (8, true, false) => f::<8, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (4, true, false) => f::<4, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (2, true, false) => f::<2, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (1, true, false) => f::<1, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (8, false, true) => f::<8, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (4, false, true) => f::<4, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (2, false, true) => f::<2, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (1, false, true) => f::<1, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (8, true, true) => f::<8, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (4, true, true) => f::<4, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (2, true, true) => f::<2, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (1, true, true) => f::<1, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
             _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
         }
     }
