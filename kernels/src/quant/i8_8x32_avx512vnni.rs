@@ -118,28 +118,44 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool>
     let w1 = cols.saturating_sub(16);
     let mask = |w: usize| -> __mmask16 { if w >= 16 { 0xffff } else { (1u16 << w) - 1 } };
     let m0 = mask(w0);
-    for (i, ci) in c.iter().enumerate().take(rows) {
-        let (mut x0, mut x1) = (ci[0], ci[1]);
-        if let Some(rc) = row_corr {
-            let r = _mm512_set1_epi32(rc[i]);
-            x0 = _mm512_add_epi32(x0, r);
-            x1 = _mm512_add_epi32(x1, r);
-        }
-        // SAFETY: row i of the caller's output region: its first cols <= 32 bytes (masked below 32).
-        unsafe {
-            if w1 > 0 {
-                // Both halves at once: VPACKSSDW + VPMOVSWB give columns in 4-column groups
-                // [0-3, 16-19, 4-7, 20-23, ...]; one VPERMD restores the order.
-                let v = st[0].clamp32(st[0].requant32::<LSH, ZP>(x0), st[1].requant32::<LSH, ZP>(x1));
-                let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
-                if cols >= 32 {
-                    _mm256_storeu_si256(out.add(i * ldo) as *mut __m256i, v);
-                } else {
-                    _mm256_mask_storeu_epi8(out.add(i * ldo), (1u32 << cols) - 1, v);
+    // The rows by hand, with constant indices, so the accumulators stay in
+    // registers (a loop over a run-time row count went through the stack).
+    macro_rules! row {
+        ($i:expr) => {
+            if let Some(ci) = c.get($i).filter(|_| $i < rows) {
+                let i: usize = $i;
+                let (mut x0, mut x1) = (ci[0], ci[1]);
+                if let Some(rc) = row_corr {
+                    let r = _mm512_set1_epi32(rc[i]);
+                    x0 = _mm512_add_epi32(x0, r);
+                    x1 = _mm512_add_epi32(x1, r);
                 }
-            } else {
-                store16_avx512(out.add(i * ldo), w0, m0, st[0].clamp16(st[0].requant32::<LSH, ZP>(x0)));
+                // SAFETY: row i of the caller's output region: its first cols <= 32 bytes (masked below 32).
+                unsafe {
+                    if w1 > 0 {
+                        // Both halves at once: VPACKSSDW + VPMOVSWB give columns in 4-column groups
+                        // [0-3, 16-19, 4-7, 20-23, ...]; one VPERMD restores the order.
+                        let v = st[0].clamp32(st[0].requant32::<LSH, ZP>(x0), st[1].requant32::<LSH, ZP>(x1));
+                        let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+                        if cols >= 32 {
+                            _mm256_storeu_si256(out.add(i * ldo) as *mut __m256i, v);
+                        } else {
+                            _mm256_mask_storeu_epi8(out.add(i * ldo), (1u32 << cols) - 1, v);
+                        }
+                    } else {
+                        store16_avx512(out.add(i * ldo), w0, m0, st[0].clamp16(st[0].requant32::<LSH, ZP>(x0)));
+                    }
+                }
             }
-        }
+        };
     }
+    row!(0);
+    row!(1);
+    row!(2);
+    row!(3);
+    row!(4);
+    row!(5);
+    row!(6);
+    row!(7);
+    const { assert!(MR <= 8) };
 }
