@@ -159,3 +159,68 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool>
     row!(7);
     const { assert!(MR <= 8) };
 }
+
+/// [`run16`] with the output stage fused (as [`run_quant`] for the 16-column
+/// tile): the `MR x 16` accumulators start from the stage's bias, go through
+/// `st` and row `i < rows` is stored as int8 at `out + i * ldo` (its first
+/// `cols` values).
+///
+/// # Safety
+/// As [`run16`]; AVX-512 BW/VL are available too; `st` was built for the
+/// block's columns (`cols` ≤ 16 of them) and `ZP` is its
+/// [`Stage16::zp_late`]; `row_corr` has `rows` values; `rows ≤ MR ≤ 12`;
+/// `out` has `rows` rows of `cols` writable bytes, `ldo` apart, that nothing
+/// else accesses.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(crate) unsafe fn run16_quant<const MR: usize, const LSH: bool, const ZP: bool>(
+    kp: usize,
+    a: *const i8,
+    b: *const i8,
+    st: &Stage16,
+    row_corr: Option<&[i32]>,
+    rows: usize,
+    cols: usize,
+    out: *mut i8,
+    ldo: usize,
+) {
+    let mut c = [st.bias(); MR];
+    for g in 0..kp / 4 {
+        // SAFETY: group g of the block: 64 bytes inside it (g < kp / 4).
+        let b0 = unsafe { _mm512_loadu_si512(b.add(g * 64) as *const _) };
+        for (i, ci) in c.iter_mut().enumerate() {
+            // SAFETY: row i of the strip has kp values; 4 of them from 4 * g.
+            let av = _mm512_set1_epi32(unsafe { (a.add(i * kp + g * 4) as *const i32).read_unaligned() });
+            *ci = _mm512_dpbusd_epi32(*ci, av, b0);
+        }
+    }
+    let w = cols.min(16);
+    let m: __mmask16 = if w >= 16 { 0xffff } else { (1u16 << w) - 1 };
+    // The rows by hand, with constant indices (see run_quant).
+    macro_rules! row {
+        ($i:expr) => {
+            if let Some(ci) = c.get($i).filter(|_| $i < rows) {
+                let i: usize = $i;
+                let mut x = *ci;
+                if let Some(rc) = row_corr {
+                    x = _mm512_add_epi32(x, _mm512_set1_epi32(rc[i]));
+                }
+                // SAFETY: row i of the caller's output region: its first w <= 16 bytes.
+                unsafe { store16_avx512(out.add(i * ldo), w, m, st.clamp16(st.requant32::<LSH, ZP>(x))) };
+            }
+        };
+    }
+    row!(0);
+    row!(1);
+    row!(2);
+    row!(3);
+    row!(4);
+    row!(5);
+    row!(6);
+    row!(7);
+    row!(8);
+    row!(9);
+    row!(10);
+    row!(11);
+    const { assert!(MR <= 12) };
+}
