@@ -525,7 +525,7 @@ fn fused_stages_with_late_zero_point() {
                 check_eq(&out, &want, &format!("late-zp qgemm {} m={m} n={n} k={k}", uk.name));
             }
         }
-        for c in [64, 96, 130] {
+        for c in [32, 64, 96, 130] {
             let s = Nhwc { n: 1, h: 5, w: 6, c };
             let win = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
             let mut rng = Rng::new(c as u64);
