@@ -92,6 +92,14 @@ pub struct PackedQDepthwise {
     /// pairs for `output::dw_row_pairs_avx512vnni` (empty otherwise).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pairs: Vec<i16>,
+    /// Instead of `pairs` where every `w − w_zp` fits int8 and the channel
+    /// count suits 64-channel blocks: `w − w_zp` as int8 tap quads for
+    /// `output::dw_row_quads_avx512vnni` (empty otherwise).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    quads: Vec<i8>,
+    /// `bias' − 128·Σ_t (w − w_zp)` per channel, with `quads` (empty otherwise).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    quad_bias: Vec<i32>,
     /// The output-stage parameters of the last call, and (for the pair kernel) the same in
     /// its lane order with the bias.
     params: output::ParamsCache<DwParams>,
@@ -126,6 +134,43 @@ fn pack_dw_pairs(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec
         }
     }
     out
+}
+
+/// The int8 tap-quad plane of the AVX-512 VNNI depthwise row kernel for
+/// multiplier 1: per block of 64 channels, per quad `g` of taps `4g .. 4g + 4`,
+/// 256 bytes: four accumulators of 16 lanes, each lane the 4 taps' `w − w_zp`
+/// of its channel (`output::dw_quad_channel`), zero for a missing tap or
+/// channel. The caller checked that every `w − w_zp` fits int8.
+#[cfg(target_arch = "x86_64")]
+fn pack_dw_quads(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i8> {
+    let nq = taps.div_ceil(4);
+    let blocks = c.div_ceil(64);
+    let mut out = vec![0i8; blocks * nq * 256];
+    for b in 0..blocks {
+        for g in 0..nq {
+            for i in 0..64 {
+                let ch = b * 64 + output::dw_quad_channel(i);
+                for s in 0..4 {
+                    let t = 4 * g + s;
+                    if t < taps && ch < c {
+                        out[(b * nq + g) * 256 + i * 4 + s] = (w_1hwc[t * c + ch] as i32 - w_zero_point) as i8;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether the tap-quad kernel runs `c` channels faster than the tap-pair
+/// one: per 64 channels and pixel (9 taps) it takes ~115 instructions to the
+/// pair kernel's ~140, but a partly used 64-channel block costs as much as a
+/// whole one, so it pays only where it needs no more 32-channel halves than
+/// the pairs do (measured: 28x28x192 and 14x14x576 faster, 96 and 144
+/// channels not).
+#[cfg(target_arch = "x86_64")]
+fn quads_pay(c: usize) -> bool {
+    c >= 64 && c.div_ceil(64) * 2 == c.div_ceil(32)
 }
 
 impl PackedQDepthwise {
@@ -164,18 +209,39 @@ impl PackedQDepthwise {
             }
         }
         #[cfg(target_arch = "x86_64")]
-        let pairs = if dm == 1 && uk.name == super::i8_dw_x86::UKERNEL_AVX512.name && (-128..=127).contains(&w_zero_point) {
-            pack_dw_pairs(taps, in_c, w_1hwc, w_zero_point)
+        let vnni_row = dm == 1 && uk.name == super::i8_dw_x86::UKERNEL_AVX512.name && (-128..=127).contains(&w_zero_point);
+        #[cfg(target_arch = "x86_64")]
+        let (quads, quad_bias) = if vnni_row && quads_pay(in_c) && w_1hwc[..taps * in_c].iter().all(|&v| (-128..=127).contains(&(v as i32 - w_zero_point))) {
+            // The quad kernel reads `a + 128`: its bias also carries `− 128·Σ_t (w − w_zp)`.
+            let quad_bias = (0..in_c)
+                .map(|oc| {
+                    let sum = (0..taps).fold(0i32, |s, t| s.wrapping_add(w_1hwc[t * in_c + oc] as i32 - w_zero_point));
+                    bias_f[oc].wrapping_sub(sum.wrapping_mul(128))
+                })
+                .collect();
+            (pack_dw_quads(taps, in_c, w_1hwc, w_zero_point), quad_bias)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
+        #[cfg(target_arch = "x86_64")]
+        let pairs = if vnni_row && quads.is_empty() { pack_dw_pairs(taps, in_c, w_1hwc, w_zero_point) } else { Vec::new() };
         #[cfg(not(target_arch = "x86_64"))]
-        let pairs = Vec::new();
-        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs, params: Default::default() }
+        let (pairs, quads, quad_bias) = (Vec::new(), Vec::new(), Vec::new());
+        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs, quads, quad_bias, params: Default::default() }
     }
 
     pub fn kernel_name(&self) -> &'static str {
         self.ukernel.name
+    }
+    /// The fused row kernel multiplier-1 layers run on the AVX-512 VNNI tier
+    /// when their output stage is vector-exact ("quads", "pairs"), or "" (tests).
+    #[cfg(test)]
+    pub(crate) fn row_kernel(&self) -> &'static str {
+        match (self.quads.is_empty(), self.pairs.is_empty()) {
+            (false, _) => "quads",
+            (true, false) => "pairs",
+            _ => "",
+        }
     }
     /// The tier these weights are packed for.
     pub fn tier(&self) -> QTier {
@@ -215,7 +281,13 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
         let params = output::OutParams::new(q, out_c);
         // The pair kernel's stage parameters and bias in its lane order.
         #[cfg(target_arch = "x86_64")]
-        let pair = (dm == 1 && params.vector_ok && !w.pairs.is_empty()).then(|| params.dw_pair_order(c, &w.bias));
+        let pair = if !params.vector_ok {
+            None
+        } else if !w.quads.is_empty() {
+            Some(params.dw_quad_order(c, &w.quad_bias))
+        } else {
+            (dm == 1 && !w.pairs.is_empty()).then(|| params.dw_pair_order(c, &w.bias))
+        };
         #[cfg(not(target_arch = "x86_64"))]
         let pair = None;
         (params, pair)
@@ -243,8 +315,20 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
         // SAFETY: pair parameters exist only for the AVX-512 VNNI tier, which was detected (its
         // kernel was chosen); they are in pair order with whole blocks of 32 (dw_pair_order).
         #[cfg(target_arch = "x86_64")]
-        let pair_stages = pair_params.as_ref().map(|(pq, pbias)| unsafe { output::dw_pair_stages_avx512(pq, c, pbias) });
+        let pair_stages = pair_params.as_ref().map(|(pq, pbias)| unsafe {
+            if w.quads.is_empty() {
+                output::dw_pair_stages_avx512(pq, c, pbias)
+            } else {
+                output::dw_quad_stages_avx512(pq, c, pbias)
+            }
+        });
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
+            // The pair and quad row kernels read the pointers tap-major (`t * ow + px`: each
+            // tap's row is filled contiguously), the others pixel-major (`px * taps + t`).
+            #[cfg(target_arch = "x86_64")]
+            let tap_major = pair_stages.is_some();
+            #[cfg(not(target_arch = "x86_64"))]
+            let tap_major = false;
             let (b, oy) = (row / oh, row % oh);
             let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
             for ky in 0..kh {
@@ -255,16 +339,29 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                         Some(_) => tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w),
                         None => (0, 0),
                     };
-                    for px in (0..lo).chain(hi..ow) {
-                        ptrs[px * taps + t] = zero.as_ptr();
+                    if tap_major {
+                        let tap_row = &mut ptrs[t * ow..(t + 1) * ow];
+                        tap_row[..lo].fill(zero.as_ptr());
+                        tap_row[hi..].fill(zero.as_ptr());
+                    } else {
+                        for px in (0..lo).chain(hi..ow) {
+                            ptrs[px * taps + t] = zero.as_ptr();
+                        }
                     }
                     if let Some(iy) = iy.filter(|_| lo < hi) {
                         // Input column of pixel lo; each next pixel is `stride_w` columns on.
                         let first = &image[(iy * in_shape.w + lo * win.stride_w + kx * win.dilation_w - win.pad_left) * c..];
                         let step = win.stride_w * c;
-                        for (i, px) in (lo..hi).enumerate() {
-                            // In bounds: tap_columns keeps every column of lo..hi inside the row.
-                            ptrs[px * taps + t] = first.as_ptr().wrapping_add(i * step);
+                        if tap_major {
+                            for (i, p) in ptrs[t * ow + lo..t * ow + hi].iter_mut().enumerate() {
+                                // In bounds: tap_columns keeps every column of lo..hi inside the row.
+                                *p = first.as_ptr().wrapping_add(i * step);
+                            }
+                        } else {
+                            for (i, px) in (lo..hi).enumerate() {
+                                // In bounds: tap_columns keeps every column of lo..hi inside the row.
+                                ptrs[px * taps + t] = first.as_ptr().wrapping_add(i * step);
+                            }
                         }
                     }
                 }
@@ -273,11 +370,19 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
             if let (Some(stages), Some((pq, _))) = (&pair_stages, pair_params) {
                 // SAFETY: the pairs exist only for the AVX-512 VNNI tier, which was detected (its
                 // kernel was chosen), so AVX-512 F/BW/VL/VNNI are; the stages were built from the
-                // pair-order parameters (vector_ok) for c; every pointer is an in-bounds input pixel
-                // (c values) or the c zero-point bytes; the pair plane is this layer's for c and
+                // pair-order parameters (vector_ok) for c; every pointer (tap-major here) is an
+                // in-bounds input pixel (c values) or the c zero-point bytes; the pair plane is this layer's for c and
                 // taps; output row `row` (ow pixels of c values) lies inside `output` (asserted
                 // above) and belongs to this task alone.
-                unsafe { output::dw_row_pairs_avx512vnni(stages, pq.any_lsh, c, taps, ow, ptrs.as_ptr(), w.pairs.as_ptr(), dst.ptr().add(row * ow * out_c)) };
+                unsafe {
+                    if w.quads.is_empty() {
+                        output::dw_row_pairs_avx512vnni(stages, pq.any_lsh, c, taps, ow, ptrs.as_ptr(), w.pairs.as_ptr(), dst.ptr().add(row * ow * out_c))
+                    } else {
+                        // As above, with the quad plane and quad-order stages (the quads exist
+                        // only on the same tier, with multiplier 1).
+                        output::dw_row_quads_avx512vnni(stages, pq.any_lsh, c, taps, ow, ptrs.as_ptr(), w.quads.as_ptr(), dst.ptr().add(row * ow * out_c))
+                    }
+                };
                 continue;
             }
             #[cfg(target_arch = "x86_64")]

@@ -16,15 +16,16 @@ pub const UKERNEL_4X32: QUkernel = QUkernel { name: "i8_4x32_avx512vnni", tier: 
 pub const UKERNEL_2X32: QUkernel = QUkernel { name: "i8_2x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 2, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<2> };
 pub const UKERNEL_1X32: QUkernel = QUkernel { name: "i8_1x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 1, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<1> };
 
-/// The `MR x 32` int32 accumulators of one block: `a` is `MR` rows of `kp`
-/// values (`a + 128`); `b` holds, per 4 reduction steps, 32 columns of 4 values.
+/// The `MR x 32` int32 accumulators of one block, each row starting from
+/// `init`: `a` is `MR` rows of `kp` values (`a + 128`); `b` holds, per 4
+/// reduction steps, 32 columns of 4 values.
 ///
 /// # Safety
 /// As [`run`].
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dot32<const MR: usize>(kp: usize, a: *const i8, b: *const i8) -> [[__m512i; 2]; MR] {
-    let mut c = [[_mm512_setzero_si512(); 2]; MR];
+unsafe fn dot32<const MR: usize>(kp: usize, a: *const i8, b: *const i8, init: [__m512i; 2]) -> [[__m512i; 2]; MR] {
+    let mut c = [init; MR];
     for g in 0..kp / 4 {
         // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4).
         let (b0, b1) = unsafe { (_mm512_loadu_si512(b.add(g * 128) as *const _), _mm512_loadu_si512(b.add(g * 128 + 64) as *const _)) };
@@ -46,7 +47,7 @@ unsafe fn dot32<const MR: usize>(kp: usize, a: *const i8, b: *const i8) -> [[__m
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
     // SAFETY: the caller's contract.
-    let c = unsafe { dot32::<MR>(kp, a, b) };
+    let c = unsafe { dot32::<MR>(kp, a, b, [_mm512_setzero_si512(); 2]) };
     for (i, ci) in c.iter().enumerate() {
         // SAFETY: acc holds MR rows of 32 i32.
         unsafe {
@@ -89,7 +90,9 @@ pub unsafe fn run16<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc:
 /// `st` (the stages of the block's two 16-column halves, bias included) and
 /// row `i < rows` is stored as int8 at `out + i * ldo` (its first `cols`
 /// values), without the round trip through an accumulator tile.
-/// `LSH`: some column shifts left; `row_corr` (uint8 weights) is added per row.
+/// `LSH`: some column shifts left; `ZP`: the stages add the zero point
+/// after the shift ([`Stage16::zp_late`]); `row_corr` (uint8 weights) is
+/// added per row. The accumulators start from the stages' biases.
 ///
 /// # Safety
 /// As [`run`]; AVX-512 BW/VL are available too; `st` was built for the
@@ -98,7 +101,7 @@ pub unsafe fn run16<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc:
 /// apart, that nothing else accesses.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool>(
+pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool>(
     kp: usize,
     a: *const i8,
     b: *const i8,
@@ -110,33 +113,114 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool>(
     ldo: usize,
 ) {
     // SAFETY: the caller's contract.
-    let c = unsafe { dot32::<MR>(kp, a, b) };
+    let c = unsafe { dot32::<MR>(kp, a, b, [st[0].bias(), st[1].bias()]) };
     let w0 = cols.min(16);
     let w1 = cols.saturating_sub(16);
     let mask = |w: usize| -> __mmask16 { if w >= 16 { 0xffff } else { (1u16 << w) - 1 } };
     let m0 = mask(w0);
-    for (i, ci) in c.iter().enumerate().take(rows) {
-        let (mut x0, mut x1) = (ci[0], ci[1]);
-        if let Some(rc) = row_corr {
-            let r = _mm512_set1_epi32(rc[i]);
-            x0 = _mm512_add_epi32(x0, r);
-            x1 = _mm512_add_epi32(x1, r);
-        }
-        // SAFETY: row i of the caller's output region: its first cols <= 32 bytes (masked below 32).
-        unsafe {
-            if w1 > 0 {
-                // Both halves at once: VPACKSSDW + VPMOVSWB give columns in 4-column groups
-                // [0-3, 16-19, 4-7, 20-23, ...]; one VPERMD restores the order.
-                let v = st[0].clamp32(st[0].apply32::<LSH>(x0), st[1].apply32::<LSH>(x1));
-                let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
-                if cols >= 32 {
-                    _mm256_storeu_si256(out.add(i * ldo) as *mut __m256i, v);
-                } else {
-                    _mm256_mask_storeu_epi8(out.add(i * ldo), (1u32 << cols) - 1, v);
+    // The rows by hand, with constant indices, so the accumulators stay in
+    // registers (a loop over a run-time row count went through the stack).
+    macro_rules! row {
+        ($i:expr) => {
+            if let Some(ci) = c.get($i).filter(|_| $i < rows) {
+                let i: usize = $i;
+                let (mut x0, mut x1) = (ci[0], ci[1]);
+                if let Some(rc) = row_corr {
+                    let r = _mm512_set1_epi32(rc[i]);
+                    x0 = _mm512_add_epi32(x0, r);
+                    x1 = _mm512_add_epi32(x1, r);
                 }
-            } else {
-                store16_avx512(out.add(i * ldo), w0, m0, st[0].apply::<LSH>(x0));
+                // SAFETY: row i of the caller's output region: its first cols <= 32 bytes (masked below 32).
+                unsafe {
+                    if w1 > 0 {
+                        // Both halves at once: VPACKSSDW + VPMOVSWB give columns in 4-column groups
+                        // [0-3, 16-19, 4-7, 20-23, ...]; one VPERMD restores the order.
+                        let v = st[0].clamp32(st[0].requant32::<LSH, ZP>(x0), st[1].requant32::<LSH, ZP>(x1));
+                        let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+                        if cols >= 32 {
+                            _mm256_storeu_si256(out.add(i * ldo) as *mut __m256i, v);
+                        } else {
+                            _mm256_mask_storeu_epi8(out.add(i * ldo), (1u32 << cols) - 1, v);
+                        }
+                    } else {
+                        store16_avx512(out.add(i * ldo), w0, m0, st[0].clamp16(st[0].requant32::<LSH, ZP>(x0)));
+                    }
+                }
             }
+        };
+    }
+    row!(0);
+    row!(1);
+    row!(2);
+    row!(3);
+    row!(4);
+    row!(5);
+    row!(6);
+    row!(7);
+    const { assert!(MR <= 8) };
+}
+
+/// [`run16`] with the output stage fused (as [`run_quant`] for the 16-column
+/// tile): the `MR x 16` accumulators start from the stage's bias, go through
+/// `st` and row `i < rows` is stored as int8 at `out + i * ldo` (its first
+/// `cols` values).
+///
+/// # Safety
+/// As [`run16`]; AVX-512 BW/VL are available too; `st` was built for the
+/// block's columns (`cols` ≤ 16 of them) and `ZP` is its
+/// [`Stage16::zp_late`]; `row_corr` has `rows` values; `rows ≤ MR ≤ 12`;
+/// `out` has `rows` rows of `cols` writable bytes, `ldo` apart, that nothing
+/// else accesses.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(crate) unsafe fn run16_quant<const MR: usize, const LSH: bool, const ZP: bool>(
+    kp: usize,
+    a: *const i8,
+    b: *const i8,
+    st: &Stage16,
+    row_corr: Option<&[i32]>,
+    rows: usize,
+    cols: usize,
+    out: *mut i8,
+    ldo: usize,
+) {
+    let mut c = [st.bias(); MR];
+    for g in 0..kp / 4 {
+        // SAFETY: group g of the block: 64 bytes inside it (g < kp / 4).
+        let b0 = unsafe { _mm512_loadu_si512(b.add(g * 64) as *const _) };
+        for (i, ci) in c.iter_mut().enumerate() {
+            // SAFETY: row i of the strip has kp values; 4 of them from 4 * g.
+            let av = _mm512_set1_epi32(unsafe { (a.add(i * kp + g * 4) as *const i32).read_unaligned() });
+            *ci = _mm512_dpbusd_epi32(*ci, av, b0);
         }
     }
+    let w = cols.min(16);
+    let m: __mmask16 = if w >= 16 { 0xffff } else { (1u16 << w) - 1 };
+    // The rows by hand, with constant indices (see run_quant).
+    macro_rules! row {
+        ($i:expr) => {
+            if let Some(ci) = c.get($i).filter(|_| $i < rows) {
+                let i: usize = $i;
+                let mut x = *ci;
+                if let Some(rc) = row_corr {
+                    x = _mm512_add_epi32(x, _mm512_set1_epi32(rc[i]));
+                }
+                // SAFETY: row i of the caller's output region: its first w <= 16 bytes.
+                unsafe { store16_avx512(out.add(i * ldo), w, m, st.clamp16(st.requant32::<LSH, ZP>(x))) };
+            }
+        };
+    }
+    row!(0);
+    row!(1);
+    row!(2);
+    row!(3);
+    row!(4);
+    row!(5);
+    row!(6);
+    row!(7);
+    row!(8);
+    row!(9);
+    row!(10);
+    row!(11);
+    const { assert!(MR <= 12) };
 }

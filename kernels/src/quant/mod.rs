@@ -493,16 +493,16 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             };
             #[cfg(target_arch = "x86_64")]
             if let (Some(stages), Dst::Quant { q, ptr }) = (&fused, dst) {
-                // The 8x32 VNNI tiles with the output stage fused, block by block.
+                // The 8x32 / 12x16 VNNI tiles with the output stage fused, block by block.
                 for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
                     let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
                     let cols = nr.min(n0 + nt - j0);
-                    // SAFETY: `strip` is one packed strip of suk (a tail of the 8x32 kernel: same
+                    // SAFETY: `strip` is one packed strip of suk (a tail of uk: same
                     // layouts) for kp, `block` one packed block; the stages were built for columns
                     // j0..j0+cols; rows i0..i0+rows, columns j0..j0+cols of the output lie inside
                     // it (checked by the entry points) and belong to this task alone; the tier is
                     // available (its kernel was chosen).
-                    unsafe { fused_tile(suk.mr, q.any_lsh, kp, strip.as_ptr(), block.as_ptr(), &stages[bi], row_corr, rows, cols, ptr.ptr().add(i0 * ldo + j0), ldo) };
+                    unsafe { fused_tile(suk.mr, nr, q.any_lsh, kp, strip.as_ptr(), block.as_ptr(), &stages[bi], row_corr, rows, cols, ptr.ptr().add(i0 * ldo + j0), ldo) };
                 }
                 i0 += rows;
                 continue;
@@ -547,12 +547,15 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
     });
 }
 
-/// The output stages of a task's 32-column blocks when its tiles run fused
-/// (the `i8_8x32_avx512vnni` kernel into int8 through the vector stage).
+/// The output stages of a task's `nr`-column blocks when its tiles run fused
+/// (the `i8_8x32_avx512vnni` and `i8_12x16_avx512vnni` kernels into int8
+/// through the vector stage): two 16-column stages per block (a 16-column
+/// block uses the first).
 #[cfg(target_arch = "x86_64")]
 fn fused_stages(uk: &QUkernel, dst: Dst, w: &PackedQGemm, n0: usize, nt: usize) -> Option<Vec<[output::Stage16; 2]>> {
     let Dst::Quant { q, .. } = dst else { return None };
-    if !q.vector_ok || uk.name != i8_8x32_avx512vnni::UKERNEL.name || !uk.tier.is_available() {
+    let fusable = uk.name == i8_8x32_avx512vnni::UKERNEL.name || uk.name == i8_8x32_avx512vnni::UKERNEL_12X16.name;
+    if !q.vector_ok || !fusable || !uk.tier.is_available() {
         return None;
     }
     let stage = |c0: usize, end: usize| {
@@ -562,28 +565,61 @@ fn fused_stages(uk: &QUkernel, dst: Dst, w: &PackedQGemm, n0: usize, nt: usize) 
         // the packed bias (padded to whole blocks); masked-off lanes are not read.
         unsafe { output::Stage16::new(q, c0.min(end), &w.bias[c0.min(w.bias.len())..], m) }
     };
-    Some((n0..n0 + nt).step_by(32).map(|j0| [stage(j0, n0 + nt), stage(j0 + 16, n0 + nt)]).collect())
+    Some((n0..n0 + nt).step_by(uk.nr).map(|j0| [stage(j0, n0 + nt), stage(j0 + 16, (n0 + nt).min(j0 + uk.nr))]).collect())
 }
 
-/// One fused 8x32 VNNI tile (or one of its row tails).
+/// One fused 8x32 or 12x16 VNNI tile (`nr` 32 or 16), or one of its row tails.
 ///
 /// # Safety
-/// See `i8_8x32_avx512vnni::run_quant`; `mr` is 1, 2, 4 or 8.
+/// See `i8_8x32_avx512vnni::run_quant` (`nr` 32: `mr` is 1, 2, 4 or 8) and
+/// `run16_quant` (`nr` 16: `mr` is 1, 2, 4, 8 or 12).
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn fused_tile(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+    if nr == 16 {
+        macro_rules! f16 {
+            ($mr:literal) => {
+                match (lsh, st[0].zp_late()) {
+                    (false, false) => i8_8x32_avx512vnni::run16_quant::<$mr, false, false>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
+                    (true, false) => i8_8x32_avx512vnni::run16_quant::<$mr, true, false>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
+                    (false, true) => i8_8x32_avx512vnni::run16_quant::<$mr, false, true>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
+                    (true, true) => i8_8x32_avx512vnni::run16_quant::<$mr, true, true>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
+                }
+            };
+        }
+        // SAFETY: the caller's contract.
+        unsafe {
+            match mr {
+                12 => f16!(12),
+                8 => f16!(8),
+                4 => f16!(4),
+                2 => f16!(2),
+                1 => f16!(1),
+                _ => unreachable!("the 12x16 VNNI kernel has 1, 2, 4, 8 and 12 row variants"),
+            }
+        }
+        return;
+    }
     use i8_8x32_avx512vnni::run_quant as f;
     // SAFETY: the caller's contract.
     unsafe {
-        match (mr, lsh) {
-            (8, false) => f::<8, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (4, false) => f::<4, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (2, false) => f::<2, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (1, false) => f::<1, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (8, true) => f::<8, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (4, true) => f::<4, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (2, true) => f::<2, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (1, true) => f::<1, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+        match (mr, lsh, st[0].zp_late()) {
+            (8, false, false) => f::<8, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (4, false, false) => f::<4, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (2, false, false) => f::<2, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (1, false, false) => f::<1, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (8, true, false) => f::<8, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (4, true, false) => f::<4, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (2, true, false) => f::<2, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (1, true, false) => f::<1, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (8, false, true) => f::<8, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (4, false, true) => f::<4, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (2, false, true) => f::<2, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (1, false, true) => f::<1, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (8, true, true) => f::<8, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (4, true, true) => f::<4, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (2, true, true) => f::<2, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (1, true, true) => f::<1, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
             _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
         }
     }

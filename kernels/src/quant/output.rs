@@ -67,6 +67,10 @@ pub(crate) struct OutParams {
     pub vector_ok: bool,
     /// TFLite's single-rounding multiply (scalar stage only).
     pub single: bool,
+    /// Some column shifts right by more than 22: the AVX-512 stage adds the
+    /// zero point after the shift instead of folding it into its rounding constant.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub zp_late: bool,
 }
 
 impl OutParams {
@@ -88,7 +92,8 @@ impl OutParams {
         let any_lsh = lsh.iter().any(|&s| s != 0);
         let all_rsh = rsh.iter().all(|&s| s > 0);
         let single = rounding == Rounding::Single;
-        OutParams { mult, lsh, rsh, nrsh, any_lsh, all_rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok, single }
+        let zp_late = rsh.iter().any(|&s| s > 22);
+        OutParams { mult, lsh, rsh, nrsh, any_lsh, all_rsh, zp: q.zero_point, min: q.min, max: q.max, vector_ok, single, zp_late }
     }
 
     /// The reference output stage for column `j`.
@@ -440,6 +445,18 @@ pub(crate) use avx512::dw_row as dw_row_avx512;
 pub(crate) use avx512::{store16 as store16_avx512, Stage16};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::{dw_pair_stages as dw_pair_stages_avx512, dw_row_pairs as dw_row_pairs_avx512vnni};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx512::{dw_quad_stages as dw_quad_stages_avx512, dw_row_quads as dw_row_quads_avx512vnni};
+
+/// Lane order of the tap-quad depthwise kernel: position `i` of a block of 64
+/// (accumulator `i / 16`, its lane `i % 16`) holds channel `16L + 4·acc + j`,
+/// `L = lane / 4` (the 128-bit lane), `j = lane % 4`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn dw_quad_channel(i: usize) -> usize {
+    let (acc, lane) = (i / 16, i % 16);
+    16 * (lane / 4) + 4 * acc + lane % 4
+}
 
 /// Lane order of the pair depthwise kernel: position `i` of a block of 32
 /// (`i < 16`: low accumulator lane `i`, else high lane `i − 16`) holds
@@ -457,8 +474,21 @@ impl OutParams {
     /// pair depthwise kernel ([`dw_pair_channel`]), padded to whole blocks of 32
     /// with multiplier 0 and bias 0.
     pub(crate) fn dw_pair_order(&self, c: usize, bias: &[i32]) -> (OutParams, Vec<i32>) {
-        let len = c.div_ceil(32) * 32;
-        let src = |i: usize| i / 32 * 32 + dw_pair_channel(i % 32);
+        self.dw_block_order(c, bias, 32, dw_pair_channel)
+    }
+
+    /// The same in the lane order of the tap-quad kernel ([`dw_quad_channel`],
+    /// whole blocks of 64).
+    pub(crate) fn dw_quad_order(&self, c: usize, bias: &[i32]) -> (OutParams, Vec<i32>) {
+        self.dw_block_order(c, bias, 64, dw_quad_channel)
+    }
+
+    /// These parameters (and `bias`) for `c` channels with position `i` of
+    /// every block of `block` taking channel `channel(i % block)` of that
+    /// block, padded to whole blocks with multiplier 0 and bias 0.
+    fn dw_block_order(&self, c: usize, bias: &[i32], block: usize, channel: fn(usize) -> usize) -> (OutParams, Vec<i32>) {
+        let len = c.div_ceil(block) * block;
+        let src = |i: usize| i / block * block + channel(i % block);
         let pick = |v: &[i32]| (0..len).map(|i| if src(i) < c { v[src(i)] } else { 0 }).collect::<Vec<i32>>();
         let p = OutParams {
             mult: pick(&self.mult),
@@ -472,6 +502,7 @@ impl OutParams {
             max: self.max,
             vector_ok: self.vector_ok,
             single: self.single,
+            zp_late: self.zp_late,
         };
         (p, pick(bias))
     }
@@ -533,7 +564,8 @@ mod avx512 {
                 let (nz_even, nz_odd) = (_mm512_cmpneq_epi64_mask(e_even, zero), _mm512_cmpneq_epi64_mask(e_odd, zero));
                 let b30 = _mm512_set1_epi64(1 << 30);
                 let s31 = _mm512_set1_epi64(31);
-                let add_zp = _mm512_cmpgt_epi32_mask(rsh, _mm512_set1_epi32(22)) != 0;
+                // One decision per layer, so every stage of a kernel agrees (`ZP` of requant32).
+                let add_zp = q.zp_late;
                 let zp64 = _mm512_set1_epi64(if add_zp { 0 } else { q.zp as i64 });
                 // K_e (+ zp·2^(31+e) when folded; a left shift of a negative i64 multiplies it).
                 let k = |e: __m512i, nz: __mmask8| {
@@ -572,6 +604,16 @@ mod avx512 {
             _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(y), self.lo), self.hi)
         }
 
+        /// One [`Stage16::requant32`] result as 16 clamped int8 (the end of [`Stage16::apply`]).
+        ///
+        /// # Safety
+        /// AVX-512 F/BW/VL are available.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        pub(crate) unsafe fn clamp16(&self, y: __m512i) -> __m128i {
+            _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(y), self.lo), self.hi)
+        }
+
         /// [`Stage16::apply`] before the narrowing and the clamp: `zp + requant(x + bias)`
         /// per i32 lane (wrapping); [`Stage16::clamp32`] finishes two of them.
         ///
@@ -580,7 +622,41 @@ mod avx512 {
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
         pub(crate) unsafe fn apply32<const LSH: bool>(&self, x: __m512i) -> __m512i {
-            let mut x = _mm512_add_epi32(x, self.bias);
+            let x = _mm512_add_epi32(x, self.bias);
+            // SAFETY: AVX-512 F/BW/VL are enabled in this function.
+            unsafe {
+                if self.add_zp {
+                    self.requant32::<LSH, true>(x)
+                } else {
+                    self.requant32::<LSH, false>(x)
+                }
+            }
+        }
+
+        /// This stage's bias (kernels that start their accumulators from it
+        /// call [`Stage16::requant32`] instead of [`Stage16::apply32`]).
+        #[inline]
+        pub(crate) fn bias(&self) -> __m512i {
+            self.bias
+        }
+
+        /// Whether the zero point is added after the shift (`ZP` of [`Stage16::requant32`]).
+        #[inline]
+        pub(crate) fn zp_late(&self) -> bool {
+            self.add_zp
+        }
+
+        /// [`Stage16::apply32`] of an `x` that already includes the bias:
+        /// `zp + requant(x)` per lane. `ZP` must be [`Stage16::zp_late`]
+        /// (a constant, so the loops carry no zero-point add when it is folded).
+        ///
+        /// # Safety
+        /// AVX-512 F/BW/VL are available.
+        #[inline]
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+        pub(crate) unsafe fn requant32<const LSH: bool, const ZP: bool>(&self, x: __m512i) -> __m512i {
+            debug_assert_eq!(ZP, self.add_zp);
+            let mut x = x;
             if LSH {
                 x = _mm512_sllv_epi32(x, self.lsh);
             }
@@ -597,7 +673,7 @@ mod avx512 {
             // Low dword of every 64-bit result: even lanes from `even`, odd lanes from `odd`.
             let idx = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
             let y = _mm512_permutex2var_epi32(even, idx, odd);
-            if self.add_zp {
+            if ZP {
                 _mm512_add_epi32(y, self.zp)
             } else {
                 y
@@ -829,7 +905,8 @@ mod avx512 {
     /// # Safety
     /// AVX-512 F/BW/VL/VNNI are available; `stages` come from [`dw_pair_stages`]
     /// for `c` and parameters with `vector_ok`; `lsh`: some column shifts left;
-    /// `ptrs` holds `ow * taps` pointers to `c` readable bytes each; `pairs`
+    /// `ptrs` holds `ow * taps` pointers to `c` readable bytes each, tap-major
+    /// (pixel `px`'s tap `t` at `t * ow + px`); `pairs`
     /// is the pair plane of `dw::pack_dw_pairs` for `c` and `taps`; `out` has
     /// `ow * c` writable bytes nothing else accesses.
     #[allow(clippy::too_many_arguments)]
@@ -837,10 +914,11 @@ mod avx512 {
     pub(crate) unsafe fn dw_row_pairs(stages: &[Stage16], lsh: bool, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
         // SAFETY: the caller's contract (AVX-512 F/BW/VL/VNNI are enabled in this function).
         unsafe {
-            if lsh {
-                dw_row_pairs_with::<true>(stages, c, taps, ow, ptrs, pairs, out)
-            } else {
-                dw_row_pairs_with::<false>(stages, c, taps, ow, ptrs, pairs, out)
+            match (lsh, stages.first().is_some_and(|s| s.zp_late())) {
+                (false, false) => dw_row_pairs_with::<false, false>(stages, c, taps, ow, ptrs, pairs, out),
+                (true, false) => dw_row_pairs_with::<true, false>(stages, c, taps, ow, ptrs, pairs, out),
+                (false, true) => dw_row_pairs_with::<false, true>(stages, c, taps, ow, ptrs, pairs, out),
+                (true, true) => dw_row_pairs_with::<true, true>(stages, c, taps, ow, ptrs, pairs, out),
             }
         }
     }
@@ -857,14 +935,15 @@ mod avx512 {
         (0..c.div_ceil(32) * 2).map(|h| unsafe { Stage16::new(q, h * 16, &bias[h * 16..], 0xffff) }).collect()
     }
 
-    /// [`dw_row_pairs`] for known left shifts (`LSH`).
+    /// [`dw_row_pairs`] for known left shifts (`LSH`) and zero-point placement
+    /// (`ZP`: [`Stage16::zp_late`]); the accumulators start from the bias.
     ///
     /// # Safety
     /// As [`dw_row_pairs`].
     #[allow(clippy::too_many_arguments)]
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn dw_row_pairs_with<const LSH: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
+    unsafe fn dw_row_pairs_with<const LSH: bool, const ZP: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
         let np = taps.div_ceil(2);
         let full = taps / 2;
         let mut c0 = 0;
@@ -875,13 +954,13 @@ mod avx512 {
             // SAFETY: block c0 / 32 of the pair plane: np pairs of 64 values.
             let wb = unsafe { pairs.add(c0 / 32 * np * 64) };
             for px in 0..ow {
-                // SAFETY: pointers (px, 0 .. taps) exist; each has c readable bytes, of which the
+                // SAFETY: pointers (px, 0 .. taps) exist (tap-major); each has c readable bytes, of which the
                 // w from c0 are read (masked); pair p of the block has 64 values; AVX-512
                 // F/BW/VL/VNNI are enabled; bytes c0 .. c0 + w of pixel px of the output row.
                 unsafe {
-                    let pp = ptrs.add(px * taps);
-                    let ld = |t: usize| _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, (*pp.add(t)).add(c0)));
-                    let (mut lo, mut hi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+                    let pp = ptrs.add(px);
+                    let ld = |t: usize| _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, (*pp.add(t * ow)).add(c0)));
+                    let (mut lo, mut hi) = (st_lo.bias(), st_hi.bias());
                     for p in 0..full {
                         let (x0, x1) = (ld(2 * p), ld(2 * p + 1));
                         let wp = wb.add(p * 64);
@@ -897,7 +976,7 @@ mod avx512 {
                     }
                     // Both stages have the layer's clamp bounds. VPACKSSDW's in-lane interleave
                     // (four low lanes, four high lanes) undoes the tap-pair interleave.
-                    let v = st_lo.clamp32(st_lo.apply32::<LSH>(lo), st_hi.apply32::<LSH>(hi));
+                    let v = st_lo.clamp32(st_lo.requant32::<LSH, ZP>(lo), st_hi.requant32::<LSH, ZP>(hi));
                     let o = out.add(px * c + c0);
                     if w == 32 {
                         _mm256_storeu_si256(o as *mut __m256i, v);
@@ -907,6 +986,118 @@ mod avx512 {
                 }
             }
             c0 += 32;
+        }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1 and the
+    /// output stage fused, on tap quads with VPDPBUSD (AVX-512 VNNI): per
+    /// block of 64 channels (the last one masked) and pixel, the inputs of
+    /// taps `4g .. 4g + 4` are read as unsigned (`a + 128`, one XOR) and
+    /// interleaved bytewise (VPUNPCKL/HBW, then VPUNPCKL/HWD, within 128-bit
+    /// lanes), so one VPDPBUSD adds four taps' products to each of 16
+    /// channels; missing taps of the last quad meet zero weights. The
+    /// interleave puts channel `16L + 4·acc + j` in lane `4L + j` of
+    /// accumulator `acc` ([`super::dw_quad_channel`]); the weights, the bias
+    /// (which carries `− 128·Σ_t w`) and the stage parameters are packed in
+    /// that order, and the in-lane VPACKSSDW / VPACKSSWB of the four results
+    /// restore the channel order. The accumulators wrap like the scalar
+    /// kernel's (`Σ (a + 128)·w − 128·Σ w = Σ a·w` modulo 2^32), so they are identical.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL/VNNI are available; `stages` come from [`dw_quad_stages`]
+    /// for `c` and parameters with `vector_ok`; `lsh`: some column shifts left;
+    /// `ptrs` holds `ow * taps` pointers to `c` readable bytes each, tap-major
+    /// (pixel `px`'s tap `t` at `t * ow + px`); `quads`
+    /// is the quad plane of `dw::pack_dw_quads` for `c` and `taps`; `out` has
+    /// `ow * c` writable bytes nothing else accesses.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(crate) unsafe fn dw_row_quads(stages: &[Stage16], lsh: bool, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, quads: *const i8, out: *mut i8) {
+        // SAFETY: the caller's contract (AVX-512 F/BW/VL/VNNI are enabled in this function).
+        unsafe {
+            match (lsh, stages.first().is_some_and(|s| s.zp_late())) {
+                (false, false) => dw_row_quads_with::<false, false>(stages, c, taps, ow, ptrs, quads, out),
+                (true, false) => dw_row_quads_with::<true, false>(stages, c, taps, ow, ptrs, quads, out),
+                (false, true) => dw_row_quads_with::<false, true>(stages, c, taps, ow, ptrs, quads, out),
+                (true, true) => dw_row_quads_with::<true, true>(stages, c, taps, ow, ptrs, quads, out),
+            }
+        }
+    }
+
+    /// The stages of [`dw_row_quads`] for `c` channels: four per block of 64
+    /// (one per accumulator), built once per call.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL are available; `q` and `bias` are in quad order with
+    /// `c.div_ceil(64) * 64` columns ([`super::OutParams::dw_quad_order`]).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(crate) unsafe fn dw_quad_stages(q: &OutParams, c: usize, bias: &[i32]) -> Vec<Stage16> {
+        // SAFETY: q and bias have whole blocks of 64 columns (the caller's contract).
+        (0..c.div_ceil(64) * 4).map(|h| unsafe { Stage16::new(q, h * 16, &bias[h * 16..], 0xffff) }).collect()
+    }
+
+    /// [`dw_row_quads`] for known left shifts (`LSH`) and zero-point placement
+    /// (`ZP`: [`Stage16::zp_late`], the same for every stage of a layer); the
+    /// accumulators start from the bias.
+    ///
+    /// # Safety
+    /// As [`dw_row_quads`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn dw_row_quads_with<const LSH: bool, const ZP: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, quads: *const i8, out: *mut i8) {
+        let nq = taps.div_ceil(4);
+        let full = taps / 4;
+        let rest = taps % 4;
+        let flip = _mm512_set1_epi8(-128);
+        let mut c0 = 0;
+        while c0 < c {
+            let w = (c - c0).min(64);
+            let m: __mmask64 = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
+            let st = &stages[c0 / 16..c0 / 16 + 4];
+            // Every stage has the layer's clamp bounds.
+            let (lo, hi) = (_mm512_broadcastb_epi8(st[0].lo), _mm512_broadcastb_epi8(st[0].hi));
+            // SAFETY: block c0 / 64 of the quad plane: nq quads of 256 bytes.
+            let wb = unsafe { quads.add(c0 / 64 * nq * 256) };
+            for px in 0..ow {
+                // SAFETY: pointers (px, 0 .. taps) exist (tap-major); each has c readable bytes, of which the
+                // w from c0 are read (masked); quad g of the block has 256 bytes; AVX-512
+                // F/BW/VL/VNNI are enabled; bytes c0 .. c0 + w of pixel px of the output row.
+                unsafe {
+                    let pp = ptrs.add(px);
+                    let ld = |t: usize| _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, (*pp.add(t * ow)).add(c0)), flip);
+                    let mut acc = [st[0].bias(), st[1].bias(), st[2].bias(), st[3].bias()];
+                    let mut dot = |x: [__m512i; 4], wq: *const i8| {
+                        let (a, b) = (_mm512_unpacklo_epi8(x[0], x[1]), _mm512_unpackhi_epi8(x[0], x[1]));
+                        let (cc, d) = (_mm512_unpacklo_epi8(x[2], x[3]), _mm512_unpackhi_epi8(x[2], x[3]));
+                        let v = [_mm512_unpacklo_epi16(a, cc), _mm512_unpackhi_epi16(a, cc), _mm512_unpacklo_epi16(b, d), _mm512_unpackhi_epi16(b, d)];
+                        for (j, (s, vj)) in acc.iter_mut().zip(v).enumerate() {
+                            *s = _mm512_dpbusd_epi32(*s, vj, _mm512_loadu_si512(wq.add(64 * j) as *const _));
+                        }
+                    };
+                    for g in 0..full {
+                        dot([ld(4 * g), ld(4 * g + 1), ld(4 * g + 2), ld(4 * g + 3)], wb.add(g * 256));
+                    }
+                    if rest > 0 {
+                        // The missing taps meet zero weights: any bytes do.
+                        let t0 = 4 * full;
+                        let x0 = ld(t0);
+                        let x1 = if rest > 1 { ld(t0 + 1) } else { x0 };
+                        let x2 = if rest > 2 { ld(t0 + 2) } else { x0 };
+                        dot([x0, x1, x2, x0], wb.add(full * 256));
+                    }
+                    let y01 = _mm512_packs_epi32(st[0].requant32::<LSH, ZP>(acc[0]), st[1].requant32::<LSH, ZP>(acc[1]));
+                    let y23 = _mm512_packs_epi32(st[2].requant32::<LSH, ZP>(acc[2]), st[3].requant32::<LSH, ZP>(acc[3]));
+                    let v = _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(y01, y23), lo), hi);
+                    let o = out.add(px * c + c0);
+                    if w == 64 {
+                        _mm512_storeu_si512(o as *mut _, v);
+                    } else {
+                        _mm512_mask_storeu_epi8(o, m, v);
+                    }
+                }
+            }
+            c0 += 64;
         }
     }
 }

@@ -448,6 +448,98 @@ fn qdepthwise_multiplier_one_over_channel_blocks_and_taps() {
     }
 }
 
+/// The AVX-512 VNNI tap-quad depthwise row kernel (multiplier 1, every
+/// `w − w_zp` in int8): channel counts it takes (whole and partial 64-channel
+/// blocks), 1 to 25
+/// taps (whole and partial quads), extreme inputs and weights (-128 / 127:
+/// the largest unsigned products), strides and padding; it is checked to be
+/// the kernel that runs, and a weight zero point that pushes `w − w_zp` out
+/// of int8 is checked to fall back to tap pairs.
+#[test]
+fn qdepthwise_tap_quads_over_blocks_taps_and_extremes() {
+    let tier = QTier::Avx512Vnni;
+    if !tier.is_available() {
+        return;
+    }
+    let pool = ThreadPool::new(1);
+    let mut v = 0usize;
+    for c in [64, 100, 127, 128, 192, 320] {
+        for (kernel, stride, pad) in [((1, 1), (1, 1), [0, 0, 0, 0]), ((1, 2), (1, 1), [0, 1, 0, 0]), ((1, 3), (1, 1), [0, 1, 0, 1]), ((2, 2), (2, 2), [1, 1, 0, 0]), ((3, 3), (1, 1), [1, 1, 1, 1]), ((3, 3), (2, 2), [0, 0, 1, 1]), ((5, 5), (1, 1), [2, 2, 2, 2])] {
+            let s = Nhwc { n: 1 + v % 2, h: 3 + v % 4, w: 4 + v % 3, c };
+            let win = window(kernel, stride, (1, 1), pad);
+            let taps = kernel.0 * kernel.1;
+            let mut rng = Rng::new(900 + v as u64);
+            // Every third case: inputs and weights at the int8 extremes only.
+            let ext = |rng: &mut Rng, n: usize| (0..n).map(|_| if rng.below(2) == 0 { -128 } else { 127 }).collect::<Vec<i8>>();
+            let (x, w) = if v.is_multiple_of(3) { (ext(&mut rng, s.len()), ext(&mut rng, taps * c)) } else { (rng.i8s(s.len()), rng.i8s(taps * c)) };
+            // Variants with weight zero point 0 (variant % 4 in {0, 1}).
+            let variant = 4 * (v % 30) + v % 2;
+            let p = params(&mut rng, variant, c, taps);
+            assert_eq!(p.w_zp, 0);
+            let packed = PackedQDepthwise::pack_tier(tier, kernel.0, kernel.1, c, 1, &w, 0, p.bias.as_deref(), p.a_zp);
+            assert_eq!(packed.row_kernel(), "quads", "c={c}");
+            let want = requant_ref(&dw_ref_acc(&win, s, &x, 1, &w, &p), c, &p.q);
+            let mut out = vec![0i8; want.len()];
+            qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
+            check_eq(&out, &want, &format!("qdepthwise quads {s:?} {win:?} {p:?}"));
+            v += 1;
+        }
+    }
+    // w − w_zp = -128 − 5 does not fit int8, and 96 channels would leave half a
+    // 64-channel block idle: the pair kernel runs.
+    let w = vec![-128i8; 9 * 96];
+    let packed = PackedQDepthwise::pack_tier(tier, 3, 3, 64, 1, &w, 5, None, 0);
+    assert_eq!(packed.row_kernel(), "pairs");
+    let packed = PackedQDepthwise::pack_tier(tier, 3, 3, 96, 1, &w, 0, None, 0);
+    assert_eq!(packed.row_kernel(), "pairs");
+}
+
+/// Layers with a column that shifts right by more than 22 make the AVX-512
+/// stages add the zero point after the shift (`zp_late`, a constant of the
+/// fused kernels): the fused GEMM tiles (8x32 and 12x16, with row tails) and
+/// the depthwise pair and quad rows against the reference, on every tier.
+#[test]
+fn fused_stages_with_late_zero_point() {
+    let pool = ThreadPool::new(1);
+    let late = |n: usize, k: usize| {
+        let requant = (0..n)
+            .map(|j| match j % 3 {
+                0 => Requant { multiplier: (1 << 30) + j as i32 * 4099, shift: -24 - (j % 5) as i32 },
+                _ => Requant::from_real((0.5 + j as f64 / 50.0) / (128.0 * (k as f64).sqrt())),
+            })
+            .collect();
+        let q = QuantOut { requant, zero_point: -7, min: -128, max: 127 };
+        let bias = Some((0..n).map(|j| (j as i32 - 20) * 100_003).collect::<Vec<i32>>());
+        QParams { a_zp: 3, w_zp: 0, bias, q }
+    };
+    for tier in tiers() {
+        for uk in qgemm_ukernels(tier) {
+            for (m, n, k) in [(13, 40, 300), (9, 17, 64), (25, 64, 33)] {
+                let mut rng = Rng::new(m as u64 * 31 + n as u64);
+                let (a, w) = (rng.i8s(m * k), rng.i8s(n * k));
+                let p = late(n, k);
+                let packed = PackedQGemm::pack_ukernel(uk, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+                let want = requant_ref(&gemm_ref_acc(m, n, k, &a, k, &w, &p), n, &p.q);
+                let mut out = vec![0i8; m * n];
+                qgemm(exec(&pool, tier), m, &a, k, &packed, &mut out, n, &p.q);
+                check_eq(&out, &want, &format!("late-zp qgemm {} m={m} n={n} k={k}", uk.name));
+            }
+        }
+        for c in [32, 64, 96, 130] {
+            let s = Nhwc { n: 1, h: 5, w: 6, c };
+            let win = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+            let mut rng = Rng::new(c as u64);
+            let (x, w) = (rng.i8s(s.len()), rng.i8s(9 * c));
+            let p = late(c, 9);
+            let packed = PackedQDepthwise::pack_tier(tier, 3, 3, c, 1, &w, 0, p.bias.as_deref(), p.a_zp);
+            let want = requant_ref(&dw_ref_acc(&win, s, &x, 1, &w, &p), c, &p.q);
+            let mut out = vec![0i8; want.len()];
+            qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
+            check_eq(&out, &want, &format!("late-zp qdepthwise {} ({}) c={c}", packed.kernel_name(), packed.row_kernel()));
+        }
+    }
+}
+
 /// Packed layers keep the output-stage parameters of their last call: calls
 /// alternating between two output quantizations on the same packed weights
 /// (GEMM, depthwise) each match the reference for their own.
