@@ -51,6 +51,8 @@ pub struct Executor {
     isa: Isa,
     pool: Arc<ThreadPool>,
     prepared: bool,
+    /// How each node runs: alone, as the head of a fused chain, or skipped (see [`crate::fuse::plan_chains`]).
+    roles: Vec<crate::fuse::Role>,
     /// Runs of fallback nodes, run by tract.
     #[cfg(feature = "tract")]
     islands: Vec<crate::tract_bridge::Island>,
@@ -91,6 +93,7 @@ impl Executor {
         Ok(Executor {
             #[cfg(feature = "tract")]
             islands: crate::tract_bridge::Island::find(&graph),
+            roles: crate::fuse::plan_chains(&graph),
             graph,
             packed,
             storage,
@@ -140,7 +143,17 @@ impl Executor {
                 None => (&[], &[]),
             };
         }
-        (&node.inputs, &node.outputs)
+        match &self.roles[n] {
+            crate::fuse::Role::Chain(chain) => (&chain.reads, &chain.writes),
+            crate::fuse::Role::Skip => (&[], &[]),
+            crate::fuse::Role::Plain => (&node.inputs, &node.outputs),
+        }
+    }
+
+    /// How many fused chains the executor runs.
+    #[cfg(test)]
+    pub(crate) fn chains(&self) -> usize {
+        self.roles.iter().filter(|r| matches!(r, crate::fuse::Role::Chain(_))).count()
     }
 
     /// Gives every internal tensor its place in the arena. Lifetimes run
@@ -283,10 +296,19 @@ impl Executor {
                 }
                 continue;
             }
-            let out_id = node.outputs[0];
+            let (in_ids, out_id) = match &self.roles[n] {
+                crate::fuse::Role::Skip => continue,
+                crate::fuse::Role::Chain(chain) => (&chain.reads[..], chain.writes[0]),
+                crate::fuse::Role::Plain => (&node.inputs[..], node.outputs[0]),
+            };
             let packed = &self.packed[n];
-            let in_shapes: Vec<&[usize]> = node.inputs.iter().map(|&i| self.shapes[i].as_slice()).collect();
+            let in_shapes: Vec<&[usize]> = in_ids.iter().map(|&i| self.shapes[i].as_slice()).collect();
             let out_shape = self.shapes[out_id].as_slice();
+            let (role, graph, all_packed) = (&self.roles[n], &self.graph, &self.packed);
+            let run_one = |exec: Exec, op: &Op, packed: &Packed, ins: &[&[f32]], in_shapes: &[&[usize]], out_shape: &[usize], out: &mut [f32]| match role {
+                crate::fuse::Role::Chain(chain) => crate::fuse::run_chain(exec, chain, graph, all_packed, in_shapes[0], ins[0], out),
+                _ => run_node(exec, op, packed, ins, in_shapes, out_shape, out),
+            };
             // Detach the output buffer so the inputs can be borrowed alongside it.
             match self.storage[out_id] {
                 Storage::Internal => {
@@ -296,14 +318,14 @@ impl Executor {
                     let (lo, rest) = self.arena.split_at_mut(at);
                     let (out, hi) = rest.split_at_mut(len);
                     let arena = ArenaView { lo, hi, hi_start: at + len };
-                    let ins = gather(&node.inputs, &self.storage, &self.graph, arena, &self.offset_of, &self.lens, inputs, outputs);
-                    run_node(exec, &node.op, packed, &ins, &in_shapes, out_shape, out);
+                    let ins = gather(in_ids, &self.storage, &self.graph, arena, &self.offset_of, &self.lens, inputs, outputs);
+                    run_one(exec, &node.op, packed, &ins, &in_shapes, out_shape, out);
                 }
                 Storage::Output(k) => {
                     let out = std::mem::take(&mut outputs[k]);
                     let arena = ArenaView { lo: &self.arena, hi: &[], hi_start: 0 };
-                    let ins = gather(&node.inputs, &self.storage, &self.graph, arena, &self.offset_of, &self.lens, inputs, outputs);
-                    run_node(exec, &node.op, packed, &ins, &in_shapes, out_shape, out);
+                    let ins = gather(in_ids, &self.storage, &self.graph, arena, &self.offset_of, &self.lens, inputs, outputs);
+                    run_one(exec, &node.op, packed, &ins, &in_shapes, out_shape, out);
                     outputs[k] = out;
                 }
                 Storage::Input(_) | Storage::Constant => return Err(format!("node {} writes a read-only tensor", node.source)),

@@ -8,10 +8,21 @@
 //!
 //! [`fold_activations`]: a standalone RELU/RELU6/RELU_N1_TO_1 after a node
 //! with an output clamp becomes that clamp (one pass over the data fewer).
+//!
+//! [`plan_chains`]: a DEPTHWISE_CONV_2D with the 1x1 CONV_2D before it
+//! (expand) and/or after it (project), as in MobileNetV2's inverted residual
+//! blocks, runs as one fused chain in bands of rows
+//! ([`armrest_kernels::conv::fused`]): the intermediate tensors are never
+//! written out. The graph keeps its nodes (verification and tract see the
+//! plain graph); the executor runs the chain at its first node and skips the
+//! rest. Bit-identical to running the nodes one by one.
 
-use crate::ir::{Graph, Op, Padding};
+use crate::exec::Packed;
+use crate::ir::{Graph, Op, Padding, TensorId};
+use crate::shapes;
+use armrest_kernels::conv::fused::{self, Depthwise, Pointwise};
 use armrest_kernels::elementwise::UnaryOp;
-use armrest_kernels::Clamp;
+use armrest_kernels::{Clamp, Exec, Nhwc};
 
 /// Folds every foldable PAD into the convolution reading it and drops the
 /// PAD node; returns how many were folded. A PAD folds when it pads only H
@@ -74,6 +85,94 @@ pub fn fold_activations(graph: &mut Graph) -> usize {
         dropped[m] = true;
     }
     drop_marked(graph, &dropped)
+}
+
+/// How the executor runs a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// On its own.
+    Plain,
+    /// As the first node of a fused chain, which it runs whole.
+    Chain(Chain),
+    /// Not at all: an earlier chain's head computes it.
+    Skip,
+}
+
+/// A fused expand -> depthwise -> project chain (node indices).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Chain {
+    pub expand: Option<usize>,
+    pub dw: usize,
+    pub project: Option<usize>,
+    /// The chain's activation input and its output: all it reads and writes
+    /// outside its packed weights.
+    pub reads: [TensorId; 1],
+    pub writes: [TensorId; 1],
+}
+
+/// Whether node `n` is a 1x1, stride-1, unpadded CONV_2D with one output.
+fn chainable_pointwise(graph: &Graph, n: usize) -> bool {
+    let node = &graph.nodes[n];
+    let Op::Conv2d { padding, stride: [1, 1], .. } = node.op else { return false };
+    let one_by_one = node.inputs.get(1).is_some_and(|&w| matches!(graph.tensors[w].shape[..], [_, 1, 1, _]));
+    let unpadded = matches!(padding, Padding::Valid | Padding::Same | Padding::Explicit([0, 0, 0, 0]));
+    one_by_one && unpadded && node.outputs.len() == 1
+}
+
+/// Finds the chains: a depthwise convolution whose input comes from the
+/// node just before it, a chainable pointwise convolution whose output only
+/// it reads (expand), and/or whose output is read only by the node just
+/// after it, a chainable pointwise convolution reading it as its activation
+/// (project); at least one of the two. Returns each node's role.
+pub(crate) fn plan_chains(graph: &Graph) -> Vec<Role> {
+    let (reads, _) = reads_and_producers(graph);
+    let count = graph.nodes.len();
+    let mut roles = vec![Role::Plain; count];
+    let mut m = 0;
+    while m < count {
+        let node = &graph.nodes[m];
+        let (Op::DepthwiseConv2d { .. }, [x, ..], [d]) = (&node.op, &node.inputs[..], &node.outputs[..]) else {
+            m += 1;
+            continue;
+        };
+        let expand = (m > 0 && roles[m - 1] == Role::Plain && chainable_pointwise(graph, m - 1))
+            .then(|| m - 1)
+            .filter(|&e| graph.nodes[e].outputs[0] == *x && reads[*x] == 1);
+        let project = (m + 1 < count && chainable_pointwise(graph, m + 1))
+            .then_some(m + 1)
+            .filter(|&p| graph.nodes[p].inputs[0] == *d && reads[*d] == 1);
+        if expand.is_none() && project.is_none() {
+            m += 1;
+            continue;
+        }
+        let head = expand.unwrap_or(m);
+        let last = project.unwrap_or(m);
+        let input = graph.nodes[head].inputs[0];
+        let output = graph.nodes[last].outputs[0];
+        roles[head] = Role::Chain(Chain { expand, dw: m, project, reads: [input], writes: [output] });
+        for role in &mut roles[head + 1..=last] {
+            *role = Role::Skip;
+        }
+        m = last + 1;
+    }
+    roles
+}
+
+/// Runs `chain` on `x` (shape `xs`) into `out`. Shapes were validated by
+/// `prepare` (rank-4 NHWC through the chain).
+pub(crate) fn run_chain(exec: Exec, chain: &Chain, graph: &Graph, packed: &[Packed], xs: &[usize], x: &[f32], out: &mut [f32]) {
+    let pointwise = |n: usize| match (&graph.nodes[n].op, &packed[n]) {
+        (Op::Conv2d { clamp, .. }, Packed::Conv(w)) => Pointwise { w, clamp: *clamp },
+        _ => unreachable!("chains hold packed pointwise convolutions"),
+    };
+    let dw = match (&graph.nodes[chain.dw].op, &packed[chain.dw]) {
+        (Op::DepthwiseConv2d { padding, stride, dilation, clamp, .. }, Packed::Depthwise(w)) => {
+            Depthwise { w, win: shapes::window(*padding, [xs[1], xs[2]], [w.kernel_h, w.kernel_w], *stride, *dilation), clamp: *clamp }
+        }
+        _ => unreachable!("chains hold a packed depthwise convolution"),
+    };
+    let in_shape = Nhwc { n: xs[0], h: xs[1], w: xs[2], c: xs[3] };
+    fused::pointwise_depthwise_chain(exec, in_shape, x, chain.expand.map(pointwise), dw, chain.project.map(pointwise), out);
 }
 
 /// How often each tensor is read (a graph output counts as a read) and which
@@ -334,5 +433,154 @@ mod activation_tests {
                 assert!(folded.contains(&clamp.min) && folded.iter().any(|&v| v > clamp.min), "conv={conv} {clamp:?}: the clamp was not exercised");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+    use crate::ir::Node;
+    use crate::Executor;
+    use armrest_kernels::elementwise::BinaryOp;
+    use armrest_kernels::{Isa, ThreadPool};
+    use std::sync::Arc;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s % 2000) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    struct Block {
+        c: usize,
+        expand: Option<usize>,
+        kernel: usize,
+        stride: usize,
+        padding: Padding,
+        dm: usize,
+        project: Option<usize>,
+        residual: bool,
+    }
+
+    /// x -> [1x1 expand, RELU6] -> depthwise (RELU6) -> [1x1 project] -> [+ x];
+    /// `exposed` also makes every intermediate a graph output (nothing fuses).
+    fn block(b: &Block, exposed: bool) -> Graph {
+        let mut g = Graph::default();
+        let x = g.add_tensor("x".into(), vec![], None);
+        let mut nodes = Vec::new();
+        let mut outs = Vec::new();
+        let mut cur = x;
+        let mut c = b.c;
+        let mut seed = 10;
+        let mut constant = |g: &mut Graph, shape: Vec<usize>| {
+            seed += 1;
+            g.add_tensor(format!("k{seed}"), shape.clone(), Some(Arc::from(values(shape.iter().product(), seed))))
+        };
+        if let Some(ce) = b.expand {
+            let (w, bias, y) = (constant(&mut g, vec![ce, 1, 1, c]), constant(&mut g, vec![ce]), g.add_tensor("e".into(), vec![], None));
+            nodes.push(Node { op: Op::Conv2d { padding: Padding::Same, stride: [1, 1], dilation: [1, 1], clamp: Clamp::RELU6 }, inputs: vec![cur, w, bias], outputs: vec![y], source: 0 });
+            outs.push(y);
+            (cur, c) = (y, ce);
+        }
+        let cd = c * b.dm;
+        let (w, bias, y) = (constant(&mut g, vec![1, b.kernel, b.kernel, cd]), constant(&mut g, vec![cd]), g.add_tensor("d".into(), vec![], None));
+        let op = Op::DepthwiseConv2d { padding: b.padding, stride: [b.stride, b.stride], dilation: [1, 1], depth_multiplier: b.dm, clamp: Clamp::RELU6 };
+        nodes.push(Node { op, inputs: vec![cur, w, bias], outputs: vec![y], source: 1 });
+        (cur, c) = (y, cd);
+        if let Some(cf) = b.project {
+            outs.push(cur);
+            let (w, y) = (constant(&mut g, vec![cf, 1, 1, c]), g.add_tensor("p".into(), vec![], None));
+            nodes.push(Node { op: Op::Conv2d { padding: Padding::Valid, stride: [1, 1], dilation: [1, 1], clamp: Clamp::NONE }, inputs: vec![cur, w], outputs: vec![y], source: 2 });
+            cur = y;
+        }
+        if b.residual {
+            outs.push(cur);
+            let y = g.add_tensor("r".into(), vec![], None);
+            nodes.push(Node { op: Op::Binary { op: BinaryOp::Add, clamp: Clamp::NONE }, inputs: vec![cur, x], outputs: vec![y], source: 3 });
+            cur = y;
+        }
+        g.nodes = nodes;
+        g.inputs = vec![x];
+        g.outputs = vec![cur];
+        if exposed {
+            g.outputs.extend(outs);
+        }
+        g
+    }
+
+    fn run(g: Graph, x: &[f32], shape: &[usize], threads: usize) -> (Vec<f32>, usize) {
+        let mut exec = Executor::new(g, Isa::best(), Arc::new(ThreadPool::new(threads))).unwrap();
+        let shapes = exec.prepare(&[shape.to_vec()]).unwrap();
+        let mut outs: Vec<Vec<f32>> = shapes.iter().map(|s| vec![0.0; s.iter().product()]).collect();
+        let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|o| &mut o[..]).collect();
+        exec.run(&[x], &mut refs).unwrap();
+        (outs.swap_remove(0), exec.chains())
+    }
+
+    #[test]
+    fn chains_run_bit_identical_to_the_nodes_one_by_one() {
+        let same = Padding::Same;
+        let blocks = [
+            Block { c: 16, expand: Some(96), kernel: 3, stride: 2, padding: same, dm: 1, project: Some(24), residual: false },
+            Block { c: 24, expand: Some(144), kernel: 3, stride: 1, padding: same, dm: 1, project: Some(24), residual: true },
+            Block { c: 5, expand: Some(13), kernel: 5, stride: 1, padding: Padding::Explicit([2, 1, 2, 1]), dm: 1, project: Some(7), residual: false },
+            Block { c: 32, expand: None, kernel: 3, stride: 1, padding: same, dm: 1, project: Some(17), residual: false },
+            Block { c: 7, expand: Some(11), kernel: 3, stride: 2, padding: Padding::Valid, dm: 1, project: None, residual: false },
+            Block { c: 3, expand: None, kernel: 3, stride: 1, padding: same, dm: 2, project: Some(3), residual: true },
+        ];
+        for b in &blocks {
+            for (n, h, w) in [(1, 33, 31), (2, 8, 9), (1, 1, 4)] {
+                let shape = [n, h, w, b.c];
+                let x = values(shape.iter().product(), (h * w) as u32);
+                let (want, none) = run(block(b, true), &x, &shape, 1);
+                assert_eq!(none, 0, "an exposed intermediate must stop the fusion");
+                for threads in [1, 2, 3] {
+                    let (got, chains) = run(block(b, false), &x, &shape, threads);
+                    assert_eq!(chains, 1);
+                    assert_eq!(got.len(), want.len());
+                    assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "c={} expand={:?} project={:?} {shape:?} threads={threads}", b.c, b.expand, b.project);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chains_form_only_over_pointwise_convolutions_read_once() {
+        let b = Block { c: 4, expand: Some(8), kernel: 3, stride: 1, padding: Padding::Same, dm: 1, project: Some(4), residual: false };
+        let roles = plan_chains(&block(&b, false));
+        assert_eq!(roles, vec![Role::Chain(Chain { expand: Some(0), dw: 1, project: Some(2), reads: [0], writes: [roles_output(&block(&b, false))] }), Role::Skip, Role::Skip]);
+        // A 3x3 or strided "expand" is not pointwise: the chain keeps only the projection.
+        for op in [
+            Op::Conv2d { padding: Padding::Same, stride: [2, 2], dilation: [1, 1], clamp: Clamp::NONE },
+            Op::Conv2d { padding: Padding::Explicit([0, 1, 0, 0]), stride: [1, 1], dilation: [1, 1], clamp: Clamp::NONE },
+        ] {
+            let mut g = block(&b, false);
+            g.nodes[0].op = op;
+            assert_eq!(plan_chains(&g)[..2], [Role::Plain, Role::Chain(Chain { expand: None, dw: 1, project: Some(2), reads: [g.nodes[1].inputs[0]], writes: [g.outputs[0]] })]);
+        }
+        let mut g = block(&b, false);
+        let w = g.nodes[0].inputs[1];
+        g.tensors[w].shape = vec![8, 3, 3, 4];
+        assert_eq!(plan_chains(&g)[0], Role::Plain);
+        // The expanded tensor also read elsewhere, the depthwise output a graph output: no chain at all.
+        let mut g = block(&b, false);
+        let e = g.nodes[0].outputs[0];
+        let d = g.nodes[1].outputs[0];
+        g.outputs.push(e);
+        g.outputs.push(d);
+        assert_eq!(plan_chains(&g), vec![Role::Plain; 3]);
+        // A lone depthwise.
+        let b = Block { c: 4, expand: None, kernel: 3, stride: 1, padding: Padding::Same, dm: 1, project: None, residual: true };
+        assert_eq!(plan_chains(&block(&b, false)), vec![Role::Plain; 2]);
+    }
+
+    fn roles_output(g: &Graph) -> TensorId {
+        g.outputs[0]
     }
 }

@@ -26,6 +26,7 @@ pub mod f32_dw_16c_avx2_fma;
 pub mod f32_dw_32c_avx512;
 #[cfg(target_arch = "x86_64")]
 pub mod f32_dw_32c_avx512_rows;
+pub mod fused;
 
 /// An indirection buffer for one input shape and geometry (see [`gemm::IgemmRunFn`]).
 struct Indirection {
@@ -333,109 +334,129 @@ pub fn depthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32
     if rows == 0 || ow == 0 || out_c == 0 {
         return;
     }
+    let taps = w.kernel_h * w.kernel_w;
+    let uk = w.ukernel;
+    let macs = rows * ow * out_c * taps;
+    let plan = DwPlan::new(exec.pool.num_threads(), macs, rows, c, uk.cr);
+    let dst = SharedMut::new(output);
+    partition::run(exec, plan.tasks(), plan.parallel, &|t| {
+        let (row_range, c0, cc) = plan.task(t);
+        // SAFETY: `output` holds rows * ow * out_c values (asserted above), the plan's tasks
+        // cover disjoint (row, channel block) pieces, and this task alone writes its own.
+        unsafe { dw_rows(win, in_shape, input, w, oh, ow, row_range, c0, cc, dst, clamp) }
+    });
+}
+
+/// Depthwise output rows `row_range` (row = image * `oh` + output row) for
+/// channels `c0..c0 + cc` (`c0` a multiple of the micro-kernel's `cr`),
+/// written at `dst + row * ow * out_c`. Each output is the same fixed-order
+/// sum whatever the rows, channels or `oh` a call covers.
+///
+/// # Safety
+/// `input` holds `in_shape` (checked by the caller against `w` and `win`),
+/// `ow == win.out_w(in_shape.w)`, and channels `c0 * dm..(c0 + cc) * dm` of
+/// every output row in `row_range` are writable at `dst` and accessed by
+/// nothing else during the call.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn dw_rows(win: &Window2d, in_shape: Nhwc, input: &[f32], w: &PackedDepthwise, oh: usize, ow: usize, row_range: std::ops::Range<usize>, c0: usize, cc: usize, dst: SharedMut, clamp: Clamp) {
+    let (c, dm) = (w.in_c, w.depth_multiplier);
+    let out_c = c * dm;
     let (kh, kw) = (w.kernel_h, w.kernel_w);
     let taps = kh * kw;
     let uk = w.ukernel;
     let plane = uk.weights_size(c, taps);
     let packed = w.packed.as_slice();
-
-    let macs = rows * ow * out_c * taps;
-    let plan = DwPlan::new(exec.pool.num_threads(), macs, rows, c, uk.cr);
-    let dst = SharedMut::new(output);
     #[cfg(target_arch = "x86_64")]
     let row_kernel = match uk.isa {
         Isa::Avx512 if dm == 1 => f32_dw_32c_avx512_rows::row_kernel(kh, kw, win.stride_w, win.dilation_w),
         _ => None,
     };
-    partition::run(exec, plan.tasks(), plan.parallel, &|t| {
-        let (row_range, c0, cc) = plan.task(t);
-        #[cfg(target_arch = "x86_64")]
-        if let Some(run_row) = row_kernel {
-            // Window rows as pointers (null in the padding), no per-pixel indirection.
-            let image_c0 = &input[c0..];
-            let mut row_ptrs = [std::ptr::null::<f32>(); 5];
-            for row in row_range {
-                let (b, oy) = (row / oh, row % oh);
-                let image = &image_c0[b * in_shape.h * in_shape.w * c..];
-                for (ky, p) in row_ptrs.iter_mut().enumerate().take(kh) {
-                    let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
-                    *p = iy.map_or(std::ptr::null(), |iy| image[iy * in_shape.w * c..].as_ptr());
-                }
-                // SAFETY: row_kernel is only chosen on the AVX-512 tier (detected when the weights
-                // were packed) for kh == kw <= 5 and multiplier 1; every non-null row pointer starts
-                // an input row of in_shape.w pixels of c floats seen from channel c0, of which the
-                // cc from c0 are readable; the packed blocks from c0/32 cover cc channels for kh*kw
-                // taps; this task alone writes channels c0..c0+cc of output row `row`.
-                unsafe {
-                    run_row(
-                        row_ptrs.as_ptr(),
-                        in_shape.w,
-                        c,
-                        win.pad_left,
-                        ow,
-                        cc,
-                        packed.as_ptr().add(uk.weights_offset(c0, taps)),
-                        dst.ptr().add(row * ow * out_c + c0),
-                        out_c,
-                        clamp.min,
-                        clamp.max,
-                    )
-                }
-            }
-            return;
-        }
-        // Input pixels and the zero row, seen from channel c0 on (c0 < c).
-        let (image_c0, zero) = (&input[c0..], w.zero[c0..].as_ptr());
-        // One output row's indirection: `ow` pixels of `taps` input pixel pointers.
-        let mut ptrs: Vec<*const f32> = vec![zero; ow * taps];
+    #[cfg(target_arch = "x86_64")]
+    if let Some(run_row) = row_kernel {
+        // Window rows as pointers (null in the padding), no per-pixel indirection.
+        let image_c0 = &input[c0..];
+        let mut row_ptrs = [std::ptr::null::<f32>(); 5];
         for row in row_range {
             let (b, oy) = (row / oh, row % oh);
             let image = &image_c0[b * in_shape.h * in_shape.w * c..];
-            for ky in 0..kh {
+            for (ky, p) in row_ptrs.iter_mut().enumerate().take(kh) {
                 let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
-                for kx in 0..kw {
-                    let t = ky * kw + kx;
-                    // Output columns whose tap lands inside the row: one contiguous range.
-                    let (lo, hi) = match iy {
-                        Some(_) => tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w),
-                        None => (0, 0),
-                    };
-                    let (head, rest) = ptrs.split_at_mut(lo * taps);
-                    for pixel_ptrs in head.chunks_exact_mut(taps).chain(rest[(hi - lo) * taps..].chunks_exact_mut(taps)) {
-                        pixel_ptrs[t] = zero;
-                    }
-                    if let Some(iy) = iy.filter(|_| lo < hi) {
-                        let first = (iy * in_shape.w + lo * win.stride_w + kx * win.dilation_w - win.pad_left) * c;
-                        let row = &image[first..];
-                        for (i, pixel_ptrs) in ptrs.chunks_exact_mut(taps).skip(lo).take(hi - lo).enumerate() {
-                            pixel_ptrs[t] = row[i * win.stride_w * c..].as_ptr();
-                        }
-                    }
-                }
+                *p = iy.map_or(std::ptr::null(), |iy| image[iy * in_shape.w * c..].as_ptr());
             }
-            for j in 0..dm {
-                // SAFETY: every pointer is an in-bounds input pixel seen from channel c0 (c - c0
-                // >= cc values) or the zeros from c0 (c - c0 values); c0 is a multiple of cr, so
-                // plane j from block c0/cr holds ceil(cc/cr) blocks for `taps`; this task alone
-                // writes channels c0..c0+cc of output row `row` (ow pixels of out_c values),
-                // whose channels (c0+i)*dm+j lie inside `output` (asserted above).
-                unsafe {
-                    (uk.run)(
-                        ow,
-                        cc,
-                        taps,
-                        ptrs.as_ptr(),
-                        packed.as_ptr().add(j * plane + uk.weights_offset(c0, taps)),
-                        dst.ptr().add(row * ow * out_c + c0 * dm + j),
-                        out_c,
-                        dm,
-                        clamp.min,
-                        clamp.max,
-                    )
+            // SAFETY: row_kernel is only chosen on the AVX-512 tier (detected when the weights
+            // were packed) for kh == kw <= 5 and multiplier 1; every non-null row pointer starts
+            // an input row of in_shape.w pixels of c floats seen from channel c0, of which the
+            // cc from c0 are readable; the packed blocks from c0/32 cover cc channels for kh*kw
+            // taps; this task alone writes channels c0..c0+cc of output row `row`.
+            unsafe {
+                run_row(
+                    row_ptrs.as_ptr(),
+                    in_shape.w,
+                    c,
+                    win.pad_left,
+                    ow,
+                    cc,
+                    packed.as_ptr().add(uk.weights_offset(c0, taps)),
+                    dst.ptr().add(row * ow * out_c + c0),
+                    out_c,
+                    clamp.min,
+                    clamp.max,
+                )
+            }
+        }
+        return;
+    }
+    // Input pixels and the zero row, seen from channel c0 on (c0 < c).
+    let (image_c0, zero) = (&input[c0..], w.zero[c0..].as_ptr());
+    // One output row's indirection: `ow` pixels of `taps` input pixel pointers.
+    let mut ptrs: Vec<*const f32> = vec![zero; ow * taps];
+    for row in row_range {
+        let (b, oy) = (row / oh, row % oh);
+        let image = &image_c0[b * in_shape.h * in_shape.w * c..];
+        for ky in 0..kh {
+            let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
+            for kx in 0..kw {
+                let t = ky * kw + kx;
+                // Output columns whose tap lands inside the row: one contiguous range.
+                let (lo, hi) = match iy {
+                    Some(_) => tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w),
+                    None => (0, 0),
+                };
+                let (head, rest) = ptrs.split_at_mut(lo * taps);
+                for pixel_ptrs in head.chunks_exact_mut(taps).chain(rest[(hi - lo) * taps..].chunks_exact_mut(taps)) {
+                    pixel_ptrs[t] = zero;
+                }
+                if let Some(iy) = iy.filter(|_| lo < hi) {
+                    let first = (iy * in_shape.w + lo * win.stride_w + kx * win.dilation_w - win.pad_left) * c;
+                    let row = &image[first..];
+                    for (i, pixel_ptrs) in ptrs.chunks_exact_mut(taps).skip(lo).take(hi - lo).enumerate() {
+                        pixel_ptrs[t] = row[i * win.stride_w * c..].as_ptr();
+                    }
                 }
             }
         }
-    });
+        for j in 0..dm {
+            // SAFETY: every pointer is an in-bounds input pixel seen from channel c0 (c - c0
+            // >= cc values) or the zeros from c0 (c - c0 values); c0 is a multiple of cr, so
+            // plane j from block c0/cr holds ceil(cc/cr) blocks for `taps`; this task alone
+            // writes channels c0..c0+cc of output row `row` (ow pixels of out_c values),
+            // whose channels (c0+i)*dm+j lie inside `output` (asserted above).
+            unsafe {
+                (uk.run)(
+                    ow,
+                    cc,
+                    taps,
+                    ptrs.as_ptr(),
+                    packed.as_ptr().add(j * plane + uk.weights_offset(c0, taps)),
+                    dst.ptr().add(row * ow * out_c + c0 * dm + j),
+                    out_c,
+                    dm,
+                    clamp.min,
+                    clamp.max,
+                )
+            }
+        }
+    }
 }
 
 /// How a depthwise convolution is cut into tasks: near-equal runs of output

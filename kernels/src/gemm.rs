@@ -317,6 +317,14 @@ impl SharedMut {
     pub(crate) fn ptr(self) -> *mut f32 {
         self.0
     }
+    /// The pointer `count` floats on.
+    ///
+    /// # Safety
+    /// As for `pointer::add`: the result stays inside the same output.
+    pub(crate) unsafe fn add(self, count: usize) -> SharedMut {
+        // SAFETY: the caller keeps the offset inside the output.
+        SharedMut(unsafe { self.0.add(count) })
+    }
 }
 
 /// Work below which a task is not worth a thread hand-off (multiply-adds).
@@ -411,6 +419,33 @@ pub fn gemm(exec: Exec, m: usize, a: &[f32], lda: usize, w: &PackedWeights, out:
             )
         }
     });
+}
+
+/// [`gemm`] on the calling thread, over raw operands: the same tiles (and so
+/// the same results) as [`gemm`] on one thread, for drivers that run it on
+/// pieces of a layer inside their own tasks.
+///
+/// # Safety
+/// `a` points at `m` rows of `w.k` readable floats, rows `lda` apart; `out`
+/// at `m` rows of `w.n` writable floats, rows `ldo` apart, that nothing else
+/// accesses during the call.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_serial(m: usize, a: *const f32, lda: usize, w: &PackedWeights, out: *mut f32, ldo: usize, clamp: Clamp) {
+    let (n, k) = (w.n, w.k);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let uk = w.ukernel;
+    let plan = TilePlan::new(1, m, n, k, uk.mr, uk.nr);
+    let packed = w.packed();
+    for t in 0..plan.tasks() {
+        let (m0, mt, n0, nt) = plan.task(t, m, n);
+        // SAFETY: the task's rows and columns lie inside the m x n operands the caller
+        // vouches for, and the packed blocks from n0 cover nt columns.
+        unsafe {
+            (uk.run)(mt, nt, k, a.add(uk.lhs_offset(m0, lda)), lda, packed.as_ptr().add(uk.rhs_packed_offset(n0, k)), out.add(uk.dst_offset(m0, n0, ldo)), ldo, clamp.min, clamp.max)
+        }
+    }
 }
 
 /// FULLY_CONNECTED: `rows` input rows of `w.k` values each → `rows` rows of `w.n`.
