@@ -195,8 +195,11 @@ impl Executor {
             total = total.max(offset + self.lens[t]);
             placed.push(t);
         }
-        self.arena.clear();
-        self.arena.resize(total, 0.0);
+        // A fresh zeroed allocation rather than `resize`: the allocator hands
+        // large ones out as untouched zero pages, so prepare does not write
+        // (and fault in) the whole arena; run touches it as it goes.
+        self.arena = Vec::new();
+        self.arena = vec![0.0; total];
     }
 
     /// Drops the graph's own copies of weights that live on only in packed

@@ -135,8 +135,8 @@ pub struct Tensor {
     pub name: String,
     /// The shape known when the graph was built (inputs may be resized later).
     pub shape: Vec<usize>,
-    /// Constant data (weights, folded dequantized values).
-    pub constant: Option<Arc<[f32]>>,
+    /// Constant data (weights, folded dequantized values), owned or lent by the runtime.
+    pub constant: Option<crate::constant::ConstData>,
     /// Element type of the values armrest holds (int8 for uint8 model tensors, see `uint8`).
     pub dtype: crate::qir::DType,
     /// Affine quantization parameters (int8 tensors and int8 weights of hybrid ops).
@@ -174,6 +174,11 @@ pub struct Graph {
 
 impl Graph {
     pub fn add_tensor(&mut self, name: String, shape: Vec<usize>, constant: Option<Arc<[f32]>>) -> TensorId {
+        self.add_tensor_data(name, shape, constant.map(crate::constant::ConstData::Owned))
+    }
+
+    /// [`Graph::add_tensor`] with constant data that may be lent (see [`crate::constant`]).
+    pub fn add_tensor_data(&mut self, name: String, shape: Vec<usize>, constant: Option<crate::constant::ConstData>) -> TensorId {
         self.tensors.push(Tensor { name, shape, constant, dtype: crate::qir::DType::F32, quant: None, qconstant: None, uint8: false });
         self.tensors.len() - 1
     }

@@ -4,6 +4,7 @@
 
 pub mod accuracy;
 pub mod cast;
+pub mod constant;
 pub mod exec;
 pub mod executorch;
 pub mod fallback;

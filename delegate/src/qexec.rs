@@ -90,6 +90,14 @@ impl Buf {
         }
     }
     fn resize(&mut self, len: usize) {
+        // First sizing: a fresh zeroed allocation (large ones arrive as
+        // untouched zero pages, so prepare does not write them all).
+        match self {
+            Buf::F32(v) if v.is_empty() => *v = vec![0.0; len],
+            Buf::I8(v) if v.is_empty() => *v = vec![0; len],
+            Buf::I32(v) if v.is_empty() => *v = vec![0; len],
+            _ => {}
+        }
         match self {
             Buf::F32(v) => v.resize(len, 0.0),
             Buf::I8(v) => v.resize(len, 0),

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod executorch;
 mod fallback_params;
 mod guard;
+mod lent;
 mod memory;
 pub mod tflite_delegate;
 mod verify;

@@ -160,6 +160,16 @@ impl TflModel for ContextModel {
         Some(TflTensor { dtype: t.type_, dims, allocation_type: t.allocation_type, constant_data, name, quantized })
     }
 
+    fn lent_f32(&self, index: i32) -> Option<armrest_delegate::constant::ConstData> {
+        let t = self.raw_tensor(index)?;
+        if t.allocation_type != front::ALLOCATION_MMAP_RO || t.type_ != front::dtype::F32 {
+            return None;
+        }
+        // SAFETY: a read-only tensor's `data` holds `bytes` bytes that live, unchanged, as long as
+        // the model, which outlives the interpreter and so every partition built here.
+        unsafe { crate::lent::lend(t.data.cast::<u8>(), t.bytes) }
+    }
+
     fn quantization(&self, index: i32) -> Option<TflQuant> {
         let t = self.raw_tensor(index)?;
         if t.quantization.type_ == K_TFLITE_AFFINE_QUANTIZATION && !t.quantization.params.is_null() {

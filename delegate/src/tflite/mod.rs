@@ -170,6 +170,13 @@ pub trait TflModel {
     fn quantization(&self, _index: i32) -> Option<TflQuant> {
         None
     }
+    /// Tensor `index`'s stored fp32 values, lent in place: only when the
+    /// runtime keeps them alive and unchanged for as long as any graph built
+    /// from this model (see [`crate::constant::LentF32`]). `None` makes
+    /// armrest copy them (the default).
+    fn lent_f32(&self, _index: i32) -> Option<crate::constant::ConstData> {
+        None
+    }
 }
 
 /// A tensor's affine quantization (`TfLiteAffineQuantization`), copied out of the runtime.

@@ -1,7 +1,7 @@
 //! Builds the IR graph of one partition the runtime hands back, by running
 //! the claiming visitor again over its nodes.
 
-use super::claim::{constant_f32, has_constant_f32, visit, Folds, Visited};
+use super::claim::{constant_data, has_constant_f32, visit, Folds, Visited};
 use super::TflModel;
 use crate::ir::{Graph, Node, TensorId};
 use std::collections::HashMap;
@@ -22,8 +22,8 @@ pub fn build_partition(model: &dyn TflModel, folds: &Folds, nodes: &[usize], inp
         }
         let t = model.tensor(index).ok_or_else(|| format!("tensor {index} does not exist"))?;
         let shape = t.shape().ok_or_else(|| format!("tensor '{}' has an unknown shape", t.name))?;
-        let constant = constant_f32(model, folds, index);
-        let id = graph.add_tensor(t.name.clone(), shape, constant);
+        let constant = constant_data(model, folds, index);
+        let id = graph.add_tensor_data(t.name.clone(), shape, constant);
         super::claim_quant::annotate(model, index, &mut graph.tensors[id])?;
         ids.insert(index, id);
         Ok(id)
