@@ -279,7 +279,7 @@ mod exec_tests {
     use armrest_kernels::{Clamp, Isa, ThreadPool};
     use std::sync::Arc;
 
-    fn values(n: usize, seed: u32) -> Vec<f32> {
+    pub(super) fn values(n: usize, seed: u32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).max(1);
         (0..n)
             .map(|_| {
@@ -442,20 +442,9 @@ mod chain_tests {
     use crate::ir::Node;
     use crate::Executor;
     use armrest_kernels::elementwise::BinaryOp;
+    use super::exec_tests::values;
     use armrest_kernels::{Isa, ThreadPool};
     use std::sync::Arc;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s % 2000) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    }
 
     struct Block {
         c: usize,

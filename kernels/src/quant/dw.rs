@@ -116,24 +116,8 @@ type DwParams = (output::OutParams, Option<(output::OutParams, Vec<i32>)>);
 /// zero for a missing tap or channel.
 #[cfg(target_arch = "x86_64")]
 fn pack_dw_pairs(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i16> {
-    let np = taps.div_ceil(2);
-    let blocks = c.div_ceil(32);
-    let mut out = vec![0i16; blocks * np * 64];
-    for b in 0..blocks {
-        for p in 0..np {
-            for i in 0..32 {
-                let ch = b * 32 + output::dw_pair_channel(i);
-                for s in 0..2 {
-                    let t = 2 * p + s;
-                    if t < taps && ch < c {
-                        // |w − w_zp| ≤ 255 fits int16.
-                        out[(b * np + p) * 64 + i * 2 + s] = (w_1hwc[t * c + ch] as i32 - w_zero_point) as i16;
-                    }
-                }
-            }
-        }
-    }
-    out
+    // |w − w_zp| ≤ 255 fits int16.
+    pack_dw_groups(taps, c, w_1hwc, w_zero_point, 2, 32, output::dw_pair_channel, |v| v as i16)
 }
 
 /// The int8 tap-quad plane of the AVX-512 VNNI depthwise row kernel for
@@ -143,17 +127,36 @@ fn pack_dw_pairs(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec
 /// channel. The caller checked that every `w − w_zp` fits int8.
 #[cfg(target_arch = "x86_64")]
 fn pack_dw_quads(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i8> {
-    let nq = taps.div_ceil(4);
-    let blocks = c.div_ceil(64);
-    let mut out = vec![0i8; blocks * nq * 256];
+    pack_dw_groups(taps, c, w_1hwc, w_zero_point, 4, 64, output::dw_quad_channel, |v| v as i8)
+}
+
+/// Depthwise weights `w − w_zp` in groups of `group` consecutive taps: per
+/// block of `lanes` channels, per tap group, `lanes * group` values, lane `i`
+/// holding the group's taps of channel `block * lanes + lane_channel(i)`; zero
+/// for a missing tap or channel.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn pack_dw_groups<T: Copy + Default>(
+    taps: usize,
+    c: usize,
+    w_1hwc: &[i8],
+    w_zero_point: i32,
+    group: usize,
+    lanes: usize,
+    lane_channel: fn(usize) -> usize,
+    narrow: fn(i32) -> T,
+) -> Vec<T> {
+    let ng = taps.div_ceil(group);
+    let blocks = c.div_ceil(lanes);
+    let mut out = vec![T::default(); blocks * ng * lanes * group];
     for b in 0..blocks {
-        for g in 0..nq {
-            for i in 0..64 {
-                let ch = b * 64 + output::dw_quad_channel(i);
-                for s in 0..4 {
-                    let t = 4 * g + s;
+        for g in 0..ng {
+            for i in 0..lanes {
+                let ch = b * lanes + lane_channel(i);
+                for s in 0..group {
+                    let t = group * g + s;
                     if t < taps && ch < c {
-                        out[(b * nq + g) * 256 + i * 4 + s] = (w_1hwc[t * c + ch] as i32 - w_zero_point) as i8;
+                        out[((b * ng + g) * lanes + i) * group + s] = narrow(w_1hwc[t * c + ch] as i32 - w_zero_point);
                     }
                 }
             }
