@@ -192,9 +192,11 @@ pub fn constant_f32(model: &dyn TflModel, folds: &Folds, index: i32) -> Option<A
 /// [`constant_f32`]'s values, lent by the runtime when it can
 /// ([`TflModel::lent_f32`], stored constants only), copied otherwise.
 pub fn constant_data(model: &dyn TflModel, folds: &Folds, index: i32) -> Option<crate::constant::ConstData> {
-    if !folds.values.contains_key(&index) && stored_f32_bytes(model, index).is_some() {
-        if let Some(lent) = model.lent_f32(index).filter(|l| 4 * l.len() == stored_f32_bytes(model, index).map_or(0, <[u8]>::len)) {
-            return Some(lent);
+    if !folds.values.contains_key(&index) {
+        if let Some(bytes) = stored_f32_bytes(model, index) {
+            if let Some(lent) = model.lent_f32(index).filter(|l| 4 * l.len() == bytes.len()) {
+                return Some(lent);
+            }
         }
     }
     constant_f32(model, folds, index).map(crate::constant::ConstData::Owned)
