@@ -90,18 +90,10 @@ impl Buf {
         }
     }
     fn resize(&mut self, len: usize) {
-        // First sizing: a fresh zeroed allocation (large ones arrive as
-        // untouched zero pages, so prepare does not write them all).
         match self {
-            Buf::F32(v) if v.is_empty() => *v = vec![0.0; len],
-            Buf::I8(v) if v.is_empty() => *v = vec![0; len],
-            Buf::I32(v) if v.is_empty() => *v = vec![0; len],
-            _ => {}
-        }
-        match self {
-            Buf::F32(v) => v.resize(len, 0.0),
-            Buf::I8(v) => v.resize(len, 0),
-            Buf::I32(v) => v.resize(len, 0),
+            Buf::F32(v) => sized(v, len),
+            Buf::I8(v) => sized(v, len),
+            Buf::I32(v) => sized(v, len),
         }
     }
     fn view(&self) -> View<'_> {
@@ -110,6 +102,17 @@ impl Buf {
             Buf::I8(v) => View::I8(v),
             Buf::I32(v) => View::I32(v),
         }
+    }
+}
+
+/// `v` resized to `len` with zeros. The first sizing is a fresh zeroed
+/// allocation: large ones arrive as untouched zero pages, so prepare does not
+/// write (and fault in) them all.
+fn sized<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
+    if v.is_empty() {
+        *v = vec![T::default(); len];
+    } else {
+        v.resize(len, T::default());
     }
 }
 
