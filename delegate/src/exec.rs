@@ -197,7 +197,8 @@ impl Executor {
         }
         // A fresh zeroed allocation rather than `resize`: the allocator hands
         // large ones out as untouched zero pages, so prepare does not write
-        // (and fault in) the whole arena; run touches it as it goes.
+        // (and fault in) the whole arena; run touches it as it goes. The old
+        // arena goes first, so the two are never held at once.
         self.arena = Vec::new();
         self.arena = vec![0.0; total];
     }

@@ -542,8 +542,8 @@ mod chain_tests {
     #[test]
     fn chains_form_only_over_pointwise_convolutions_read_once() {
         let b = Block { c: 4, expand: Some(8), kernel: 3, stride: 1, padding: Padding::Same, dm: 1, project: Some(4), residual: false };
-        let roles = plan_chains(&block(&b, false));
-        assert_eq!(roles, vec![Role::Chain(Chain { expand: Some(0), dw: 1, project: Some(2), reads: [0], writes: [roles_output(&block(&b, false))] }), Role::Skip, Role::Skip]);
+        let g = block(&b, false);
+        assert_eq!(plan_chains(&g), vec![Role::Chain(Chain { expand: Some(0), dw: 1, project: Some(2), reads: [0], writes: [g.outputs[0]] }), Role::Skip, Role::Skip]);
         // A 3x3 or strided "expand" is not pointwise: the chain keeps only the projection.
         for op in [
             Op::Conv2d { padding: Padding::Same, stride: [2, 2], dilation: [1, 1], clamp: Clamp::NONE },
@@ -567,9 +567,5 @@ mod chain_tests {
         // A lone depthwise.
         let b = Block { c: 4, expand: None, kernel: 3, stride: 1, padding: Padding::Same, dm: 1, project: None, residual: true };
         assert_eq!(plan_chains(&block(&b, false)), vec![Role::Plain; 2]);
-    }
-
-    fn roles_output(g: &Graph) -> TensorId {
-        g.outputs[0]
     }
 }
