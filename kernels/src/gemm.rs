@@ -395,28 +395,30 @@ pub fn gemm(exec: Exec, m: usize, a: &[f32], lda: usize, w: &PackedWeights, out:
     assert!(lda >= k && ldo >= n, "gemm: lda={lda} < k={k} or ldo={ldo} < n={n}");
     assert!(a.len() >= (m - 1) * lda + k, "gemm: lhs has {} values, needs {}", a.len(), (m - 1) * lda + k);
     assert!(out.len() >= (m - 1) * ldo + n, "gemm: out has {} values, needs {}", out.len(), (m - 1) * ldo + n);
-    let plan = TilePlan::new(exec.pool.num_threads(), m, n, k, w.ukernel.mr, w.ukernel.nr);
-    let dst = SharedMut::new(out);
-    // SAFETY: rows of `a` hold k values each and the m x n region of `out` lies inside it
-    // (asserted above); the plan's tasks cover disjoint tiles, each written by its task alone.
-    plan.run(exec, &|t| unsafe { run_tile(&plan, t, m, a.as_ptr(), lda, w, dst.ptr(), ldo, clamp) });
-}
-
-/// Tile task `t` of `plan` (for an m x `w.n` output): its micro-kernel call.
-///
-/// # Safety
-/// `a` points at `m` rows of `w.k` readable floats, rows `lda` apart; `out`
-/// at `m` rows of `w.n` writable floats, rows `ldo` apart, whose task-`t`
-/// tile nothing else accesses during the call.
-#[allow(clippy::too_many_arguments)]
-unsafe fn run_tile(plan: &TilePlan, t: usize, m: usize, a: *const f32, lda: usize, w: &PackedWeights, out: *mut f32, ldo: usize, clamp: Clamp) {
     let uk = w.ukernel;
-    let (m0, mt, n0, nt) = plan.task(t, m, w.n);
-    // SAFETY: the tile's rows and columns lie inside the m x n operands the caller vouches
-    // for, and the packed blocks from n0 cover nt columns.
-    unsafe {
-        (uk.run)(mt, nt, w.k, a.add(uk.lhs_offset(m0, lda)), lda, w.packed().as_ptr().add(uk.rhs_packed_offset(n0, w.k)), out.add(uk.dst_offset(m0, n0, ldo)), ldo, clamp.min, clamp.max)
-    }
+    let plan = TilePlan::new(exec.pool.num_threads(), m, n, k, uk.mr, uk.nr);
+    let packed = w.packed();
+    let dst = SharedMut::new(out);
+    plan.run(exec, &|t| {
+        let (m0, mt, n0, nt) = plan.task(t, m, n);
+        // SAFETY: rows m0..m0+mt of `a` hold k values each (asserted above), the packed
+        // blocks from n0 cover nt columns, and this task alone writes the mt x nt
+        // region of `out` at (m0, n0), which lies inside `out` (asserted above).
+        unsafe {
+            (uk.run)(
+                mt,
+                nt,
+                k,
+                a.as_ptr().add(uk.lhs_offset(m0, lda)),
+                lda,
+                packed.as_ptr().add(uk.rhs_packed_offset(n0, k)),
+                dst.ptr().add(uk.dst_offset(m0, n0, ldo)),
+                ldo,
+                clamp.min,
+                clamp.max,
+            )
+        }
+    });
 }
 
 /// [`gemm`] on the calling thread, over raw operands: the same tiles (and so
@@ -433,10 +435,16 @@ pub(crate) unsafe fn gemm_serial(m: usize, a: *const f32, lda: usize, w: &Packed
     if m == 0 || n == 0 {
         return;
     }
-    let plan = TilePlan::new(1, m, n, k, w.ukernel.mr, w.ukernel.nr);
+    let uk = w.ukernel;
+    let plan = TilePlan::new(1, m, n, k, uk.mr, uk.nr);
+    let packed = w.packed();
     for t in 0..plan.tasks() {
-        // SAFETY: the caller's contract, for every tile in turn.
-        unsafe { run_tile(&plan, t, m, a, lda, w, out, ldo, clamp) }
+        let (m0, mt, n0, nt) = plan.task(t, m, n);
+        // SAFETY: the task's rows and columns lie inside the m x n operands the caller
+        // vouches for, and the packed blocks from n0 cover nt columns.
+        unsafe {
+            (uk.run)(mt, nt, k, a.add(uk.lhs_offset(m0, lda)), lda, packed.as_ptr().add(uk.rhs_packed_offset(n0, k)), out.add(uk.dst_offset(m0, n0, ldo)), ldo, clamp.min, clamp.max)
+        }
     }
 }
 
