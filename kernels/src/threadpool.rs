@@ -63,11 +63,12 @@ impl PoolKind {
 
 /// The longest an idle `spin` worker (or a caller waiting for a worker)
 /// polls before it parks, unless `ARMREST_POOL_SPIN_US` says otherwise; the
-/// actual spin adapts below this (see `Shared::spin_until`). With 0 a thread
-/// polls ~64 times (about a microsecond) and parks: on the shared 2-core
-/// machine this was measured on, any longer spin made MobileNetV2 slower
-/// (benches/README.md, "Threads"); a dedicated device may prefer ~50-200.
-pub const DEFAULT_SPIN_US: u64 = 0;
+/// actual spin adapts below this (see `Shared::spin_until`) and drops to
+/// none while the workers keep missing jobs (see [`Attendance`]). With 0 a
+/// thread polls ~64 times (about a microsecond) and parks. On an idle
+/// machine, spinning between operators is what lets two threads scale
+/// (benches/README.md, "Threads").
+pub const DEFAULT_SPIN_US: u64 = 100;
 
 /// A fixed-size pool. `run(n, f)` calls `f(i)` once for every `i < n` and
 /// returns when all calls have finished; the calling thread takes part.
@@ -165,17 +166,70 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// Takes task indices until none are left; a panic stops the job.
-    fn work(&self) {
+    /// Returns how many tasks this thread ran.
+    fn work(&self) -> usize {
+        let mut ran = 0;
         let result = panic::catch_unwind(AssertUnwindSafe(|| loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.n {
                 break;
             }
             (self.f)(i);
+            ran += 1;
         }));
         if let Err(payload) = result {
             self.next.store(self.n, Ordering::Relaxed);
             self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(payload);
+        }
+        ran
+    }
+}
+
+/// Tells an oversubscribed machine from an idle one by whether the workers
+/// turn up, so that the pool spins only where spinning pays.
+///
+/// Spinning between operators is what makes two threads scale on an idle
+/// machine. Where more threads are runnable than there are CPUs, though, a
+/// spinning thread takes CPU time from the very thread it waits for, and a
+/// worker woken from a park gets a CPU sooner than one that spun its share
+/// away (MobileNetV2, 2 threads next to busy processes on 2 cores: parking
+/// at once was up to 1.4x faster). The sign is a worker that, spinning,
+/// still misses jobs: the caller ran every task itself. On an idle machine
+/// that happens only to the first operators after another pool (XNNPACK's,
+/// say) kept the CPUs. When more than [`Attendance::MAX_MISSED`] of
+/// [`Attendance::WINDOW`] jobs in a row are missed, the pool stops spinning
+/// for [`Attendance::HOLD`], then spins and counts again.
+#[derive(Default)]
+struct Attendance {
+    jobs: u32,
+    missed: u32,
+    /// While set, the pool is not spinning, until then.
+    hold_until: Option<Instant>,
+}
+
+impl Attendance {
+    const WINDOW: u32 = 64;
+    /// A quarter of the window.
+    const MAX_MISSED: u32 = Self::WINDOW / 4;
+    const HOLD: Duration = Duration::from_millis(250);
+
+    /// Counts one job (`missed`: no worker ran a task of it).
+    fn record(&mut self, missed: bool, contended: &AtomicBool) {
+        if let Some(until) = self.hold_until {
+            if Instant::now() >= until {
+                self.hold_until = None;
+                contended.store(false, Ordering::Relaxed);
+            }
+            return;
+        }
+        self.jobs += 1;
+        self.missed += u32::from(missed);
+        if self.jobs == Self::WINDOW {
+            if self.missed > Self::MAX_MISSED {
+                self.hold_until = Some(Instant::now() + Self::HOLD);
+                contended.store(true, Ordering::Relaxed);
+            }
+            (self.jobs, self.missed) = (0, 0);
         }
     }
 }
@@ -202,13 +256,15 @@ struct Shared {
     spin_max: Duration,
     /// The current spin budget in ns, adapted between 0 and `spin_max`.
     spin_ns: AtomicU64,
+    /// Set while [`Attendance`] finds the machine oversubscribed: no spinning then.
+    contended: AtomicBool,
 }
 
 struct SpinPool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
-    /// One job at a time.
-    submit: Mutex<()>,
+    /// One job at a time; the lock holds the record of who took part.
+    submit: Mutex<Attendance>,
 }
 
 impl SpinPool {
@@ -223,6 +279,7 @@ impl SpinPool {
             caller: Mutex::new(None),
             spin_max: spin,
             spin_ns: AtomicU64::new(spin.as_nanos().min(u64::MAX as u128) as u64),
+            contended: AtomicBool::new(false),
         });
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
@@ -236,11 +293,11 @@ impl SpinPool {
             return None;
         }
         // Slots of workers that failed to start are never marked sleeping.
-        Some(SpinPool { shared, workers: handles, submit: Mutex::new(()) })
+        Some(SpinPool { shared, workers: handles, submit: Mutex::new(Attendance::default()) })
     }
 
     fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
-        let _turn = self.submit.lock().unwrap_or_else(|e| e.into_inner());
+        let mut attendance = self.submit.lock().unwrap_or_else(|e| e.into_inner());
         let sh = &*self.shared;
         let job = Job { f, n, next: AtomicUsize::new(0), panic: Mutex::new(None) };
         // The pointer is retired (nulled) and every worker that may hold it has left
@@ -255,10 +312,13 @@ impl SpinPool {
             }
         }
         IN_TASK.set(true);
-        job.work();
+        let mine = job.work();
         IN_TASK.set(false);
         sh.job.store(std::ptr::null_mut(), Ordering::SeqCst);
         sh.wait_idle();
+        if !sh.spin_max.is_zero() {
+            attendance.record(mine == n, &sh.contended);
+        }
         if let Some(payload) = job.panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
             panic::resume_unwind(payload);
         }
@@ -279,7 +339,7 @@ impl Shared {
     /// among its runnable threads), so there the pool soon parks at once;
     /// on a quiet one it spins between back-to-back operators.
     fn spin_until(&self, done: impl Fn() -> bool) -> bool {
-        let budget = self.spin_ns.load(Ordering::Relaxed);
+        let budget = if self.contended.load(Ordering::Relaxed) { 0 } else { self.spin_ns.load(Ordering::Relaxed) };
         let start = Instant::now();
         let mut last = start;
         let mut polls = 0u32;

@@ -223,3 +223,46 @@ fn the_spin_budget_adapts_within_its_bound() {
     assert!(t.elapsed() < Duration::from_secs(1));
     assert!(sh.spin_ns.load(Ordering::Relaxed) <= 50_000);
 }
+
+#[test]
+fn missed_jobs_stop_the_spinning_for_a_while() {
+    let contended = AtomicBool::new(false);
+    let mut a = Attendance::default();
+    // A window with a quarter missed (the bound itself): still spinning.
+    for j in 0..Attendance::WINDOW {
+        a.record(j < Attendance::MAX_MISSED, &contended);
+    }
+    assert!(!contended.load(Ordering::Relaxed));
+    // One more missed in the next window than the bound allows: the pool stops spinning...
+    for j in 0..Attendance::WINDOW {
+        a.record(j <= Attendance::MAX_MISSED, &contended);
+    }
+    assert!(contended.load(Ordering::Relaxed));
+    // ...and no job counts during the hold, attended or not...
+    for _ in 0..10 * Attendance::WINDOW {
+        a.record(false, &contended);
+    }
+    assert!(contended.load(Ordering::Relaxed));
+    // ...until it has passed: then spinning resumes, on probation.
+    std::thread::sleep(Attendance::HOLD + Duration::from_millis(10));
+    a.record(true, &contended);
+    assert!(!contended.load(Ordering::Relaxed));
+    assert_eq!((a.jobs, a.missed), (0, 0));
+}
+
+#[test]
+fn a_contended_pool_parks_at_once() {
+    let pool = SpinPool::new(1, Duration::from_secs(10)).expect("a worker thread");
+    let sh = &*pool.shared;
+    sh.contended.store(true, Ordering::Relaxed);
+    // With a 10 s budget, only the contended flag makes this return promptly.
+    let t = Instant::now();
+    assert!(!sh.spin_until(|| false));
+    assert!(t.elapsed() < Duration::from_secs(1), "spun {:?}", t.elapsed());
+    // Jobs still run, and every task once, while the pool is not spinning.
+    let hits: Vec<AtomicUsize> = (0..100).map(|_| AtomicUsize::new(0)).collect();
+    pool.run(100, &|i| {
+        hits[i].fetch_add(1, Ordering::Relaxed);
+    });
+    assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+}
