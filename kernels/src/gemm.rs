@@ -208,27 +208,46 @@ pub fn gemm_ukernels(isa: Isa) -> Vec<&'static GemmUkernel> {
     }
 }
 
-/// A `Vec<f32>`-backed buffer whose contents start on a 64-byte boundary.
+/// A zero-initialised buffer of floats starting on a 64-byte boundary:
+/// from the heap, or carved from a huge-page region inside
+/// [`crate::huge_pages::packing_in_huge_pages`].
 pub(crate) struct AlignedBuf {
-    data: Vec<f32>,
-    start: usize,
-    len: usize,
+    storage: Storage,
+}
+
+enum Storage {
+    /// A vector and the offset of the aligned contents in it.
+    Heap { data: Vec<f32>, start: usize, len: usize },
+    Huge(crate::huge_pages::HugeSlice),
 }
 
 impl AlignedBuf {
     const ALIGN_FLOATS: usize = 16;
 
     pub(crate) fn zeroed(len: usize) -> AlignedBuf {
+        if let Some(slice) = crate::huge_pages::carve(len) {
+            return AlignedBuf { storage: Storage::Huge(slice) };
+        }
         let data = vec![0.0f32; len + Self::ALIGN_FLOATS];
         let misalign = (data.as_ptr() as usize / std::mem::size_of::<f32>()) % Self::ALIGN_FLOATS;
         let start = (Self::ALIGN_FLOATS - misalign) % Self::ALIGN_FLOATS;
-        AlignedBuf { data, start, len }
+        AlignedBuf { storage: Storage::Heap { data, start, len } }
     }
     pub(crate) fn as_slice(&self) -> &[f32] {
-        &self.data[self.start..self.start + self.len]
+        match &self.storage {
+            Storage::Heap { data, start, len } => &data[*start..start + len],
+            Storage::Huge(s) => s.as_slice(),
+        }
     }
     pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
-        &mut self.data[self.start..self.start + self.len]
+        match &mut self.storage {
+            Storage::Heap { data, start, len } => &mut data[*start..*start + *len],
+            Storage::Huge(s) => s.as_mut_slice(),
+        }
+    }
+    #[cfg(test)]
+    pub(crate) fn in_huge_pages(&self) -> bool {
+        matches!(self.storage, Storage::Huge(_))
     }
 }
 
@@ -288,6 +307,11 @@ impl PackedWeights {
         assert!(ukernel.isa.is_available(), "{}: tier not available here", ukernel.name);
         let packed = pack_rhs(ukernel, n, k, w_nk, bias);
         PackedWeights { isa: ukernel.isa, n, k, ukernel, packed }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_in_huge_pages(&self) -> bool {
+        self.packed.in_huge_pages()
     }
 
     /// The micro-kernel these weights are packed for.

@@ -30,6 +30,7 @@ pub mod elementwise;
 pub mod fixedpoint;
 pub mod gelu;
 pub mod gemm;
+pub mod huge_pages;
 pub mod isa;
 pub mod layout;
 pub mod mediapipe;
