@@ -161,27 +161,25 @@ struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
     n: usize,
     next: AtomicUsize,
+    /// Set by the first worker to enter the job, whether or not a task was left for it.
+    joined: AtomicBool,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl Job<'_> {
     /// Takes task indices until none are left; a panic stops the job.
-    /// Returns how many tasks this thread ran.
-    fn work(&self) -> usize {
-        let mut ran = 0;
+    fn work(&self) {
         let result = panic::catch_unwind(AssertUnwindSafe(|| loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.n {
                 break;
             }
             (self.f)(i);
-            ran += 1;
         }));
         if let Err(payload) = result {
             self.next.store(self.n, Ordering::Relaxed);
             self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(payload);
         }
-        ran
     }
 }
 
@@ -194,9 +192,12 @@ impl Job<'_> {
 /// worker woken from a park gets a CPU sooner than one that spun its share
 /// away (MobileNetV2, 2 threads next to busy processes on 2 cores: parking
 /// at once was up to 1.4x faster). The sign is a worker that, spinning,
-/// still misses jobs: the caller ran every task itself. On an idle machine
-/// that happens only to the first operators after another pool (XNNPACK's,
-/// say) kept the CPUs. When more than [`Attendance::MAX_MISSED`] of
+/// still misses jobs: it had not entered a job by the time the caller had
+/// run every task itself. (Entering is what counts, not running a task: a
+/// worker that is on a CPU enters within a fraction of a microsecond, but
+/// the caller may finish a job of two small tasks before the worker has
+/// taken one.) On an idle machine that happens only to the first operators
+/// after another pool (XNNPACK's, say) kept the CPUs. When more than [`Attendance::MAX_MISSED`] of
 /// [`Attendance::WINDOW`] jobs in a row are missed, the pool stops spinning
 /// for [`Attendance::HOLD`], then spins and counts again.
 #[derive(Default)]
@@ -213,7 +214,7 @@ impl Attendance {
     const MAX_MISSED: u32 = Self::WINDOW / 4;
     const HOLD: Duration = Duration::from_millis(250);
 
-    /// Counts one job (`missed`: no worker ran a task of it).
+    /// Counts one job (`missed`: no worker entered it).
     fn record(&mut self, missed: bool, contended: &AtomicBool) {
         if let Some(until) = self.hold_until {
             if Instant::now() >= until {
@@ -299,7 +300,7 @@ impl SpinPool {
     fn run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) {
         let mut attendance = self.submit.lock().unwrap_or_else(|e| e.into_inner());
         let sh = &*self.shared;
-        let job = Job { f, n, next: AtomicUsize::new(0), panic: Mutex::new(None) };
+        let job = Job { f, n, next: AtomicUsize::new(0), joined: AtomicBool::new(false), panic: Mutex::new(None) };
         // The pointer is retired (nulled) and every worker that may hold it has left
         // (`active` back to 0) before `job` goes out of scope below.
         sh.job.store(&job as *const Job<'_> as *mut Job<'static>, Ordering::SeqCst);
@@ -312,12 +313,12 @@ impl SpinPool {
             }
         }
         IN_TASK.set(true);
-        let mine = job.work();
+        job.work();
         IN_TASK.set(false);
         sh.job.store(std::ptr::null_mut(), Ordering::SeqCst);
         sh.wait_idle();
         if !sh.spin_max.is_zero() {
-            attendance.record(mine == n, &sh.contended);
+            attendance.record(!job.joined.load(Ordering::Relaxed), &sh.contended);
         }
         if let Some(payload) = job.panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
             panic::resume_unwind(payload);
@@ -414,7 +415,9 @@ fn worker(sh: &Shared, me: usize) {
         let job = sh.job.load(Ordering::SeqCst);
         if !job.is_null() {
             // SAFETY: a non-null job read after incrementing `active` stays alive until `active` drops back (SpinPool::run).
-            unsafe { &*job }.work();
+            let job = unsafe { &*job };
+            job.joined.store(true, Ordering::Relaxed);
+            job.work();
         }
         if sh.active.fetch_sub(1, Ordering::SeqCst) == 1 && sh.caller_waiting.swap(false, Ordering::SeqCst) {
             if let Some(t) = &*sh.caller.lock().unwrap_or_else(|e| e.into_inner()) {
