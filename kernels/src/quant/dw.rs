@@ -316,15 +316,9 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
         let mut acc: Vec<i32> = Vec::new();
         let mut acc_plane = vec![0i32; if dm > 1 { c } else { 0 }];
         // SAFETY: pair parameters exist only for the AVX-512 VNNI tier, which was detected (its
-        // kernel was chosen); they are in pair order with whole blocks of 32 (dw_pair_order).
+        // kernel was chosen); they are in pair or quad order, whole blocks (dw_pair_order, dw_quad_order).
         #[cfg(target_arch = "x86_64")]
-        let pair_stages = pair_params.as_ref().map(|(pq, pbias)| unsafe {
-            if w.quads.is_empty() {
-                output::dw_pair_stages_avx512(pq, c, pbias)
-            } else {
-                output::dw_quad_stages_avx512(pq, c, pbias)
-            }
-        });
+        let pair_stages = pair_params.as_ref().map(|(pq, pbias)| unsafe { output::dw_block_stages_avx512(pq, pbias) });
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
             // The pair and quad row kernels read the pointers tap-major (`t * ow + px`: each
             // tap's row is filled contiguously), the others pixel-major (`px * taps + t`).

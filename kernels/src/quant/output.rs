@@ -444,9 +444,9 @@ pub(crate) use avx512::dw_row as dw_row_avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::{store16 as store16_avx512, Stage16};
 #[cfg(target_arch = "x86_64")]
-pub(crate) use avx512::{dw_pair_stages as dw_pair_stages_avx512, dw_row_pairs as dw_row_pairs_avx512vnni};
+pub(crate) use avx512::{dw_block_stages as dw_block_stages_avx512, dw_row_pairs as dw_row_pairs_avx512vnni};
 #[cfg(target_arch = "x86_64")]
-pub(crate) use avx512::{dw_quad_stages as dw_quad_stages_avx512, dw_row_quads as dw_row_quads_avx512vnni};
+pub(crate) use avx512::dw_row_quads as dw_row_quads_avx512vnni;
 
 /// Lane order of the tap-quad depthwise kernel: position `i` of a block of 64
 /// (accumulator `i / 16`, its lane `i % 16`) holds channel `16L + 4·acc + j`,
@@ -898,12 +898,12 @@ mod avx512 {
     /// interleave puts channels `8k + j` (`k < 4`, `j < 4`) in the lanes of
     /// the low accumulator and `8k + 4 + j` in the high one; the weights,
     /// the bias and the stage parameters are packed in that order
-    /// ([`super::OutParams::dw_pair_order`], [`dw_pair_stages`]) and the in-lane VPACKSSDW of the two results
+    /// ([`super::OutParams::dw_pair_order`], [`dw_block_stages`]) and the in-lane VPACKSSDW of the two results
     /// restores the channel order. Products are at most 128·255 and the sum
     /// wraps like the scalar kernel's, so the accumulators are identical.
     ///
     /// # Safety
-    /// AVX-512 F/BW/VL/VNNI are available; `stages` come from [`dw_pair_stages`]
+    /// AVX-512 F/BW/VL/VNNI are available; `stages` come from [`dw_block_stages`]
     /// for `c` and parameters with `vector_ok`; `lsh`: some column shifts left;
     /// `ptrs` holds `ow * taps` pointers to `c` readable bytes each, tap-major
     /// (pixel `px`'s tap `t` at `t * ow + px`); `pairs`
@@ -923,16 +923,20 @@ mod avx512 {
         }
     }
 
-    /// The stages of [`dw_row_pairs`] for `c` channels: two per block of 32
-    /// (low and high accumulator lanes), built once per call instead of per row.
+    /// The stages of [`dw_row_pairs`] and [`dw_row_quads`]: one per 16
+    /// columns of parameters in a depthwise block order (two per block of 32
+    /// for the pair kernel's low and high accumulator lanes, four per block
+    /// of 64 for the quad kernel's accumulators), built once per call
+    /// instead of per row.
     ///
     /// # Safety
-    /// AVX-512 F/BW/VL are available; `q` and `bias` are in pair order with
-    /// `c.div_ceil(32) * 32` columns ([`super::OutParams::dw_pair_order`]).
+    /// AVX-512 F/BW/VL are available; `q` and `bias` come from
+    /// [`super::OutParams::dw_pair_order`] or [`super::OutParams::dw_quad_order`]
+    /// (whole blocks, so `bias.len()` is a multiple of 16 that `q` has too).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub(crate) unsafe fn dw_pair_stages(q: &OutParams, c: usize, bias: &[i32]) -> Vec<Stage16> {
-        // SAFETY: q and bias have whole blocks of 32 columns (the caller's contract).
-        (0..c.div_ceil(32) * 2).map(|h| unsafe { Stage16::new(q, h * 16, &bias[h * 16..], 0xffff) }).collect()
+    pub(crate) unsafe fn dw_block_stages(q: &OutParams, bias: &[i32]) -> Vec<Stage16> {
+        // SAFETY: q and bias have bias.len() columns, whole groups of 16 (the caller's contract).
+        (0..bias.len() / 16).map(|h| unsafe { Stage16::new(q, h * 16, &bias[h * 16..], 0xffff) }).collect()
     }
 
     /// [`dw_row_pairs`] for known left shifts (`LSH`) and zero-point placement
@@ -1004,7 +1008,7 @@ mod avx512 {
     /// kernel's (`Σ (a + 128)·w − 128·Σ w = Σ a·w` modulo 2^32), so they are identical.
     ///
     /// # Safety
-    /// AVX-512 F/BW/VL/VNNI are available; `stages` come from [`dw_quad_stages`]
+    /// AVX-512 F/BW/VL/VNNI are available; `stages` come from [`dw_block_stages`]
     /// for `c` and parameters with `vector_ok`; `lsh`: some column shifts left;
     /// `ptrs` holds `ow * taps` pointers to `c` readable bytes each, tap-major
     /// (pixel `px`'s tap `t` at `t * ow + px`); `quads`
@@ -1022,18 +1026,6 @@ mod avx512 {
                 (true, true) => dw_row_quads_with::<true, true>(stages, c, taps, ow, ptrs, quads, out),
             }
         }
-    }
-
-    /// The stages of [`dw_row_quads`] for `c` channels: four per block of 64
-    /// (one per accumulator), built once per call.
-    ///
-    /// # Safety
-    /// AVX-512 F/BW/VL are available; `q` and `bias` are in quad order with
-    /// `c.div_ceil(64) * 64` columns ([`super::OutParams::dw_quad_order`]).
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub(crate) unsafe fn dw_quad_stages(q: &OutParams, c: usize, bias: &[i32]) -> Vec<Stage16> {
-        // SAFETY: q and bias have whole blocks of 64 columns (the caller's contract).
-        (0..c.div_ceil(64) * 4).map(|h| unsafe { Stage16::new(q, h * 16, &bias[h * 16..], 0xffff) }).collect()
     }
 
     /// [`dw_row_quads`] for known left shifts (`LSH`) and zero-point placement
