@@ -38,6 +38,14 @@ _armrest_setup() (
     _armrest_setup_executorch_venv
 )
 
+# pip's flags. On CI (a fresh machine, CI=true) pip keeps no download cache:
+# the ExecuTorch wheels alone would leave ~2.5 GB in ~/.cache/pip for nothing.
+_armrest_pip_flags() {
+    local flags="-q --disable-pip-version-check"
+    [ "${CI:-}" = true ] && flags="$flags --no-cache-dir"
+    echo "$flags"
+}
+
 # --- Python venv for TFLite (tflite-runtime 2.14 has wheels up to CPython 3.11)
 _armrest_setup_tflite_venv() {
     local reqs="ai-edge-litert==2.3.0 tflite-runtime==2.14.0 mediapipe==0.10.21 numpy==1.26.4 pytest==8.3.4 matplotlib==3.11.2 onnx==1.17.0"
@@ -67,15 +75,15 @@ _armrest_setup_tflite_venv() {
         "$py" -m venv .venv
     fi
     say "installing pinned Python packages into .venv"
-    .venv/bin/python -m pip install -q --disable-pip-version-check $reqs
-    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e integrations/tflite
+    .venv/bin/python -m pip install $(_armrest_pip_flags) $reqs
+    .venv/bin/python -m pip install $(_armrest_pip_flags) --no-deps -e integrations/tflite
     echo "$want" > "$stamp"
 }
 
 # --- A second venv, .venv-et, for ExecuTorch: executorch 1.5.1 needs numpy 2,
 # tflite-runtime 2.14 needs numpy 1. executorch's Python side imports torch,
 # and the registry's torch is the CUDA build: about 2.2 GB of downloads on the
-# first run (pip's cache makes re-runs quick). ARMREST_SKIP_EXECUTORCH=1 skips it.
+# first run (off CI, pip's cache makes re-runs quick). ARMREST_SKIP_EXECUTORCH=1 skips it.
 _armrest_setup_executorch_venv() {
     if [ "${ARMREST_SKIP_EXECUTORCH:-0}" = 1 ]; then
         say "skipping the ExecuTorch venv (ARMREST_SKIP_EXECUTORCH=1)"
@@ -94,8 +102,11 @@ _armrest_setup_executorch_venv() {
         "$(readlink -f .venv/bin/python)" -m venv .venv-et
     fi
     say "installing executorch 1.5.1, torch 2.15.0, torchvision 0.29.2 into .venv-et (first run: ~2.2 GB download)"
-    .venv-et/bin/python -m pip install -q --disable-pip-version-check $reqs
-    .venv-et/bin/python -m pip install -q --disable-pip-version-check --no-deps -e integrations/executorch
+    .venv-et/bin/python -m pip install $(_armrest_pip_flags) $reqs
+    # torch pulls in triton (1 GB unpacked), which only torch.compile's GPU
+    # back end uses; export, lowering and the runtime never import it.
+    .venv-et/bin/python -m pip uninstall -q -y triton
+    .venv-et/bin/python -m pip install $(_armrest_pip_flags) --no-deps -e integrations/executorch
     echo "$want" > "$stamp"
 }
 

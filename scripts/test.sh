@@ -10,6 +10,15 @@ cd "$repo"
 source scripts/setup.sh || { echo "[test] set-up failed" >&2; exit 1; }
 
 export CARGO_TERM_COLOR=never
+# CI builds each tree once: incremental state would only take disk (~0.6 GB).
+[ "${CI:-}" = true ] && export CARGO_INCREMENTAL=0
+disk_report() {  # disk_report <when>: free space, and what target/ and the venvs take
+    printf '[disk] %s: %s free on %s; target %s, .venv %s, .venv-et %s\n' "$1" \
+        "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$(df --output=target . | tail -1)" \
+        "$(du -sh target 2>/dev/null | cut -f1)" "$(du -sh .venv 2>/dev/null | cut -f1)" \
+        "$(du -sh .venv-et 2>/dev/null | cut -f1)"
+}
+disk_report "after set-up"
 export PYTHONDONTWRITEBYTECODE=1
 AARCH64=aarch64-unknown-linux-gnu
 QEMU_LIB=/usr/aarch64-linux-gnu
@@ -86,6 +95,7 @@ for log in "${failed_logs[@]}"; do
     tail -n 60 "$log"
 done
 printf '\n===== summary\n'
+disk_report "at the end"
 printf '%s\n' "${results[@]}"
 if ((failed)); then
     echo "RESULT: FAILED"
