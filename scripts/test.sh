@@ -12,11 +12,11 @@ source scripts/setup.sh || { echo "[test] set-up failed" >&2; exit 1; }
 export CARGO_TERM_COLOR=never
 # CI builds each tree once: incremental state would only take disk (~0.6 GB).
 [ "${CI:-}" = true ] && export CARGO_INCREMENTAL=0
+dir_size() { if [[ -d $1 ]]; then du -sh "$1" | cut -f1; else echo none; fi; }
 disk_report() {  # disk_report <when>: free space, and what target/ and the venvs take
     printf '[disk] %s: %s free on %s; target %s, .venv %s, .venv-et %s\n' "$1" \
         "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$(df --output=target . | tail -1)" \
-        "$(du -sh target 2>/dev/null | cut -f1)" "$(du -sh .venv 2>/dev/null | cut -f1)" \
-        "$(du -sh .venv-et 2>/dev/null | cut -f1)"
+        "$(dir_size target)" "$(dir_size .venv)" "$(dir_size .venv-et)"
 }
 disk_report "after set-up"
 export PYTHONDONTWRITEBYTECODE=1
