@@ -28,6 +28,27 @@ pub mod f32_dw_32c_avx512;
 pub mod f32_dw_32c_avx512_rows;
 pub mod fused;
 
+/// The window-row path's indirection (see [`reads_window_rows`]) for one
+/// input shape, geometry and thread count: each task's runs of interior or
+/// edge pixels, and every run's indirection groups.
+struct WindowRows {
+    in_shape: Nhwc,
+    win: Window2d,
+    threads: usize,
+    task_runs: Vec<Vec<RowRun>>,
+    offsets: Vec<usize>,
+}
+
+/// Output pixels `first..first + count`, all interior (one pointer per window
+/// row) or all edge (one per tap), whose indirection starts at `offsets[at]`.
+#[derive(Clone, Copy)]
+struct RowRun {
+    first: usize,
+    count: usize,
+    interior: bool,
+    at: usize,
+}
+
 /// An indirection buffer for one input shape and geometry (see [`gemm::IgemmRunFn`]).
 struct Indirection {
     in_shape: Nhwc,
@@ -35,12 +56,38 @@ struct Indirection {
     offsets: Vec<usize>,
 }
 
+/// Calls `put(s, offset)` for each of the `kh * kw` taps of output pixel
+/// (`b`, `oy`, `ox`) in order (`offset` of the tap's input pixel, or
+/// [`ZERO_ROW`] in the padding), or, with `whole_rows`, for each of its `kh`
+/// window rows (the offset of the row's first pixel; only for pixels whose
+/// window rows lie wholly inside the image horizontally, `dilation_w == 1`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn window_offsets(in_shape: Nhwc, win: &Window2d, b: usize, oy: usize, ox: usize, whole_rows: bool, mut put: impl FnMut(usize, usize)) {
+    let (kh, kw) = (win.kernel_h, win.kernel_w);
+    for ky in 0..kh {
+        let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
+        let line = iy.map(|iy| (b * in_shape.h + iy) * in_shape.w);
+        if whole_rows {
+            put(ky, line.map_or(ZERO_ROW, |l| (l + ox * win.stride_w - win.pad_left) * in_shape.c));
+            continue;
+        }
+        for kx in 0..kw {
+            let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < in_shape.w);
+            let offset = match (line, ix) {
+                (Some(l), Some(ix)) => (l + ix) * in_shape.c,
+                _ => ZERO_ROW,
+            };
+            put(ky * kw + kx, offset);
+        }
+    }
+}
+
 /// Builds the indirection buffer: `ceil(m / mr)` groups of `taps x mr`
 /// offsets, output pixels past `m` in the last group aliasing pixel `m - 1`.
 fn build_indirection(mr: usize, in_shape: Nhwc, win: &Window2d) -> Vec<usize> {
     let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
-    let (kh, kw) = (win.kernel_h, win.kernel_w);
-    let taps = kh * kw;
+    let taps = win.kernel_h * win.kernel_w;
     let m = in_shape.n * oh * ow;
     let groups = m.div_ceil(mr);
     let mut offsets = vec![ZERO_ROW; groups * taps * mr];
@@ -48,15 +95,7 @@ fn build_indirection(mr: usize, in_shape: Nhwc, win: &Window2d) -> Vec<usize> {
         for r in 0..mr {
             let pixel = (g * mr + r).min(m - 1);
             let (b, oy, ox) = (pixel / (oh * ow), pixel / ow % oh, pixel % ow);
-            for ky in 0..kh {
-                let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
-                for kx in 0..kw {
-                    let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < in_shape.w);
-                    if let (Some(iy), Some(ix)) = (iy, ix) {
-                        offsets[(g * taps + ky * kw + kx) * mr + r] = ((b * in_shape.h + iy) * in_shape.w + ix) * in_shape.c;
-                    }
-                }
-            }
+            window_offsets(in_shape, win, b, oy, ox, false, |s, offset| offsets[(g * taps + s) * mr + r] = offset);
         }
     }
     offsets
@@ -71,10 +110,12 @@ pub struct PackedConv2d {
     pub kernel_w: usize,
     /// The GEMM right-hand side: `n = out_c`, `k = kh * kw * in_c`, tap-major.
     weights: PackedWeights,
-    /// `in_c` zeros, the row padding taps read.
+    /// `kernel_w * in_c` zeros, what taps (or whole window rows) in the padding read.
     zero: Vec<f32>,
     /// The indirection buffer of the last input shape seen.
     indirection: Mutex<Option<Arc<Indirection>>>,
+    /// The window-row indirection of the last input shape and thread count seen.
+    window_rows: Mutex<Option<Arc<WindowRows>>>,
 }
 
 impl PackedConv2d {
@@ -87,8 +128,9 @@ impl PackedConv2d {
             kernel_h,
             kernel_w,
             weights,
-            zero: vec![0.0; in_c],
+            zero: vec![0.0; kernel_w * in_c],
             indirection: Mutex::new(None),
+            window_rows: Mutex::new(None),
         }
     }
 
@@ -100,6 +142,20 @@ impl PackedConv2d {
     /// The packed weights as a GEMM right-hand side (`k = kh * kw * in_c`).
     pub fn gemm_weights(&self) -> &PackedWeights {
         &self.weights
+    }
+
+    /// The window-row runs for `in_shape`, `win` and the task split `plan` of a
+    /// `threads`-thread pool, built on first use and cached.
+    fn window_rows_for(&self, in_shape: Nhwc, win: &Window2d, plan: &TilePlan, threads: usize) -> Arc<WindowRows> {
+        let mut cached = self.window_rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*cached {
+            Some(rows) if rows.in_shape == in_shape && rows.win == *win && rows.threads == threads => rows.clone(),
+            _ => {
+                let rows = Arc::new(build_window_rows(self.ukernel().mr, in_shape, win, plan, threads, self.out_c));
+                *cached = Some(rows.clone());
+                rows
+            }
+        }
     }
 
     fn indirection_for(&self, in_shape: Nhwc, win: &Window2d) -> Arc<Indirection> {
@@ -114,6 +170,44 @@ impl PackedConv2d {
             }
         }
     }
+}
+
+/// Splits each task's output pixels into runs and builds their indirection
+/// (see [`conv2d_window_rows`]).
+fn build_window_rows(mr: usize, in_shape: Nhwc, win: &Window2d, plan: &TilePlan, threads: usize, n: usize) -> WindowRows {
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let (m, kw) = (in_shape.n * oh * ow, win.kernel_w);
+    let (x0, x1) = interior_columns(in_shape, win);
+    let mut offsets = Vec::new();
+    let task_runs = (0..plan.tasks())
+        .map(|t| {
+            let (m0, mt, _, _) = plan.task(t, m, n);
+            let mut runs = Vec::new();
+            let mut p = m0;
+            while p < m0 + mt {
+                let ox = p % ow;
+                let interior = x0 <= ox && ox < x1;
+                let run_end = if interior { x1 } else if ox < x0 { x0 } else { ow };
+                let count = (run_end - ox).min(m0 + mt - p);
+                // The run's pixels share image b and output row oy.
+                let (b, oy) = (p / (oh * ow), p / ow % oh);
+                let taps = if interior { win.kernel_h } else { win.kernel_h * kw };
+                let at = offsets.len();
+                let groups = count.div_ceil(mr);
+                offsets.resize(at + groups * taps * mr, ZERO_ROW);
+                for g in 0..groups {
+                    for r in 0..mr {
+                        let x = ox + (g * mr + r).min(count - 1);
+                        window_offsets(in_shape, win, b, oy, x, interior, |s, offset| offsets[at + (g * taps + s) * mr + r] = offset);
+                    }
+                }
+                runs.push(RowRun { first: p, count, interior, at });
+                p += count;
+            }
+            runs
+        })
+        .collect();
+    WindowRows { in_shape, win: *win, threads, task_runs, offsets }
 }
 
 fn check_window(win: &Window2d, kernel_h: usize, kernel_w: usize) {
@@ -152,6 +246,17 @@ pub fn conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32], w: &Pac
         gemm::gemm(exec, m, input, w.in_c, &w.weights, output, n, clamp);
         return;
     }
+    if reads_window_rows(w, win, in_shape) {
+        conv2d_window_rows(exec, win, in_shape, input, w, output, clamp);
+    } else {
+        conv2d_indirect(exec, win, in_shape, input, w, output, clamp);
+    }
+}
+
+/// [`conv2d`] through the layer's indirection buffer (one pointer per tap).
+fn conv2d_indirect(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32], w: &PackedConv2d, output: &mut [f32], clamp: Clamp) {
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let (m, n) = (in_shape.n * oh * ow, w.out_c);
     let ind = w.indirection_for(in_shape, win);
     let uk = w.ukernel();
     let (kc, ks) = (w.in_c, w.kernel_h * w.kernel_w);
@@ -180,6 +285,86 @@ pub fn conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32], w: &Pac
                 clamp.min,
                 clamp.max,
             )
+        }
+    });
+}
+
+/// Input channels up to which a convolution reads whole window rows (below).
+const WINDOW_ROWS_MAX_CHANNELS: usize = 4;
+/// Interior output columns per row below which it does not (see [`reads_window_rows`]).
+const WINDOW_ROWS_MIN_INTERIOR: usize = 96;
+
+/// Whether a (non-pointwise) convolution reads whole window rows. With a
+/// handful of input channels (an RGB stem) each tap of the indirect GEMM
+/// reads only `in_c` floats, so resolving one row pointer per tap costs more
+/// than the tap's multiply-adds. A window row of `kw` horizontally adjacent
+/// taps (`dilation_w == 1`) is `kw * in_c` contiguous floats of NHWC, and the
+/// packed weights are tap-major, so the same indirect micro-kernel can read
+/// `kh` such rows (`kc = kw * in_c`) instead of `kh * kw` taps: the same
+/// multiply-adds in the same order, bit-identical, with `kw` times fewer
+/// pointers. Pixels whose window crosses the left or right padding keep one
+/// pointer per tap.
+///
+/// Edge pixels run as separate calls of one or two rows each, which are
+/// latency-bound, so narrow outputs lose more there than they save:
+/// measured 1 thread, MobileNetV3-like's stem (112 interior columns) and
+/// hand_recrop's (128) made the models 4-7% faster, face_detection_short_range's
+/// (62) and iris_landmark's (30) 2-4% slower. Hence the width threshold.
+fn reads_window_rows(w: &PackedConv2d, win: &Window2d, in_shape: Nhwc) -> bool {
+    let (x0, x1) = interior_columns(in_shape, win);
+    w.in_c <= WINDOW_ROWS_MAX_CHANNELS && w.kernel_w > 1 && win.dilation_w == 1 && w.ukernel().kr == 1 && x1 >= x0 + WINDOW_ROWS_MIN_INTERIOR
+}
+
+/// The output columns `x0..x1` whose window rows lie wholly inside the
+/// image horizontally (`x1 <= x0` when there are none).
+fn interior_columns(in_shape: Nhwc, win: &Window2d) -> (usize, usize) {
+    let ow = win.out_w(in_shape.w);
+    let kw_span = (win.kernel_w - 1) * win.dilation_w + 1;
+    let x0 = win.pad_left.div_ceil(win.stride_w).min(ow);
+    let x1 = if in_shape.w + win.pad_left >= kw_span { ((in_shape.w + win.pad_left - kw_span) / win.stride_w + 1).min(ow) } else { 0 };
+    (x0, x1)
+}
+
+/// [`conv2d`] on the window-row path (see [`reads_window_rows`]): each task
+/// calls the indirect micro-kernel once per run of its output pixels that
+/// are all interior (whole window rows inside the image) or all edge; the
+/// runs and their indirection are built once per shape and thread count.
+fn conv2d_window_rows(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[f32], w: &PackedConv2d, output: &mut [f32], clamp: Clamp) {
+    let uk = w.ukernel();
+    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+    let (m, n, c, kw) = (in_shape.n * oh * ow, w.out_c, w.in_c, w.kernel_w);
+    let k = w.kernel_h * kw * c;
+    let plan = TilePlan::new(exec.pool.num_threads(), m, n, k, uk.mr, uk.nr);
+    let rows = w.window_rows_for(in_shape, win, &plan, exec.pool.num_threads());
+    let packed = w.weights.packed();
+    let dst = SharedMut::new(output);
+    plan.run(exec, &|t| {
+        let (_, _, n0, nt) = plan.task(t, m, n);
+        for run in &rows.task_runs[t] {
+            let (kc, ks) = if run.interior { (kw * c, w.kernel_h) } else { (c, w.kernel_h * kw) };
+            // SAFETY: from offsets[run.at] the run has ceil(count / mr) groups of ks x mr
+            // entries (build_window_rows, for this shape and plan), each ZERO_ROW or the
+            // offset of kc floats inside `input` (a tap's pixel, or an interior pixel's
+            // window row of kw pixels), whose values `input` holds (asserted by conv2d);
+            // `zero` holds kw * c >= kc zeros; the packed blocks from n0 (a multiple of nr,
+            // TilePlan) cover nt columns of this k = ks * kc; this task alone writes the
+            // count x nt region of `output` at (first, n0), inside `output` (m x n).
+            unsafe {
+                (uk.run_indirect)(
+                    run.count,
+                    nt,
+                    kc,
+                    ks,
+                    rows.offsets.as_ptr().add(run.at),
+                    input.as_ptr(),
+                    w.zero.as_ptr(),
+                    packed.as_ptr().add(uk.rhs_packed_offset(n0, k)),
+                    dst.ptr().add(uk.dst_offset(run.first, n0, n)),
+                    n,
+                    clamp.min,
+                    clamp.max,
+                )
+            }
         }
     });
 }
@@ -299,7 +484,7 @@ impl PackedDepthwise {
             kernel_w,
             ukernel,
             packed,
-            zero: vec![0.0; in_c],
+            zero: vec![0.0; kernel_w * in_c],
         }
     }
 

@@ -386,3 +386,91 @@ fn depthwise_row_interior_is_exactly_the_unpadded_columns() {
         }
     }
 }
+
+/// A [`conv2d`] path: the indirect one or the window-row one.
+type ConvPath = fn(Exec, &Window2d, Nhwc, &[f32], &PackedConv2d, &mut [f32], Clamp);
+
+/// Runs `conv` on packed weights `w`.
+#[allow(clippy::too_many_arguments)]
+fn run_path(conv: ConvPath, isa: Isa, pool: &ThreadPool, win: &Window2d, s: Nhwc, x: &[f32], w: &PackedConv2d, clamp: Clamp) -> Vec<f32> {
+    let mut out = vec![0.0; s.n * win.out_h(s.h) * win.out_w(s.w) * w.out_c];
+    conv(Exec { isa, pool }, win, s, x, w, &mut out, clamp);
+    out
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// The window-row path computes every output with the indirect path's
+/// multiply-adds in the same order: bit-identical over kernel sizes, strides,
+/// vertical dilation, paddings (rows with no interior column, all-edge
+/// images), channel counts, tile column tails and thread counts, and its
+/// cache follows the thread count and the input shape.
+#[test]
+fn window_rows_are_bit_identical_to_the_indirect_path() {
+    let pools: Vec<ThreadPool> = [1, 2, 3].into_iter().map(ThreadPool::new).collect();
+    for isa in tiers() {
+        let mut seed = 100;
+        for (kh, kw) in [(3, 3), (5, 5), (1, 3), (3, 2), (7, 7)] {
+            for (sh, sw) in [(1, 1), (2, 2), (1, 3), (3, 2)] {
+                for dh in 1..=2 {
+                    for pad in [[0, 0, 0, 0], [1, 1, 1, 1], [0, 2, 1, 0], [2, 3, 1, 2]] {
+                        for c in [1, 3, 4] {
+                            for width in [2, 9, 40] {
+                                seed += 1;
+                                let win = window((kh, kw), (sh, sw), (dh, 1), pad);
+                                let s = Nhwc { n: 2, h: 6, w: width, c };
+                                if win.out_h(s.h) == 0 || win.out_w(s.w) == 0 {
+                                    continue;
+                                }
+                                let mut rng = Rng::new(seed);
+                                let out_c = [1, 19, 33][seed as usize % 3];
+                                let x = rng.vec(s.len());
+                                let packed = PackedConv2d::pack(isa, out_c, kh, kw, c, &rng.vec(out_c * kh * kw * c), Some(&rng.vec(out_c)));
+                                let clamp = [Clamp::NONE, Clamp::RELU6][seed as usize % 2];
+                                let want = run_path(conv2d_indirect, isa, &pools[0], &win, s, &x, &packed, clamp);
+                                for pool in pools.iter().chain(&pools[..1]) {
+                                    let got = run_path(conv2d_window_rows, isa, pool, &win, s, &x, &packed, clamp);
+                                    assert!(same_bits(&got, &want), "{isa} {win:?} {s:?} out_c={out_c} threads={}: window rows differ", pool.num_threads());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // One packed convolution, the input shape changing between calls.
+        let win = window((3, 3), (2, 2), (1, 1), [1, 1, 1, 1]);
+        let mut rng = Rng::new(7);
+        let packed = PackedConv2d::pack(isa, 12, 3, 3, 3, &rng.vec(12 * 27), None);
+        for s in [Nhwc { n: 1, h: 5, w: 30, c: 3 }, Nhwc { n: 2, h: 3, w: 11, c: 3 }, Nhwc { n: 1, h: 5, w: 30, c: 3 }] {
+            let x = rng.vec(s.len());
+            let want = run_path(conv2d_indirect, isa, &pools[1], &win, s, &x, &packed, Clamp::NONE);
+            assert!(same_bits(&run_path(conv2d_window_rows, isa, &pools[1], &win, s, &x, &packed, Clamp::NONE), &want), "{isa} {s:?}: after a shape change");
+        }
+    }
+}
+
+/// RGB stems wide enough for the window-row path go through it from
+/// `conv2d`, and match the reference.
+#[test]
+fn wide_rgb_stems_take_the_window_row_path() {
+    let pool = ThreadPool::new(2);
+    for isa in tiers() {
+        for (win, s, out_c) in [
+            (window((3, 3), (2, 2), (1, 1), [0, 0, 1, 1]), Nhwc { n: 1, h: 5, w: 230, c: 3 }, 16),
+            (window((5, 5), (1, 1), (2, 1), [2, 2, 2, 2]), Nhwc { n: 2, h: 4, w: 120, c: 4 }, 24),
+            (window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]), Nhwc { n: 1, h: 3, w: 100, c: 1 }, 5),
+        ] {
+            let packed = PackedConv2d::pack(isa, out_c, win.kernel_h, win.kernel_w, s.c, &vec![0.0; out_c * win.kernel_h * win.kernel_w * s.c], None);
+            assert!(reads_window_rows(&packed, &win, s), "{win:?} {s:?}");
+            run_conv(isa, &pool, &win, s, out_c, true, Clamp::RELU6, 3);
+        }
+        // Narrow outputs and wider inputs keep the indirect path.
+        let packed = PackedConv2d::pack(isa, 8, 3, 3, 3, &[0.0; 8 * 27], None);
+        assert!(!reads_window_rows(&packed, &window((3, 3), (2, 2), (1, 1), [1, 1, 1, 1]), Nhwc { n: 1, h: 64, w: 64, c: 3 }));
+        let packed = PackedConv2d::pack(isa, 8, 3, 3, 8, &[0.0; 8 * 72], None);
+        assert!(!reads_window_rows(&packed, &window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]), Nhwc { n: 1, h: 4, w: 224, c: 8 }));
+    }
+}
