@@ -402,6 +402,7 @@ unsafe fn prepare_delegate(ctx: *mut TfLiteContext, delegate: *mut TfLiteDelegat
         state.logger.info(&format!("claimed {} of {} nodes in {} partitions", claims.claimed.len(), claims.total, partitions.len()));
     }
     if nodes.is_empty() {
+        *state.folds.lock().map_err(|_| "folds lock poisoned")? = Folds::default();
         return Ok(());
     }
     // SAFETY: live context; the registration is passed by value and the array outlives the call.
@@ -409,6 +410,12 @@ unsafe fn prepare_delegate(ctx: *mut TfLiteContext, delegate: *mut TfLiteDelegat
         let f = (*ctx).ReplaceNodeSubsetsWithDelegateKernels.ok_or("the runtime has no ReplaceNodeSubsetsWithDelegateKernels")?;
         f(ctx, registration(), array.as_ptr(), delegate)
     };
+    // The runtime has run every partition's `init` inside that call, and the
+    // partitions hold what they still need of the folded (dequantized fp16)
+    // weights: the delegate's and this claim's references go, or the fp32
+    // copies would outlive packing (11 MB for hand_landmark_full).
+    *state.folds.lock().map_err(|_| "folds lock poisoned")? = Folds::default();
+    drop(claims);
     if status != K_TFLITE_OK {
         return Err("the runtime refused the claimed nodes".into());
     }
