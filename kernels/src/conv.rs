@@ -484,7 +484,7 @@ impl PackedDepthwise {
             kernel_w,
             ukernel,
             packed,
-            zero: vec![0.0; kernel_w * in_c],
+            zero: vec![0.0; in_c],
         }
     }
 
