@@ -263,6 +263,18 @@ fn tap_columns(ow: usize, offset: usize, pad: usize, stride: usize, in_w: usize)
 /// Work below which a depthwise task is not worth a thread hand-off (multiply-adds).
 const DW_MIN_TASK_MACS: usize = 1 << 16;
 
+/// `dst[i] = first + i * step` (bytes; in bounds when the caller's columns
+/// are), as plain integer arithmetic that vectorises: the pointer-offset loop
+/// stayed scalar and was 4–5 % of an int8 MobileNetV2 invoke.
+#[inline]
+fn fill_strided(dst: &mut [*const i8], first: *const i8, step: usize) {
+    let mut at = first as usize;
+    for p in dst {
+        *p = at as *const i8;
+        at = at.wrapping_add(step);
+    }
+}
+
 /// DEPTHWISE_CONV_2D; output channel `c * depth_multiplier + m` reads input
 /// channel `c`; padding reads the input zero point (so it contributes 0).
 pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8], w: &PackedQDepthwise, output: &mut [i8], q: &QuantOut) {
@@ -350,10 +362,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                         let first = &image[(iy * in_shape.w + lo * win.stride_w + kx * win.dilation_w - win.pad_left) * c..];
                         let step = win.stride_w * c;
                         if tap_major {
-                            for (i, p) in ptrs[t * ow + lo..t * ow + hi].iter_mut().enumerate() {
-                                // In bounds: tap_columns keeps every column of lo..hi inside the row.
-                                *p = first.as_ptr().wrapping_add(i * step);
-                            }
+                            fill_strided(&mut ptrs[t * ow + lo..t * ow + hi], first.as_ptr(), step);
                         } else {
                             for (i, px) in (lo..hi).enumerate() {
                                 // In bounds: tap_columns keeps every column of lo..hi inside the row.
