@@ -17,21 +17,27 @@ pub const UKERNEL_2X32: QUkernel = QUkernel { name: "i8_2x32_avx512vnni", tier: 
 pub const UKERNEL_1X32: QUkernel = QUkernel { name: "i8_1x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 1, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<1> };
 
 /// The `MR x 32` int32 accumulators of one block, each row starting from
-/// `init`: `a` is `MR` rows of `kp` values (`a + 128`); `b` holds, per 4
-/// reduction steps, 32 columns of 4 values.
+/// `init`: row `i` of the left-hand side is the `kp` values at `a[i]`
+/// (`a + 128`, or plain int8 when `XOR`: then each group of 4 is XORed with
+/// `0x80` after its broadcast); `b` holds, per 4 reduction steps, 32
+/// columns of 4 values.
 ///
 /// # Safety
-/// As [`run`].
+/// As [`run`], with every `a[i]` readable for `kp` values.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dot32<const MR: usize>(kp: usize, a: *const i8, b: *const i8, init: [__m512i; 2]) -> [[__m512i; 2]; MR] {
+unsafe fn dot32<const MR: usize, const XOR: bool>(kp: usize, a: [*const i8; MR], b: *const i8, init: [__m512i; 2]) -> [[__m512i; 2]; MR] {
     let mut c = [init; MR];
+    let flip = _mm512_set1_epi8(-128);
     for g in 0..kp / 4 {
         // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4).
         let (b0, b1) = unsafe { (_mm512_loadu_si512(b.add(g * 128) as *const _), _mm512_loadu_si512(b.add(g * 128 + 64) as *const _)) };
-        for (i, ci) in c.iter_mut().enumerate() {
-            // SAFETY: row i of the strip has kp values; 4 of them from 4 * g.
-            let av = _mm512_set1_epi32(unsafe { (a.add(i * kp + g * 4) as *const i32).read_unaligned() });
+        for (ci, ai) in c.iter_mut().zip(a) {
+            // SAFETY: row i has kp values; 4 of them from 4 * g.
+            let mut av = _mm512_set1_epi32(unsafe { (ai.add(g * 4) as *const i32).read_unaligned() });
+            if XOR {
+                av = _mm512_xor_si512(av, flip);
+            }
             ci[0] = _mm512_dpbusd_epi32(ci[0], av, b0);
             ci[1] = _mm512_dpbusd_epi32(ci[1], av, b1);
         }
@@ -46,8 +52,8 @@ unsafe fn dot32<const MR: usize>(kp: usize, a: *const i8, b: *const i8, init: [_
 /// The [`super::QRunFn`] contract for this kernel's layouts; AVX-512 F/BW and VNNI are available.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
-    // SAFETY: the caller's contract.
-    let c = unsafe { dot32::<MR>(kp, a, b, [_mm512_setzero_si512(); 2]) };
+    // SAFETY: the caller's contract: MR rows of the strip, kp apart.
+    let c = unsafe { dot32::<MR, false>(kp, std::array::from_fn(|i| a.add(i * kp)), b, [_mm512_setzero_si512(); 2]) };
     for (i, ci) in c.iter().enumerate() {
         // SAFETY: acc holds MR rows of 32 i32.
         unsafe {
@@ -90,6 +96,9 @@ pub unsafe fn run16<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc:
 /// `st` (the stages of the block's two 16-column halves, bias included) and
 /// row `i < rows` is stored as int8 at `out + i * ldo` (its first `cols`
 /// values), without the round trip through an accumulator tile.
+/// Row `i` of the left-hand side is at `a + min(i, rows − 1) * lda`: a
+/// packed strip (`lda = kp`, values `a + 128`) or, with `XOR`, the plain
+/// int8 rows of a pointwise convolution, read in place.
 /// `LSH`: some column shifts left; `ZP`: the stages add the zero point
 /// after the shift ([`Stage16::zp_late`]); `row_corr` (uint8 weights) is
 /// added per row. The accumulators start from the stages' biases.
@@ -97,13 +106,15 @@ pub unsafe fn run16<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc:
 /// # Safety
 /// As [`run`]; AVX-512 BW/VL are available too; `st` was built for the
 /// block's columns (`cols` ≤ 32 of them); `row_corr` has `rows` values;
-/// `rows ≤ MR`; `out` has `rows` rows of `cols` writable bytes, `ldo`
+/// `1 ≤ rows ≤ MR`; rows `0 .. rows` of `a` (`lda` apart) have `kp`
+/// readable values; `out` has `rows` rows of `cols` writable bytes, `ldo`
 /// apart, that nothing else accesses.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool>(
+pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool, const XOR: bool>(
     kp: usize,
     a: *const i8,
+    lda: usize,
     b: *const i8,
     st: &[Stage16; 2],
     row_corr: Option<&[i32]>,
@@ -112,8 +123,8 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool>
     out: *mut i8,
     ldo: usize,
 ) {
-    // SAFETY: the caller's contract.
-    let c = unsafe { dot32::<MR>(kp, a, b, [st[0].bias(), st[1].bias()]) };
+    // SAFETY: the caller's contract: rows 0..rows of a, lda apart (later rows repeat the last).
+    let c = unsafe { dot32::<MR, XOR>(kp, std::array::from_fn(|i| a.add(i.min(rows - 1) * lda)), b, [st[0].bias(), st[1].bias()]) };
     let w0 = cols.min(16);
     let w1 = cols.saturating_sub(16);
     let mask = |w: usize| -> __mmask16 { if w >= 16 { 0xffff } else { (1u16 << w) - 1 } };

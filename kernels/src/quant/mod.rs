@@ -350,26 +350,30 @@ impl PackedQGemm {
 enum Lhs<'a> {
     /// `m` rows of `k` values, `lda` apart.
     Rows { a: &'a [i8], lda: usize },
-    /// CONV_2D: output pixel `i` reads, for every tap, `c` input values or the padding value.
-    /// `offsets[r * taps + t]` is where tap `t` of output pixel `r` reads its
-    /// `c` values, or [`PAD`] for the padding.
-    Conv { input: &'a [i8], c: usize, taps: usize, offsets: &'a [usize], pad: i8 },
+    /// CONV_2D: output pixel `r` reads, for every tap in turn, `c` input values or the
+    /// padding value; `runs` holds them merged into runs of adjacent taps
+    /// ([`Indirection`]).
+    Conv { input: &'a [i8], runs: &'a Indirection, pad: i8 },
 }
 
 impl Lhs<'_> {
-    /// Writes the `k` values of row `r` into `dst`.
-    fn gather_row(&self, r: usize, dst: &mut [i8]) {
+    /// Writes the `k` values of row `r` into `dst`, each XORed with `x`.
+    fn gather_row(&self, r: usize, dst: &mut [i8], x: i8) {
         match *self {
-            Lhs::Rows { a, lda } => dst.copy_from_slice(&a[r * lda..][..dst.len()]),
-            Lhs::Conv { input, c, taps, offsets, pad } => {
-                for (seg, &off) in dst.chunks_exact_mut(c).zip(&offsets[r * taps..(r + 1) * taps]) {
-                    if off == PAD {
+            Lhs::Rows { a, lda } => pack::copy_xor(dst, &a[r * lda..][..dst.len()], x),
+            Lhs::Conv { input, runs, pad } => {
+                let mut pos = 0;
+                for run in runs.row(r) {
+                    let seg = &mut dst[pos..pos + run.len];
+                    if run.off == PAD {
                         // Padding reads the input zero point.
-                        seg.fill(pad);
+                        seg.fill(pad ^ x);
                     } else {
-                        pack::copy_short(seg, &input[off..off + c]);
+                        pack::copy_xor(seg, &input[run.off..run.off + run.len], x);
                     }
+                    pos += run.len;
                 }
+                debug_assert_eq!(pos, dst.len());
             }
         }
     }
@@ -381,26 +385,27 @@ impl Lhs<'_> {
     /// `gather` is scratch space of `mr * k` values.
     #[allow(clippy::too_many_arguments)]
     fn pack_strip(&self, uk: &QUkernel, k: usize, kp: usize, m0: usize, rows: usize, strip: &mut [i8], gather: &mut [i8], sums: Option<&mut [i32]>) {
-        let direct = uk.ka == 0 && uk.a_xor == 0;
-        match (*self, direct) {
-            // Plain rows in a kernel-specific layout: packed straight from the input.
+        match *self {
             // mr whole rows stored back to back, a kernel without k-groups and no padding: the
             // strip is those bytes (XORed), one copy instead of one per row.
-            (Lhs::Rows { a, lda }, false) if uk.ka == 0 && lda == k && kp == k && rows == uk.mr => {
+            Lhs::Rows { a, lda } if uk.ka == 0 && lda == k && kp == k && rows == uk.mr => {
                 pack::copy_xor(&mut strip[..uk.mr * k], &a[m0 * k..][..uk.mr * k], uk.a_xor as i8);
             }
-            (Lhs::Rows { a, lda }, false) => {
+            // A kernel without k-groups reads whole rows: each row (or convolution window)
+            // goes straight into its place, XORed.
+            _ if uk.ka == 0 => {
+                for i in 0..uk.mr {
+                    self.gather_row(m0 + i.min(rows - 1), &mut strip[i * kp..][..k], uk.a_xor as i8);
+                }
+            }
+            // Plain rows in a kernel-specific layout: packed straight from the input.
+            Lhs::Rows { a, lda } => {
                 let src: [&[i8]; MAX_MR] = std::array::from_fn(|i| if i < uk.mr { &a[(m0 + i.min(rows - 1)) * lda..][..k] } else { &[] });
                 pack::pack_rows(uk, &src[..uk.mr], k, kp, strip);
             }
-            (_, true) => {
-                for i in 0..uk.mr {
-                    self.gather_row(m0 + i.min(rows - 1), &mut strip[i * kp..][..k]);
-                }
-            }
-            (Lhs::Conv { .. }, false) => {
+            Lhs::Conv { .. } => {
                 for i in 0..rows {
-                    self.gather_row(m0 + i, &mut gather[i * k..][..k]);
+                    self.gather_row(m0 + i, &mut gather[i * k..][..k], 0);
                 }
                 let src: [&[i8]; MAX_MR] = std::array::from_fn(|i| if i < uk.mr { &gather[i.min(rows - 1) * k..][..k] } else { &[] });
                 pack::pack_rows(uk, &src[..uk.mr], k, kp, strip);
@@ -409,7 +414,7 @@ impl Lhs<'_> {
         if let Some(sums) = sums {
             let mut row = vec![0i8; k];
             for (i, s) in sums.iter_mut().enumerate().take(uk.mr) {
-                self.gather_row(m0 + i.min(rows - 1), &mut row);
+                self.gather_row(m0 + i.min(rows - 1), &mut row, 0);
                 *s = row.iter().map(|&v| v as i32).sum();
             }
         }
@@ -465,24 +470,44 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
     let plan = TilePlan::new(exec.pool.num_threads(), m, n, k.div_ceil(8), mr, nr);
     let want_sums = w.w_zero_point != 0;
     let tails = qgemm_row_tails(uk);
+    // Built once per layer and output parameters; columns past n masked, like a task's.
+    #[cfg(target_arch = "x86_64")]
+    let fused = match dst {
+        Dst::Quant { q, .. } => q.fused.get_or_init(|| fused_stages(uk, q, w, 0, n)).as_deref(),
+        Dst::Acc { .. } => None,
+    };
+    // The 8x32 fused tile reads plain rows in place (XORing them itself) when a
+    // strip would meet one block of weights only (n ≤ 32: the packing copy is
+    // not repaid; with more blocks the XORs repeat per block and packing wins)
+    // and nothing else needs a packed strip: no row sums, whole groups of 4.
+    #[cfg(target_arch = "x86_64")]
+    let direct = match lhs {
+        Lhs::Rows { a, lda } if fused.is_some() && nr == 32 && n <= nr && !want_sums && kp == k && uk.ka == 0 => Some((a, lda)),
+        _ => None,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let direct: Option<(&[i8], usize)> = None;
     exec.pool.run(plan.tasks(), &|t| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);
         // The padding past k of a strip is never written: it multiplies zero weights.
         let mut strip = vec![0i8; uk.a_strip_len(kp)];
         let mut sums = vec![0i32; mr];
-        let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) { mr * k } else { 0 }];
+        let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) && uk.ka != 0 { mr * k } else { 0 }];
         let mut corr = vec![0i32; mr];
         // The accumulator strip of the unfused path, allocated when it first runs.
         let mut acc: Vec<i32> = Vec::new();
+        // The fused stages of this task's column blocks.
         #[cfg(target_arch = "x86_64")]
-        let fused = fused_stages(uk, dst, w, n0, nt);
+        let fused = fused.map(|all| &all[n0 / nr..]);
         let mut i0 = m0;
         while i0 < m0 + mt {
             let rows = mr.min(m0 + mt - i0);
             // The last rows run on the kernel with the fewest rows that covers them.
             let suk = tails.iter().copied().find(|t| t.mr >= rows).unwrap_or(uk);
             let strip = &mut strip[..suk.a_strip_len(kp)];
-            lhs.pack_strip(suk, k, kp, i0, rows, strip, &mut gather, want_sums.then_some(&mut sums[..suk.mr]));
+            if direct.is_none() {
+                lhs.pack_strip(suk, k, kp, i0, rows, strip, &mut gather, want_sums.then_some(&mut sums[..suk.mr]));
+            }
             let row_corr = if want_sums {
                 for (c, s) in corr.iter_mut().zip(&sums) {
                     *c = w.w_zero_point.wrapping_mul(*s).wrapping_neg();
@@ -492,17 +517,24 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                 None
             };
             #[cfg(target_arch = "x86_64")]
-            if let (Some(stages), Dst::Quant { q, ptr }) = (&fused, dst) {
+            if let (Some(stages), Dst::Quant { q, ptr }) = (fused, dst) {
                 // The 8x32 / 12x16 VNNI tiles with the output stage fused, block by block.
                 for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
                     let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
                     let cols = nr.min(n0 + nt - j0);
-                    // SAFETY: `strip` is one packed strip of suk (a tail of uk: same
-                    // layouts) for kp, `block` one packed block; the stages were built for columns
-                    // j0..j0+cols; rows i0..i0+rows, columns j0..j0+cols of the output lie inside
-                    // it (checked by the entry points) and belong to this task alone; the tier is
-                    // available (its kernel was chosen).
-                    unsafe { fused_tile(suk.mr, nr, q.any_lsh, kp, strip.as_ptr(), block.as_ptr(), &stages[bi], row_corr, rows, cols, ptr.ptr().add(i0 * ldo + j0), ldo) };
+                    // SAFETY: `strip` is one packed strip of suk (a tail of uk: same layouts) for
+                    // kp, or (direct) rows i0..i0+rows of the plain left-hand side, k == kp values
+                    // each, lda apart, inside it (checked by the entry points); `block` is one
+                    // packed block; the stages were built for columns j0..j0+cols; rows
+                    // i0..i0+rows, columns j0..j0+cols of the output lie inside it (checked by the
+                    // entry points) and belong to this task alone; the tier is available (its
+                    // kernel was chosen).
+                    unsafe {
+                        match direct {
+                            Some((a, lda)) => fused_tile(suk.mr, nr, q.any_lsh, kp, a[i0 * lda..].as_ptr(), lda, true, block.as_ptr(), &stages[bi], row_corr, rows, cols, ptr.ptr().add(i0 * ldo + j0), ldo),
+                            None => fused_tile(suk.mr, nr, q.any_lsh, kp, strip.as_ptr(), kp, false, block.as_ptr(), &stages[bi], row_corr, rows, cols, ptr.ptr().add(i0 * ldo + j0), ldo),
+                        }
+                    };
                 }
                 i0 += rows;
                 continue;
@@ -552,8 +584,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
 /// through the vector stage): two 16-column stages per block (a 16-column
 /// block uses the first).
 #[cfg(target_arch = "x86_64")]
-fn fused_stages(uk: &QUkernel, dst: Dst, w: &PackedQGemm, n0: usize, nt: usize) -> Option<Vec<[output::Stage16; 2]>> {
-    let Dst::Quant { q, .. } = dst else { return None };
+fn fused_stages(uk: &QUkernel, q: &output::OutParams, w: &PackedQGemm, n0: usize, nt: usize) -> Option<Vec<[output::Stage16; 2]>> {
     let fusable = uk.name == i8_8x32_avx512vnni::UKERNEL.name || uk.name == i8_8x32_avx512vnni::UKERNEL_12X16.name;
     if !q.vector_ok || !fusable || !uk.tier.is_available() {
         return None;
@@ -568,14 +599,17 @@ fn fused_stages(uk: &QUkernel, dst: Dst, w: &PackedQGemm, n0: usize, nt: usize) 
     Some((n0..n0 + nt).step_by(uk.nr).map(|j0| [stage(j0, n0 + nt), stage(j0 + 16, (n0 + nt).min(j0 + uk.nr))]).collect())
 }
 
-/// One fused 8x32 or 12x16 VNNI tile (`nr` 32 or 16), or one of its row tails.
+/// One fused 8x32 or 12x16 VNNI tile (`nr` 32 or 16), or one of its row
+/// tails. `a` is a packed strip (`lda = kp`) or, when `direct` (`nr` 32
+/// only), the tile's first plain int8 row, the others `lda` apart.
 ///
 /// # Safety
 /// See `i8_8x32_avx512vnni::run_quant` (`nr` 32: `mr` is 1, 2, 4 or 8) and
 /// `run16_quant` (`nr` 16: `mr` is 1, 2, 4, 8 or 12).
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, direct: bool, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+    debug_assert!(!direct || nr == 32);
     if nr == 16 {
         macro_rules! f16 {
             ($mr:literal) => {
@@ -600,26 +634,46 @@ unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, b
         }
         return;
     }
-    use i8_8x32_avx512vnni::run_quant as f;
+    if direct {
+        // SAFETY: the caller's contract.
+        unsafe { fused_tile32::<true>(mr, lsh, kp, a, lda, b, st, rc, rows, cols, out, ldo) }
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { fused_tile32::<false>(mr, lsh, kp, a, lda, b, st, rc, rows, cols, out, ldo) }
+    }
+}
+
+/// The 8x32 tile (or a row tail) of [`fused_tile`].
+///
+/// # Safety
+/// As [`fused_tile`].
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn fused_tile32<const X: bool>(mr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+    macro_rules! f {
+        ($mr:literal, $l:literal, $z:literal) => {
+            i8_8x32_avx512vnni::run_quant::<$mr, $l, $z, X>(kp, a, lda, b, st, rc, rows, cols, out, ldo)
+        };
+    }
     // SAFETY: the caller's contract.
     unsafe {
         match (mr, lsh, st[0].zp_late()) {
-            (8, false, false) => f::<8, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (4, false, false) => f::<4, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (2, false, false) => f::<2, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (1, false, false) => f::<1, false, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (8, true, false) => f::<8, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (4, true, false) => f::<4, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (2, true, false) => f::<2, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (1, true, false) => f::<1, true, false>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (8, false, true) => f::<8, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (4, false, true) => f::<4, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (2, false, true) => f::<2, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (1, false, true) => f::<1, false, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (8, true, true) => f::<8, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (4, true, true) => f::<4, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (2, true, true) => f::<2, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
-            (1, true, true) => f::<1, true, true>(kp, a, b, st, rc, rows, cols, out, ldo),
+            (8, false, false) => f!(8, false, false),
+            (4, false, false) => f!(4, false, false),
+            (2, false, false) => f!(2, false, false),
+            (1, false, false) => f!(1, false, false),
+            (8, true, false) => f!(8, true, false),
+            (4, true, false) => f!(4, true, false),
+            (2, true, false) => f!(2, true, false),
+            (1, true, false) => f!(1, true, false),
+            (8, false, true) => f!(8, false, true),
+            (4, false, true) => f!(4, false, true),
+            (2, false, true) => f!(2, false, true),
+            (1, false, true) => f!(1, false, true),
+            (8, true, true) => f!(8, true, true),
+            (4, true, true) => f!(4, true, true),
+            (2, true, true) => f!(2, true, true),
+            (1, true, true) => f!(1, true, true),
             _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
         }
     }
@@ -689,35 +743,66 @@ pub fn qfully_connected(exec: Exec, rows: usize, input: &[i8], w: &PackedQGemm, 
 /// The offset entry meaning "this tap reads the padding".
 const PAD: usize = usize::MAX;
 
+/// `len` values of one output pixel's window: from input offset `off`, or
+/// the padding value when `off` is [`PAD`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct TapRun {
+    off: usize,
+    len: usize,
+}
+
 /// Where every tap of every output pixel reads (an indirection buffer), for
-/// one input shape and geometry.
+/// one input shape and geometry: per pixel, its taps in order (`c` values
+/// each), adjacent ones merged into runs, so a window row inside the image
+/// (`kw * c` contiguous values when `dilation_w == 1`) is one copy, and a
+/// run of padding one fill.
 struct Indirection {
     in_shape: Nhwc,
     win: Window2d,
-    offsets: Vec<usize>,
+    runs: Vec<TapRun>,
+    /// Pixel `r`'s runs are `runs[starts[r]..starts[r + 1]]`.
+    starts: Vec<usize>,
 }
 
-fn build_indirection(in_shape: Nhwc, win: &Window2d) -> Vec<usize> {
-    let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
-    let (kh, kw, c) = (win.kernel_h, win.kernel_w, in_shape.c);
-    let mut offsets = Vec::with_capacity(in_shape.n * oh * ow * kh * kw);
-    for b in 0..in_shape.n {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for ky in 0..kh {
-                    let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
-                    for kx in 0..kw {
-                        let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < in_shape.w);
-                        offsets.push(match (iy, ix) {
-                            (Some(iy), Some(ix)) => ((b * in_shape.h + iy) * in_shape.w + ix) * c,
-                            _ => PAD,
-                        });
+impl Indirection {
+    fn new(in_shape: Nhwc, win: &Window2d) -> Indirection {
+        let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
+        let (kh, kw, c) = (win.kernel_h, win.kernel_w, in_shape.c);
+        let pixels = in_shape.n * oh * ow;
+        let mut runs: Vec<TapRun> = Vec::with_capacity(pixels * kh);
+        let mut starts = Vec::with_capacity(pixels + 1);
+        for b in 0..in_shape.n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    starts.push(runs.len());
+                    let first = runs.len();
+                    for ky in 0..kh {
+                        let iy = (oy * win.stride_h + ky * win.dilation_h).checked_sub(win.pad_top).filter(|&y| y < in_shape.h);
+                        for kx in 0..kw {
+                            let ix = (ox * win.stride_w + kx * win.dilation_w).checked_sub(win.pad_left).filter(|&x| x < in_shape.w);
+                            let off = match (iy, ix) {
+                                (Some(iy), Some(ix)) => ((b * in_shape.h + iy) * in_shape.w + ix) * c,
+                                _ => PAD,
+                            };
+                            // Merged with the pixel's last run when it continues it.
+                            match runs[first..].last_mut() {
+                                Some(last) if (off == PAD && last.off == PAD) || (off != PAD && last.off != PAD && last.off + last.len == off) => last.len += c,
+                                _ => runs.push(TapRun { off, len: c }),
+                            }
+                        }
                     }
                 }
             }
         }
+        starts.push(runs.len());
+        runs.shrink_to_fit();
+        Indirection { in_shape, win: *win, runs, starts }
     }
-    offsets
+
+    /// Pixel `r`'s runs.
+    fn row(&self, r: usize) -> &[TapRun] {
+        &self.runs[self.starts[r]..self.starts[r + 1]]
+    }
 }
 
 /// CONV_2D weights (`[out_c, kh, kw, in_c]`, OHWI) packed once as a GEMM
@@ -747,7 +832,7 @@ impl PackedQConv2d {
         match &*cached {
             Some(ind) if ind.in_shape == in_shape && ind.win == *win => ind.clone(),
             _ => {
-                let ind = Arc::new(Indirection { in_shape, win: *win, offsets: build_indirection(in_shape, win) });
+                let ind = Arc::new(Indirection::new(in_shape, win));
                 *cached = Some(ind.clone());
                 ind
             }
@@ -801,7 +886,7 @@ pub fn qconv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8], w: &Pac
     assert!((-128..=127).contains(&zp), "qconv2d: input zero point {zp} outside int8");
     let params = w.weights.params.get(q, Rounding::Double, || output::OutParams::new(q, n));
     let ind = w.indirection_for(in_shape, win);
-    let lhs = Lhs::Conv { input, c: in_shape.c, taps: win.kernel_h * win.kernel_w, offsets: &ind.offsets, pad: zp as i8 };
+    let lhs = Lhs::Conv { input, runs: &ind, pad: zp as i8 };
     drive(exec, m, lhs, &w.weights, Dst::Quant { q: &params, ptr: SharedMutI8(output.as_mut_ptr()) }, n);
 }
 

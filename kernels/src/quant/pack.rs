@@ -53,15 +53,46 @@ fn put_row(uk: &QUkernel, strip: &mut [i8], kp: usize, i: usize, p0: usize, src:
     }
 }
 
-/// `dst[i] = src[i] ^ x`.
+/// `dst[i] = src[i] ^ x`; below 32 values as (possibly overlapping) 8-, 4-,
+/// 2- or 1-byte words (convolution windows of a few channels).
 #[inline(always)]
 pub(super) fn copy_xor(dst: &mut [i8], src: &[i8], x: i8) {
+    let n = dst.len();
+    assert_eq!(n, src.len());
     if x == 0 {
         copy_short(dst, src);
-    } else {
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = s ^ x;
+        return;
+    }
+    macro_rules! word {
+        ($t:ty, $w:literal, $at:expr) => {{
+            let at = $at;
+            let s: [i8; $w] = src[at..at + $w].try_into().expect("in bounds");
+            let v = <$t>::from_ne_bytes(s.map(|b| b as u8)) ^ <$t>::from_ne_bytes([x as u8; $w]);
+            dst[at..at + $w].copy_from_slice(&v.to_ne_bytes().map(|b| b as i8));
+        }};
+    }
+    match n {
+        32.. => {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = s ^ x;
+            }
         }
+        8.. => {
+            for at in (0..n - 8).step_by(8) {
+                word!(u64, 8, at);
+            }
+            word!(u64, 8, n - 8);
+        }
+        4.. => {
+            word!(u32, 4, 0);
+            word!(u32, 4, n - 4);
+        }
+        2 | 3 => {
+            word!(u16, 2, 0);
+            word!(u16, 2, n - 2);
+        }
+        1 => dst[0] = src[0] ^ x,
+        _ => {}
     }
 }
 

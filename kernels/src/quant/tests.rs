@@ -379,6 +379,66 @@ fn run_dw_case(tier: QTier, pool: &ThreadPool, s: Nhwc, dm: usize, win: &Window2
     check_eq(&out, &want, &format!("qdepthwise {} {s:?} dm={dm} {win:?} {p:?}", packed.kernel_name()));
 }
 
+/// The short XOR copy (overlapping words below 32 values) equals the plain
+/// loop for every length, offset and XOR value, and writes nothing else.
+#[test]
+fn copy_xor_every_length() {
+    let mut rng = Rng::new(7);
+    let src = rng.i8s(100);
+    for x in [0i8, -128, 0x55] {
+        for len in 0..70 {
+            for off in [0, 1, 5] {
+                let mut dst = [0x11i8; 80];
+                pack::copy_xor(&mut dst[off..off + len], &src[off..off + len], x);
+                for (i, &d) in dst.iter().enumerate() {
+                    let want = if (off..off + len).contains(&i) { src[i] ^ x } else { 0x11 };
+                    assert_eq!(d, want, "len {len} off {off} x {x} at {i}");
+                }
+            }
+        }
+    }
+}
+
+/// A convolution window's taps merge into runs: whole window rows inside the
+/// image (dilation 1), adjacent padding taps; dilated taps stay apart.
+#[test]
+fn tap_runs_merge_window_rows_and_padding() {
+    let s = Nhwc { n: 1, h: 6, w: 7, c: 3 };
+    let runs = |win: &Window2d, r: usize| Indirection::new(s, win).row(r).iter().map(|t| (t.off, t.len)).collect::<Vec<_>>();
+    let same = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+    // Pixel (0, 0): the top window row is padding, then pad + two taps per row.
+    assert_eq!(runs(&same, 0), vec![(PAD, 12), (0, 6), (PAD, 3), (21, 6)]);
+    // Pixel (2, 3), inside: three window rows of 3 taps x 3 channels.
+    let row = |y: usize, x: usize| (y * 7 + x) * 3;
+    assert_eq!(runs(&same, 2 * 7 + 3), vec![(row(1, 2), 9), (row(2, 2), 9), (row(3, 2), 9)]);
+    // A window spanning the whole width reads whole image rows: they are contiguous too.
+    let full = window((2, 7), (1, 1), (1, 1), [0, 0, 0, 0]);
+    assert_eq!(runs(&full, 0), vec![(0, 42)]);
+    // Dilation 2: no two taps of a row are adjacent.
+    let dil = window((1, 3), (1, 1), (1, 2), [0, 0, 0, 0]);
+    assert_eq!(runs(&dil, 0), vec![(0, 3), (6, 3), (12, 3)]);
+    // Every pixel's runs cover k values, and gathering them equals the per-tap gather.
+    let x = Rng::new(3).i8s(s.len());
+    for win in [same, full, dil, window((3, 3), (2, 2), (1, 1), [0, 1, 0, 1])] {
+        let ind = Indirection::new(s, &win);
+        let (oh, ow) = (win.out_h(s.h), win.out_w(s.w));
+        let k = win.kernel_h * win.kernel_w * s.c;
+        let lhs = Lhs::Conv { input: &x, runs: &ind, pad: 9 };
+        for r in 0..oh * ow {
+            let mut got = vec![0i8; k];
+            lhs.gather_row(r, &mut got, -128);
+            let want: Vec<i8> = (0..win.kernel_h * win.kernel_w)
+                .flat_map(|t| match tap_source(&win, s, r / ow, r % ow, t / win.kernel_w, t % win.kernel_w) {
+                    Some((y, xx)) => x[(y * s.w + xx) * s.c..][..s.c].to_vec(),
+                    None => vec![9; s.c],
+                })
+                .map(|v| v ^ -128)
+                .collect();
+            assert_eq!(got, want, "{win:?} pixel {r}");
+        }
+    }
+}
+
 #[test]
 fn qconv2d_matches_reference_over_geometries() {
     let pool = ThreadPool::new(1);
