@@ -27,7 +27,18 @@ pub const UKERNEL_1X32: QUkernel = QUkernel { name: "i8_1x32_avx512vnni", tier: 
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn dot32<const MR: usize, const XOR: bool>(kp: usize, a: [*const i8; MR], b: *const i8, init: [__m512i; 2]) -> [[__m512i; 2]; MR] {
-    let mut c = [init; MR];
+    // SAFETY: the caller's contract.
+    unsafe { dot32_into::<MR, XOR>(kp, a, b, [init; MR]) }
+}
+
+/// [`dot32`] adding to the accumulators `c`.
+///
+/// # Safety
+/// As [`dot32`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dot32_into<const MR: usize, const XOR: bool>(kp: usize, a: [*const i8; MR], b: *const i8, c: [[__m512i; 2]; MR]) -> [[__m512i; 2]; MR] {
+    let mut c = c;
     let flip = _mm512_set1_epi8(-128);
     for g in 0..kp / 4 {
         // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4).
@@ -125,6 +136,61 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool,
 ) {
     // SAFETY: the caller's contract: rows 0..rows of a, lda apart (later rows repeat the last).
     let c = unsafe { dot32::<MR, XOR>(kp, std::array::from_fn(|i| a.add(i.min(rows - 1) * lda)), b, [st[0].bias(), st[1].bias()]) };
+    // SAFETY: the caller's contract.
+    unsafe { store_quant::<MR, LSH, ZP, XOR, false>(c, st, row_corr, rows, cols, out, ldo) }
+}
+
+/// [`run_quant`] for a left-hand side in segments (a convolution's window
+/// rows): row `i`'s values are, for every segment `s` in turn, the `kseg`
+/// values at `seg[s] + min(i, rows − 1) * lda` (plain int8, XORed here);
+/// the weights' reduction runs through the segments in that order
+/// (`seg.len() * kseg` values, `kseg` a multiple of 4).
+///
+/// # Safety
+/// As [`run_quant`], with every segment's rows readable for `kseg` values.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(crate) unsafe fn run_quant_seg<const MR: usize, const LSH: bool, const ZP: bool>(
+    seg: &[*const i8],
+    kseg: usize,
+    lda: usize,
+    b: *const i8,
+    st: &[Stage16; 2],
+    row_corr: Option<&[i32]>,
+    rows: usize,
+    cols: usize,
+    out: *mut i8,
+    ldo: usize,
+) {
+    let mut c = [[st[0].bias(), st[1].bias()]; MR];
+    for (s, &base) in seg.iter().enumerate() {
+        // SAFETY: the caller's contract: segment s's rows, lda apart (later rows repeat the
+        // last); its weights are groups s * kseg / 4 .. of the block (128 bytes per group).
+        c = unsafe { dot32_into::<MR, true>(kseg, std::array::from_fn(|i| base.add(i.min(rows - 1) * lda)), b.add(s * kseg * 32), c) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { store_quant::<MR, LSH, ZP, true, true>(c, st, row_corr, rows, cols, out, ldo) }
+}
+
+/// The output stage and int8 stores of [`run_quant`] for accumulators `c`.
+/// `CALLER` and `SEG` only make one instance per caller: LLVM inlines a
+/// function with a single call site, and this one must be inlined (out of
+/// line, the 16 accumulators went through the stack: ~10% slower models).
+///
+/// # Safety
+/// As [`run_quant`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn store_quant<const MR: usize, const LSH: bool, const ZP: bool, const CALLER: bool, const SEG: bool>(
+    c: [[__m512i; 2]; MR],
+    st: &[Stage16; 2],
+    row_corr: Option<&[i32]>,
+    rows: usize,
+    cols: usize,
+    out: *mut i8,
+    ldo: usize,
+) {
     let w0 = cols.min(16);
     let w1 = cols.saturating_sub(16);
     let mask = |w: usize| -> __mmask16 { if w >= 16 { 0xffff } else { (1u16 << w) - 1 } };

@@ -362,18 +362,15 @@ impl Lhs<'_> {
         match *self {
             Lhs::Rows { a, lda } => pack::copy_xor(dst, &a[r * lda..][..dst.len()], x),
             Lhs::Conv { input, runs, pad } => {
-                let mut pos = 0;
                 for run in runs.row(r) {
-                    let seg = &mut dst[pos..pos + run.len];
+                    let seg = &mut dst[run.pos..run.pos + run.len];
                     if run.off == PAD {
                         // Padding reads the input zero point.
                         seg.fill(pad ^ x);
                     } else {
                         pack::copy_xor(seg, &input[run.off..run.off + run.len], x);
                     }
-                    pos += run.len;
                 }
-                debug_assert_eq!(pos, dst.len());
             }
         }
     }
@@ -504,6 +501,32 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             let rows = mr.min(m0 + mt - i0);
             // The last rows run on the kernel with the fewest rows that covers them.
             let suk = tails.iter().copied().find(|t| t.mr >= rows).unwrap_or(uk);
+            // A stem-layout convolution's strip of interior pixels: its window rows read in place.
+            #[cfg(target_arch = "x86_64")]
+            if let (Some(stages), Dst::Quant { q, ptr }, Lhs::Conv { input, runs: ind, .. }) = (fused, dst, lhs) {
+                if let (Some(rk), Some((first, step))) = (ind.row_k, ind.direct_rows(i0, rows)) {
+                    let kh = ind.win.kernel_h;
+                    let mut bases = [std::ptr::null::<i8>(); MAX_SEGMENTS];
+                    for (ky, b) in bases.iter_mut().enumerate().take(kh) {
+                        *b = input[first + ky * step..].as_ptr();
+                    }
+                    let lda = ind.win.stride_w * ind.in_shape.c;
+                    #[cfg(test)]
+                    STEM_DIRECT_STRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
+                        let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
+                        let cols = nr.min(n0 + nt - j0);
+                        // SAFETY: pixels i0..i0+rows lie in one output row with their windows
+                        // inside the image (direct_rows): row i's window row s starts at
+                        // bases[s] + i * lda with row_k readable values (Indirection::new);
+                        // kernel_h segments of row_k values make the block's kp; the stages,
+                        // output region and tier as for fused_tile below.
+                        unsafe { fused_tile_seg(suk.mr, q.any_lsh, &bases[..kh], rk, lda, block.as_ptr(), &stages[bi], rows, cols, ptr.ptr().add(i0 * ldo + j0), ldo) };
+                    }
+                    i0 += rows;
+                    continue;
+                }
+            }
             let strip = &mut strip[..suk.a_strip_len(kp)];
             if direct.is_none() {
                 lhs.pack_strip(suk, k, kp, i0, rows, strip, &mut gather, want_sums.then_some(&mut sums[..suk.mr]));
@@ -643,6 +666,43 @@ unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, l
     }
 }
 
+/// One fused 8x32 VNNI tile (or a row tail: `mr` 1, 2, 4 or 8) over a
+/// left-hand side in segments (`i8_8x32_avx512vnni::run_quant_seg`).
+///
+/// # Safety
+/// See `i8_8x32_avx512vnni::run_quant_seg`.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn fused_tile_seg(mr: usize, lsh: bool, seg: &[*const i8], kseg: usize, lda: usize, b: *const i8, st: &[output::Stage16; 2], rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+    macro_rules! f {
+        ($mr:literal, $l:literal, $z:literal) => {
+            i8_8x32_avx512vnni::run_quant_seg::<$mr, $l, $z>(seg, kseg, lda, b, st, None, rows, cols, out, ldo)
+        };
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        match (mr, lsh, st[0].zp_late()) {
+            (8, false, false) => f!(8, false, false),
+            (4, false, false) => f!(4, false, false),
+            (2, false, false) => f!(2, false, false),
+            (1, false, false) => f!(1, false, false),
+            (8, true, false) => f!(8, true, false),
+            (4, true, false) => f!(4, true, false),
+            (2, true, false) => f!(2, true, false),
+            (1, true, false) => f!(1, true, false),
+            (8, false, true) => f!(8, false, true),
+            (4, false, true) => f!(4, false, true),
+            (2, false, true) => f!(2, false, true),
+            (1, false, true) => f!(1, false, true),
+            (8, true, true) => f!(8, true, true),
+            (4, true, true) => f!(4, true, true),
+            (2, true, true) => f!(2, true, true),
+            (1, true, true) => f!(1, true, true),
+            _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
+        }
+    }
+}
+
 /// The 8x32 tile (or a row tail) of [`fused_tile`].
 ///
 /// # Safety
@@ -743,12 +803,13 @@ pub fn qfully_connected(exec: Exec, rows: usize, input: &[i8], w: &PackedQGemm, 
 /// The offset entry meaning "this tap reads the padding".
 const PAD: usize = usize::MAX;
 
-/// `len` values of one output pixel's window: from input offset `off`, or
-/// the padding value when `off` is [`PAD`].
+/// `len` values of one output pixel's window, at reduction position `pos`:
+/// from input offset `off`, or the padding value when `off` is [`PAD`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct TapRun {
     off: usize,
     len: usize,
+    pos: usize,
 }
 
 /// Where every tap of every output pixel reads (an indirection buffer), for
@@ -762,13 +823,30 @@ struct Indirection {
     runs: Vec<TapRun>,
     /// Pixel `r`'s runs are `runs[starts[r]..starts[r + 1]]`.
     starts: Vec<usize>,
+    /// With window rows padded in the reduction ([`PackedQConv2d`]'s `row_k`)
+    /// and `dilation_w == 1`: which pixels read their whole window inside the
+    /// image, each window row one run of `row_k` readable values (the
+    /// padding values past `kw * c` read whatever follows: they meet zero
+    /// weights). Consecutive such pixels of one output row read `stride_w * c`
+    /// values apart.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    interior: Vec<bool>,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    row_k: Option<usize>,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    out_w: usize,
 }
 
 impl Indirection {
-    fn new(in_shape: Nhwc, win: &Window2d) -> Indirection {
+    /// `row_k`: the reduction places window row `ky` at `ky * row_k`
+    /// (`row_k ≥ kw * c`); `None`: at `ky * kw * c`.
+    fn new(in_shape: Nhwc, win: &Window2d, row_k: Option<usize>) -> Indirection {
         let (oh, ow) = (win.out_h(in_shape.h), win.out_w(in_shape.w));
         let (kh, kw, c) = (win.kernel_h, win.kernel_w, in_shape.c);
+        let rs = row_k.unwrap_or(kw * c);
         let pixels = in_shape.n * oh * ow;
+        let direct = row_k.is_some() && win.dilation_w == 1;
+        let mut interior = Vec::with_capacity(if direct { pixels } else { 0 });
         let mut runs: Vec<TapRun> = Vec::with_capacity(pixels * kh);
         let mut starts = Vec::with_capacity(pixels + 1);
         for b in 0..in_shape.n {
@@ -784,19 +862,47 @@ impl Indirection {
                                 (Some(iy), Some(ix)) => ((b * in_shape.h + iy) * in_shape.w + ix) * c,
                                 _ => PAD,
                             };
-                            // Merged with the pixel's last run when it continues it.
+                            let pos = ky * rs + kx * c;
+                            // Merged with the pixel's last run when it continues it, in the input
+                            // and in the reduction.
                             match runs[first..].last_mut() {
-                                Some(last) if (off == PAD && last.off == PAD) || (off != PAD && last.off != PAD && last.off + last.len == off) => last.len += c,
-                                _ => runs.push(TapRun { off, len: c }),
+                                Some(last) if last.pos + last.len == pos && ((off == PAD && last.off == PAD) || (off != PAD && last.off != PAD && last.off + last.len == off)) => last.len += c,
+                                _ => runs.push(TapRun { off, len: c, pos }),
                             }
                         }
+                    }
+                    if direct {
+                        let own = &runs[first..];
+                        let inside = own.len() == kh && own.iter().all(|r| r.off != PAD && r.len == kw * c && r.off + rs <= in_shape.len());
+                        interior.push(inside);
                     }
                 }
             }
         }
         starts.push(runs.len());
         runs.shrink_to_fit();
-        Indirection { in_shape, win: *win, runs, starts }
+        Indirection { in_shape, win: *win, runs, starts, interior, row_k, out_w: ow }
+    }
+
+    /// When pixels `r0 .. r0 + rows` lie in one output row with their whole
+    /// windows inside the image (and the layout allows it): where their
+    /// first pixel's first window row starts, and how far apart its window
+    /// rows are (`row_k` values each); the other pixels follow `stride_w * c`
+    /// values apart. Computed, not looked up: the runs of a stem are larger
+    /// than the caches.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn direct_rows(&self, r0: usize, rows: usize) -> Option<(usize, usize)> {
+        let ow = self.out_w;
+        if self.interior.is_empty() || r0 % ow + rows > ow || !self.interior[r0] || !self.interior[r0 + rows - 1] {
+            return None;
+        }
+        let (s, win) = (self.in_shape, &self.win);
+        let (ox, row) = (r0 % ow, r0 / ow);
+        let oh = win.out_h(s.h);
+        let (b, oy) = (row / oh, row % oh);
+        // Interior: every tap is inside, so these do not underflow.
+        let (iy, ix) = (oy * win.stride_h - win.pad_top, ox * win.stride_w - win.pad_left);
+        Some((((b * s.h + iy) * s.w + ix) * s.c, win.dilation_h * s.w * s.c))
     }
 
     /// Pixel `r`'s runs.
@@ -815,7 +921,25 @@ pub struct PackedQConv2d {
     pub kernel_w: usize,
     weights: PackedQGemm,
     indirection: Mutex<Option<Arc<Indirection>>>,
+    /// The stem layout: each window row's `kernel_w * in_c` weights padded
+    /// with zeros to `row_k` (a multiple of 4), so that the fused 8x32 VNNI
+    /// tile reads the window rows of interior pixels in place, 4-value
+    /// groups never straddling two rows (no im2col copy); the reduction has
+    /// `kernel_h * row_k` values. Layers with at most 4 input channels, wider
+    /// than one tap, on that tile, without a weight zero point.
+    row_k: Option<usize>,
 }
+
+/// Input channels up to which a CONV_2D takes the stem layout.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const STEM_MAX_IN_C: usize = 4;
+/// The most window rows of a layer in the stem layout.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const MAX_SEGMENTS: usize = 16;
+
+/// Strips the stem layout's in-place path ran (tests check that it does).
+#[cfg(test)]
+static STEM_DIRECT_STRIPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl PackedQConv2d {
     pub fn pack(isa: Isa, out_c: usize, kernel_h: usize, kernel_w: usize, in_c: usize, w_ohwi: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQConv2d {
@@ -823,8 +947,24 @@ impl PackedQConv2d {
     }
     /// As [`PackedQConv2d::pack`] for a given tier.
     pub fn pack_tier(tier: QTier, out_c: usize, kernel_h: usize, kernel_w: usize, in_c: usize, w_ohwi: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQConv2d {
-        let weights = PackedQGemm::pack_tier(tier, out_c, kernel_h * kernel_w * in_c, w_ohwi, w_zero_point, bias, input_zero_point);
-        PackedQConv2d { out_c, in_c, kernel_h, kernel_w, weights, indirection: Mutex::new(None) }
+        let row = kernel_w * in_c;
+        let row_k = row.next_multiple_of(4);
+        let stem_uk = qgemm_ukernel_for(tier, out_c, kernel_h * row_k);
+        #[cfg(target_arch = "x86_64")]
+        let stem = stem_uk.name == i8_8x32_avx512vnni::UKERNEL.name && in_c <= STEM_MAX_IN_C && kernel_w > 1 && kernel_h <= MAX_SEGMENTS && w_zero_point == 0;
+        #[cfg(not(target_arch = "x86_64"))]
+        let stem = false;
+        if stem {
+            assert_eq!(w_ohwi.len(), out_c * kernel_h * row, "qconv2d: weights for {out_c}x{kernel_h}x{kernel_w}x{in_c}");
+            let mut padded = vec![0i8; out_c * kernel_h * row_k];
+            for (dst, src) in padded.chunks_exact_mut(row_k).zip(w_ohwi.chunks_exact(row)) {
+                dst[..row].copy_from_slice(src);
+            }
+            let weights = PackedQGemm::pack_ukernel(stem_uk, out_c, kernel_h * row_k, &padded, w_zero_point, bias, input_zero_point);
+            return PackedQConv2d { out_c, in_c, kernel_h, kernel_w, weights, indirection: Mutex::new(None), row_k: Some(row_k) };
+        }
+        let weights = PackedQGemm::pack_tier(tier, out_c, kernel_h * row, w_ohwi, w_zero_point, bias, input_zero_point);
+        PackedQConv2d { out_c, in_c, kernel_h, kernel_w, weights, indirection: Mutex::new(None), row_k: None }
     }
 
     fn indirection_for(&self, in_shape: Nhwc, win: &Window2d) -> Arc<Indirection> {
@@ -832,7 +972,7 @@ impl PackedQConv2d {
         match &*cached {
             Some(ind) if ind.in_shape == in_shape && ind.win == *win => ind.clone(),
             _ => {
-                let ind = Arc::new(Indirection::new(in_shape, win));
+                let ind = Arc::new(Indirection::new(in_shape, win, self.row_k));
                 *cached = Some(ind.clone());
                 ind
             }

@@ -404,7 +404,7 @@ fn copy_xor_every_length() {
 #[test]
 fn tap_runs_merge_window_rows_and_padding() {
     let s = Nhwc { n: 1, h: 6, w: 7, c: 3 };
-    let runs = |win: &Window2d, r: usize| Indirection::new(s, win).row(r).iter().map(|t| (t.off, t.len)).collect::<Vec<_>>();
+    let runs = |win: &Window2d, r: usize| Indirection::new(s, win, None).row(r).iter().map(|t| (t.off, t.len)).collect::<Vec<_>>();
     let same = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
     // Pixel (0, 0): the top window row is padding, then pad + two taps per row.
     assert_eq!(runs(&same, 0), vec![(PAD, 12), (0, 6), (PAD, 3), (21, 6)]);
@@ -420,7 +420,7 @@ fn tap_runs_merge_window_rows_and_padding() {
     // Every pixel's runs cover k values, and gathering them equals the per-tap gather.
     let x = Rng::new(3).i8s(s.len());
     for win in [same, full, dil, window((3, 3), (2, 2), (1, 1), [0, 1, 0, 1])] {
-        let ind = Indirection::new(s, &win);
+        let ind = Indirection::new(s, &win, None);
         let (oh, ow) = (win.out_h(s.h), win.out_w(s.w));
         let k = win.kernel_h * win.kernel_w * s.c;
         let lhs = Lhs::Conv { input: &x, runs: &ind, pad: 9 };
@@ -436,6 +436,59 @@ fn tap_runs_merge_window_rows_and_padding() {
                 .collect();
             assert_eq!(got, want, "{win:?} pixel {r}");
         }
+    }
+}
+
+/// Stems (up to 4 input channels, wider than one tap): on the VNNI tier the
+/// window rows are padded to whole groups of 4 and interior pixels' rows are
+/// read in place; against the reference over wide images (strips of interior
+/// pixels, edges, row tails), kernels, strides, vertical dilation, paddings,
+/// batches, output widths on and off the 32-column blocks, and threads.
+#[test]
+fn qconv2d_stems_over_wide_images() {
+    let geoms = [
+        ((3, 3), (2, 2), (1, 1), [0, 0, 1, 1]),
+        ((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
+        ((2, 2), (2, 2), (1, 1), [0, 0, 0, 0]),
+        ((5, 5), (2, 2), (1, 1), [2, 2, 2, 2]),
+        ((3, 7), (1, 3), (2, 1), [1, 3, 2, 3]),
+        ((1, 3), (1, 1), (1, 1), [0, 1, 0, 1]),
+    ];
+    let before = STEM_DIRECT_STRIPS.load(std::sync::atomic::Ordering::Relaxed);
+    for tier in tiers() {
+        let mut v = 0;
+        for threads in [1, 3] {
+            let pool = ThreadPool::new(threads);
+            for &(kernel, stride, dilation, pad) in &geoms {
+                for c in [1, 3, 4] {
+                    for out_c in [17, 32, 40] {
+                        v += 1;
+                        let s = Nhwc { n: 1 + v % 2, h: 7 + v % 5, w: 37 + 9 * (v % 4), c };
+                        run_conv_case(tier, &pool, s, out_c, &window(kernel, stride, dilation, pad), v * 7 % 120, v as u64);
+                    }
+                }
+            }
+        }
+    }
+    if tiers().contains(&QTier::Avx512Vnni) {
+        assert!(STEM_DIRECT_STRIPS.load(std::sync::atomic::Ordering::Relaxed) > before, "the in-place path never ran");
+    }
+}
+
+/// The stem layout is taken where it applies (and only there).
+#[test]
+fn stem_layout_where_it_applies() {
+    for tier in tiers() {
+        let w = vec![1i8; 64 * 7 * 7 * 8];
+        let row_k = |out_c, kh, kw, c, w_zp| PackedQConv2d::pack_tier(tier, out_c, kh, kw, c, &w[..out_c * kh * kw * c], w_zp, None, 0).row_k;
+        let vnni = tier == QTier::Avx512Vnni;
+        assert_eq!(row_k(32, 3, 3, 3, 0), vnni.then_some(12), "{tier}: RGB stem");
+        assert_eq!(row_k(32, 3, 3, 4, 0), vnni.then_some(12), "{tier}: 4 channels");
+        assert_eq!(row_k(32, 5, 5, 1, 0), vnni.then_some(8), "{tier}: one channel");
+        assert_eq!(row_k(32, 3, 3, 5, 0), None, "{tier}: 5 channels");
+        assert_eq!(row_k(32, 3, 1, 3, 0), None, "{tier}: one tap wide");
+        assert_eq!(row_k(32, 3, 3, 3, 7), None, "{tier}: weight zero point");
+        assert_eq!(row_k(8, 3, 3, 3, 0), None, "{tier}: 12x16 tile");
     }
 }
 
