@@ -109,17 +109,21 @@ pub unsafe fn run16<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc:
 /// values), without the round trip through an accumulator tile.
 /// Row `i` of the left-hand side is at `a + min(i, rows − 1) * lda`: a
 /// packed strip (`lda = kp`, values `a + 128`) or, with `XOR`, the plain
-/// int8 rows of a pointwise convolution, read in place.
+/// int8 rows of a pointwise convolution, read in place. One call runs the
+/// strip against `st.len()` consecutive blocks of 32 columns (`b` the
+/// first, the others `bs` bytes apart; `cols` columns in all, from `out`),
+/// so the dispatch and row pointers are paid once per strip.
 /// `LSH`: some column shifts left; `ZP`: the stages add the zero point
 /// after the shift ([`Stage16::zp_late`]); `row_corr` (uint8 weights) is
 /// added per row. The accumulators start from the stages' biases.
 ///
 /// # Safety
-/// As [`run`]; AVX-512 BW/VL are available too; `st` was built for the
-/// block's columns (`cols` ≤ 32 of them); `row_corr` has `rows` values;
-/// `1 ≤ rows ≤ MR`; rows `0 .. rows` of `a` (`lda` apart) have `kp`
-/// readable values; `out` has `rows` rows of `cols` writable bytes, `ldo`
-/// apart, that nothing else accesses.
+/// As [`run`]; AVX-512 BW/VL are available too; `st[i]` was built for
+/// block `i`'s columns, and `32 * (st.len() − 1) < cols ≤ 32 * st.len()`;
+/// `b` has `st.len()` packed blocks for `kp`, `bs` bytes apart;
+/// `row_corr` has `rows` values; `1 ≤ rows ≤ MR`; rows `0 .. rows` of `a`
+/// (`lda` apart) have `kp` readable values; `out` has `rows` rows of `cols`
+/// writable bytes, `ldo` apart, that nothing else accesses.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool, const XOR: bool>(
@@ -127,7 +131,8 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool,
     a: *const i8,
     lda: usize,
     b: *const i8,
-    st: &[Stage16; 2],
+    bs: usize,
+    st: &[[Stage16; 2]],
     row_corr: Option<&[i32]>,
     rows: usize,
     cols: usize,
@@ -135,9 +140,14 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool,
     ldo: usize,
 ) {
     // SAFETY: the caller's contract: rows 0..rows of a, lda apart (later rows repeat the last).
-    let c = unsafe { dot32::<MR, XOR>(kp, std::array::from_fn(|i| a.add(i.min(rows - 1) * lda)), b, [st[0].bias(), st[1].bias()]) };
-    // SAFETY: the caller's contract.
-    unsafe { store_quant::<MR, LSH, ZP, XOR, false>(c, st, row_corr, rows, cols, out, ldo) }
+    let rp: [*const i8; MR] = std::array::from_fn(|i| unsafe { a.add(i.min(rows - 1) * lda) });
+    for (bi, sb) in st.iter().enumerate() {
+        // SAFETY: the caller's contract: block bi of the weights, columns 32 * bi .. of the output.
+        unsafe {
+            let c = dot32::<MR, XOR>(kp, rp, b.add(bi * bs), [sb[0].bias(), sb[1].bias()]);
+            store_quant::<MR, LSH, ZP, XOR, false>(c, sb, row_corr, rows, (cols - 32 * bi).min(32), out.add(32 * bi), ldo)
+        }
+    }
 }
 
 /// [`run_quant`] for a left-hand side in segments (a convolution's window
@@ -155,21 +165,24 @@ pub(crate) unsafe fn run_quant_seg<const MR: usize, const LSH: bool, const ZP: b
     kseg: usize,
     lda: usize,
     b: *const i8,
-    st: &[Stage16; 2],
+    bs: usize,
+    st: &[[Stage16; 2]],
     row_corr: Option<&[i32]>,
     rows: usize,
     cols: usize,
     out: *mut i8,
     ldo: usize,
 ) {
-    let mut c = [[st[0].bias(), st[1].bias()]; MR];
-    for (s, &base) in seg.iter().enumerate() {
-        // SAFETY: the caller's contract: segment s's rows, lda apart (later rows repeat the
-        // last); its weights are groups s * kseg / 4 .. of the block (128 bytes per group).
-        c = unsafe { dot32_into::<MR, true>(kseg, std::array::from_fn(|i| base.add(i.min(rows - 1) * lda)), b.add(s * kseg * 32), c) };
+    for (bi, sb) in st.iter().enumerate() {
+        let mut c = [[sb[0].bias(), sb[1].bias()]; MR];
+        for (s, &base) in seg.iter().enumerate() {
+            // SAFETY: the caller's contract: segment s's rows, lda apart (later rows repeat the
+            // last); its weights are groups s * kseg / 4 .. of block bi (128 bytes per group).
+            c = unsafe { dot32_into::<MR, true>(kseg, std::array::from_fn(|i| base.add(i.min(rows - 1) * lda)), b.add(bi * bs + s * kseg * 32), c) };
+        }
+        // SAFETY: the caller's contract: columns 32 * bi .. of the output.
+        unsafe { store_quant::<MR, LSH, ZP, true, true>(c, sb, row_corr, rows, (cols - 32 * bi).min(32), out.add(32 * bi), ldo) }
     }
-    // SAFETY: the caller's contract.
-    unsafe { store_quant::<MR, LSH, ZP, true, true>(c, st, row_corr, rows, cols, out, ldo) }
 }
 
 /// The output stage and int8 stores of [`run_quant`] for accumulators `c`.

@@ -513,16 +513,14 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                     let lda = ind.win.stride_w * ind.in_shape.c;
                     #[cfg(test)]
                     STEM_DIRECT_STRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
-                        let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
-                        let cols = nr.min(n0 + nt - j0);
-                        // SAFETY: pixels i0..i0+rows lie in one output row with their windows
-                        // inside the image (direct_rows): row i's window row s starts at
-                        // bases[s] + i * lda with row_k readable values (Indirection::new);
-                        // kernel_h segments of row_k values make the block's kp; the stages,
-                        // output region and tier as for fused_tile below.
-                        unsafe { fused_tile_seg(suk.mr, q.any_lsh, &bases[..kh], rk, lda, block.as_ptr(), &stages[bi], rows, cols, ptr.ptr().add(i0 * ldo + j0), ldo) };
-                    }
+                    let bs = uk.b_block_len(kp);
+                    let blocks = &w.packed[n0 / nr * bs..][..nt.div_ceil(nr) * bs];
+                    // SAFETY: pixels i0..i0+rows lie in one output row with their windows
+                    // inside the image (direct_rows): row i's window row s starts at
+                    // bases[s] + i * lda with row_k readable values (Indirection::new);
+                    // kernel_h segments of row_k values make the block's kp; the stages,
+                    // weight blocks, output region and tier as for fused_tile below.
+                    unsafe { fused_tile_seg(suk.mr, q.any_lsh, &bases[..kh], rk, lda, blocks.as_ptr(), bs, &stages[..nt.div_ceil(nr)], rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo) };
                     i0 += rows;
                     continue;
                 }
@@ -541,24 +539,23 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             };
             #[cfg(target_arch = "x86_64")]
             if let (Some(stages), Dst::Quant { q, ptr }) = (fused, dst) {
-                // The 8x32 / 12x16 VNNI tiles with the output stage fused, block by block.
-                for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
-                    let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
-                    let cols = nr.min(n0 + nt - j0);
-                    // SAFETY: `strip` is one packed strip of suk (a tail of uk: same layouts) for
-                    // kp, or (direct) rows i0..i0+rows of the plain left-hand side, k == kp values
-                    // each, lda apart, inside it (checked by the entry points); `block` is one
-                    // packed block; the stages were built for columns j0..j0+cols; rows
-                    // i0..i0+rows, columns j0..j0+cols of the output lie inside it (checked by the
-                    // entry points) and belong to this task alone; the tier is available (its
-                    // kernel was chosen).
-                    unsafe {
-                        match direct {
-                            Some((a, lda)) => fused_tile(suk.mr, nr, q.any_lsh, kp, a[i0 * lda..].as_ptr(), lda, true, block.as_ptr(), &stages[bi], row_corr, rows, cols, ptr.ptr().add(i0 * ldo + j0), ldo),
-                            None => fused_tile(suk.mr, nr, q.any_lsh, kp, strip.as_ptr(), kp, false, block.as_ptr(), &stages[bi], row_corr, rows, cols, ptr.ptr().add(i0 * ldo + j0), ldo),
-                        }
-                    };
-                }
+                // The 8x32 / 12x16 VNNI tiles with the output stage fused, over the task's blocks.
+                let bs = uk.b_block_len(kp);
+                let nb = nt.div_ceil(nr);
+                let blocks = &w.packed[n0 / nr * bs..][..nb * bs];
+                // SAFETY: `strip` is one packed strip of suk (a tail of uk: same layouts) for
+                // kp, or (direct) rows i0..i0+rows of the plain left-hand side, k == kp values
+                // each, lda apart, inside it (checked by the entry points); `blocks` are the
+                // task's nb packed blocks, bs bytes apart; the stages were built for columns
+                // n0..n0+nt, nb blocks of them; rows i0..i0+rows, columns n0..n0+nt of the
+                // output lie inside it (checked by the entry points) and belong to this task
+                // alone; the tier is available (its kernel was chosen).
+                unsafe {
+                    match direct {
+                        Some((a, lda)) => fused_tile(suk.mr, nr, q.any_lsh, kp, a[i0 * lda..].as_ptr(), lda, true, blocks.as_ptr(), bs, &stages[..nb], row_corr, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo),
+                        None => fused_tile(suk.mr, nr, q.any_lsh, kp, strip.as_ptr(), kp, false, blocks.as_ptr(), bs, &stages[..nb], row_corr, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo),
+                    }
+                };
                 i0 += rows;
                 continue;
             }
@@ -622,47 +619,62 @@ fn fused_stages(uk: &QUkernel, q: &output::OutParams, w: &PackedQGemm, n0: usize
     Some((n0..n0 + nt).step_by(uk.nr).map(|j0| [stage(j0, n0 + nt), stage(j0 + 16, (n0 + nt).min(j0 + uk.nr))]).collect())
 }
 
-/// One fused 8x32 or 12x16 VNNI tile (`nr` 32 or 16), or one of its row
-/// tails. `a` is a packed strip (`lda = kp`) or, when `direct` (`nr` 32
-/// only), the tile's first plain int8 row, the others `lda` apart.
+/// One strip of fused 8x32 or 12x16 VNNI tiles (`nr` 32 or 16), or of one
+/// of their row tails, over `st.len()` blocks of weights (`b` the first,
+/// `bs` bytes apart) and `cols` columns of the output from `out`. `a` is a
+/// packed strip (`lda = kp`) or, when `direct` (`nr` 32 only), the tile's
+/// first plain int8 row, the others `lda` apart.
 ///
 /// # Safety
 /// See `i8_8x32_avx512vnni::run_quant` (`nr` 32: `mr` is 1, 2, 4 or 8) and
 /// `run16_quant` (`nr` 16: `mr` is 1, 2, 4, 8 or 12).
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, direct: bool, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, direct: bool, b: *const i8, bs: usize, st: &[[output::Stage16; 2]], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
     debug_assert!(!direct || nr == 32);
     if nr == 16 {
-        macro_rules! f16 {
-            ($mr:literal) => {
-                match (lsh, st[0].zp_late()) {
-                    (false, false) => i8_8x32_avx512vnni::run16_quant::<$mr, false, false>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
-                    (true, false) => i8_8x32_avx512vnni::run16_quant::<$mr, true, false>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
-                    (false, true) => i8_8x32_avx512vnni::run16_quant::<$mr, false, true>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
-                    (true, true) => i8_8x32_avx512vnni::run16_quant::<$mr, true, true>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
-                }
-            };
-        }
-        // SAFETY: the caller's contract.
-        unsafe {
-            match mr {
-                12 => f16!(12),
-                8 => f16!(8),
-                4 => f16!(4),
-                2 => f16!(2),
-                1 => f16!(1),
-                _ => unreachable!("the 12x16 VNNI kernel has 1, 2, 4, 8 and 12 row variants"),
-            }
+        for (bi, sb) in st.iter().enumerate() {
+            // SAFETY: the caller's contract, for block bi and its columns.
+            unsafe { fused_tile16(mr, lsh, kp, a, b.add(bi * bs), sb, rc, rows, (cols - 16 * bi).min(16), out.add(16 * bi), ldo) };
         }
         return;
     }
     if direct {
         // SAFETY: the caller's contract.
-        unsafe { fused_tile32::<true>(mr, lsh, kp, a, lda, b, st, rc, rows, cols, out, ldo) }
+        unsafe { fused_tile32::<true>(mr, lsh, kp, a, lda, b, bs, st, rc, rows, cols, out, ldo) }
     } else {
         // SAFETY: the caller's contract.
-        unsafe { fused_tile32::<false>(mr, lsh, kp, a, lda, b, st, rc, rows, cols, out, ldo) }
+        unsafe { fused_tile32::<false>(mr, lsh, kp, a, lda, b, bs, st, rc, rows, cols, out, ldo) }
+    }
+}
+
+/// One 12x16 tile (or a row tail) of [`fused_tile`].
+///
+/// # Safety
+/// As [`fused_tile`], for one block.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn fused_tile16(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+    macro_rules! f16 {
+        ($mr:literal) => {
+            match (lsh, st[0].zp_late()) {
+                (false, false) => i8_8x32_avx512vnni::run16_quant::<$mr, false, false>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
+                (true, false) => i8_8x32_avx512vnni::run16_quant::<$mr, true, false>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
+                (false, true) => i8_8x32_avx512vnni::run16_quant::<$mr, false, true>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
+                (true, true) => i8_8x32_avx512vnni::run16_quant::<$mr, true, true>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
+            }
+        };
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        match mr {
+            12 => f16!(12),
+            8 => f16!(8),
+            4 => f16!(4),
+            2 => f16!(2),
+            1 => f16!(1),
+            _ => unreachable!("the 12x16 VNNI kernel has 1, 2, 4, 8 and 12 row variants"),
+        }
     }
 }
 
@@ -673,15 +685,15 @@ unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, l
 /// See `i8_8x32_avx512vnni::run_quant_seg`.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn fused_tile_seg(mr: usize, lsh: bool, seg: &[*const i8], kseg: usize, lda: usize, b: *const i8, st: &[output::Stage16; 2], rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+unsafe fn fused_tile_seg(mr: usize, lsh: bool, seg: &[*const i8], kseg: usize, lda: usize, b: *const i8, bs: usize, st: &[[output::Stage16; 2]], rows: usize, cols: usize, out: *mut i8, ldo: usize) {
     macro_rules! f {
         ($mr:literal, $l:literal, $z:literal) => {
-            i8_8x32_avx512vnni::run_quant_seg::<$mr, $l, $z>(seg, kseg, lda, b, st, None, rows, cols, out, ldo)
+            i8_8x32_avx512vnni::run_quant_seg::<$mr, $l, $z>(seg, kseg, lda, b, bs, st, None, rows, cols, out, ldo)
         };
     }
     // SAFETY: the caller's contract.
     unsafe {
-        match (mr, lsh, st[0].zp_late()) {
+        match (mr, lsh, st[0][0].zp_late()) {
             (8, false, false) => f!(8, false, false),
             (4, false, false) => f!(4, false, false),
             (2, false, false) => f!(2, false, false),
@@ -709,15 +721,15 @@ unsafe fn fused_tile_seg(mr: usize, lsh: bool, seg: &[*const i8], kseg: usize, l
 /// As [`fused_tile`].
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn fused_tile32<const X: bool>(mr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+unsafe fn fused_tile32<const X: bool>(mr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, b: *const i8, bs: usize, st: &[[output::Stage16; 2]], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
     macro_rules! f {
         ($mr:literal, $l:literal, $z:literal) => {
-            i8_8x32_avx512vnni::run_quant::<$mr, $l, $z, X>(kp, a, lda, b, st, rc, rows, cols, out, ldo)
+            i8_8x32_avx512vnni::run_quant::<$mr, $l, $z, X>(kp, a, lda, b, bs, st, rc, rows, cols, out, ldo)
         };
     }
     // SAFETY: the caller's contract.
     unsafe {
-        match (mr, lsh, st[0].zp_late()) {
+        match (mr, lsh, st[0][0].zp_late()) {
             (8, false, false) => f!(8, false, false),
             (4, false, false) => f!(4, false, false),
             (2, false, false) => f!(2, false, false),
