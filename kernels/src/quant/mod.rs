@@ -678,6 +678,33 @@ unsafe fn fused_tile16(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const 
     }
 }
 
+/// `$f!(MR, LSH, ZP)` for the run-time row count (1, 2, 4 or 8), left-shift
+/// and late-zero-point flags of an 8x32 VNNI tile call.
+#[cfg(target_arch = "x86_64")]
+macro_rules! dispatch_8x32 {
+    ($f:ident, $mr:expr, $lsh:expr, $zp:expr) => {
+        match ($mr, $lsh, $zp) {
+            (8, false, false) => $f!(8, false, false),
+            (4, false, false) => $f!(4, false, false),
+            (2, false, false) => $f!(2, false, false),
+            (1, false, false) => $f!(1, false, false),
+            (8, true, false) => $f!(8, true, false),
+            (4, true, false) => $f!(4, true, false),
+            (2, true, false) => $f!(2, true, false),
+            (1, true, false) => $f!(1, true, false),
+            (8, false, true) => $f!(8, false, true),
+            (4, false, true) => $f!(4, false, true),
+            (2, false, true) => $f!(2, false, true),
+            (1, false, true) => $f!(1, false, true),
+            (8, true, true) => $f!(8, true, true),
+            (4, true, true) => $f!(4, true, true),
+            (2, true, true) => $f!(2, true, true),
+            (1, true, true) => $f!(1, true, true),
+            _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
+        }
+    };
+}
+
 /// One fused 8x32 VNNI tile (or a row tail: `mr` 1, 2, 4 or 8) over a
 /// left-hand side in segments (`i8_8x32_avx512vnni::run_quant_seg`).
 ///
@@ -693,25 +720,7 @@ unsafe fn fused_tile_seg(mr: usize, lsh: bool, seg: &[*const i8], kseg: usize, l
     }
     // SAFETY: the caller's contract.
     unsafe {
-        match (mr, lsh, st[0][0].zp_late()) {
-            (8, false, false) => f!(8, false, false),
-            (4, false, false) => f!(4, false, false),
-            (2, false, false) => f!(2, false, false),
-            (1, false, false) => f!(1, false, false),
-            (8, true, false) => f!(8, true, false),
-            (4, true, false) => f!(4, true, false),
-            (2, true, false) => f!(2, true, false),
-            (1, true, false) => f!(1, true, false),
-            (8, false, true) => f!(8, false, true),
-            (4, false, true) => f!(4, false, true),
-            (2, false, true) => f!(2, false, true),
-            (1, false, true) => f!(1, false, true),
-            (8, true, true) => f!(8, true, true),
-            (4, true, true) => f!(4, true, true),
-            (2, true, true) => f!(2, true, true),
-            (1, true, true) => f!(1, true, true),
-            _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
-        }
+        dispatch_8x32!(f, mr, lsh, st[0][0].zp_late())
     }
 }
 
@@ -729,25 +738,7 @@ unsafe fn fused_tile32<const X: bool>(mr: usize, lsh: bool, kp: usize, a: *const
     }
     // SAFETY: the caller's contract.
     unsafe {
-        match (mr, lsh, st[0][0].zp_late()) {
-            (8, false, false) => f!(8, false, false),
-            (4, false, false) => f!(4, false, false),
-            (2, false, false) => f!(2, false, false),
-            (1, false, false) => f!(1, false, false),
-            (8, true, false) => f!(8, true, false),
-            (4, true, false) => f!(4, true, false),
-            (2, true, false) => f!(2, true, false),
-            (1, true, false) => f!(1, true, false),
-            (8, false, true) => f!(8, false, true),
-            (4, false, true) => f!(4, false, true),
-            (2, false, true) => f!(2, false, true),
-            (1, false, true) => f!(1, false, true),
-            (8, true, true) => f!(8, true, true),
-            (4, true, true) => f!(4, true, true),
-            (2, true, true) => f!(2, true, true),
-            (1, true, true) => f!(1, true, true),
-            _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
-        }
+        dispatch_8x32!(f, mr, lsh, st[0][0].zp_late())
     }
 }
 
