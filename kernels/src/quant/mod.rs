@@ -467,10 +467,10 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
     let plan = TilePlan::new(exec.pool.num_threads(), m, n, k.div_ceil(8), mr, nr);
     let want_sums = w.w_zero_point != 0;
     let tails = qgemm_row_tails(uk);
-    // Built once per layer and output parameters; columns past n masked, like a task's.
+    // Built once per layer and output parameters.
     #[cfg(target_arch = "x86_64")]
     let fused = match dst {
-        Dst::Quant { q, .. } => q.fused.get_or_init(|| fused_stages(uk, q, w, 0, n)).as_deref(),
+        Dst::Quant { q, .. } => q.fused.get_or_init(|| fused_stages(uk, q, w)).as_deref(),
         Dst::Acc { .. } => None,
     };
     // The 8x32 fused tile reads plain rows in place (XORing them itself) when a
@@ -493,9 +493,13 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         let mut corr = vec![0i32; mr];
         // The accumulator strip of the unfused path, allocated when it first runs.
         let mut acc: Vec<i32> = Vec::new();
-        // The fused stages of this task's column blocks.
+        // This task's column blocks: their packed weights (bs bytes each) and fused stages.
         #[cfg(target_arch = "x86_64")]
-        let fused = fused.map(|all| &all[n0 / nr..]);
+        let (bs, nb) = (uk.b_block_len(kp), nt.div_ceil(nr));
+        #[cfg(target_arch = "x86_64")]
+        let blocks = &w.packed[n0 / nr * bs..][..nb * bs];
+        #[cfg(target_arch = "x86_64")]
+        let fused = fused.map(|all| &all[n0 / nr..][..nb]);
         let mut i0 = m0;
         while i0 < m0 + mt {
             let rows = mr.min(m0 + mt - i0);
@@ -513,14 +517,12 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                     let lda = ind.win.stride_w * ind.in_shape.c;
                     #[cfg(test)]
                     STEM_DIRECT_STRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let bs = uk.b_block_len(kp);
-                    let blocks = &w.packed[n0 / nr * bs..][..nt.div_ceil(nr) * bs];
                     // SAFETY: pixels i0..i0+rows lie in one output row with their windows
                     // inside the image (direct_rows): row i's window row s starts at
                     // bases[s] + i * lda with row_k readable values (Indirection::new);
                     // kernel_h segments of row_k values make the block's kp; the stages,
                     // weight blocks, output region and tier as for fused_tile below.
-                    unsafe { fused_tile_seg(suk.mr, q.any_lsh, &bases[..kh], rk, lda, blocks.as_ptr(), bs, &stages[..nt.div_ceil(nr)], rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo) };
+                    unsafe { fused_tile_seg(suk.mr, q.any_lsh, &bases[..kh], rk, lda, blocks.as_ptr(), bs, stages, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo) };
                     i0 += rows;
                     continue;
                 }
@@ -540,9 +542,6 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             #[cfg(target_arch = "x86_64")]
             if let (Some(stages), Dst::Quant { q, ptr }) = (fused, dst) {
                 // The 8x32 / 12x16 VNNI tiles with the output stage fused, over the task's blocks.
-                let bs = uk.b_block_len(kp);
-                let nb = nt.div_ceil(nr);
-                let blocks = &w.packed[n0 / nr * bs..][..nb * bs];
                 // SAFETY: `strip` is one packed strip of suk (a tail of uk: same layouts) for
                 // kp, or (direct) rows i0..i0+rows of the plain left-hand side, k == kp values
                 // each, lda apart, inside it (checked by the entry points); `blocks` are the
@@ -552,8 +551,8 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                 // alone; the tier is available (its kernel was chosen).
                 unsafe {
                     match direct {
-                        Some((a, lda)) => fused_tile(suk.mr, nr, q.any_lsh, kp, a[i0 * lda..].as_ptr(), lda, true, blocks.as_ptr(), bs, &stages[..nb], row_corr, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo),
-                        None => fused_tile(suk.mr, nr, q.any_lsh, kp, strip.as_ptr(), kp, false, blocks.as_ptr(), bs, &stages[..nb], row_corr, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo),
+                        Some((a, lda)) => fused_tile(suk.mr, nr, q.any_lsh, kp, a[i0 * lda..].as_ptr(), lda, true, blocks.as_ptr(), bs, stages, row_corr, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo),
+                        None => fused_tile(suk.mr, nr, q.any_lsh, kp, strip.as_ptr(), kp, false, blocks.as_ptr(), bs, stages, row_corr, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo),
                     }
                 };
                 i0 += rows;
@@ -599,12 +598,12 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
     });
 }
 
-/// The output stages of a task's `nr`-column blocks when its tiles run fused
+/// The output stages of a layer's `nr`-column blocks when its tiles run fused
 /// (the `i8_8x32_avx512vnni` and `i8_12x16_avx512vnni` kernels into int8
 /// through the vector stage): two 16-column stages per block (a 16-column
-/// block uses the first).
+/// block uses the first), columns past `n` masked.
 #[cfg(target_arch = "x86_64")]
-fn fused_stages(uk: &QUkernel, q: &output::OutParams, w: &PackedQGemm, n0: usize, nt: usize) -> Option<Vec<[output::Stage16; 2]>> {
+fn fused_stages(uk: &QUkernel, q: &output::OutParams, w: &PackedQGemm) -> Option<Vec<[output::Stage16; 2]>> {
     let fusable = uk.name == i8_8x32_avx512vnni::UKERNEL.name || uk.name == i8_8x32_avx512vnni::UKERNEL_12X16.name;
     if !q.vector_ok || !fusable || !uk.tier.is_available() {
         return None;
@@ -616,7 +615,8 @@ fn fused_stages(uk: &QUkernel, q: &output::OutParams, w: &PackedQGemm, n0: usize
         // the packed bias (padded to whole blocks); masked-off lanes are not read.
         unsafe { output::Stage16::new(q, c0.min(end), &w.bias[c0.min(w.bias.len())..], m) }
     };
-    Some((n0..n0 + nt).step_by(uk.nr).map(|j0| [stage(j0, n0 + nt), stage(j0 + 16, (n0 + nt).min(j0 + uk.nr))]).collect())
+    let n = w.n;
+    Some((0..n).step_by(uk.nr).map(|j0| [stage(j0, n), stage(j0 + 16, n.min(j0 + uk.nr))]).collect())
 }
 
 /// One strip of fused 8x32 or 12x16 VNNI tiles (`nr` 32 or 16), or of one
@@ -836,8 +836,6 @@ struct Indirection {
     interior: Vec<bool>,
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     row_k: Option<usize>,
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    out_w: usize,
 }
 
 impl Indirection {
@@ -884,7 +882,7 @@ impl Indirection {
         }
         starts.push(runs.len());
         runs.shrink_to_fit();
-        Indirection { in_shape, win: *win, runs, starts, interior, row_k, out_w: ow }
+        Indirection { in_shape, win: *win, runs, starts, interior, row_k }
     }
 
     /// When pixels `r0 .. r0 + rows` lie in one output row with their whole
@@ -895,13 +893,12 @@ impl Indirection {
     /// than the caches.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn direct_rows(&self, r0: usize, rows: usize) -> Option<(usize, usize)> {
-        let ow = self.out_w;
+        let (s, win) = (self.in_shape, &self.win);
+        let (oh, ow) = (win.out_h(s.h), win.out_w(s.w));
         if self.interior.is_empty() || r0 % ow + rows > ow || !self.interior[r0] || !self.interior[r0 + rows - 1] {
             return None;
         }
-        let (s, win) = (self.in_shape, &self.win);
         let (ox, row) = (r0 % ow, r0 / ow);
-        let oh = win.out_h(s.h);
         let (b, oy) = (row / oh, row % oh);
         // Interior: every tap is inside, so these do not underflow.
         let (iy, ix) = (oy * win.stride_h - win.pad_top, ox * win.stride_w - win.pad_left);
