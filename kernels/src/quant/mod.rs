@@ -32,6 +32,25 @@ use crate::fixedpoint::Requant;
 use crate::gemm::TilePlan;
 use crate::{Exec, Isa, Nhwc, Window2d};
 
+/// `$f!(.., LSH, ZP, NEG)` for a layer's run-time output-stage flags: left
+/// shifts, late zero point ([`output::avx512::Stage16::zp_late`]) and
+/// negative ties ([`output::avx512::Stage16::neg_ties`]). Only the common
+/// case (no left shift, zero point folded) has an instance without the
+/// negative-tie correction; the others keep it (`NEG` true is always exact).
+/// `[$pre]` are leading literal arguments of `$f` (a row count, or none).
+#[cfg(target_arch = "x86_64")]
+macro_rules! stage_variant {
+    ($f:ident, [$($pre:literal),*], $lsh:expr, $zp:expr, $neg:expr) => {
+        match ($lsh, $zp, $neg) {
+            (false, false, false) => $f!($($pre,)* false, false, false),
+            (false, false, true) => $f!($($pre,)* false, false, true),
+            (true, false, _) => $f!($($pre,)* true, false, true),
+            (false, true, _) => $f!($($pre,)* false, true, true),
+            (true, true, _) => $f!($($pre,)* true, true, true),
+        }
+    };
+}
+
 mod output;
 mod pack;
 mod tier;
@@ -657,12 +676,12 @@ unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, l
 unsafe fn fused_tile16(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
     macro_rules! f16 {
         ($mr:literal) => {
-            match (lsh, st[0].zp_late()) {
-                (false, false) => i8_8x32_avx512vnni::run16_quant::<$mr, false, false>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
-                (true, false) => i8_8x32_avx512vnni::run16_quant::<$mr, true, false>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
-                (false, true) => i8_8x32_avx512vnni::run16_quant::<$mr, false, true>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
-                (true, true) => i8_8x32_avx512vnni::run16_quant::<$mr, true, true>(kp, a, b, &st[0], rc, rows, cols, out, ldo),
-            }
+            stage_variant!(g16, [$mr], lsh, st[0].zp_late(), st[0].neg_ties())
+        };
+    }
+    macro_rules! g16 {
+        ($mr:literal, $l:literal, $z:literal, $n:literal) => {
+            i8_8x32_avx512vnni::run16_quant::<$mr, $l, $z, $n>(kp, a, b, &st[0], rc, rows, cols, out, ldo)
         };
     }
     // SAFETY: the caller's contract.
@@ -678,28 +697,16 @@ unsafe fn fused_tile16(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const 
     }
 }
 
-/// `$f!(MR, LSH, ZP)` for the run-time row count (1, 2, 4 or 8), left-shift
-/// and late-zero-point flags of an 8x32 VNNI tile call.
+/// `$f!(MR, LSH, ZP, NEG)` for the run-time row count (1, 2, 4 or 8) and
+/// output-stage flags ([`stage_variant`]) of an 8x32 VNNI tile call.
 #[cfg(target_arch = "x86_64")]
 macro_rules! dispatch_8x32 {
-    ($f:ident, $mr:expr, $lsh:expr, $zp:expr) => {
-        match ($mr, $lsh, $zp) {
-            (8, false, false) => $f!(8, false, false),
-            (4, false, false) => $f!(4, false, false),
-            (2, false, false) => $f!(2, false, false),
-            (1, false, false) => $f!(1, false, false),
-            (8, true, false) => $f!(8, true, false),
-            (4, true, false) => $f!(4, true, false),
-            (2, true, false) => $f!(2, true, false),
-            (1, true, false) => $f!(1, true, false),
-            (8, false, true) => $f!(8, false, true),
-            (4, false, true) => $f!(4, false, true),
-            (2, false, true) => $f!(2, false, true),
-            (1, false, true) => $f!(1, false, true),
-            (8, true, true) => $f!(8, true, true),
-            (4, true, true) => $f!(4, true, true),
-            (2, true, true) => $f!(2, true, true),
-            (1, true, true) => $f!(1, true, true),
+    ($f:ident, $mr:expr, $lsh:expr, $st:expr) => {
+        match $mr {
+            8 => stage_variant!($f, [8], $lsh, $st.zp_late(), $st.neg_ties()),
+            4 => stage_variant!($f, [4], $lsh, $st.zp_late(), $st.neg_ties()),
+            2 => stage_variant!($f, [2], $lsh, $st.zp_late(), $st.neg_ties()),
+            1 => stage_variant!($f, [1], $lsh, $st.zp_late(), $st.neg_ties()),
             _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
         }
     };
@@ -714,13 +721,13 @@ macro_rules! dispatch_8x32 {
 #[allow(clippy::too_many_arguments)]
 unsafe fn fused_tile_seg(mr: usize, lsh: bool, seg: &[*const i8], kseg: usize, lda: usize, b: *const i8, bs: usize, st: &[[output::Stage16; 2]], rows: usize, cols: usize, out: *mut i8, ldo: usize) {
     macro_rules! f {
-        ($mr:literal, $l:literal, $z:literal) => {
-            i8_8x32_avx512vnni::run_quant_seg::<$mr, $l, $z>(seg, kseg, lda, b, bs, st, None, rows, cols, out, ldo)
+        ($mr:literal, $l:literal, $z:literal, $n:literal) => {
+            i8_8x32_avx512vnni::run_quant_seg::<$mr, $l, $z, $n>(seg, kseg, lda, b, bs, st, None, rows, cols, out, ldo)
         };
     }
     // SAFETY: the caller's contract.
     unsafe {
-        dispatch_8x32!(f, mr, lsh, st[0][0].zp_late())
+        dispatch_8x32!(f, mr, lsh, st[0][0])
     }
 }
 
@@ -732,13 +739,13 @@ unsafe fn fused_tile_seg(mr: usize, lsh: bool, seg: &[*const i8], kseg: usize, l
 #[allow(clippy::too_many_arguments)]
 unsafe fn fused_tile32<const X: bool>(mr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, b: *const i8, bs: usize, st: &[[output::Stage16; 2]], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
     macro_rules! f {
-        ($mr:literal, $l:literal, $z:literal) => {
-            i8_8x32_avx512vnni::run_quant::<$mr, $l, $z, X>(kp, a, lda, b, bs, st, rc, rows, cols, out, ldo)
+        ($mr:literal, $l:literal, $z:literal, $n:literal) => {
+            i8_8x32_avx512vnni::run_quant::<$mr, $l, $z, $n, X>(kp, a, lda, b, bs, st, rc, rows, cols, out, ldo)
         };
     }
     // SAFETY: the caller's contract.
     unsafe {
-        dispatch_8x32!(f, mr, lsh, st[0][0].zp_late())
+        dispatch_8x32!(f, mr, lsh, st[0][0])
     }
 }
 

@@ -576,6 +576,9 @@ mod avx512 {
         zp: __m512i,
         /// The zero point is not in `k_even`/`k_odd` (some `e > 22`) and is added to the result.
         add_zp: bool,
+        /// A negative result can survive the clamp (`min < zp`), so negative
+        /// ties of the final rounding must round away from zero (`NEG` of requant32).
+        neg: bool,
         lo: __m128i,
         hi: __m128i,
     }
@@ -619,6 +622,7 @@ mod avx512 {
                     bias: ld(bias.as_ptr()),
                     zp: _mm512_set1_epi32(q.zp),
                     add_zp,
+                    neg: q.min < q.zp,
                     lo: b8(q.min),
                     hi: b8(q.max),
                 }
@@ -660,9 +664,9 @@ mod avx512 {
             // SAFETY: AVX-512 F/BW/VL are enabled in this function.
             unsafe {
                 if self.add_zp {
-                    self.requant32::<LSH, true>(x)
+                    self.requant32::<LSH, true, true>(x)
                 } else {
-                    self.requant32::<LSH, false>(x)
+                    self.requant32::<LSH, false, true>(x)
                 }
             }
         }
@@ -680,16 +684,30 @@ mod avx512 {
             self.add_zp
         }
 
+        /// Whether negative ties need their own rounding (`NEG` of
+        /// [`Stage16::requant32`]): false when the clamp's minimum is at or
+        /// above the zero point (RELU, RELU6), the same for every stage of a layer.
+        #[inline]
+        pub(crate) fn neg_ties(&self) -> bool {
+            self.neg
+        }
+
         /// [`Stage16::apply32`] of an `x` that already includes the bias:
         /// `zp + requant(x)` per lane. `ZP` must be [`Stage16::zp_late`]
         /// (a constant, so the loops carry no zero-point add when it is folded).
+        /// `NEG` false (allowed only when [`Stage16::neg_ties`] is false) drops the
+        /// correction that makes negative ties of the final rounding go away
+        /// from zero: a compare and a masked subtract per 8 lanes. Without it such
+        /// a tie rounds up, to a value at most the zero point, which the clamp
+        /// (minimum at or above the zero point) maps to its minimum either way.
         ///
         /// # Safety
         /// AVX-512 F/BW/VL are available.
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-        pub(crate) unsafe fn requant32<const LSH: bool, const ZP: bool>(&self, x: __m512i) -> __m512i {
+        pub(crate) unsafe fn requant32<const LSH: bool, const ZP: bool, const NEG: bool>(&self, x: __m512i) -> __m512i {
             debug_assert_eq!(ZP, self.add_zp);
+            debug_assert!(NEG || !self.neg);
             let mut x = x;
             if LSH {
                 x = _mm512_sllv_epi32(x, self.lsh);
@@ -697,9 +715,13 @@ mod avx512 {
             let lim = _mm512_set1_epi64(-(1 << 30));
             let b31 = _mm512_set1_epi64(1 << 31);
             let half = |p: __m512i, k: __m512i, nz: __mmask8, sh: __m512i| {
-                let neg = _mm512_mask_cmplt_epi64_mask(nz, p, lim);
                 let v = _mm512_add_epi64(p, k);
-                _mm512_srav_epi64(_mm512_mask_sub_epi64(v, neg, v, b31), sh)
+                if NEG {
+                    let neg = _mm512_mask_cmplt_epi64_mask(nz, p, lim);
+                    _mm512_srav_epi64(_mm512_mask_sub_epi64(v, neg, v, b31), sh)
+                } else {
+                    _mm512_srav_epi64(v, sh)
+                }
             };
             let even = half(_mm512_mul_epi32(x, self.mult), self.k_even, self.nz_even, self.sh_even);
             // SAFETY: AVX-512 F is enabled in this function.
@@ -948,12 +970,13 @@ mod avx512 {
     pub(crate) unsafe fn dw_row_pairs(stages: &[Stage16], lsh: bool, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
         // SAFETY: the caller's contract (AVX-512 F/BW/VL/VNNI are enabled in this function).
         unsafe {
-            match (lsh, stages.first().is_some_and(|s| s.zp_late())) {
-                (false, false) => dw_row_pairs_with::<false, false>(stages, c, taps, ow, ptrs, pairs, out),
-                (true, false) => dw_row_pairs_with::<true, false>(stages, c, taps, ow, ptrs, pairs, out),
-                (false, true) => dw_row_pairs_with::<false, true>(stages, c, taps, ow, ptrs, pairs, out),
-                (true, true) => dw_row_pairs_with::<true, true>(stages, c, taps, ow, ptrs, pairs, out),
+            macro_rules! f {
+                ($l:literal, $z:literal, $n:literal) => {
+                    dw_row_pairs_with::<$l, $z, $n>(stages, c, taps, ow, ptrs, pairs, out)
+                };
             }
+            let s0 = stages.first();
+            stage_variant!(f, [], lsh, s0.is_some_and(|s| s.zp_late()), s0.is_some_and(|s| s.neg_ties()))
         }
     }
 
@@ -981,7 +1004,7 @@ mod avx512 {
     #[allow(clippy::too_many_arguments)]
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn dw_row_pairs_with<const LSH: bool, const ZP: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
+    unsafe fn dw_row_pairs_with<const LSH: bool, const ZP: bool, const NEG: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
         let np = taps.div_ceil(2);
         let full = taps / 2;
         let mut c0 = 0;
@@ -1014,7 +1037,7 @@ mod avx512 {
                     }
                     // Both stages have the layer's clamp bounds. VPACKSSDW's in-lane interleave
                     // (four low lanes, four high lanes) undoes the tap-pair interleave.
-                    let v = st_lo.clamp32(st_lo.requant32::<LSH, ZP>(lo), st_hi.requant32::<LSH, ZP>(hi));
+                    let v = st_lo.clamp32(st_lo.requant32::<LSH, ZP, NEG>(lo), st_hi.requant32::<LSH, ZP, NEG>(hi));
                     let o = out.add(px * c + c0);
                     if w == 32 {
                         _mm256_storeu_si256(o as *mut __m256i, v);
@@ -1053,12 +1076,13 @@ mod avx512 {
     pub(crate) unsafe fn dw_row_quads(stages: &[Stage16], lsh: bool, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, quads: *const i8, out: *mut i8) {
         // SAFETY: the caller's contract (AVX-512 F/BW/VL/VNNI are enabled in this function).
         unsafe {
-            match (lsh, stages.first().is_some_and(|s| s.zp_late())) {
-                (false, false) => dw_row_quads_with::<false, false>(stages, c, taps, ow, ptrs, quads, out),
-                (true, false) => dw_row_quads_with::<true, false>(stages, c, taps, ow, ptrs, quads, out),
-                (false, true) => dw_row_quads_with::<false, true>(stages, c, taps, ow, ptrs, quads, out),
-                (true, true) => dw_row_quads_with::<true, true>(stages, c, taps, ow, ptrs, quads, out),
+            macro_rules! f {
+                ($l:literal, $z:literal, $n:literal) => {
+                    dw_row_quads_with::<$l, $z, $n>(stages, c, taps, ow, ptrs, quads, out)
+                };
             }
+            let s0 = stages.first();
+            stage_variant!(f, [], lsh, s0.is_some_and(|s| s.zp_late()), s0.is_some_and(|s| s.neg_ties()))
         }
     }
 
@@ -1071,7 +1095,7 @@ mod avx512 {
     #[allow(clippy::too_many_arguments)]
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn dw_row_quads_with<const LSH: bool, const ZP: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, quads: *const i8, out: *mut i8) {
+    unsafe fn dw_row_quads_with<const LSH: bool, const ZP: bool, const NEG: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, quads: *const i8, out: *mut i8) {
         let nq = taps.div_ceil(4);
         let full = taps / 4;
         let rest = taps % 4;
@@ -1112,8 +1136,8 @@ mod avx512 {
                         let x2 = if rest > 2 { ld(t0 + 2) } else { x0 };
                         dot([x0, x1, x2, x0], wb.add(full * 256));
                     }
-                    let y01 = _mm512_packs_epi32(st[0].requant32::<LSH, ZP>(acc[0]), st[1].requant32::<LSH, ZP>(acc[1]));
-                    let y23 = _mm512_packs_epi32(st[2].requant32::<LSH, ZP>(acc[2]), st[3].requant32::<LSH, ZP>(acc[3]));
+                    let y01 = _mm512_packs_epi32(st[0].requant32::<LSH, ZP, NEG>(acc[0]), st[1].requant32::<LSH, ZP, NEG>(acc[1]));
+                    let y23 = _mm512_packs_epi32(st[2].requant32::<LSH, ZP, NEG>(acc[2]), st[3].requant32::<LSH, ZP, NEG>(acc[3]));
                     let v = _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(y01, y23), lo), hi);
                     let o = out.add(px * c + c0);
                     if w == 64 {

@@ -653,6 +653,74 @@ fn fused_stages_with_late_zero_point() {
     }
 }
 
+/// The fused stages drop the negative-tie correction where the clamp's
+/// minimum is at or above the zero point (`Stage16::neg_ties`): on
+/// requantizations where the final rounding ties often (multiplier 2^30 or
+/// just above, right shifts 1 to 3), with clamps at, above and just below the
+/// zero point, the fused GEMM tiles (8x32 and 12x16, row tails), the stem
+/// (window rows in place) and the depthwise pair and quad rows equal the
+/// reference; and the cases do contain negative ties.
+#[test]
+fn fused_stages_on_negative_ties() {
+    let pool = ThreadPool::new(1);
+    let tie_params = |n: usize, zp: i32, (min, max): (i32, i32)| {
+        let requant = (0..n).map(|j| Requant { multiplier: (1 << 30) + (j % 2) as i32, shift: -1 - (j % 3) as i32 }).collect();
+        QParams { a_zp: 3, w_zp: 0, bias: Some((0..n).map(|j| j as i32 * 37 - 500).collect()), q: QuantOut { requant, zero_point: zp, min, max } }
+    };
+    // Negative ties of the final rounding in the reference accumulators.
+    let neg_ties = |acc: &[i64], n: usize, q: &QuantOut| {
+        acc.iter().enumerate().filter(|&(i, &v)| {
+            let r = q.requant_for(i % n);
+            let s = -r.shift;
+            let r1 = (v * r.multiplier as i64 + (1 << 30)) >> 31;
+            r1 < 0 && (r1 & ((1 << s) - 1)) == 1 << (s - 1)
+        }).count()
+    };
+    let mut ties = 0;
+    for tier in tiers() {
+        for (zp, clamp) in [(0, (0, 127)), (-128, (-128, 127)), (5, (5, 127)), (5, (7, 90)), (5, (4, 127)), (-3, (-128, 127)), (127, (127, 127))] {
+            let what = format!("{tier} zp={zp} clamp={clamp:?}");
+            for uk in qgemm_ukernels(tier) {
+                for (m, n, k) in [(13, 40, 30), (9, 16, 12), (25, 64, 7)] {
+                    let mut rng = Rng::new(m as u64 * 31 + n as u64);
+                    let (a, w) = (rng.i8s(m * k), rng.i8s(n * k));
+                    let p = tie_params(n, zp, clamp);
+                    let packed = PackedQGemm::pack_ukernel(uk, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+                    let acc = gemm_ref_acc(m, n, k, &a, k, &w, &p);
+                    ties += neg_ties(&acc, n, &p.q);
+                    let mut out = vec![0i8; m * n];
+                    qgemm(exec(&pool, tier), m, &a, k, &packed, &mut out, n, &p.q);
+                    check_eq(&out, &requant_ref(&acc, n, &p.q), &format!("qgemm {} m={m} n={n} k={k} {what}", uk.name));
+                }
+            }
+            let s = Nhwc { n: 1, h: 6, w: 45, c: 3 };
+            let win = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+            let mut rng = Rng::new(11);
+            let (x, w) = (rng.i8s(s.len()), rng.i8s(32 * 27));
+            let p = tie_params(32, zp, clamp);
+            let packed = PackedQConv2d::pack_tier(tier, 32, 3, 3, 3, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+            let acc = conv_ref_acc(&win, s, &x, 32, &w, &p);
+            ties += neg_ties(&acc, 32, &p.q);
+            let mut out = vec![0i8; acc.len()];
+            qconv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
+            check_eq(&out, &requant_ref(&acc, 32, &p.q), &format!("stem {} {what}", packed.kernel_name()));
+            for c in [64, 96] {
+                let s = Nhwc { n: 1, h: 5, w: 6, c };
+                let mut rng = Rng::new(c as u64);
+                let (x, w) = (rng.i8s(s.len()), rng.i8s(9 * c));
+                let p = tie_params(c, zp, clamp);
+                let packed = PackedQDepthwise::pack_tier(tier, 3, 3, c, 1, &w, 0, p.bias.as_deref(), p.a_zp);
+                let acc = dw_ref_acc(&win, s, &x, 1, &w, &p);
+                ties += neg_ties(&acc, c, &p.q);
+                let mut out = vec![0i8; acc.len()];
+                qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
+                check_eq(&out, &requant_ref(&acc, c, &p.q), &format!("qdepthwise {} ({}) c={c} {what}", packed.kernel_name(), packed.row_kernel()));
+            }
+        }
+    }
+    assert!(ties > 1000, "only {ties} negative ties");
+}
+
 /// Packed layers keep the output-stage parameters of their last call: calls
 /// alternating between two output quantizations on the same packed weights
 /// (GEMM, depthwise) each match the reference for their own.
