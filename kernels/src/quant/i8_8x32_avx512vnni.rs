@@ -126,7 +126,7 @@ pub unsafe fn run16<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc:
 /// writable bytes, `ldo` apart, that nothing else accesses.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool, const NEG: bool, const XOR: bool>(
+pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool, const XOR: bool>(
     kp: usize,
     a: *const i8,
     lda: usize,
@@ -145,7 +145,7 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool,
         // SAFETY: the caller's contract: block bi of the weights, columns 32 * bi .. of the output.
         unsafe {
             let c = dot32::<MR, XOR>(kp, rp, b.add(bi * bs), [sb[0].bias(), sb[1].bias()]);
-            store_quant::<MR, LSH, ZP, NEG, XOR, false>(c, sb, row_corr, rows, (cols - 32 * bi).min(32), out.add(32 * bi), ldo)
+            store_quant::<MR, LSH, ZP, NEG, CLAMP, XOR, false>(c, sb, row_corr, rows, (cols - 32 * bi).min(32), out.add(32 * bi), ldo)
         }
     }
 }
@@ -160,7 +160,7 @@ pub(crate) unsafe fn run_quant<const MR: usize, const LSH: bool, const ZP: bool,
 /// As [`run_quant`], with every segment's rows readable for `kseg` values.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(crate) unsafe fn run_quant_seg<const MR: usize, const LSH: bool, const ZP: bool, const NEG: bool>(
+pub(crate) unsafe fn run_quant_seg<const MR: usize, const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(
     seg: &[*const i8],
     kseg: usize,
     lda: usize,
@@ -181,7 +181,7 @@ pub(crate) unsafe fn run_quant_seg<const MR: usize, const LSH: bool, const ZP: b
             c = unsafe { dot32_into::<MR, true>(kseg, std::array::from_fn(|i| base.add(i.min(rows - 1) * lda)), b.add(bi * bs + s * kseg * 32), c) };
         }
         // SAFETY: the caller's contract: columns 32 * bi .. of the output.
-        unsafe { store_quant::<MR, LSH, ZP, NEG, true, true>(c, sb, row_corr, rows, (cols - 32 * bi).min(32), out.add(32 * bi), ldo) }
+        unsafe { store_quant::<MR, LSH, ZP, NEG, CLAMP, true, true>(c, sb, row_corr, rows, (cols - 32 * bi).min(32), out.add(32 * bi), ldo) }
     }
 }
 
@@ -195,7 +195,7 @@ pub(crate) unsafe fn run_quant_seg<const MR: usize, const LSH: bool, const ZP: b
 #[allow(clippy::too_many_arguments)]
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn store_quant<const MR: usize, const LSH: bool, const ZP: bool, const NEG: bool, const CALLER: bool, const SEG: bool>(
+unsafe fn store_quant<const MR: usize, const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool, const CALLER: bool, const SEG: bool>(
     c: [[__m512i; 2]; MR],
     st: &[Stage16; 2],
     row_corr: Option<&[i32]>,
@@ -225,7 +225,7 @@ unsafe fn store_quant<const MR: usize, const LSH: bool, const ZP: bool, const NE
                     if w1 > 0 {
                         // Both halves at once: VPACKSSDW + VPMOVSWB give columns in 4-column groups
                         // [0-3, 16-19, 4-7, 20-23, ...]; one VPERMD restores the order.
-                        let v = st[0].clamp32(st[0].requant32::<LSH, ZP, NEG>(x0), st[1].requant32::<LSH, ZP, NEG>(x1));
+                        let v = st[0].clamp32::<CLAMP>(st[0].requant32::<LSH, ZP, NEG>(x0), st[1].requant32::<LSH, ZP, NEG>(x1));
                         let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
                         if cols >= 32 {
                             _mm256_storeu_si256(out.add(i * ldo) as *mut __m256i, v);
@@ -233,7 +233,7 @@ unsafe fn store_quant<const MR: usize, const LSH: bool, const ZP: bool, const NE
                             _mm256_mask_storeu_epi8(out.add(i * ldo), (1u32 << cols) - 1, v);
                         }
                     } else {
-                        store16_avx512(out.add(i * ldo), w0, m0, st[0].clamp16(st[0].requant32::<LSH, ZP, NEG>(x0)));
+                        store16_avx512(out.add(i * ldo), w0, m0, st[0].clamp16::<CLAMP>(st[0].requant32::<LSH, ZP, NEG>(x0)));
                     }
                 }
             }
@@ -263,7 +263,7 @@ unsafe fn store_quant<const MR: usize, const LSH: bool, const ZP: bool, const NE
 /// else accesses.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(crate) unsafe fn run16_quant<const MR: usize, const LSH: bool, const ZP: bool, const NEG: bool>(
+pub(crate) unsafe fn run16_quant<const MR: usize, const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(
     kp: usize,
     a: *const i8,
     b: *const i8,
@@ -296,7 +296,7 @@ pub(crate) unsafe fn run16_quant<const MR: usize, const LSH: bool, const ZP: boo
                     x = _mm512_add_epi32(x, _mm512_set1_epi32(rc[i]));
                 }
                 // SAFETY: row i of the caller's output region: its first w <= 16 bytes.
-                unsafe { store16_avx512(out.add(i * ldo), w, m, st.clamp16(st.requant32::<LSH, ZP, NEG>(x))) };
+                unsafe { store16_avx512(out.add(i * ldo), w, m, st.clamp16::<CLAMP>(st.requant32::<LSH, ZP, NEG>(x))) };
             }
         };
     }

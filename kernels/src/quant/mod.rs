@@ -32,21 +32,25 @@ use crate::fixedpoint::Requant;
 use crate::gemm::TilePlan;
 use crate::{Exec, Isa, Nhwc, Window2d};
 
-/// `$f!(.., LSH, ZP, NEG)` for a layer's run-time output-stage flags: left
-/// shifts, late zero point ([`output::avx512::Stage16::zp_late`]) and
-/// negative ties ([`output::avx512::Stage16::neg_ties`]). Only the common
-/// case (no left shift, zero point folded) has an instance without the
-/// negative-tie correction; the others keep it (`NEG` true is always exact).
+/// `$f!(.., LSH, ZP, NEG, CLAMP)` for a layer's run-time output-stage flags:
+/// left shifts, late zero point ([`output::avx512::Stage16::zp_late`]),
+/// negative ties ([`output::avx512::Stage16::neg_ties`]) and a clamp
+/// narrower than int8 ([`output::avx512::Stage16::clamps`]). Only the common
+/// case (no left shift, zero point folded) has instances without the
+/// negative-tie correction or the clamp; the others keep both (`NEG` and
+/// `CLAMP` true are always exact).
 /// `[$pre]` are leading literal arguments of `$f` (a row count, or none).
 #[cfg(target_arch = "x86_64")]
 macro_rules! stage_variant {
-    ($f:ident, [$($pre:literal),*], $lsh:expr, $zp:expr, $neg:expr) => {
-        match ($lsh, $zp, $neg) {
-            (false, false, false) => $f!($($pre,)* false, false, false),
-            (false, false, true) => $f!($($pre,)* false, false, true),
-            (true, false, _) => $f!($($pre,)* true, false, true),
-            (false, true, _) => $f!($($pre,)* false, true, true),
-            (true, true, _) => $f!($($pre,)* true, true, true),
+    ($f:ident, [$($pre:literal),*], $lsh:expr, $st:expr) => {
+        match ($lsh, $st.zp_late(), $st.neg_ties(), $st.clamps()) {
+            (false, false, false, false) => $f!($($pre,)* false, false, false, false),
+            (false, false, false, true) => $f!($($pre,)* false, false, false, true),
+            (false, false, true, false) => $f!($($pre,)* false, false, true, false),
+            (false, false, true, true) => $f!($($pre,)* false, false, true, true),
+            (true, false, _, _) => $f!($($pre,)* true, false, true, true),
+            (false, true, _, _) => $f!($($pre,)* false, true, true, true),
+            (true, true, _, _) => $f!($($pre,)* true, true, true, true),
         }
     };
 }
@@ -676,12 +680,12 @@ unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, l
 unsafe fn fused_tile16(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
     macro_rules! f16 {
         ($mr:literal) => {
-            stage_variant!(g16, [$mr], lsh, st[0].zp_late(), st[0].neg_ties())
+            stage_variant!(g16, [$mr], lsh, st[0])
         };
     }
     macro_rules! g16 {
-        ($mr:literal, $l:literal, $z:literal, $n:literal) => {
-            i8_8x32_avx512vnni::run16_quant::<$mr, $l, $z, $n>(kp, a, b, &st[0], rc, rows, cols, out, ldo)
+        ($mr:literal, $l:literal, $z:literal, $n:literal, $c:literal) => {
+            i8_8x32_avx512vnni::run16_quant::<$mr, $l, $z, $n, $c>(kp, a, b, &st[0], rc, rows, cols, out, ldo)
         };
     }
     // SAFETY: the caller's contract.
@@ -697,16 +701,16 @@ unsafe fn fused_tile16(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const 
     }
 }
 
-/// `$f!(MR, LSH, ZP, NEG)` for the run-time row count (1, 2, 4 or 8) and
+/// `$f!(MR, LSH, ZP, NEG, CLAMP)` for the run-time row count (1, 2, 4 or 8) and
 /// output-stage flags ([`stage_variant`]) of an 8x32 VNNI tile call.
 #[cfg(target_arch = "x86_64")]
 macro_rules! dispatch_8x32 {
     ($f:ident, $mr:expr, $lsh:expr, $st:expr) => {
         match $mr {
-            8 => stage_variant!($f, [8], $lsh, $st.zp_late(), $st.neg_ties()),
-            4 => stage_variant!($f, [4], $lsh, $st.zp_late(), $st.neg_ties()),
-            2 => stage_variant!($f, [2], $lsh, $st.zp_late(), $st.neg_ties()),
-            1 => stage_variant!($f, [1], $lsh, $st.zp_late(), $st.neg_ties()),
+            8 => stage_variant!($f, [8], $lsh, $st),
+            4 => stage_variant!($f, [4], $lsh, $st),
+            2 => stage_variant!($f, [2], $lsh, $st),
+            1 => stage_variant!($f, [1], $lsh, $st),
             _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
         }
     };
@@ -721,8 +725,8 @@ macro_rules! dispatch_8x32 {
 #[allow(clippy::too_many_arguments)]
 unsafe fn fused_tile_seg(mr: usize, lsh: bool, seg: &[*const i8], kseg: usize, lda: usize, b: *const i8, bs: usize, st: &[[output::Stage16; 2]], rows: usize, cols: usize, out: *mut i8, ldo: usize) {
     macro_rules! f {
-        ($mr:literal, $l:literal, $z:literal, $n:literal) => {
-            i8_8x32_avx512vnni::run_quant_seg::<$mr, $l, $z, $n>(seg, kseg, lda, b, bs, st, None, rows, cols, out, ldo)
+        ($mr:literal, $l:literal, $z:literal, $n:literal, $c:literal) => {
+            i8_8x32_avx512vnni::run_quant_seg::<$mr, $l, $z, $n, $c>(seg, kseg, lda, b, bs, st, None, rows, cols, out, ldo)
         };
     }
     // SAFETY: the caller's contract.
@@ -739,8 +743,8 @@ unsafe fn fused_tile_seg(mr: usize, lsh: bool, seg: &[*const i8], kseg: usize, l
 #[allow(clippy::too_many_arguments)]
 unsafe fn fused_tile32<const X: bool>(mr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, b: *const i8, bs: usize, st: &[[output::Stage16; 2]], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
     macro_rules! f {
-        ($mr:literal, $l:literal, $z:literal, $n:literal) => {
-            i8_8x32_avx512vnni::run_quant::<$mr, $l, $z, $n, X>(kp, a, lda, b, bs, st, rc, rows, cols, out, ldo)
+        ($mr:literal, $l:literal, $z:literal, $n:literal, $c:literal) => {
+            i8_8x32_avx512vnni::run_quant::<$mr, $l, $z, $n, $c, X>(kp, a, lda, b, bs, st, rc, rows, cols, out, ldo)
         };
     }
     // SAFETY: the caller's contract.

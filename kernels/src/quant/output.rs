@@ -579,6 +579,8 @@ mod avx512 {
         /// A negative result can survive the clamp (`min < zp`), so negative
         /// ties of the final rounding must round away from zero (`NEG` of requant32).
         neg: bool,
+        /// The clamp is narrower than int8 (`CLAMP` of clamp16/clamp32).
+        clamps: bool,
         lo: __m128i,
         hi: __m128i,
     }
@@ -623,6 +625,7 @@ mod avx512 {
                     zp: _mm512_set1_epi32(q.zp),
                     add_zp,
                     neg: q.min < q.zp,
+                    clamps: q.min > -128 || q.max < 127,
                     lo: b8(q.min),
                     hi: b8(q.max),
                 }
@@ -648,8 +651,14 @@ mod avx512 {
         /// AVX-512 F/BW/VL are available.
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-        pub(crate) unsafe fn clamp16(&self, y: __m512i) -> __m128i {
-            _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(y), self.lo), self.hi)
+        pub(crate) unsafe fn clamp16<const CLAMP: bool>(&self, y: __m512i) -> __m128i {
+            debug_assert!(CLAMP || !self.clamps);
+            let v = _mm512_cvtsepi32_epi8(y);
+            if CLAMP {
+                _mm_min_epi8(_mm_max_epi8(v, self.lo), self.hi)
+            } else {
+                v
+            }
         }
 
         /// [`Stage16::apply`] before the narrowing and the clamp: `zp + requant(x + bias)`
@@ -690,6 +699,13 @@ mod avx512 {
         #[inline]
         pub(crate) fn neg_ties(&self) -> bool {
             self.neg
+        }
+
+        /// Whether the clamp bounds are narrower than int8's (`CLAMP` of
+        /// [`Stage16::clamp16`] and [`Stage16::clamp32`]; the same for every stage of a layer).
+        #[inline]
+        pub(crate) fn clamps(&self) -> bool {
+            self.clamps
         }
 
         /// [`Stage16::apply32`] of an `x` that already includes the bias:
@@ -746,10 +762,15 @@ mod avx512 {
         /// AVX-512 F/BW/VL are available.
         #[inline]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-        pub(crate) unsafe fn clamp32(&self, a: __m512i, b: __m512i) -> __m256i {
+        pub(crate) unsafe fn clamp32<const CLAMP: bool>(&self, a: __m512i, b: __m512i) -> __m256i {
+            debug_assert!(CLAMP || !self.clamps);
             let v = _mm512_cvtsepi16_epi8(_mm512_packs_epi32(a, b));
-            let (lo, hi) = (_mm256_broadcastb_epi8(self.lo), _mm256_broadcastb_epi8(self.hi));
-            _mm256_min_epi8(_mm256_max_epi8(v, lo), hi)
+            if CLAMP {
+                let (lo, hi) = (_mm256_broadcastb_epi8(self.lo), _mm256_broadcastb_epi8(self.hi));
+                _mm256_min_epi8(_mm256_max_epi8(v, lo), hi)
+            } else {
+                v
+            }
         }
     }
 
@@ -971,12 +992,12 @@ mod avx512 {
         // SAFETY: the caller's contract (AVX-512 F/BW/VL/VNNI are enabled in this function).
         unsafe {
             macro_rules! f {
-                ($l:literal, $z:literal, $n:literal) => {
-                    dw_row_pairs_with::<$l, $z, $n>(stages, c, taps, ow, ptrs, pairs, out)
+                ($l:literal, $z:literal, $n:literal, $c:literal) => {
+                    dw_row_pairs_with::<$l, $z, $n, $c>(stages, c, taps, ow, ptrs, pairs, out)
                 };
             }
-            let s0 = stages.first();
-            stage_variant!(f, [], lsh, s0.is_some_and(|s| s.zp_late()), s0.is_some_and(|s| s.neg_ties()))
+            let Some(s0) = stages.first() else { return };
+            stage_variant!(f, [], lsh, s0)
         }
     }
 
@@ -1004,7 +1025,7 @@ mod avx512 {
     #[allow(clippy::too_many_arguments)]
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn dw_row_pairs_with<const LSH: bool, const ZP: bool, const NEG: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
+    unsafe fn dw_row_pairs_with<const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
         let np = taps.div_ceil(2);
         let full = taps / 2;
         let mut c0 = 0;
@@ -1037,7 +1058,7 @@ mod avx512 {
                     }
                     // Both stages have the layer's clamp bounds. VPACKSSDW's in-lane interleave
                     // (four low lanes, four high lanes) undoes the tap-pair interleave.
-                    let v = st_lo.clamp32(st_lo.requant32::<LSH, ZP, NEG>(lo), st_hi.requant32::<LSH, ZP, NEG>(hi));
+                    let v = st_lo.clamp32::<CLAMP>(st_lo.requant32::<LSH, ZP, NEG>(lo), st_hi.requant32::<LSH, ZP, NEG>(hi));
                     let o = out.add(px * c + c0);
                     if w == 32 {
                         _mm256_storeu_si256(o as *mut __m256i, v);
@@ -1077,12 +1098,12 @@ mod avx512 {
         // SAFETY: the caller's contract (AVX-512 F/BW/VL/VNNI are enabled in this function).
         unsafe {
             macro_rules! f {
-                ($l:literal, $z:literal, $n:literal) => {
-                    dw_row_quads_with::<$l, $z, $n>(stages, c, taps, ow, ptrs, quads, out)
+                ($l:literal, $z:literal, $n:literal, $c:literal) => {
+                    dw_row_quads_with::<$l, $z, $n, $c>(stages, c, taps, ow, ptrs, quads, out)
                 };
             }
-            let s0 = stages.first();
-            stage_variant!(f, [], lsh, s0.is_some_and(|s| s.zp_late()), s0.is_some_and(|s| s.neg_ties()))
+            let Some(s0) = stages.first() else { return };
+            stage_variant!(f, [], lsh, s0)
         }
     }
 
@@ -1095,7 +1116,7 @@ mod avx512 {
     #[allow(clippy::too_many_arguments)]
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn dw_row_quads_with<const LSH: bool, const ZP: bool, const NEG: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, quads: *const i8, out: *mut i8) {
+    unsafe fn dw_row_quads_with<const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, quads: *const i8, out: *mut i8) {
         let nq = taps.div_ceil(4);
         let full = taps / 4;
         let rest = taps % 4;
@@ -1138,7 +1159,8 @@ mod avx512 {
                     }
                     let y01 = _mm512_packs_epi32(st[0].requant32::<LSH, ZP, NEG>(acc[0]), st[1].requant32::<LSH, ZP, NEG>(acc[1]));
                     let y23 = _mm512_packs_epi32(st[2].requant32::<LSH, ZP, NEG>(acc[2]), st[3].requant32::<LSH, ZP, NEG>(acc[3]));
-                    let v = _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(y01, y23), lo), hi);
+                    let v = _mm512_packs_epi16(y01, y23);
+                    let v = if CLAMP { _mm512_min_epi8(_mm512_max_epi8(v, lo), hi) } else { v };
                     let o = out.add(px * c + c0);
                     if w == 64 {
                         _mm512_storeu_si512(o as *mut _, v);
