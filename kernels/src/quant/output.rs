@@ -129,6 +129,23 @@ impl OutParams {
         }
     }
 
+    /// Whether a negative result can survive the clamp (its minimum is below
+    /// the zero point), so that negative ties of the final rounding must round
+    /// away from zero as TFLite's RoundingDivideByPOT does. When not (RELU,
+    /// RELU6), the vector stages skip that correction: such a tie then rounds
+    /// up, to a value at most 0, which the clamp maps to its minimum either way.
+    #[inline]
+    pub fn neg_ties(&self) -> bool {
+        self.min < self.zp
+    }
+
+    /// Whether the clamp is narrower than int8 (otherwise the vector stages'
+    /// saturating narrowing is the whole clamp).
+    #[inline]
+    pub fn clamps(&self) -> bool {
+        self.min > -128 || self.max < 127
+    }
+
     /// The reference output stage for column `j`.
     #[inline]
     pub fn apply(&self, j: usize, acc: i32) -> i8 {
@@ -235,14 +252,23 @@ mod neon {
     ///
     /// When every column shifts right (`RSH`), the fixup is one SSRA
     /// (`y += y >> 31`): `|y| < 2^31` since the multiplier is below 2^31, so
-    /// it cannot wrap.
+    /// it cannot wrap. Without `NEG` (only where the clamp's minimum is at or
+    /// above the zero point, `OutParams::neg_ties`) there is no fixup: a
+    /// negative tie then rounds up, to a value at most 0, which the clamp maps
+    /// to its minimum either way.
     #[inline(always)]
-    unsafe fn requant4<const LSH: bool, const RSH: bool>(x: int32x4_t, mult: int32x4_t, lsh: int32x4_t, nrsh: int32x4_t) -> int32x4_t {
+    unsafe fn requant4<const LSH: bool, const RSH: bool, const NEG: bool>(x: int32x4_t, mult: int32x4_t, lsh: int32x4_t, nrsh: int32x4_t) -> int32x4_t {
         // SAFETY: Neon is baseline on aarch64.
         unsafe {
             let x = if LSH { vshlq_s32(x, lsh) } else { x };
             let y = vqrdmulhq_s32(x, mult);
-            let fixed = if RSH { vsraq_n_s32::<31>(y, y) } else { vqaddq_s32(y, vshrq_n_s32::<31>(vandq_s32(y, nrsh))) };
+            let fixed = if !NEG {
+                y
+            } else if RSH {
+                vsraq_n_s32::<31>(y, y)
+            } else {
+                vqaddq_s32(y, vshrq_n_s32::<31>(vandq_s32(y, nrsh)))
+            };
             vrshlq_s32(fixed, nrsh)
         }
     }
@@ -250,6 +276,7 @@ mod neon {
     /// # Safety
     /// See [`super::store_tile`].
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) unsafe fn store_tile(
         q: &OutParams,
         acc: &[i32],
@@ -264,24 +291,41 @@ mod neon {
     ) {
         let (lsh, rsh) = (q.any_lsh, q.all_rsh);
         let rc = row_corr.unwrap_or(&[]);
+        macro_rules! t {
+            ($l:literal, $r:literal, $c:literal, $n:literal, $k:literal) => {
+                tile::<$l, $r, $c, $n, $k>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo)
+            };
+        }
+        // Layers with left shifts keep the negative-tie fixup and the clamp
+        // (always exact); the others drop what their clamp makes redundant.
+        macro_rules! flags {
+            ($r:literal, $c:literal) => {
+                match (q.neg_ties(), q.clamps()) {
+                    (false, false) => t!(false, $r, $c, false, false),
+                    (false, true) => t!(false, $r, $c, false, true),
+                    (true, false) => t!(false, $r, $c, true, false),
+                    (true, true) => t!(false, $r, $c, true, true),
+                }
+            };
+        }
         // SAFETY: the caller's contract.
         unsafe {
             match (lsh, rsh, row_corr.is_some()) {
-                (false, true, false) => tile::<false, true, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
-                (false, true, true) => tile::<false, true, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
-                (false, false, false) => tile::<false, false, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
-                (false, false, true) => tile::<false, false, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
-                (true, true, false) => tile::<true, true, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
-                (true, true, true) => tile::<true, true, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
-                (true, false, false) => tile::<true, false, false>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
-                (true, false, true) => tile::<true, false, true>(q, acc, lay, rows, cols, bias, rc, j0, out, ldo),
+                (false, true, false) => flags!(true, false),
+                (false, true, true) => flags!(true, true),
+                (false, false, false) => flags!(false, false),
+                (false, false, true) => flags!(false, true),
+                (true, true, false) => t!(true, true, false, true, true),
+                (true, true, true) => t!(true, true, true, true, true),
+                (true, false, false) => t!(true, false, false, true, true),
+                (true, false, true) => t!(true, false, true, true, true),
             }
         }
     }
 
     #[allow(clippy::too_many_arguments, clippy::needless_range_loop)] // row_corr is empty unless RC
     #[inline(always)]
-    unsafe fn tile<const LSH: bool, const RSH: bool, const RC: bool>(
+    unsafe fn tile<const LSH: bool, const RSH: bool, const RC: bool, const NEG: bool, const CLAMP: bool>(
         q: &OutParams,
         acc: &[i32],
         lay: AccLayout,
@@ -319,12 +363,14 @@ mod neon {
                         x0 = vaddq_s32(x0, rc);
                         x1 = vaddq_s32(x1, rc);
                     }
-                    let y0 = requant4::<LSH, RSH>(x0, m0, l0, r0);
-                    let y1 = requant4::<LSH, RSH>(x1, m1, l1, r1);
+                    let y0 = requant4::<LSH, RSH, NEG>(x0, m0, l0, r0);
+                    let y1 = requant4::<LSH, RSH, NEG>(x1, m1, l1, r1);
                     // Saturating narrowing and a saturating zero-point add keep every value
-                    // that lies outside int8 outside it, so the int8 clamp stays exact.
+                    // that lies outside int8 outside it, so the int8 clamp stays exact
+                    // (and is the whole clamp when the layer's is int8's range: no `CLAMP`).
                     let h = vqaddq_s16(vcombine_s16(vqmovn_s32(y0), vqmovn_s32(y1)), zp);
-                    let b = vmin_s8(vmax_s8(vqmovn_s16(h), lo), hi);
+                    let b = vqmovn_s16(h);
+                    let b = if CLAMP { vmin_s8(vmax_s8(b, lo), hi) } else { b };
                     vst1_s8(out.add(i * ldo + j), b);
                 }
                 j += 8;
@@ -353,6 +399,25 @@ mod neon {
     /// accesses; `c % 16 == 0`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn dw_row(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, plane: *const i32, bias: &[i32], out: *mut i8) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match (q.neg_ties(), q.clamps()) {
+                (false, false) => dw_row_with::<false, false>(q, c, taps, ow, ptrs, plane, bias, out),
+                (false, true) => dw_row_with::<false, true>(q, c, taps, ow, ptrs, plane, bias, out),
+                (true, false) => dw_row_with::<true, false>(q, c, taps, ow, ptrs, plane, bias, out),
+                (true, true) => dw_row_with::<true, true>(q, c, taps, ow, ptrs, plane, bias, out),
+            }
+        }
+    }
+
+    /// [`dw_row`] with the negative-tie fixup (`NEG`) and the clamp (`CLAMP`)
+    /// as the layer needs them ([`OutParams::neg_ties`], [`OutParams::clamps`]).
+    ///
+    /// # Safety
+    /// As [`dw_row`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn dw_row_with<const NEG: bool, const CLAMP: bool>(q: &OutParams, c: usize, taps: usize, ow: usize, ptrs: *const *const i8, plane: *const i32, bias: &[i32], out: *mut i8) {
         debug_assert!(c.is_multiple_of(16) && q.all_rsh && !q.any_lsh);
         let w16 = plane as *const i16;
         // SAFETY: Neon is baseline; loads read columns c0..c0+16 < c of the parameter
@@ -379,11 +444,11 @@ mod neon {
                         s[2] = vmlal_s16(s[2], vget_low_s16(h), vget_low_s16(w1));
                         s[3] = vmlal_high_s16(s[3], h, w1);
                     }
-                    let y: [int32x4_t; 4] = std::array::from_fn(|k| requant4::<false, true>(s[k], m[k], r[k], r[k]));
+                    let y: [int32x4_t; 4] = std::array::from_fn(|k| requant4::<false, true, NEG>(s[k], m[k], r[k], r[k]));
                     let h0 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[0]), vqmovn_s32(y[1])), zp);
                     let h1 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[2]), vqmovn_s32(y[3])), zp);
                     let v = vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1));
-                    vst1q_s8(out.add(px * c + c0), vminq_s8(vmaxq_s8(v, lo), hi));
+                    vst1q_s8(out.add(px * c + c0), if CLAMP { vminq_s8(vmaxq_s8(v, lo), hi) } else { v });
                 }
             }
         }
@@ -624,8 +689,8 @@ mod avx512 {
                     bias: ld(bias.as_ptr()),
                     zp: _mm512_set1_epi32(q.zp),
                     add_zp,
-                    neg: q.min < q.zp,
-                    clamps: q.min > -128 || q.max < 127,
+                    neg: q.neg_ties(),
+                    clamps: q.clamps(),
                     lo: b8(q.min),
                     hi: b8(q.max),
                 }
