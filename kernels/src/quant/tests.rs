@@ -607,6 +607,35 @@ fn qdepthwise_tap_quads_over_blocks_taps_and_extremes() {
     assert_eq!(packed.row_kernel(), "pairs");
 }
 
+/// One GEMM (`uk`, `m x n x k`, inputs seeded from the shape) with
+/// parameters `p` against the reference; returns the reference accumulators.
+fn fused_gemm_case(uk: &'static QUkernel, pool: &ThreadPool, (m, n, k): (usize, usize, usize), p: &QParams, what: &str) -> Vec<i64> {
+    let mut rng = Rng::new(m as u64 * 31 + n as u64);
+    let (a, w) = (rng.i8s(m * k), rng.i8s(n * k));
+    let packed = PackedQGemm::pack_ukernel(uk, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+    let acc = gemm_ref_acc(m, n, k, &a, k, &w, p);
+    let mut out = vec![0i8; m * n];
+    qgemm(exec(pool, uk.tier), m, &a, k, &packed, &mut out, n, &p.q);
+    check_eq(&out, &requant_ref(&acc, n, &p.q), &format!("{what} qgemm {} m={m} n={n} k={k}", uk.name));
+    acc
+}
+
+/// One 3x3 depthwise convolution (multiplier 1, padding 1, a 5x6 image of
+/// `c` channels seeded from `c`) with parameters `p` against the reference;
+/// returns the reference accumulators.
+fn fused_dw_case(tier: QTier, pool: &ThreadPool, c: usize, p: &QParams, what: &str) -> Vec<i64> {
+    let s = Nhwc { n: 1, h: 5, w: 6, c };
+    let win = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
+    let mut rng = Rng::new(c as u64);
+    let (x, w) = (rng.i8s(s.len()), rng.i8s(9 * c));
+    let packed = PackedQDepthwise::pack_tier(tier, 3, 3, c, 1, &w, 0, p.bias.as_deref(), p.a_zp);
+    let acc = dw_ref_acc(&win, s, &x, 1, &w, p);
+    let mut out = vec![0i8; acc.len()];
+    qdepthwise_conv2d(exec(pool, tier), &win, s, &x, &packed, &mut out, &p.q);
+    check_eq(&out, &requant_ref(&acc, c, &p.q), &format!("{what} qdepthwise {} ({}) c={c}", packed.kernel_name(), packed.row_kernel()));
+    acc
+}
+
 /// Layers with a column that shifts right by more than 22 make the AVX-512
 /// stages add the zero point after the shift (`zp_late`, a constant of the
 /// fused kernels): the fused GEMM tiles (8x32 and 12x16, with row tails) and
@@ -628,27 +657,11 @@ fn fused_stages_with_late_zero_point() {
     for tier in tiers() {
         for uk in qgemm_ukernels(tier) {
             for (m, n, k) in [(13, 40, 300), (9, 17, 64), (25, 64, 33)] {
-                let mut rng = Rng::new(m as u64 * 31 + n as u64);
-                let (a, w) = (rng.i8s(m * k), rng.i8s(n * k));
-                let p = late(n, k);
-                let packed = PackedQGemm::pack_ukernel(uk, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
-                let want = requant_ref(&gemm_ref_acc(m, n, k, &a, k, &w, &p), n, &p.q);
-                let mut out = vec![0i8; m * n];
-                qgemm(exec(&pool, tier), m, &a, k, &packed, &mut out, n, &p.q);
-                check_eq(&out, &want, &format!("late-zp qgemm {} m={m} n={n} k={k}", uk.name));
+                fused_gemm_case(uk, &pool, (m, n, k), &late(n, k), "late-zp");
             }
         }
         for c in [32, 64, 96, 130] {
-            let s = Nhwc { n: 1, h: 5, w: 6, c };
-            let win = window((3, 3), (1, 1), (1, 1), [1, 1, 1, 1]);
-            let mut rng = Rng::new(c as u64);
-            let (x, w) = (rng.i8s(s.len()), rng.i8s(9 * c));
-            let p = late(c, 9);
-            let packed = PackedQDepthwise::pack_tier(tier, 3, 3, c, 1, &w, 0, p.bias.as_deref(), p.a_zp);
-            let want = requant_ref(&dw_ref_acc(&win, s, &x, 1, &w, &p), c, &p.q);
-            let mut out = vec![0i8; want.len()];
-            qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
-            check_eq(&out, &want, &format!("late-zp qdepthwise {} ({}) c={c}", packed.kernel_name(), packed.row_kernel()));
+            fused_dw_case(tier, &pool, c, &late(c, 9), "late-zp");
         }
     }
 }
@@ -682,15 +695,8 @@ fn fused_stages_on_negative_ties() {
             let what = format!("{tier} zp={zp} clamp={clamp:?}");
             for uk in qgemm_ukernels(tier) {
                 for (m, n, k) in [(13, 40, 30), (9, 16, 12), (25, 64, 7)] {
-                    let mut rng = Rng::new(m as u64 * 31 + n as u64);
-                    let (a, w) = (rng.i8s(m * k), rng.i8s(n * k));
                     let p = tie_params(n, zp, clamp);
-                    let packed = PackedQGemm::pack_ukernel(uk, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
-                    let acc = gemm_ref_acc(m, n, k, &a, k, &w, &p);
-                    ties += neg_ties(&acc, n, &p.q);
-                    let mut out = vec![0i8; m * n];
-                    qgemm(exec(&pool, tier), m, &a, k, &packed, &mut out, n, &p.q);
-                    check_eq(&out, &requant_ref(&acc, n, &p.q), &format!("qgemm {} m={m} n={n} k={k} {what}", uk.name));
+                    ties += neg_ties(&fused_gemm_case(uk, &pool, (m, n, k), &p, &what), n, &p.q);
                 }
             }
             let s = Nhwc { n: 1, h: 6, w: 45, c: 3 };
@@ -705,16 +711,8 @@ fn fused_stages_on_negative_ties() {
             qconv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
             check_eq(&out, &requant_ref(&acc, 32, &p.q), &format!("stem {} {what}", packed.kernel_name()));
             for c in [64, 96] {
-                let s = Nhwc { n: 1, h: 5, w: 6, c };
-                let mut rng = Rng::new(c as u64);
-                let (x, w) = (rng.i8s(s.len()), rng.i8s(9 * c));
                 let p = tie_params(c, zp, clamp);
-                let packed = PackedQDepthwise::pack_tier(tier, 3, 3, c, 1, &w, 0, p.bias.as_deref(), p.a_zp);
-                let acc = dw_ref_acc(&win, s, &x, 1, &w, &p);
-                ties += neg_ties(&acc, c, &p.q);
-                let mut out = vec![0i8; acc.len()];
-                qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
-                check_eq(&out, &requant_ref(&acc, c, &p.q), &format!("qdepthwise {} ({}) c={c} {what}", packed.kernel_name(), packed.row_kernel()));
+                ties += neg_ties(&fused_dw_case(tier, &pool, c, &p, &what), c, &p.q);
             }
         }
     }
