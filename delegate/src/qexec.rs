@@ -143,9 +143,10 @@ impl<'a> View<'a> {
 enum QPacked {
     None,
     F32(Packed),
-    Conv(PackedQConv2d, QuantOut),
-    Depthwise(PackedQDepthwise, QuantOut),
-    Dense(PackedQGemm, QuantOut),
+    /// Weights with the layer's output stage bound (`bind_output`).
+    Conv(PackedQConv2d),
+    Depthwise(PackedQDepthwise),
+    Dense(PackedQGemm),
     /// Dynamic-range FULLY_CONNECTED / CONV_2D: int8 weights packed with a
     /// zero input zero point; per-output-channel weight scales (1 or n); fp32 bias.
     Hybrid { w: PackedQGemm, scales: Vec<f32>, bias: Option<Vec<f32>>, kernel: [usize; 2] },
@@ -214,19 +215,23 @@ fn pack(graph: &Graph, node: &Node, isa: Isa) -> Result<QPacked, String> {
             let s = shape(1);
             let (wzp, _) = weight_quant(graph, node)?;
             let w = PackedQConv2d::pack(isa, s[0], s[1], s[2], s[3], const_i8(graph, node, 1)?, wzp, const_bias_i32(graph, node, s[0])?, input_zero_point(graph, node)?);
-            QPacked::Conv(w, to_quant_out(out))
+            w.bind_output(to_quant_out(out));
+            QPacked::Conv(w)
         }
         QOp::DepthwiseConv2d { depth_multiplier, out, .. } => {
             let s = shape(1);
             let (wzp, _) = weight_quant(graph, node)?;
             let w = PackedQDepthwise::pack(isa, s[1], s[2], s[3] / depth_multiplier, *depth_multiplier, const_i8(graph, node, 1)?, wzp, const_bias_i32(graph, node, s[3])?, input_zero_point(graph, node)?);
-            QPacked::Depthwise(w, to_quant_out(out))
+            w.bind_output(to_quant_out(out));
+            QPacked::Depthwise(w)
         }
         QOp::FullyConnected { out, .. } => {
             let s = shape(1);
             let (wzp, _) = weight_quant(graph, node)?;
             let w = PackedQGemm::pack(isa, s[0], s[1], const_i8(graph, node, 1)?, wzp, const_bias_i32(graph, node, s[0])?, input_zero_point(graph, node)?);
-            QPacked::Dense(w, to_quant_out(out))
+            // LiteRT 2.3.0's reference FULLY_CONNECTED rounds once (findings 01:55); conv / depthwise round twice.
+            w.bind_output(to_quant_out(out), quant::Rounding::Single);
+            QPacked::Dense(w)
         }
         QOp::HybridFullyConnected { .. } | QOp::HybridConv2d { .. } => {
             let s = shape(1);
@@ -303,9 +308,9 @@ impl QExecutor {
             .packed
             .iter()
             .filter_map(|p| match p {
-                QPacked::Conv(w, _) => Some(w.kernel_name()),
-                QPacked::Depthwise(w, _) => Some(w.kernel_name()),
-                QPacked::Dense(w, _) | QPacked::Hybrid { w, .. } => Some(w.kernel_name()),
+                QPacked::Conv(w) => Some(w.kernel_name()),
+                QPacked::Depthwise(w) => Some(w.kernel_name()),
+                QPacked::Dense(w) | QPacked::Hybrid { w, .. } => Some(w.kernel_name()),
                 QPacked::None | QPacked::F32(_) | QPacked::Ops(_) => None,
             })
             .collect();
@@ -464,24 +469,29 @@ fn run_node(exec: Exec, op: &Op, packed: &QPacked, ins: &[View], in_shapes: &[&[
     }
 }
 
+/// A layer's output stage, bound to its weights by `pack`.
+fn bound(q: Option<&QuantOut>) -> Result<&QuantOut, String> {
+    q.ok_or_else(|| "the layer's output stage was not bound to its weights".to_string())
+}
+
 fn run_quant(exec: Exec, q: &QOp, packed: &QPacked, ins: &[View], in_shapes: &[&[usize]], out_shape: &[usize], out: &mut Buf) -> Result<(), String> {
     let xs = in_shapes[0];
     match (q, packed) {
-        (QOp::Conv2d { padding, stride, dilation, .. }, QPacked::Conv(w, qo)) => {
+        (QOp::Conv2d { padding, stride, dilation, .. }, QPacked::Conv(w)) => {
             let ws = in_shapes[1];
             let win = shapes::window(*padding, [xs[1], xs[2]], [ws[1], ws[2]], *stride, *dilation);
-            quant::qconv2d(exec, &win, nhwc(xs), ins[0].i8()?, w, out_i8(out)?, qo);
+            quant::qconv2d(exec, &win, nhwc(xs), ins[0].i8()?, w, out_i8(out)?, bound(w.output())?);
         }
-        (QOp::DepthwiseConv2d { padding, stride, dilation, .. }, QPacked::Depthwise(w, qo)) => {
+        (QOp::DepthwiseConv2d { padding, stride, dilation, .. }, QPacked::Depthwise(w)) => {
             let ws = in_shapes[1];
             let win = shapes::window(*padding, [xs[1], xs[2]], [ws[1], ws[2]], *stride, *dilation);
-            quant::qdepthwise_conv2d(exec, &win, nhwc(xs), ins[0].i8()?, w, out_i8(out)?, qo);
+            quant::qdepthwise_conv2d(exec, &win, nhwc(xs), ins[0].i8()?, w, out_i8(out)?, bound(w.output())?);
         }
-        (QOp::FullyConnected { .. }, QPacked::Dense(w, qo)) => {
+        (QOp::FullyConnected { .. }, QPacked::Dense(w)) => {
             let x = ins[0].i8()?;
             let rows = x.len().checked_div(w.k()).unwrap_or(0);
-            // LiteRT 2.3.0's reference FULLY_CONNECTED rounds once (findings 01:55); conv / depthwise round twice.
-            quant::qfully_connected_rounding(exec, rows, x, w, out_i8(out)?, qo, quant::Rounding::Single);
+            // The bound stage rounds once, as LiteRT 2.3.0's reference FULLY_CONNECTED (see `pack`).
+            quant::qfully_connected_rounding(exec, rows, x, w, out_i8(out)?, bound(w.output())?, quant::Rounding::Single);
         }
         (QOp::HybridFullyConnected { clamp, asymmetric, .. }, QPacked::Hybrid { w, scales, bias, .. }) => {
             let x = ins[0].f32()?;

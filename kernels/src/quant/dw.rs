@@ -105,9 +105,15 @@ pub struct PackedQDepthwise {
     params: output::ParamsCache<DwParams>,
 }
 
-/// A depthwise layer's output-stage parameters and, for the pair kernel, the
-/// same in its lane order with the bias.
-type DwParams = (output::OutParams, Option<(output::OutParams, Vec<i32>)>);
+/// A depthwise layer's output-stage parameters and, for the AVX-512 VNNI
+/// pair or quad row kernel, the same in its lane order with their stages
+/// (built once per layer: building them per call was ~1 % of an int8
+/// MobileNetV2 invoke).
+struct DwParams {
+    params: output::OutParams,
+    #[cfg(target_arch = "x86_64")]
+    rows: Option<(output::OutParams, Vec<output::Stage16>)>,
+}
 
 /// The int16 tap-pair plane of the AVX-512 VNNI depthwise row kernel for
 /// multiplier 1: per block of 32 channels, per pair `p` of taps `2p, 2p + 1`,
@@ -233,6 +239,16 @@ impl PackedQDepthwise {
         PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs, quads, quad_bias, params: Default::default() }
     }
 
+    /// Binds the layer's output stage to these weights (once; false when one
+    /// is bound already): calls that pass [`PackedQDepthwise::output`] reuse
+    /// what was derived from it without comparing it column by column.
+    pub fn bind_output(&self, q: QuantOut) -> bool {
+        self.params.bind(q, super::Rounding::Double)
+    }
+    /// The output stage bound by [`PackedQDepthwise::bind_output`].
+    pub fn output(&self) -> Option<&QuantOut> {
+        self.params.bound()
+    }
     pub fn kernel_name(&self) -> &'static str {
         self.ukernel.name
     }
@@ -294,22 +310,30 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     assert!((-128..=127).contains(&zp), "qdepthwise_conv2d: input zero point {zp} outside int8");
     let cached = w.params.get(q, super::Rounding::Double, || {
         let params = output::OutParams::new(q, out_c);
-        // The pair kernel's stage parameters and bias in its lane order.
+        // The row kernels' stage parameters and bias in their lane order, and their stages.
         #[cfg(target_arch = "x86_64")]
-        let pair = if !params.vector_ok {
+        let rows = if !params.vector_ok {
             None
         } else if !w.quads.is_empty() {
             Some(params.dw_quad_order(c, &w.quad_bias))
         } else {
             (dm == 1 && !w.pairs.is_empty()).then(|| params.dw_pair_order(c, &w.bias))
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let pair = None;
-        (params, pair)
+        }
+        .map(|(pq, pbias)| {
+            // SAFETY: pairs and quads exist only for the AVX-512 VNNI tier, which was detected (its kernel
+            // was chosen); the parameters are in pair or quad order, whole blocks (dw_pair_order, dw_quad_order).
+            let stages = unsafe { output::dw_block_stages_avx512(&pq, &pbias) };
+            (pq, stages)
+        });
+        DwParams {
+            params,
+            #[cfg(target_arch = "x86_64")]
+            rows,
+        }
     });
-    let params = &cached.0;
+    let params = &cached.params;
     #[cfg(target_arch = "x86_64")]
-    let pair_params = &cached.1;
+    let pair_params = &cached.rows;
     let (kh, kw) = (w.kernel_h, w.kernel_w);
     let taps = kh * kw;
     let uk = w.ukernel;
@@ -327,10 +351,8 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
         // The accumulator rows of the unfused path, allocated on its first row only.
         let mut acc: Vec<i32> = Vec::new();
         let mut acc_plane = vec![0i32; if dm > 1 { c } else { 0 }];
-        // SAFETY: pair parameters exist only for the AVX-512 VNNI tier, which was detected (its
-        // kernel was chosen); they are in pair or quad order, whole blocks (dw_pair_order, dw_quad_order).
         #[cfg(target_arch = "x86_64")]
-        let pair_stages = pair_params.as_ref().map(|(pq, pbias)| unsafe { output::dw_block_stages_avx512(pq, pbias) });
+        let pair_stages = pair_params.as_ref().map(|(_, stages)| stages);
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
             // The pair and quad row kernels read the pointers tap-major (`t * ow + px`: each
             // tap's row is filled contiguously), the others pixel-major (`px * taps + t`).

@@ -350,6 +350,16 @@ impl PackedQGemm {
     pub fn col_sums(&self) -> &[i32] {
         &self.col_sums
     }
+    /// Binds the layer's output stage and its rounding to these weights (once;
+    /// false when one is bound already): calls that pass [`PackedQGemm::output`]
+    /// reuse what was derived from it without comparing it column by column.
+    pub fn bind_output(&self, q: QuantOut, rounding: Rounding) -> bool {
+        self.params.bind(q, rounding)
+    }
+    /// The output stage bound by [`PackedQGemm::bind_output`].
+    pub fn output(&self) -> Option<&QuantOut> {
+        self.params.bound()
+    }
     /// Name of the micro-kernel tier chosen (for reports), e.g. "i8_4x16_neon_dot".
     pub fn kernel_name(&self) -> &'static str {
         self.ukernel.name
@@ -988,6 +998,14 @@ impl PackedQConv2d {
                 ind
             }
         }
+    }
+    /// As [`PackedQGemm::bind_output`] (convolutions round twice).
+    pub fn bind_output(&self, q: QuantOut) -> bool {
+        self.weights.bind_output(q, Rounding::Double)
+    }
+    /// The output stage bound by [`PackedQConv2d::bind_output`].
+    pub fn output(&self) -> Option<&QuantOut> {
+        self.weights.output()
     }
     pub fn kernel_name(&self) -> &'static str {
         self.weights.kernel_name()

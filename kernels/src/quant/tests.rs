@@ -721,7 +721,9 @@ fn fused_stages_on_negative_ties() {
 
 /// Packed layers keep the output-stage parameters of their last call: calls
 /// alternating between two output quantizations on the same packed weights
-/// (GEMM, depthwise) each match the reference for their own.
+/// (GEMM, depthwise) each match the reference for their own, whether the
+/// first is passed as the stage bound to the weights (`bind_output`, found by
+/// address) or as an equal copy, and binding twice is refused.
 #[test]
 fn packed_layers_follow_a_changed_output_quantization() {
     let pool = ThreadPool::new(1);
@@ -751,8 +753,16 @@ fn packed_layers_follow_a_changed_output_quantization() {
         }
         let dw = PackedQDepthwise::pack_tier(tier, 3, 3, 48, 1, &dwv, dp.w_zp, dp.bias.as_deref(), dp.a_zp);
         let dacc = dw_ref_acc(&win, s, &x, 1, &dwv, &dp);
-        for round in 0..4 {
-            let (q, dq) = if round % 2 == 0 { (&p.q, &dp.q) } else { (&q2, &dq2) };
+        assert!(packed.bind_output(p.q.clone(), Rounding::Double) && dw.bind_output(dp.q.clone()));
+        assert!(!packed.bind_output(q2.clone(), Rounding::Double) && !dw.bind_output(dq2.clone()));
+        let (bound, dbound) = (packed.output().expect("bound"), dw.output().expect("bound"));
+        let (copy, dcopy) = (p.q.clone(), dp.q.clone());
+        for round in 0..6 {
+            let (q, dq) = match round {
+                0 | 4 => (bound, dbound),
+                2 => (&copy, &dcopy),
+                _ => (&q2, &dq2),
+            };
             let mut out = vec![0i8; m * n];
             qgemm(exec(&pool, tier), m, &a, k, &packed, &mut out, n, q);
             check_eq(&out, &requant_ref(&acc, n, q), &format!("{tier} gemm round {round}"));
