@@ -970,7 +970,10 @@ impl PackedQConv2d {
     pub fn pack_tier(tier: QTier, out_c: usize, kernel_h: usize, kernel_w: usize, in_c: usize, w_ohwi: &[i8], w_zero_point: i32, bias: Option<&[i32]>, input_zero_point: i32) -> PackedQConv2d {
         let row = kernel_w * in_c;
         let row_k = row.next_multiple_of(4);
-        let stem_uk = qgemm_ukernel_for(tier, out_c, kernel_h * row_k);
+        // The stem layout runs on the tier's default tile whatever the column
+        // count (its in-place rows spare the im2col copy, which costs more
+        // than the 12x16 tile saves on 16 or fewer columns).
+        let stem_uk = qgemm_ukernel(tier);
         #[cfg(target_arch = "x86_64")]
         let stem = stem_uk.name == i8_8x32_avx512vnni::UKERNEL.name && in_c <= STEM_MAX_IN_C && kernel_w > 1 && kernel_h <= MAX_SEGMENTS && w_zero_point == 0;
         #[cfg(not(target_arch = "x86_64"))]

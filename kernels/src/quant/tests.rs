@@ -443,7 +443,8 @@ fn tap_runs_merge_window_rows_and_padding() {
 /// window rows are padded to whole groups of 4 and interior pixels' rows are
 /// read in place; against the reference over wide images (strips of interior
 /// pixels, edges, row tails), kernels, strides, vertical dilation, paddings,
-/// batches, output widths on and off the 32-column blocks, and threads.
+/// batches, output widths on and off the 32-column blocks (down to a few
+/// columns, which also run on the 8x32 tile), and threads.
 #[test]
 fn qconv2d_stems_over_wide_images() {
     let geoms = [
@@ -461,7 +462,7 @@ fn qconv2d_stems_over_wide_images() {
             let pool = ThreadPool::new(threads);
             for &(kernel, stride, dilation, pad) in &geoms {
                 for c in [1, 3, 4] {
-                    for out_c in [17, 32, 40] {
+                    for out_c in [5, 16, 17, 32, 40] {
                         v += 1;
                         let s = Nhwc { n: 1 + v % 2, h: 7 + v % 5, w: 37 + 9 * (v % 4), c };
                         run_conv_case(tier, &pool, s, out_c, &window(kernel, stride, dilation, pad), v * 7 % 120, v as u64);
@@ -488,7 +489,8 @@ fn stem_layout_where_it_applies() {
         assert_eq!(row_k(32, 3, 3, 5, 0), None, "{tier}: 5 channels");
         assert_eq!(row_k(32, 3, 1, 3, 0), None, "{tier}: one tap wide");
         assert_eq!(row_k(32, 3, 3, 3, 7), None, "{tier}: weight zero point");
-        assert_eq!(row_k(8, 3, 3, 3, 0), None, "{tier}: 12x16 tile");
+        assert_eq!(row_k(8, 3, 3, 3, 0), vnni.then_some(12), "{tier}: 8 columns, still the 8x32 tile");
+        assert_eq!(row_k(16, 3, 3, 3, 0), vnni.then_some(12), "{tier}: 16 columns, still the 8x32 tile");
     }
 }
 
