@@ -56,6 +56,29 @@ unsafe fn dot32_into<const MR: usize, const XOR: bool>(kp: usize, a: [*const i8;
     c
 }
 
+/// The first 16 columns of [`dot32_into`] (a block whose columns 16 .. 32
+/// are padding: half the weight loads and VPDPBUSDs), plain int8 rows
+/// XORed after their broadcasts.
+///
+/// # Safety
+/// As [`dot32`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dot16_into<const MR: usize>(kp: usize, a: [*const i8; MR], b: *const i8, c: [__m512i; MR]) -> [__m512i; MR] {
+    let mut c = c;
+    let flip = _mm512_set1_epi8(-128);
+    for g in 0..kp / 4 {
+        // SAFETY: group g of the block: its first 64 of 128 bytes (g < kp / 4).
+        let b0 = unsafe { _mm512_loadu_si512(b.add(g * 128) as *const _) };
+        for (ci, ai) in c.iter_mut().zip(a) {
+            // SAFETY: row i has kp values; 4 of them from 4 * g.
+            let av = _mm512_xor_si512(_mm512_set1_epi32(unsafe { (ai.add(g * 4) as *const i32).read_unaligned() }), flip);
+            *ci = _mm512_dpbusd_epi32(*ci, av, b0);
+        }
+    }
+    c
+}
+
 /// See [`super::QRunFn`]: `a` is `MR` rows of `kp` values (`a + 128`); `b`
 /// holds, per 4 reduction steps, 32 columns of 4 values.
 ///
@@ -173,6 +196,37 @@ pub(crate) unsafe fn run_quant_seg<const MR: usize, const LSH: bool, const ZP: b
     out: *mut i8,
     ldo: usize,
 ) {
+    if cols <= 16 {
+        // One block with at most 16 real columns (a stem of few output channels): the
+        // padding columns get neither products nor an output stage.
+        let sb = &st[0];
+        let mut c = [sb[0].bias(); MR];
+        for (s, &base) in seg.iter().enumerate() {
+            // SAFETY: as below, for block 0.
+            c = unsafe { dot16_into::<MR>(kseg, std::array::from_fn(|i| base.add(i.min(rows - 1) * lda)), b.add(s * kseg * 32), c) };
+        }
+        let m: __mmask16 = if cols >= 16 { 0xffff } else { (1u16 << cols) - 1 };
+        // The rows by hand, with constant indices, so the accumulators stay in registers.
+        macro_rules! row {
+            ($i:expr) => {
+                if let Some(&x) = c.get($i).filter(|_| $i < rows) {
+                    let i: usize = $i;
+                    // SAFETY: row i of the caller's output region: its first cols <= 16 bytes.
+                    unsafe { store16_avx512(out.add(i * ldo), cols, m, sb[0].clamp16::<CLAMP>(sb[0].requant32::<LSH, ZP, NEG>(x))) };
+                }
+            };
+        }
+        row!(0);
+        row!(1);
+        row!(2);
+        row!(3);
+        row!(4);
+        row!(5);
+        row!(6);
+        row!(7);
+        const { assert!(MR <= 8) };
+        return;
+    }
     for (bi, sb) in st.iter().enumerate() {
         let mut c = [[sb[0].bias(), sb[1].bias()]; MR];
         for (s, &base) in seg.iter().enumerate() {

@@ -848,13 +848,12 @@ struct Indirection {
     /// Pixel `r`'s runs are `runs[starts[r]..starts[r + 1]]`.
     starts: Vec<usize>,
     /// With window rows padded in the reduction ([`PackedQConv2d`]'s `row_k`)
-    /// and `dilation_w == 1`: which pixels read their whole window inside the
-    /// image, each window row one run of `row_k` readable values (the
-    /// padding values past `kw * c` read whatever follows: they meet zero
-    /// weights). Consecutive such pixels of one output row read `stride_w * c`
-    /// values apart.
+    /// and `dilation_w == 1`, per pixel: where its first window row starts
+    /// when it reads its whole window inside the image, each window row one
+    /// run of `row_k` readable values (the padding values past `kw * c` read
+    /// whatever follows: they meet zero weights); [`NOT_INTERIOR`] otherwise.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    interior: Vec<bool>,
+    interior: Vec<usize>,
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     row_k: Option<usize>,
 }
@@ -896,7 +895,7 @@ impl Indirection {
                     if direct {
                         let own = &runs[first..];
                         let inside = own.len() == kh && own.iter().all(|r| r.off != PAD && r.len == kw * c && r.off + rs <= in_shape.len());
-                        interior.push(inside);
+                        interior.push(if inside { own[0].off } else { NOT_INTERIOR });
                     }
                 }
             }
@@ -906,24 +905,20 @@ impl Indirection {
         Indirection { in_shape, win: *win, runs, starts, interior, row_k }
     }
 
-    /// When pixels `r0 .. r0 + rows` lie in one output row with their whole
-    /// windows inside the image (and the layout allows it): where their
-    /// first pixel's first window row starts, and how far apart its window
-    /// rows are (`row_k` values each); the other pixels follow `stride_w * c`
-    /// values apart. Computed, not looked up: the runs of a stem are larger
-    /// than the caches.
+    /// When pixels `r0 .. r0 + rows` all read their whole windows inside the
+    /// image, each `stride_w * c` values after the previous one (consecutive
+    /// pixels of one output row, or of rows that continue each other in
+    /// memory): where their first pixel's first window row starts, and how
+    /// far apart its window rows are (`row_k` values each). Compared, not
+    /// computed: locating a pixel took six divisions per strip, as long as
+    /// the 16-column stem tile's own work.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn direct_rows(&self, r0: usize, rows: usize) -> Option<(usize, usize)> {
+        let offs = self.interior.get(r0..r0 + rows)?;
         let (s, win) = (self.in_shape, &self.win);
-        let (oh, ow) = (win.out_h(s.h), win.out_w(s.w));
-        if self.interior.is_empty() || r0 % ow + rows > ow || !self.interior[r0] || !self.interior[r0 + rows - 1] {
-            return None;
-        }
-        let (ox, row) = (r0 % ow, r0 / ow);
-        let (b, oy) = (row / oh, row % oh);
-        // Interior: every tap is inside, so these do not underflow.
-        let (iy, ix) = (oy * win.stride_h - win.pad_top, ox * win.stride_w - win.pad_left);
-        Some((((b * s.h + iy) * s.w + ix) * s.c, win.dilation_h * s.w * s.c))
+        let (first, step) = (*offs.first()?, win.stride_w * s.c);
+        let linear = offs.iter().enumerate().all(|(i, &o)| o != NOT_INTERIOR && o == first.wrapping_add(i * step));
+        linear.then_some((first, win.dilation_h * s.w * s.c))
     }
 
     /// Pixel `r`'s runs.
@@ -954,6 +949,9 @@ pub struct PackedQConv2d {
 /// Input channels up to which a CONV_2D takes the stem layout.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const STEM_MAX_IN_C: usize = 4;
+/// [`Indirection`]'s mark of a pixel whose window is not wholly inside the image.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const NOT_INTERIOR: usize = usize::MAX;
 /// The most window rows of a layer in the stem layout.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const MAX_SEGMENTS: usize = 16;

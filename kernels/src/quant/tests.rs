@@ -454,6 +454,9 @@ fn qconv2d_stems_over_wide_images() {
         ((5, 5), (2, 2), (1, 1), [2, 2, 2, 2]),
         ((3, 7), (1, 3), (2, 1), [1, 3, 2, 3]),
         ((1, 3), (1, 1), (1, 1), [0, 1, 0, 1]),
+        // Even widths: output rows continue each other in memory (ow·stride_w = w,
+        // stride_h 1), with edge pixels at both ends of every row between them.
+        ((2, 4), (1, 2), (1, 1), [0, 1, 1, 1]),
     ];
     let before = STEM_DIRECT_STRIPS.load(std::sync::atomic::Ordering::Relaxed);
     for tier in tiers() {
