@@ -774,6 +774,35 @@ mod avx512 {
             }
         }
 
+        /// This stage with its lanes 8 .. 16 replaced by copies of lanes 0 .. 8
+        /// (two pixels of at most 16 channels side by side, [`dw_row_pairs`]).
+        ///
+        /// # Safety
+        /// AVX-512 F is available.
+        #[target_feature(enable = "avx512f")]
+        pub(crate) unsafe fn low_half_twice(&self) -> Stage16 {
+            let d = |v: __m512i| _mm512_shuffle_i64x2::<0b01_00_01_00>(v, v);
+            let m = |k: __mmask8| (k & 0xf) | (k << 4);
+            Stage16 {
+                mult: d(self.mult),
+                mult_odd: d(self.mult_odd),
+                lsh: d(self.lsh),
+                k_even: d(self.k_even),
+                k_odd: d(self.k_odd),
+                sh_even: d(self.sh_even),
+                sh_odd: d(self.sh_odd),
+                nz_even: m(self.nz_even),
+                nz_odd: m(self.nz_odd),
+                bias: d(self.bias),
+                zp: self.zp,
+                add_zp: self.add_zp,
+                neg: self.neg,
+                clamps: self.clamps,
+                lo: self.lo,
+                hi: self.hi,
+            }
+        }
+
         /// This stage's bias (kernels that start their accumulators from it
         /// call [`Stage16::requant32`] instead of [`Stage16::apply32`]).
         #[inline]
@@ -1122,6 +1151,11 @@ mod avx512 {
     unsafe fn dw_row_pairs_with<const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
         let np = taps.div_ceil(2);
         let full = taps / 2;
+        if c <= 16 && np <= MAX_PIXEL_PAIR_TAPS {
+            // SAFETY: the caller's contract.
+            unsafe { dw_row_pixel_pairs::<LSH, ZP, NEG, CLAMP>(stages, c, taps, ow, ptrs, pairs, out) };
+            return;
+        }
         let mut c0 = 0;
         while c0 < c {
             let w = (c - c0).min(32);
@@ -1162,6 +1196,75 @@ mod avx512 {
                 }
             }
             c0 += 32;
+        }
+    }
+
+    /// Tap pairs up to which [`dw_row_pixel_pairs`] keeps its weights in an array.
+    const MAX_PIXEL_PAIR_TAPS: usize = 13;
+
+    /// [`dw_row_pairs_with`] for at most 16 channels: a 32-channel block
+    /// would leave half its lanes idle, so two pixels share the registers
+    /// (pixel `px` in the low 256 bits, `px + 1` in the high ones). The lanes
+    /// of each 128-bit half hold the same channels as in the one-pixel
+    /// kernel, so its weights and stages serve both halves with their low
+    /// halves copied into the high ones ([`Stage16::low_half_twice`]); the
+    /// in-lane VPACKSSDW then leaves pixel `px`'s 16 channels in bytes
+    /// 0 .. 16 and pixel `px + 1`'s in bytes 16 .. 32. Every value goes
+    /// through the same operations as in the one-pixel kernel.
+    ///
+    /// # Safety
+    /// As [`dw_row_pairs`], with `c ≤ 16` and `taps.div_ceil(2) ≤ MAX_PIXEL_PAIR_TAPS`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn dw_row_pixel_pairs<const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
+        let np = taps.div_ceil(2);
+        let full = taps / 2;
+        let dup = |v: __m512i| _mm512_shuffle_i64x2::<0b01_00_01_00>(v, v);
+        // SAFETY: block 0 of the pair plane (np pairs of 64 values); AVX-512 F is enabled here.
+        let (st_lo, st_hi) = unsafe { (stages[0].low_half_twice(), stages[1].low_half_twice()) };
+        let mut wl = [_mm512_setzero_si512(); MAX_PIXEL_PAIR_TAPS];
+        let mut wh = [_mm512_setzero_si512(); MAX_PIXEL_PAIR_TAPS];
+        for p in 0..np {
+            // SAFETY: pair p of block 0: 64 values.
+            unsafe {
+                wl[p] = dup(_mm512_loadu_si512(pairs.add(p * 64) as *const _));
+                wh[p] = dup(_mm512_loadu_si512(pairs.add(p * 64 + 32) as *const _));
+            }
+        }
+        let m: __mmask16 = if c == 16 { 0xffff } else { (1u16 << c) - 1 };
+        let mut px = 0;
+        while px < ow {
+            // The last pixel of an odd row runs alone (its copy in the high half is not stored).
+            let px1 = if px + 1 < ow { px + 1 } else { px };
+            // SAFETY: pointers (px, 0 .. taps) and (px1, 0 .. taps) exist (tap-major), each to c
+            // readable bytes (masked loads); AVX-512 F/BW/VL/VNNI are enabled; bytes px * c ..
+            // (px + 1) * c and px1 * c .. (px1 + 1) * c of the output row.
+            unsafe {
+                let ld = |t: usize| {
+                    let a = _mm_maskz_loadu_epi8(m, *ptrs.add(t * ow + px));
+                    let b = _mm_maskz_loadu_epi8(m, *ptrs.add(t * ow + px1));
+                    _mm512_cvtepi8_epi16(_mm256_inserti128_si256::<1>(_mm256_castsi128_si256(a), b))
+                };
+                let (mut lo, mut hi) = (st_lo.bias(), st_hi.bias());
+                for p in 0..full {
+                    let (x0, x1) = (ld(2 * p), ld(2 * p + 1));
+                    lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x0, x1), wl[p]);
+                    hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x0, x1), wh[p]);
+                }
+                if full < np {
+                    // The odd last tap, paired with itself against weight 0.
+                    let x = ld(2 * full);
+                    lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x, x), wl[full]);
+                    hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x, x), wh[full]);
+                }
+                let v = st_lo.clamp32::<CLAMP>(st_lo.requant32::<LSH, ZP, NEG>(lo), st_hi.requant32::<LSH, ZP, NEG>(hi));
+                _mm_mask_storeu_epi8(out.add(px * c), m, _mm256_castsi256_si128(v));
+                if px1 != px {
+                    _mm_mask_storeu_epi8(out.add(px1 * c), m, _mm256_extracti128_si256::<1>(v));
+                }
+            }
+            px += 2;
         }
     }
 

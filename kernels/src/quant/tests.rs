@@ -548,7 +548,9 @@ fn qdepthwise_matches_reference_over_geometries() {
 }
 
 /// Channel counts around the 32-channel blocks of the AVX-512 VNNI tap-pair
-/// depthwise row kernel (multiplier 1), even and odd tap counts, every
+/// depthwise row kernel (multiplier 1; at most 16 channels run two pixels
+/// per register, over odd and even output widths, up to 13 tap pairs),
+/// even and odd tap counts, every
 /// parameter variant (zero points, weight zero points ±128/127 giving
 /// `|w − w_zp| = 255`, left and right shifts, clamps); every tier runs it.
 #[test]
@@ -556,8 +558,8 @@ fn qdepthwise_multiplier_one_over_channel_blocks_and_taps() {
     let pool = ThreadPool::new(1);
     for tier in tiers() {
         let mut v = 0;
-        for c in [2, 15, 31, 48, 63, 64, 65, 96, 144] {
-            for (kernel, stride) in [((1, 2), (1, 1)), ((3, 3), (1, 1)), ((3, 3), (2, 2)), ((2, 2), (1, 1)), ((5, 5), (1, 1)), ((1, 1), (1, 1))] {
+        for c in [1, 2, 15, 16, 17, 31, 48, 63, 64, 65, 96, 144] {
+            for (kernel, stride) in [((1, 2), (1, 1)), ((3, 3), (1, 1)), ((3, 3), (2, 2)), ((2, 2), (1, 1)), ((5, 5), (1, 1)), ((1, 1), (1, 1)), ((5, 6), (1, 1))] {
                 let s = Nhwc { n: 1, h: 3 + v % 3, w: 4 + v % 4, c };
                 run_dw_case(tier, &pool, s, 1, &window(kernel, stride, (1, 1), [1, 1, 1, 1]), v, 700 + v as u64);
                 v += 1;
