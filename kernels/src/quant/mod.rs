@@ -638,7 +638,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
 #[cfg(target_arch = "x86_64")]
 fn fused_stages(uk: &QUkernel, q: &output::OutParams, w: &PackedQGemm) -> Option<Vec<[output::Stage16; 2]>> {
     let fusable = uk.name == i8_8x32_avx512vnni::UKERNEL.name || uk.name == i8_8x32_avx512vnni::UKERNEL_12X16.name;
-    if !q.vector_ok || !fusable || !uk.tier.is_available() {
+    if !(q.vector_ok || q.single_ok) || !fusable || !uk.tier.is_available() {
         return None;
     }
     let stage = |c0: usize, end: usize| {

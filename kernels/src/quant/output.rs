@@ -105,8 +105,17 @@ pub(crate) struct OutParams {
     /// (multiplier ≥ 0, left shift < 31, right shift ≤ 31, |zero point| ≤
     /// 256); otherwise the scalar stage runs.
     pub vector_ok: bool,
-    /// TFLite's single-rounding multiply (scalar stage only).
+    /// TFLite's single-rounding multiply (the scalar stage, and the fused
+    /// AVX-512 VNNI GEMM tiles where `single_ok`).
     pub single: bool,
+    /// Single rounding with every entry in the range the fused AVX-512 VNNI
+    /// GEMM tiles implement exactly (multiplier ≥ 0, no left shift, so the
+    /// result never leaves int32 and TFLite's saturation to int32 never
+    /// applies; right shift ≤ 22 and |zero point| ≤ 256, so the zero point
+    /// folds into the rounding constant and the tiles' variant without the
+    /// negative-tie correction runs).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub single_ok: bool,
     /// Some column shifts right by more than 22: the AVX-512 stage adds the
     /// zero point after the shift instead of folding it into its rounding constant.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -139,6 +148,11 @@ impl OutParams {
         let any_lsh = lsh.iter().any(|&s| s != 0);
         let all_rsh = rsh.iter().all(|&s| s > 0);
         let single = rounding == Rounding::Single;
+        let single_ok = single
+            && mult.iter().all(|&m| m >= 0)
+            && lsh.iter().all(|&s| s == 0)
+            && rsh.iter().all(|&s| s <= 22)
+            && (-256..=256).contains(&q.zero_point);
         let zp_late = rsh.iter().any(|&s| s > 22);
         OutParams {
             mult,
@@ -152,6 +166,7 @@ impl OutParams {
             max: q.max,
             vector_ok,
             single,
+            single_ok,
             zp_late,
             #[cfg(target_arch = "x86_64")]
             fused: Default::default(),
@@ -629,6 +644,7 @@ impl OutParams {
             max: self.max,
             vector_ok: self.vector_ok,
             single: self.single,
+            single_ok: self.single_ok,
             zp_late: self.zp_late,
             fused: Default::default(),
         };
@@ -654,7 +670,9 @@ mod avx512 {
     /// `K_e` (`+ zp·2^(31+e)`, exact while every `e ≤ 22`: `|zp| ≤ 256` keeps the
     /// sum below 2^63) and the clamp runs on the saturated bytes (xmm
     /// VPMAXSB/VPMINSB; saturation is monotone, so clamping before or after it
-    /// gives the same bytes).
+    /// gives the same bytes). TFLite's single rounding (`OutParams::single_ok`)
+    /// is `(p + 2^(30+e)) >> (31 + e)`: the same step with `K_e = 2^(30+e)` and
+    /// never the negative-tie correction.
     pub(crate) struct Stage16 {
         mult: __m512i,
         mult_odd: __m512i,
@@ -701,8 +719,11 @@ mod avx512 {
                 let add_zp = q.zp_late;
                 let zp64 = _mm512_set1_epi64(if add_zp { 0 } else { q.zp as i64 });
                 // K_e (+ zp·2^(31+e) when folded; a left shift of a negative i64 multiplies it).
+                // Single rounding (`single_ok`): one rounding constant, 2^(30+e).
+                let single = q.single;
                 let k = |e: __m512i, nz: __mmask8| {
-                    _mm512_add_epi64(_mm512_add_epi64(b30, _mm512_maskz_sllv_epi64(nz, b30, e)), _mm512_sllv_epi64(zp64, _mm512_add_epi64(e, s31)))
+                    let round = if single { _mm512_sllv_epi64(b30, e) } else { _mm512_add_epi64(b30, _mm512_maskz_sllv_epi64(nz, b30, e)) };
+                    _mm512_add_epi64(round, _mm512_sllv_epi64(zp64, _mm512_add_epi64(e, s31)))
                 };
                 let b8 = |v: i32| _mm_set1_epi8(v.clamp(-128, 127) as i8);
                 Stage16 {
@@ -718,7 +739,8 @@ mod avx512 {
                     bias: ld(bias.as_ptr()),
                     zp: _mm512_set1_epi32(q.zp),
                     add_zp,
-                    neg: q.neg_ties(),
+                    // Single rounding rounds every tie up (an arithmetic shift): never the correction.
+                    neg: q.neg_ties() && !single,
                     clamps: q.clamps(),
                     lo: b8(q.min),
                     hi: b8(q.max),

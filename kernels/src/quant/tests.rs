@@ -272,6 +272,32 @@ fn fully_connected_single_rounding_matches_reference() {
             qfully_connected(exec(&pool, tier), rows, &a, &packed, &mut dbl, &p.q);
             check_eq(&dbl, &requant_ref(&acc, n, &p.q), &format!("{tier} fc double rounding"));
         }
+        // Ties (multiplier 2^30, right shifts 1 to 3): single rounding takes every tie up,
+        // negative ones too; zero points and clamps above and below.
+        let mut ties = 0;
+        for (v, (zp, min, max)) in [(0, -128, 127), (-128, -128, 127), (5, -20, 100), (-7, -7, 127)].into_iter().enumerate() {
+            let (rows, n, k) = [(1, 1000, 64), (9, 40, 48), (3, 16, 100), (13, 33, 20)][v];
+            let mut rng = Rng::new(500 + v as u64);
+            let (a, w) = (rng.i8s(rows * k), rng.i8s(n * k));
+            let requant = (0..n).map(|j| Requant { multiplier: 1 << 30, shift: -1 - (j % 3) as i32 }).collect();
+            let p = QParams { a_zp: 3, w_zp: 0, bias: Some((0..n).map(|j| j as i32 * 37 - 500).collect()), q: QuantOut { requant, zero_point: zp, min, max } };
+            let packed = PackedQGemm::pack_tier(tier, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+            let acc = gemm_ref_acc(rows, n, k, &a, k, &w, &p);
+            let want: Vec<i8> = acc
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let total = 31 - p.q.requant_for(i % n).shift as i64;
+                    let prod = v * (1 << 30);
+                    ties += usize::from(prod < 0 && prod % (1 << total) == -(1 << (total - 1)));
+                    (zp as i64 + ((prod + (1 << (total - 1))) >> total)).clamp(min as i64, max as i64) as i8
+                })
+                .collect();
+            let mut out = vec![0i8; rows * n];
+            qfully_connected_rounding(exec(&pool, tier), rows, &a, &packed, &mut out, &p.q, Rounding::Single);
+            check_eq(&out, &want, &format!("{tier} fc single rounding, ties, zp {zp}, clamp {min}..{max}"));
+        }
+        assert!(ties > 100, "{tier}: only {ties} negative ties");
     }
 }
 
