@@ -7,6 +7,15 @@
 //! would pad too much. Fewer rows for the last rows of a GEMM.
 
 use super::output::{store16_avx512, Stage16};
+
+/// `$row!(i)` for each listed row index, written out: the tiles store their
+/// rows with constant indices so that the accumulators stay in registers
+/// (a loop over a run-time row count went through the stack).
+macro_rules! unrolled_rows {
+    ($row:ident, $($i:literal)*) => {
+        $($row!($i);)*
+    };
+}
 use super::{QTier, QUkernel};
 use std::arch::x86_64::*;
 
@@ -216,14 +225,7 @@ pub(crate) unsafe fn run_quant_seg<const MR: usize, const LSH: bool, const ZP: b
                 }
             };
         }
-        row!(0);
-        row!(1);
-        row!(2);
-        row!(3);
-        row!(4);
-        row!(5);
-        row!(6);
-        row!(7);
+        unrolled_rows!(row, 0 1 2 3 4 5 6 7);
         const { assert!(MR <= 8) };
         return;
     }
@@ -293,14 +295,7 @@ unsafe fn store_quant<const MR: usize, const LSH: bool, const ZP: bool, const NE
             }
         };
     }
-    row!(0);
-    row!(1);
-    row!(2);
-    row!(3);
-    row!(4);
-    row!(5);
-    row!(6);
-    row!(7);
+    unrolled_rows!(row, 0 1 2 3 4 5 6 7);
     const { assert!(MR <= 8) };
 }
 
@@ -354,17 +349,6 @@ pub(crate) unsafe fn run16_quant<const MR: usize, const LSH: bool, const ZP: boo
             }
         };
     }
-    row!(0);
-    row!(1);
-    row!(2);
-    row!(3);
-    row!(4);
-    row!(5);
-    row!(6);
-    row!(7);
-    row!(8);
-    row!(9);
-    row!(10);
-    row!(11);
+    unrolled_rows!(row, 0 1 2 3 4 5 6 7 8 9 10 11);
     const { assert!(MR <= 12) };
 }

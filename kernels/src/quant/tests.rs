@@ -240,8 +240,21 @@ fn fully_connected_is_gemm_over_rows() {
     }
 }
 
+/// `clamp(zp + ((acc·M + 2^(30 − e)) >> (31 − e)))` per value (`n` columns), in i128.
+fn single_rounding_ref(acc: &[i64], n: usize, q: &QuantOut) -> Vec<i8> {
+    acc.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let r = q.requant_for(i % n);
+            let total = 31 - r.shift as i128;
+            let y = (v as i128 * r.multiplier as i128 + (1i128 << (total - 1))) >> total;
+            (q.zero_point as i128 + y).clamp(q.min as i128, q.max as i128) as i8
+        })
+        .collect()
+}
+
 /// Single rounding (LiteRT 2.3.0's reference FULLY_CONNECTED): against
-/// `zp + ((acc·M + 2^(30 − e)) >> (31 − e))` computed here in i128.
+/// [`single_rounding_ref`].
 #[test]
 fn fully_connected_single_rounding_matches_reference() {
     let pool = ThreadPool::new(1);
@@ -254,16 +267,7 @@ fn fully_connected_single_rounding_matches_reference() {
             let p = params(&mut rng, variant, n, k);
             let packed = PackedQGemm::pack_tier(tier, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
             let acc = gemm_ref_acc(rows, n, k, &a, k, &w, &p);
-            let want: Vec<i8> = acc
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| {
-                    let r = p.q.requant_for(i % n);
-                    let total = 31 - r.shift as i128;
-                    let y = (v as i128 * r.multiplier as i128 + (1i128 << (total - 1))) >> total;
-                    (p.q.zero_point as i128 + y).clamp(p.q.min as i128, p.q.max as i128) as i8
-                })
-                .collect();
+            let want = single_rounding_ref(&acc, n, &p.q);
             let mut out = vec![0i8; rows * n];
             qfully_connected_rounding(exec(&pool, tier), rows, &a, &packed, &mut out, &p.q, Rounding::Single);
             check_eq(&out, &want, &format!("{tier} fc single rounding {p:?}"));
@@ -283,16 +287,16 @@ fn fully_connected_single_rounding_matches_reference() {
             let p = QParams { a_zp: 3, w_zp: 0, bias: Some((0..n).map(|j| j as i32 * 37 - 500).collect()), q: QuantOut { requant, zero_point: zp, min, max } };
             let packed = PackedQGemm::pack_tier(tier, n, k, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
             let acc = gemm_ref_acc(rows, n, k, &a, k, &w, &p);
-            let want: Vec<i8> = acc
+            ties += acc
                 .iter()
                 .enumerate()
-                .map(|(i, &v)| {
+                .filter(|&(i, &v)| {
                     let total = 31 - p.q.requant_for(i % n).shift as i64;
                     let prod = v * (1 << 30);
-                    ties += usize::from(prod < 0 && prod % (1 << total) == -(1 << (total - 1)));
-                    (zp as i64 + ((prod + (1 << (total - 1))) >> total)).clamp(min as i64, max as i64) as i8
+                    prod < 0 && prod % (1 << total) == -(1 << (total - 1))
                 })
-                .collect();
+                .count();
+            let want = single_rounding_ref(&acc, n, &p.q);
             let mut out = vec![0i8; rows * n];
             qfully_connected_rounding(exec(&pool, tier), rows, &a, &packed, &mut out, &p.q, Rounding::Single);
             check_eq(&out, &want, &format!("{tier} fc single rounding, ties, zp {zp}, clamp {min}..{max}"));
