@@ -1172,7 +1172,6 @@ mod avx512 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn dw_row_pairs_with<const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
         let np = taps.div_ceil(2);
-        let full = taps / 2;
         if c <= 16 && np <= MAX_PIXEL_PAIR_TAPS {
             // SAFETY: the caller's contract.
             unsafe { dw_row_pixel_pairs::<LSH, ZP, NEG, CLAMP>(stages, c, taps, ow, ptrs, pairs, out) };
@@ -1192,20 +1191,8 @@ mod avx512 {
                 unsafe {
                     let pp = ptrs.add(px);
                     let ld = |t: usize| _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, (*pp.add(t * ow)).add(c0)));
-                    let (mut lo, mut hi) = (st_lo.bias(), st_hi.bias());
-                    for p in 0..full {
-                        let (x0, x1) = (ld(2 * p), ld(2 * p + 1));
-                        let wp = wb.add(p * 64);
-                        lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x0, x1), _mm512_loadu_si512(wp as *const _));
-                        hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x0, x1), _mm512_loadu_si512(wp.add(32) as *const _));
-                    }
-                    if full < np {
-                        // The odd last tap, paired with itself against weight 0.
-                        let x = ld(2 * full);
-                        let wp = wb.add(full * 64);
-                        lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x, x), _mm512_loadu_si512(wp as *const _));
-                        hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x, x), _mm512_loadu_si512(wp.add(32) as *const _));
-                    }
+                    let wp = |p: usize| (_mm512_loadu_si512(wb.add(p * 64) as *const _), _mm512_loadu_si512(wb.add(p * 64 + 32) as *const _));
+                    let (lo, hi) = tap_pairs(taps, (st_lo.bias(), st_hi.bias()), ld, wp);
                     // Both stages have the layer's clamp bounds. VPACKSSDW's in-lane interleave
                     // (four low lanes, four high lanes) undoes the tap-pair interleave.
                     let v = st_lo.clamp32::<CLAMP>(st_lo.requant32::<LSH, ZP, NEG>(lo), st_hi.requant32::<LSH, ZP, NEG>(hi));
@@ -1219,6 +1206,36 @@ mod avx512 {
             }
             c0 += 32;
         }
+    }
+
+    /// The tap-pair accumulation of [`dw_row_pairs`] and [`dw_row_pixel_pairs`]:
+    /// `ld(t)` is tap `t`'s inputs as int16, `w(p)` pair `p`'s weights for the
+    /// low and high accumulator; taps `2p, 2p + 1` are interleaved within
+    /// 128-bit lanes (VPUNPCKL/HWD) and added by one VPDPWSSD per
+    /// accumulator, an odd last tap paired with itself against weight 0.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VNNI are available (the callers enable them; this inlines into them).
+    #[inline(always)]
+    unsafe fn tap_pairs(taps: usize, acc: (__m512i, __m512i), ld: impl Fn(usize) -> __m512i, w: impl Fn(usize) -> (__m512i, __m512i)) -> (__m512i, __m512i) {
+        let (mut lo, mut hi) = acc;
+        let full = taps / 2;
+        // SAFETY: register-only AVX-512 BW/VNNI intrinsics (the caller's contract).
+        unsafe {
+            let mut add = |p: usize, x0: __m512i, x1: __m512i| {
+                let (w0, w1) = w(p);
+                lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x0, x1), w0);
+                hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x0, x1), w1);
+            };
+            for p in 0..full {
+                add(p, ld(2 * p), ld(2 * p + 1));
+            }
+            if taps % 2 == 1 {
+                let x = ld(2 * full);
+                add(full, x, x);
+            }
+        }
+        (lo, hi)
     }
 
     /// Tap pairs up to which [`dw_row_pixel_pairs`] keeps its weights in an array.
@@ -1241,7 +1258,6 @@ mod avx512 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn dw_row_pixel_pairs<const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(stages: &[Stage16], c: usize, taps: usize, ow: usize, ptrs: *const *const i8, pairs: *const i16, out: *mut i8) {
         let np = taps.div_ceil(2);
-        let full = taps / 2;
         let dup = |v: __m512i| _mm512_shuffle_i64x2::<0b01_00_01_00>(v, v);
         // SAFETY: block 0 of the pair plane (np pairs of 64 values); AVX-512 F is enabled here.
         let (st_lo, st_hi) = unsafe { (stages[0].low_half_twice(), stages[1].low_half_twice()) };
@@ -1268,18 +1284,7 @@ mod avx512 {
                     let b = _mm_maskz_loadu_epi8(m, *ptrs.add(t * ow + px1));
                     _mm512_cvtepi8_epi16(_mm256_inserti128_si256::<1>(_mm256_castsi128_si256(a), b))
                 };
-                let (mut lo, mut hi) = (st_lo.bias(), st_hi.bias());
-                for p in 0..full {
-                    let (x0, x1) = (ld(2 * p), ld(2 * p + 1));
-                    lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x0, x1), wl[p]);
-                    hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x0, x1), wh[p]);
-                }
-                if full < np {
-                    // The odd last tap, paired with itself against weight 0.
-                    let x = ld(2 * full);
-                    lo = _mm512_dpwssd_epi32(lo, _mm512_unpacklo_epi16(x, x), wl[full]);
-                    hi = _mm512_dpwssd_epi32(hi, _mm512_unpackhi_epi16(x, x), wh[full]);
-                }
+                let (lo, hi) = tap_pairs(taps, (st_lo.bias(), st_hi.bias()), ld, |p| (wl[p], wh[p]));
                 let v = st_lo.clamp32::<CLAMP>(st_lo.requant32::<LSH, ZP, NEG>(lo), st_hi.requant32::<LSH, ZP, NEG>(hi));
                 _mm_mask_storeu_epi8(out.add(px * c), m, _mm256_castsi256_si128(v));
                 if px1 != px {
