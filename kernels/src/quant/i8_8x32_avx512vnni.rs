@@ -37,52 +37,32 @@ pub const UKERNEL_1X32: QUkernel = QUkernel { name: "i8_1x32_avx512vnni", tier: 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn dot32<const MR: usize, const XOR: bool>(kp: usize, a: [*const i8; MR], b: *const i8, init: [__m512i; 2]) -> [[__m512i; 2]; MR] {
     // SAFETY: the caller's contract.
-    unsafe { dot32_into::<MR, XOR>(kp, a, b, [init; MR]) }
+    unsafe { dot32_into::<MR, 2, XOR>(kp, a, b, [init; MR]) }
 }
 
-/// [`dot32`] adding to the accumulators `c`.
+/// [`dot32`] adding to the accumulators `c`: the block's first `H * 16`
+/// columns (`H` 2, or 1 for a block whose columns 16 .. 32 are padding:
+/// half the weight loads and VPDPBUSDs).
 ///
 /// # Safety
 /// As [`dot32`].
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dot32_into<const MR: usize, const XOR: bool>(kp: usize, a: [*const i8; MR], b: *const i8, c: [[__m512i; 2]; MR]) -> [[__m512i; 2]; MR] {
+unsafe fn dot32_into<const MR: usize, const H: usize, const XOR: bool>(kp: usize, a: [*const i8; MR], b: *const i8, c: [[__m512i; H]; MR]) -> [[__m512i; H]; MR] {
     let mut c = c;
     let flip = _mm512_set1_epi8(-128);
     for g in 0..kp / 4 {
-        // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4).
-        let (b0, b1) = unsafe { (_mm512_loadu_si512(b.add(g * 128) as *const _), _mm512_loadu_si512(b.add(g * 128 + 64) as *const _)) };
+        // SAFETY: group g of the block: 128 bytes inside it (g < kp / 4), of which H * 64 are read.
+        let bh: [__m512i; H] = std::array::from_fn(|h| unsafe { _mm512_loadu_si512(b.add(g * 128 + h * 64) as *const _) });
         for (ci, ai) in c.iter_mut().zip(a) {
             // SAFETY: row i has kp values; 4 of them from 4 * g.
             let mut av = _mm512_set1_epi32(unsafe { (ai.add(g * 4) as *const i32).read_unaligned() });
             if XOR {
                 av = _mm512_xor_si512(av, flip);
             }
-            ci[0] = _mm512_dpbusd_epi32(ci[0], av, b0);
-            ci[1] = _mm512_dpbusd_epi32(ci[1], av, b1);
-        }
-    }
-    c
-}
-
-/// The first 16 columns of [`dot32_into`] (a block whose columns 16 .. 32
-/// are padding: half the weight loads and VPDPBUSDs), plain int8 rows
-/// XORed after their broadcasts.
-///
-/// # Safety
-/// As [`dot32`].
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dot16_into<const MR: usize>(kp: usize, a: [*const i8; MR], b: *const i8, c: [__m512i; MR]) -> [__m512i; MR] {
-    let mut c = c;
-    let flip = _mm512_set1_epi8(-128);
-    for g in 0..kp / 4 {
-        // SAFETY: group g of the block: its first 64 of 128 bytes (g < kp / 4).
-        let b0 = unsafe { _mm512_loadu_si512(b.add(g * 128) as *const _) };
-        for (ci, ai) in c.iter_mut().zip(a) {
-            // SAFETY: row i has kp values; 4 of them from 4 * g.
-            let av = _mm512_xor_si512(_mm512_set1_epi32(unsafe { (ai.add(g * 4) as *const i32).read_unaligned() }), flip);
-            *ci = _mm512_dpbusd_epi32(*ci, av, b0);
+            for (cih, &bhh) in ci.iter_mut().zip(&bh) {
+                *cih = _mm512_dpbusd_epi32(*cih, av, bhh);
+            }
         }
     }
     c
@@ -209,16 +189,16 @@ pub(crate) unsafe fn run_quant_seg<const MR: usize, const LSH: bool, const ZP: b
         // One block with at most 16 real columns (a stem of few output channels): the
         // padding columns get neither products nor an output stage.
         let sb = &st[0];
-        let mut c = [sb[0].bias(); MR];
+        let mut c = [[sb[0].bias()]; MR];
         for (s, &base) in seg.iter().enumerate() {
-            // SAFETY: as below, for block 0.
-            c = unsafe { dot16_into::<MR>(kseg, std::array::from_fn(|i| base.add(i.min(rows - 1) * lda)), b.add(s * kseg * 32), c) };
+            // SAFETY: as below, for block 0 (its first 16 columns).
+            c = unsafe { dot32_into::<MR, 1, true>(kseg, std::array::from_fn(|i| base.add(i.min(rows - 1) * lda)), b.add(s * kseg * 32), c) };
         }
         let m: __mmask16 = if cols >= 16 { 0xffff } else { (1u16 << cols) - 1 };
         // The rows by hand, with constant indices, so the accumulators stay in registers.
         macro_rules! row {
             ($i:expr) => {
-                if let Some(&x) = c.get($i).filter(|_| $i < rows) {
+                if let Some(&[x]) = c.get($i).filter(|_| $i < rows) {
                     let i: usize = $i;
                     // SAFETY: row i of the caller's output region: its first cols <= 16 bytes.
                     unsafe { store16_avx512(out.add(i * ldo), cols, m, sb[0].clamp16::<CLAMP>(sb[0].requant32::<LSH, ZP, NEG>(x))) };
@@ -234,7 +214,7 @@ pub(crate) unsafe fn run_quant_seg<const MR: usize, const LSH: bool, const ZP: b
         for (s, &base) in seg.iter().enumerate() {
             // SAFETY: the caller's contract: segment s's rows, lda apart (later rows repeat the
             // last); its weights are groups s * kseg / 4 .. of block bi (128 bytes per group).
-            c = unsafe { dot32_into::<MR, true>(kseg, std::array::from_fn(|i| base.add(i.min(rows - 1) * lda)), b.add(bi * bs + s * kseg * 32), c) };
+            c = unsafe { dot32_into::<MR, 2, true>(kseg, std::array::from_fn(|i| base.add(i.min(rows - 1) * lda)), b.add(bi * bs + s * kseg * 32), c) };
         }
         // SAFETY: the caller's contract: columns 32 * bi .. of the output.
         unsafe { store_quant::<MR, LSH, ZP, NEG, CLAMP, true, true>(c, sb, row_corr, rows, (cols - 32 * bi).min(32), out.add(32 * bi), ldo) }
