@@ -151,6 +151,76 @@ unsafe fn each64(out: &mut [i8], min: i32, max: i32, f: impl Fn(usize, __mmask16
     }
 }
 
+/// One input's rescaling in ADD/SUB (see [`addsub`]): `d = x − zp`, `t = d·mh
+/// + ((d·ml + 2^10) >> 11)`, then for a right shift `e > 0`
+/// `(t + 2^(e−1) − [d < 0]) >> e`.
+#[derive(Clone, Copy)]
+struct Side {
+    zp: __m512i,
+    mh: __m512i,
+    ml: __m512i,
+    /// `2^(e−1)` (0 for `e = 0`).
+    round: __m512i,
+    right: __m128i,
+    shifts: bool,
+}
+
+impl Side {
+    /// # Safety
+    /// AVX-512 F is available; `r` is as [`addsub`] requires.
+    #[inline(always)]
+    unsafe fn new(zp: i32, r: VRequant) -> Side {
+        // SAFETY: register-only AVX-512 F intrinsics (the caller's contract).
+        unsafe {
+            Side {
+                zp: _mm512_set1_epi32(zp),
+                mh: _mm512_set1_epi32(r.multiplier >> 11),
+                ml: _mm512_set1_epi32(r.multiplier & 0x7ff),
+                round: _mm512_set1_epi32(if r.right > 0 { 1 << (r.right - 1) } else { 0 }),
+                right: _mm_cvtsi32_si128(r.right),
+                shifts: r.right > 0,
+            }
+        }
+    }
+
+    /// The rescaled inputs `x` for a known `SHIFTS` (`e > 0`).
+    ///
+    /// # Safety
+    /// AVX-512 F is available.
+    #[inline(always)]
+    unsafe fn apply<const SHIFTS: bool>(&self, x: __m512i) -> __m512i {
+        debug_assert_eq!(SHIFTS, self.shifts);
+        // SAFETY: register-only AVX-512 F intrinsics.
+        unsafe {
+            let d = _mm512_sub_epi32(x, self.zp);
+            let low = _mm512_srai_epi32::<11>(_mm512_add_epi32(_mm512_mullo_epi32(d, self.ml), _mm512_set1_epi32(1 << 10)));
+            let t = _mm512_add_epi32(_mm512_mullo_epi32(d, self.mh), low);
+            if !SHIFTS {
+                return t;
+            }
+            let t = _mm512_add_epi32(t, self.round);
+            let neg = _mm512_cmplt_epi32_mask(d, _mm512_setzero_si512());
+            _mm512_sra_epi32(_mm512_mask_sub_epi32(t, neg, t, _mm512_set1_epi32(1)), self.right)
+        }
+    }
+
+    /// [`Side::apply`] with the shift decided at run time.
+    ///
+    /// # Safety
+    /// AVX-512 F is available.
+    #[inline(always)]
+    unsafe fn apply_dyn(&self, x: __m512i) -> __m512i {
+        // SAFETY: as Side::apply.
+        unsafe {
+            if self.shifts {
+                self.apply::<true>(x)
+            } else {
+                self.apply::<false>(x)
+            }
+        }
+    }
+}
+
 /// ADD/SUB over the whole of `out`; returns `out.len()`.
 ///
 /// Input side (AddSubCore): `R((x − zp) << 20)` with a multiplier `m` in
@@ -173,25 +243,13 @@ pub(crate) unsafe fn addsub(p: &AddSubVec, a: Src, b: Src, out: &mut [i8]) -> us
     unsafe {
         let req = Req::new(p.out);
         let zo = _mm512_set1_epi32(p.out_zp);
-        let side = |x: __m512i, zp: i32, r: VRequant| {
-            let d = _mm512_sub_epi32(x, _mm512_set1_epi32(zp));
-            let (mh, ml) = (_mm512_set1_epi32(r.multiplier >> 11), _mm512_set1_epi32(r.multiplier & 0x7ff));
-            let low = _mm512_srai_epi32::<11>(_mm512_add_epi32(_mm512_mullo_epi32(d, ml), _mm512_set1_epi32(1 << 10)));
-            let t = _mm512_add_epi32(_mm512_mullo_epi32(d, mh), low);
-            if r.right == 0 {
-                return t;
-            }
-            let t = _mm512_add_epi32(t, _mm512_set1_epi32(1 << (r.right - 1)));
-            let neg = _mm512_cmplt_epi32_mask(d, _mm512_setzero_si512());
-            _mm512_sra_epi32(_mm512_mask_sub_epi32(t, neg, t, _mm512_set1_epi32(1)), _mm_cvtsi32_si128(r.right))
-        };
         // A broadcast operand's side is one constant vector.
         let const_a = match a {
-            Src::Splat(_) => Some(side(load(a, 0, 0xffff), p.a_zp, p.a)),
+            Src::Splat(_) => Some(Side::new(p.a_zp, p.a).apply_dyn(load(a, 0, 0xffff))),
             Src::Run(_) => None,
         };
         let const_b = match b {
-            Src::Splat(_) => Some(side(load(b, 0, 0xffff), p.b_zp, p.b)),
+            Src::Splat(_) => Some(Side::new(p.b_zp, p.b).apply_dyn(load(b, 0, 0xffff))),
             Src::Run(_) => None,
         };
         if let (Src::Run(x), Src::Run(y), 0) = (a, b, p.out.left) {
@@ -208,9 +266,10 @@ pub(crate) unsafe fn addsub(p: &AddSubVec, a: Src, b: Src, out: &mut [i8]) -> us
                   true true false false, true true false true, true true true false, true true true true);
             return n;
         }
+        let (side_a, side_b) = (Side::new(p.a_zp, p.a), Side::new(p.b_zp, p.b));
         each64(out, p.min, p.max, |i, m| {
-            let sa = const_a.unwrap_or_else(|| side(load(a, i, m), p.a_zp, p.a));
-            let sb = const_b.unwrap_or_else(|| side(load(b, i, m), p.b_zp, p.b));
+            let sa = const_a.unwrap_or_else(|| side_a.apply_dyn(load(a, i, m)));
+            let sb = const_b.unwrap_or_else(|| side_b.apply_dyn(load(b, i, m)));
             let raw = if p.sub { _mm512_sub_epi32(sa, sb) } else { _mm512_add_epi32(sa, sb) };
             _mm512_add_epi32(req.apply(raw), zo)
         });
@@ -232,31 +291,10 @@ unsafe fn addsub_runs<const SUB: bool, const RA: bool, const RB: bool, const RO:
     unsafe {
         let req = Req::new(p.out);
         let zo = _mm512_set1_epi32(p.out_zp);
-        let one = _mm512_set1_epi32(1);
-        let half = _mm512_set1_epi32(1 << 10);
-        let consts = |zp: i32, r: VRequant| {
-            (_mm512_set1_epi32(zp), _mm512_set1_epi32(r.multiplier >> 11), _mm512_set1_epi32(r.multiplier & 0x7ff), _mm512_set1_epi32(if r.right > 0 { 1 << (r.right - 1) } else { 0 }), _mm_cvtsi32_si128(r.right))
-        };
-        let (ca, cb) = (consts(p.a_zp, p.a), consts(p.b_zp, p.b));
-        // The side of AddSubCore's rescaling, as in addsub.
-        #[inline(always)]
-        fn side<const R: bool>(v: __m512i, c: (__m512i, __m512i, __m512i, __m512i, __m128i), half: __m512i, one: __m512i) -> __m512i {
-            // SAFETY: register-only AVX-512 F intrinsics (enabled in the caller, which this inlines into).
-            unsafe {
-                let d = _mm512_sub_epi32(v, c.0);
-                let low = _mm512_srai_epi32::<11>(_mm512_add_epi32(_mm512_mullo_epi32(d, c.2), half));
-                let t = _mm512_add_epi32(_mm512_mullo_epi32(d, c.1), low);
-                if !R {
-                    return t;
-                }
-                let t = _mm512_add_epi32(t, c.3);
-                let neg = _mm512_cmplt_epi32_mask(d, _mm512_setzero_si512());
-                _mm512_sra_epi32(_mm512_mask_sub_epi32(t, neg, t, one), c.4)
-            }
-        }
+        let (side_a, side_b) = (Side::new(p.a_zp, p.a), Side::new(p.b_zp, p.b));
         each64(out, p.min, p.max, |i, m| {
-            let sa = side::<RA>(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, x.as_ptr().add(i))), ca, half, one);
-            let sb = side::<RB>(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, y.as_ptr().add(i))), cb, half, one);
+            let sa = side_a.apply::<RA>(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, x.as_ptr().add(i))));
+            let sb = side_b.apply::<RB>(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, y.as_ptr().add(i))));
             let raw = if SUB { _mm512_sub_epi32(sa, sb) } else { _mm512_add_epi32(sa, sb) };
             _mm512_add_epi32(req.apply_known::<false, RO>(raw), zo)
         });
