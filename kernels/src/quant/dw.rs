@@ -92,6 +92,11 @@ pub struct PackedQDepthwise {
     /// pairs for `output::dw_row_pairs_avx512vnni` (empty otherwise).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pairs: Vec<i16>,
+    /// With `pairs`, for 3x3 windows over more than 16 channels: the same
+    /// weights paired down the window's columns for
+    /// `output::dw_row_columns_avx512vnni` (empty otherwise).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    column_pairs: Vec<i16>,
     /// Instead of `pairs` where every `w − w_zp` fits int8 and the channel
     /// count suits 64-channel blocks: `w − w_zp` as int8 tap quads for
     /// `output::dw_row_quads_avx512vnni` (empty otherwise).
@@ -122,8 +127,24 @@ struct DwParams {
 /// zero for a missing tap or channel.
 #[cfg(target_arch = "x86_64")]
 fn pack_dw_pairs(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i16> {
+    let order: Vec<Option<usize>> = (0..taps).map(Some).collect();
     // |w − w_zp| ≤ 255 fits int16.
-    pack_dw_groups(taps, c, w_1hwc, w_zero_point, 2, 32, output::dw_pair_channel, |v| v as i16)
+    pack_dw_groups(&order, c, w_1hwc, w_zero_point, 2, 32, output::dw_pair_channel, |v| v as i16)
+}
+
+/// The 3x3 window's taps in the order of the column-pair row kernel
+/// (`output::dw_row_columns_avx512vnni`): per window column `kx`, rows 0 and 1
+/// (`kx`, `3 + kx`), then per column row 2 alone (`6 + kx`, its partner's
+/// weight zero).
+#[cfg(target_arch = "x86_64")]
+const COLUMN_PAIR_TAPS: [Option<usize>; 12] = [Some(0), Some(3), Some(1), Some(4), Some(2), Some(5), Some(6), None, Some(7), None, Some(8), None];
+
+/// The int16 column-pair plane of the 3x3 row kernel: as [`pack_dw_pairs`]
+/// (the same lanes) over the taps of [`COLUMN_PAIR_TAPS`], six pairs per
+/// block of 32 channels.
+#[cfg(target_arch = "x86_64")]
+fn pack_dw_column_pairs(c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i16> {
+    pack_dw_groups(&COLUMN_PAIR_TAPS, c, w_1hwc, w_zero_point, 2, 32, output::dw_pair_channel, |v| v as i16)
 }
 
 /// The int8 tap-quad plane of the AVX-512 VNNI depthwise row kernel for
@@ -133,17 +154,19 @@ fn pack_dw_pairs(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec
 /// channel. The caller checked that every `w − w_zp` fits int8.
 #[cfg(target_arch = "x86_64")]
 fn pack_dw_quads(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i8> {
-    pack_dw_groups(taps, c, w_1hwc, w_zero_point, 4, 64, output::dw_quad_channel, |v| v as i8)
+    let order: Vec<Option<usize>> = (0..taps).map(Some).collect();
+    pack_dw_groups(&order, c, w_1hwc, w_zero_point, 4, 64, output::dw_quad_channel, |v| v as i8)
 }
 
-/// Depthwise weights `w − w_zp` in groups of `group` consecutive taps: per
-/// block of `lanes` channels, per tap group, `lanes * group` values, lane `i`
+/// Depthwise weights `w − w_zp` in groups of `group` consecutive entries of
+/// `order` (the taps in kernel order, `None` for a slot of weight zero): per
+/// block of `lanes` channels, per group, `lanes * group` values, lane `i`
 /// holding the group's taps of channel `block * lanes + lane_channel(i)`; zero
 /// for a missing tap or channel.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 fn pack_dw_groups<T: Copy + Default>(
-    taps: usize,
+    order: &[Option<usize>],
     c: usize,
     w_1hwc: &[i8],
     w_zero_point: i32,
@@ -152,7 +175,7 @@ fn pack_dw_groups<T: Copy + Default>(
     lane_channel: fn(usize) -> usize,
     narrow: fn(i32) -> T,
 ) -> Vec<T> {
-    let ng = taps.div_ceil(group);
+    let ng = order.len().div_ceil(group);
     let blocks = c.div_ceil(lanes);
     let mut out = vec![T::default(); blocks * ng * lanes * group];
     for b in 0..blocks {
@@ -160,8 +183,7 @@ fn pack_dw_groups<T: Copy + Default>(
             for i in 0..lanes {
                 let ch = b * lanes + lane_channel(i);
                 for s in 0..group {
-                    let t = group * g + s;
-                    if t < taps && ch < c {
+                    if let (Some(&Some(t)), true) = (order.get(group * g + s), ch < c) {
                         out[((b * ng + g) * lanes + i) * group + s] = narrow(w_1hwc[t * c + ch] as i32 - w_zero_point);
                     }
                 }
@@ -220,7 +242,7 @@ impl PackedQDepthwise {
         #[cfg(target_arch = "x86_64")]
         let vnni_row = dm == 1 && uk.name == super::i8_dw_x86::UKERNEL_AVX512.name && (-128..=127).contains(&w_zero_point);
         #[cfg(target_arch = "x86_64")]
-        let (quads, quad_bias) = if vnni_row && quads_pay(in_c) && w_1hwc[..taps * in_c].iter().all(|&v| (-128..=127).contains(&(v as i32 - w_zero_point))) {
+        let (quads, quad_bias) = if vnni_row && quads_pay(in_c) && (kernel_h, kernel_w) != (3, 3) && w_1hwc[..taps * in_c].iter().all(|&v| (-128..=127).contains(&(v as i32 - w_zero_point))) {
             // The quad kernel reads `a + 128`: its bias also carries `− 128·Σ_t (w − w_zp)`.
             let quad_bias = (0..in_c)
                 .map(|oc| {
@@ -234,9 +256,14 @@ impl PackedQDepthwise {
         };
         #[cfg(target_arch = "x86_64")]
         let pairs = if vnni_row && quads.is_empty() { pack_dw_pairs(taps, in_c, w_1hwc, w_zero_point) } else { Vec::new() };
+        // Windows of 3x3 over more than 16 channels (at most 16 run two pixels per register) also get
+        // the column-pair plane; the row kernel taking it needs horizontal stride 1 or 2 and dilation 1,
+        // which the call's window tells.
+        #[cfg(target_arch = "x86_64")]
+        let column_pairs = if !pairs.is_empty() && (kernel_h, kernel_w) == (3, 3) && in_c > 16 { pack_dw_column_pairs(in_c, w_1hwc, w_zero_point) } else { Vec::new() };
         #[cfg(not(target_arch = "x86_64"))]
-        let (pairs, quads, quad_bias) = (Vec::new(), Vec::new(), Vec::new());
-        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs, quads, quad_bias, params: Default::default() }
+        let (pairs, column_pairs, quads, quad_bias) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs, column_pairs, quads, quad_bias, params: Default::default() }
     }
 
     /// Binds the layer's output stage to these weights (once; false when one
@@ -253,12 +280,15 @@ impl PackedQDepthwise {
         self.ukernel.name
     }
     /// The fused row kernel multiplier-1 layers run on the AVX-512 VNNI tier
-    /// when their output stage is vector-exact ("quads", "pairs"), or "" (tests).
+    /// when their output stage is vector-exact ("quads", "pairs", or
+    /// "columns": column pairs for windows with horizontal stride 1 or 2 and
+    /// dilation 1, tap pairs for others), or "" (tests).
     #[cfg(test)]
     pub(crate) fn row_kernel(&self) -> &'static str {
-        match (self.quads.is_empty(), self.pairs.is_empty()) {
-            (false, _) => "quads",
-            (true, false) => "pairs",
+        match (self.quads.is_empty(), self.pairs.is_empty(), self.column_pairs.is_empty()) {
+            (false, _, _) => "quads",
+            (true, false, true) => "pairs",
+            (true, false, false) => "columns",
             _ => "",
         }
     }
@@ -346,6 +376,10 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     let rows_per_task = rows.div_ceil(want.min(rows));
     let tasks = rows.div_ceil(rows_per_task);
     let dst = SharedMutI8(output.as_mut_ptr());
+    // 3x3 windows over more than 16 channels with horizontal stride 1 or 2 and dilation 1 take the
+    // column-pair row kernel (packed only where the pair kernel runs), which reads rows, not pointers.
+    #[cfg(target_arch = "x86_64")]
+    let columns = !w.column_pairs.is_empty() && pair_params.is_some() && win.dilation_w == 1 && matches!(win.stride_w, 1 | 2);
     exec.pool.run(tasks, &|t| {
         let mut ptrs: Vec<*const i8> = vec![zero.as_ptr(); ow * taps];
         // The accumulator rows of the unfused path, allocated on its first row only.
@@ -357,6 +391,35 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
         // (computed once: two divisions per tap and row were ~1 % of a small model's invoke).
         let cols: Vec<(usize, usize)> = (0..kw).map(|kx| tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w)).collect();
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
+            #[cfg(target_arch = "x86_64")]
+            if let (true, Some(stages), Some((pq, _))) = (columns, &pair_stages, pair_params) {
+                let (b, oy) = (row / oh, row % oh);
+                let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
+                // A window row in the padding reads the c zero-point bytes at every column.
+                let in_row = |ky: usize| {
+                    (oy * win.stride_h + ky * win.dilation_h)
+                        .checked_sub(win.pad_top)
+                        .filter(|&y| y < in_shape.h)
+                        .map_or((zero.as_ptr(), 0), |y| (image[y * in_shape.w * c..].as_ptr(), c))
+                };
+                let rows = [in_row(0), in_row(1), in_row(2)];
+                let g = output::ColumnRow {
+                    rows: rows.map(|r| r.0),
+                    steps: rows.map(|r| r.1),
+                    in_w: in_shape.w,
+                    x0: -(win.pad_left as isize),
+                    stride: win.stride_w,
+                    zp: zp as i8,
+                };
+                // SAFETY: the column pairs exist only for the AVX-512 VNNI tier, which was detected
+                // (its kernel was chosen), with multiplier 1, a 3x3 window and more than 16
+                // channels; `columns` checked stride 1 or 2 and dilation 1; the stages were built
+                // from the pair-order parameters (vector_ok) for c; each row starts an input row of
+                // in_w pixels of c values (step c) or is the c zero-point bytes (step 0); output row `row` (ow pixels of c values)
+                // lies inside `output` (asserted above) and belongs to this task alone.
+                unsafe { output::dw_row_columns_avx512vnni(stages, pq.any_lsh, c, ow, &g, w.column_pairs.as_ptr(), dst.ptr().add(row * ow * out_c)) };
+                continue;
+            }
             // The pair and quad row kernels read the pointers tap-major (`t * ow + px`: each
             // tap's row is filled contiguously), the others pixel-major (`px * taps + t`).
             #[cfg(target_arch = "x86_64")]

@@ -586,7 +586,7 @@ pub(crate) use avx512::dw_row as dw_row_avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::{store16 as store16_avx512, Stage16};
 #[cfg(target_arch = "x86_64")]
-pub(crate) use avx512::{dw_block_stages as dw_block_stages_avx512, dw_row_pairs as dw_row_pairs_avx512vnni};
+pub(crate) use avx512::{dw_block_stages as dw_block_stages_avx512, dw_row_columns as dw_row_columns_avx512vnni, dw_row_pairs as dw_row_pairs_avx512vnni, ColumnRow};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::dw_row_quads as dw_row_quads_avx512vnni;
 
@@ -1292,6 +1292,129 @@ mod avx512 {
                 }
             }
             px += 2;
+        }
+    }
+
+    /// Where one output row of a 3x3 depthwise convolution reads its input,
+    /// for [`dw_row_columns`].
+    pub(crate) struct ColumnRow {
+        /// The three window rows' input rows (`c` values per column), or for a
+        /// row in the padding `c` zero-point bytes...
+        pub rows: [*const i8; 3],
+        /// ...read with column step 0 (`c` otherwise).
+        pub steps: [usize; 3],
+        /// Input columns per row.
+        pub in_w: usize,
+        /// Input column of pixel 0's first window column: `-pad_left`.
+        pub x0: isize,
+        /// Horizontal stride, 1 or 2 (the dilation is 1).
+        pub stride: usize,
+        /// The input zero point, which the padding reads.
+        pub zp: i8,
+    }
+
+    /// One output row of a 3x3 depthwise convolution with multiplier 1,
+    /// horizontal stride 1 or 2 and dilation 1, more than 16 channels, output
+    /// stage fused (AVX-512 VNNI): the taps are paired down each window
+    /// column (rows 0 and 1, then row 2 with itself against weight 0), so the
+    /// interleaved pairs of an input column, made once, serve every pixel
+    /// whose window holds that column. Per pixel and 32 channels that is
+    /// `stride` new columns (three masked loads each) and six VPDPWSSD per
+    /// accumulator, against nine pointers, loads and extensions and five
+    /// VPDPWSSD for [`dw_row_pairs`]. The lanes hold the channels as there,
+    /// so the same stages (with their bias) serve; the products and sums are
+    /// the same integers, so the results are identical.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL/VNNI are available; `stages` come from [`dw_block_stages`]
+    /// for `c` in pair order with parameters that have `vector_ok`; `lsh`:
+    /// some column shifts left; every row of `g` has `g.in_w` columns of `c`
+    /// readable bytes at its step; `pairs` is the column-pair plane of
+    /// `dw::pack_dw_column_pairs` for `c`; `out` has `ow * c` writable bytes
+    /// nothing else accesses.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(crate) unsafe fn dw_row_columns(stages: &[Stage16], lsh: bool, c: usize, ow: usize, g: &ColumnRow, pairs: *const i16, out: *mut i8) {
+        // SAFETY: the caller's contract (AVX-512 F/BW/VL/VNNI are enabled in this function).
+        unsafe {
+            macro_rules! f {
+                ($s:literal, $l:literal, $z:literal, $n:literal, $c:literal) => {
+                    dw_row_columns_with::<$s, $l, $z, $n, $c>(stages, c, ow, g, pairs, out)
+                };
+            }
+            let Some(s0) = stages.first() else { return };
+            if g.stride == 1 {
+                stage_variant!(f, [1], lsh, s0)
+            } else {
+                debug_assert_eq!(g.stride, 2);
+                stage_variant!(f, [2], lsh, s0)
+            }
+        }
+    }
+
+    /// [`dw_row_columns`] for a known stride `S`, left shifts (`LSH`) and
+    /// zero-point placement (`ZP`); the accumulators start from the bias.
+    ///
+    /// # Safety
+    /// As [`dw_row_columns`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn dw_row_columns_with<const S: usize, const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(stages: &[Stage16], c: usize, ow: usize, g: &ColumnRow, pairs: *const i16, out: *mut i8) {
+        let zp = _mm512_set1_epi16(g.zp as i16);
+        let in_w = g.in_w as isize;
+        let mut c0 = 0;
+        while c0 < c {
+            let w = (c - c0).min(32);
+            let m: __mmask32 = if w == 32 { u32::MAX } else { (1u32 << w) - 1 };
+            let (st_lo, st_hi) = (&stages[c0 / 16], &stages[c0 / 16 + 1]);
+            // SAFETY: block c0 / 32 of the column-pair plane: 6 pairs of 64 values.
+            let wb = unsafe { pairs.add(c0 / 32 * 6 * 64) };
+            // Input column x of the three rows as pairs: rows 0/1 (low, high accumulator lanes), row 2 twice.
+            let column = |x: isize| {
+                let (a, b, d) = if x < 0 || x >= in_w {
+                    (zp, zp, zp)
+                } else {
+                    // SAFETY: row r has in_w columns of c bytes read with step c, or is c bytes read
+                    // with step 0, and 0 <= x < in_w; the w bytes from c0 are read (masked); AVX-512
+                    // BW is enabled here.
+                    let ld = |r: usize| unsafe { _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, g.rows[r].add(x as usize * g.steps[r] + c0))) };
+                    (ld(0), ld(1), ld(2))
+                };
+                [_mm512_unpacklo_epi16(a, b), _mm512_unpackhi_epi16(a, b), _mm512_unpacklo_epi16(d, d), _mm512_unpackhi_epi16(d, d)]
+            };
+            // SAFETY: pair p of the block has 64 values (low accumulator's 32, then the high one's).
+            let wp = |p: usize| unsafe { (_mm512_loadu_si512(wb.add(p * 64) as *const _), _mm512_loadu_si512(wb.add(p * 64 + 32) as *const _)) };
+            let mut x = g.x0;
+            let (mut k0, mut k1, mut k2) = (column(x), column(x + 1), column(x + 2));
+            for px in 0..ow {
+                if px > 0 {
+                    for _ in 0..S {
+                        (k0, k1, k2) = (k1, k2, column(x + 3));
+                        x += 1;
+                    }
+                }
+                let (mut lo, mut hi) = (st_lo.bias(), st_hi.bias());
+                for (kx, k) in [k0, k1, k2].iter().enumerate() {
+                    let (w01l, w01h) = wp(kx);
+                    let (w2l, w2h) = wp(3 + kx);
+                    lo = _mm512_dpwssd_epi32(lo, k[0], w01l);
+                    hi = _mm512_dpwssd_epi32(hi, k[1], w01h);
+                    lo = _mm512_dpwssd_epi32(lo, k[2], w2l);
+                    hi = _mm512_dpwssd_epi32(hi, k[3], w2h);
+                }
+                // SAFETY: AVX-512 F/BW/VL are enabled; bytes c0 .. c0 + w of pixel px of the output row.
+                unsafe {
+                    let v = st_lo.clamp32::<CLAMP>(st_lo.requant32::<LSH, ZP, NEG>(lo), st_hi.requant32::<LSH, ZP, NEG>(hi));
+                    let o = out.add(px * c + c0);
+                    if w == 32 {
+                        _mm256_storeu_si256(o as *mut __m256i, v);
+                    } else {
+                        _mm256_mask_storeu_epi8(o, m, v);
+                    }
+                }
+            }
+            c0 += 32;
         }
     }
 

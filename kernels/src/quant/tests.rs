@@ -614,7 +614,7 @@ fn qdepthwise_tap_quads_over_blocks_taps_and_extremes() {
     let pool = ThreadPool::new(1);
     let mut v = 0usize;
     for c in [64, 100, 127, 128, 192, 320] {
-        for (kernel, stride, pad) in [((1, 1), (1, 1), [0, 0, 0, 0]), ((1, 2), (1, 1), [0, 1, 0, 0]), ((1, 3), (1, 1), [0, 1, 0, 1]), ((2, 2), (2, 2), [1, 1, 0, 0]), ((3, 3), (1, 1), [1, 1, 1, 1]), ((3, 3), (2, 2), [0, 0, 1, 1]), ((5, 5), (1, 1), [2, 2, 2, 2])] {
+        for (kernel, stride, pad) in [((1, 1), (1, 1), [0, 0, 0, 0]), ((1, 2), (1, 1), [0, 1, 0, 0]), ((1, 3), (1, 1), [0, 1, 0, 1]), ((2, 2), (2, 2), [1, 1, 0, 0]), ((3, 2), (1, 1), [1, 1, 1, 1]), ((2, 3), (2, 2), [0, 0, 1, 1]), ((5, 5), (1, 1), [2, 2, 2, 2])] {
             let s = Nhwc { n: 1 + v % 2, h: 3 + v % 4, w: 4 + v % 3, c };
             let win = window(kernel, stride, (1, 1), pad);
             let taps = kernel.0 * kernel.1;
@@ -636,12 +636,52 @@ fn qdepthwise_tap_quads_over_blocks_taps_and_extremes() {
         }
     }
     // w − w_zp = -128 − 5 does not fit int8, and 96 channels would leave half a
-    // 64-channel block idle: the pair kernel runs.
-    let w = vec![-128i8; 9 * 96];
-    let packed = PackedQDepthwise::pack_tier(tier, 3, 3, 64, 1, &w, 5, None, 0);
+    // 64-channel block idle: the pair kernel runs; 3x3 windows take the column pairs.
+    let w = vec![-128i8; 10 * 96];
+    let packed = PackedQDepthwise::pack_tier(tier, 2, 5, 64, 1, &w, 5, None, 0);
     assert_eq!(packed.row_kernel(), "pairs");
-    let packed = PackedQDepthwise::pack_tier(tier, 3, 3, 96, 1, &w, 0, None, 0);
+    let packed = PackedQDepthwise::pack_tier(tier, 2, 5, 96, 1, &w, 0, None, 0);
     assert_eq!(packed.row_kernel(), "pairs");
+    let packed = PackedQDepthwise::pack_tier(tier, 3, 3, 64, 1, &w, 0, None, 0);
+    assert_eq!(packed.row_kernel(), "columns");
+}
+
+/// The AVX-512 VNNI column-pair depthwise row kernel (3x3, multiplier 1,
+/// more than 16 channels, horizontal stride 1 or 2, dilation 1): whole and
+/// partial 32-channel blocks, input widths from 1 (every window column in
+/// the padding but one) up, left and right padding of 0 to 2 columns, top
+/// and bottom padding that leaves whole window rows in it, vertical strides
+/// and dilations, batches, weight zero points (`|w − w_zp|` up to 255),
+/// extreme inputs and weights, every parameter variant; it is checked to be
+/// the kernel packed, and the other windows of the same weights (stride 3,
+/// dilation 2) to take the tap pairs and agree too.
+#[test]
+fn qdepthwise_column_pairs_over_blocks_widths_and_padding() {
+    let tier = QTier::Avx512Vnni;
+    if !tier.is_available() {
+        return;
+    }
+    let pool = ThreadPool::new(1);
+    let mut v = 0usize;
+    for c in [17, 31, 32, 33, 64, 100, 144, 192] {
+        for in_w in [1, 2, 3, 4, 7, 12] {
+            for (stride, dilation, pad) in [((1, 1), (1, 1), [1, 1, 1, 1]), ((1, 2), (1, 1), [0, 0, 1, 1]), ((2, 1), (2, 1), [2, 0, 0, 2]), ((1, 1), (1, 1), [0, 2, 2, 0]), ((2, 2), (1, 1), [1, 1, 2, 1]), ((1, 3), (1, 1), [1, 1, 1, 1]), ((1, 1), (1, 2), [1, 2, 1, 2])] {
+                let s = Nhwc { n: 1 + v % 2, h: 2 + v % 5, w: in_w, c };
+                let win = window((3, 3), stride, dilation, pad);
+                let mut rng = Rng::new(1300 + v as u64);
+                let ext = |rng: &mut Rng, n: usize| (0..n).map(|_| if rng.below(2) == 0 { -128 } else { 127 }).collect::<Vec<i8>>();
+                let (x, w) = if v.is_multiple_of(4) { (ext(&mut rng, s.len()), ext(&mut rng, 9 * c)) } else { (rng.i8s(s.len()), rng.i8s(9 * c)) };
+                let p = params(&mut rng, v % 120, c, 9);
+                let packed = PackedQDepthwise::pack_tier(tier, 3, 3, c, 1, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
+                assert_eq!(packed.row_kernel(), "columns", "c={c}");
+                let want = requant_ref(&dw_ref_acc(&win, s, &x, 1, &w, &p), c, &p.q);
+                let mut out = vec![0i8; want.len()];
+                qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
+                check_eq(&out, &want, &format!("qdepthwise columns {s:?} {win:?} {p:?}"));
+                v += 1;
+            }
+        }
+    }
 }
 
 /// One GEMM (`uk`, `m x n x k`, inputs seeded from the shape) with
