@@ -535,9 +535,15 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         let fused = fused.map(|all| &all[n0 / nr..][..nb]);
         let mut i0 = m0;
         while i0 < m0 + mt {
+            #[cfg(target_arch = "x86_64")]
+            let rows = if fused.is_some() && nr == 32 { even_rows(m0 + mt - i0, mr) } else { mr.min(m0 + mt - i0) };
+            #[cfg(not(target_arch = "x86_64"))]
             let rows = mr.min(m0 + mt - i0);
             // The last rows run on the kernel with the fewest rows that covers them.
             let suk = tails.iter().copied().find(|t| t.mr >= rows).unwrap_or(uk);
+            // The fused 8x32 tile also runs 6 or 7 rows exactly (from a strip packed for 8).
+            #[cfg(target_arch = "x86_64")]
+            let tile_mr = if matches!(rows, 6 | 7) && nr == 32 { rows } else { suk.mr };
             // A stem-layout convolution's strip of interior pixels: its window rows read in place.
             #[cfg(target_arch = "x86_64")]
             if let (Some(stages), Dst::Quant { q, ptr }, Lhs::Conv { input, runs: ind, .. }) = (fused, dst, lhs) {
@@ -555,7 +561,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                     // bases[s] + i * lda with row_k readable values (Indirection::new);
                     // kernel_h segments of row_k values make the block's kp; the stages,
                     // weight blocks, output region and tier as for fused_tile below.
-                    unsafe { fused_tile_seg(suk.mr, q.any_lsh, &bases[..kh], rk, lda, blocks.as_ptr(), bs, stages, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo) };
+                    unsafe { fused_tile_seg(tile_mr, q.any_lsh, &bases[..kh], rk, lda, blocks.as_ptr(), bs, stages, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo) };
                     i0 += rows;
                     continue;
                 }
@@ -584,8 +590,8 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                 // alone; the tier is available (its kernel was chosen).
                 unsafe {
                     match direct {
-                        Some((a, lda)) => fused_tile(suk.mr, nr, q.any_lsh, kp, a[i0 * lda..].as_ptr(), lda, true, blocks.as_ptr(), bs, stages, row_corr, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo),
-                        None => fused_tile(suk.mr, nr, q.any_lsh, kp, strip.as_ptr(), kp, false, blocks.as_ptr(), bs, stages, row_corr, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo),
+                        Some((a, lda)) => fused_tile(tile_mr, nr, q.any_lsh, kp, a[i0 * lda..].as_ptr(), lda, true, blocks.as_ptr(), bs, stages, row_corr, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo),
+                        None => fused_tile(tile_mr, nr, q.any_lsh, kp, strip.as_ptr(), kp, false, blocks.as_ptr(), bs, stages, row_corr, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo),
                     }
                 };
                 i0 += rows;
@@ -659,7 +665,7 @@ fn fused_stages(uk: &QUkernel, q: &output::OutParams, w: &PackedQGemm) -> Option
 /// first plain int8 row, the others `lda` apart.
 ///
 /// # Safety
-/// See `i8_8x32_avx512vnni::run_quant` (`nr` 32: `mr` is 1, 2, 4 or 8) and
+/// See `i8_8x32_avx512vnni::run_quant` (`nr` 32: `mr` is 1, 2, 4, 6, 7 or 8) and
 /// `run16_quant` (`nr` 16: `mr` is 1, 2, 4, 8 or 12).
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
@@ -711,22 +717,39 @@ unsafe fn fused_tile16(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const 
     }
 }
 
-/// `$f!(MR, LSH, ZP, NEG, CLAMP)` for the run-time row count (1, 2, 4 or 8) and
+/// The rows of the next fused 8x32 tile when `remaining` rows are left:
+/// shared evenly over the fewest `mr`-row tiles when that makes every tile
+/// 6 to 8 rows (49 as 7 x 7, 25 as 7 + 6 + 6 + 6), else a whole tile and a
+/// short tail. A lone tail row would run two dependent VPDPBUSD chains, bound
+/// by their latency: 7x7 layers took 10–20% more than XNNPACK's 7-row tiles.
+#[cfg(target_arch = "x86_64")]
+fn even_rows(remaining: usize, mr: usize) -> usize {
+    let tiles = remaining.div_ceil(mr);
+    if remaining >= 6 * tiles {
+        remaining.div_ceil(tiles)
+    } else {
+        mr.min(remaining)
+    }
+}
+
+/// `$f!(MR, LSH, ZP, NEG, CLAMP)` for the run-time row count (1, 2, 4, 6, 7 or 8) and
 /// output-stage flags ([`stage_variant`]) of an 8x32 VNNI tile call.
 #[cfg(target_arch = "x86_64")]
 macro_rules! dispatch_8x32 {
     ($f:ident, $mr:expr, $lsh:expr, $st:expr) => {
         match $mr {
             8 => stage_variant!($f, [8], $lsh, $st),
+            7 => stage_variant!($f, [7], $lsh, $st),
+            6 => stage_variant!($f, [6], $lsh, $st),
             4 => stage_variant!($f, [4], $lsh, $st),
             2 => stage_variant!($f, [2], $lsh, $st),
             1 => stage_variant!($f, [1], $lsh, $st),
-            _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4 and 8 row variants"),
+            _ => unreachable!("the 8x32 VNNI kernel has 1, 2, 4, 6, 7 and 8 row variants"),
         }
     };
 }
 
-/// One fused 8x32 VNNI tile (or a row tail: `mr` 1, 2, 4 or 8) over a
+/// One fused 8x32 VNNI tile (or a row tail: `mr` 1, 2, 4, 6, 7 or 8) over a
 /// left-hand side in segments (`i8_8x32_avx512vnni::run_quant_seg`).
 ///
 /// # Safety

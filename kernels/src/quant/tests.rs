@@ -409,6 +409,44 @@ fn run_dw_case(tier: QTier, pool: &ThreadPool, s: Nhwc, dm: usize, win: &Window2
     check_eq(&out, &want, &format!("qdepthwise {} {s:?} dm={dm} {win:?} {p:?}", packed.kernel_name()));
 }
 
+/// The fused 8x32 VNNI tile's row splits: every row count from 1 to 50 and
+/// 196 (7x7 and 14x14 layers) runs as tiles of at most 8 rows that cover
+/// the rows once, as even as 6 to 8 rows allow (49 as 7 x 7), and the
+/// output equals the reference for each, per-tensor and per-channel, with
+/// one and two threads.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn qgemm_fused_tile_row_splits() {
+    let split = |m: usize| {
+        let mut tiles = Vec::new();
+        let mut left = m;
+        while left > 0 {
+            let r = even_rows(left, 8);
+            assert!((1..=8).contains(&r) && r <= left, "m={m}: tile of {r} rows with {left} left");
+            tiles.push(r);
+            left -= r;
+        }
+        tiles
+    };
+    assert_eq!(split(49), vec![7; 7]);
+    assert_eq!(split(25), vec![7, 6, 6, 6]);
+    assert_eq!(split(17), vec![8, 8, 1]);
+    assert_eq!(split(64), vec![8; 8]);
+    for m in 1..=200 {
+        assert_eq!(split(m).len(), m.div_ceil(8), "m={m}");
+    }
+    let uk = &i8_8x32_avx512vnni::UKERNEL;
+    if !uk.tier.is_available() {
+        return;
+    }
+    for threads in [1, 2] {
+        let pool = ThreadPool::new(threads);
+        for m in (1..=50).chain([196]) {
+            run_gemm_case_with(uk, &pool, m, 72, 40, 40, m % 2, 3000 + m as u64);
+        }
+    }
+}
+
 /// The short XOR copy (overlapping words below 32 values) equals the plain
 /// loop for every length, offset and XOR value, and writes nothing else.
 #[test]
