@@ -63,8 +63,8 @@ def layers(width: float, size: int) -> list[tuple]:
     return [x for x in out if not (x[0] in seen or seen.add(x[0]))]
 
 
-def build(kind: str, hw: int, ci: int, co: int, k: int, s: int, act: str | None, seed: int = 0) -> bytes:
-    """The one-op int8 model of a layer."""
+def build(kind: str, hw: int, ci: int, co: int, k: int, s: int, act: str | None, seed: int = 0, float_model: bool = False) -> bytes:
+    """The one-op int8 model of a layer (fp32 with `float_model`)."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     bias = lambda n: b.const((0.2 * rng.standard_normal(n)).astype(np.float32))
@@ -84,6 +84,8 @@ def build(kind: str, hw: int, ci: int, co: int, k: int, s: int, act: str | None,
         else:
             w = he_init(rng, (1, k, k, ci), k * k)
             b.output(b.depthwise_conv_2d(x, b.const(w), bias(ci), stride=s, padding="SAME", activation=act))
+    if float_model:
+        return b.build()
     calib = [[np.clip(rng.standard_normal(sh), -3, 6).astype(np.float32) for sh in shapes] for _ in range(4)]
     return quantize_model(b.build(), calib, dtype=np.int8, per_channel=True, io="quantized")
 
@@ -95,6 +97,7 @@ def main() -> int:
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--filter", default="", help="only layers whose name contains this")
+    ap.add_argument("--float", action="store_true", help="fp32 layers instead of int8 (inputs standard normal)")
     args = ap.parse_args()
     libs = args.libs.split(",")
     labels = [os.path.basename(lib) for lib in libs]
@@ -106,7 +109,7 @@ def main() -> int:
     for name, kind, hw, ci, co, k, s, act in layers(args.width, args.size):
         if args.filter not in name:
             continue
-        data = build(kind, hw, ci, co, k, s, act)
+        data = build(kind, hw, ci, co, k, s, act, float_model=args.float)
         its = {lab: mod.Interpreter(model_content=data, num_threads=1,
                                     experimental_delegates=[load_delegate("litert", library=lib)],
                                     experimental_op_resolver_type=mod.OpResolverType.AUTO)
@@ -117,7 +120,8 @@ def main() -> int:
         for it in its.values():
             it.allocate_tensors()
             if inputs is None:
-                inputs = [rng.integers(-128, 128, size=d["shape"]).astype(np.int8) for d in it.get_input_details()]
+                inputs = [rng.standard_normal(d["shape"]).astype(np.float32) if args.float else rng.integers(-128, 128, size=d["shape"]).astype(np.int8)
+                          for d in it.get_input_details()]
             h.set_inputs(it, inputs)
         ms = h.interleaved_latency({lab: it.invoke for lab, it in its.items()}, rounds=args.rounds, clock=time.thread_time)
         xnn = ms["XNNPACK"] * 1e3
