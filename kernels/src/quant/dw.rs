@@ -97,6 +97,11 @@ pub struct PackedQDepthwise {
     /// `output::dw_row_columns_avx512vnni` (empty otherwise).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     column_pairs: Vec<i16>,
+    /// On the dotprod and i8mm tiers, for 3x3 windows over a multiple of 16
+    /// channels with every `w − w_zp` in int8: the weights as column quads
+    /// for `output::dw_row_columns_neon_dot` (empty otherwise).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    column_quads: Vec<i8>,
     /// Instead of `pairs` where every `w − w_zp` fits int8 and the channel
     /// count suits 64-channel blocks: `w − w_zp` as int8 tap quads for
     /// `output::dw_row_quads_avx512vnni` (empty otherwise).
@@ -193,6 +198,24 @@ fn pack_dw_groups<T: Copy + Default>(
     out
 }
 
+/// The int8 column-quad plane of the dotprod 3x3 row kernel: per block of
+/// 16 channels, per window column `kx`, 64 bytes: per channel in order,
+/// `w − w_zp` of window rows 0, 1, 2 and a zero (the layout the kernel's
+/// byte and halfword zips give a column of input). The caller checked that
+/// every `w − w_zp` fits int8 and that `c` is a multiple of 16.
+#[cfg(target_arch = "aarch64")]
+fn pack_dw_column_quads(c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i8> {
+    let mut out = vec![0i8; c / 16 * 192];
+    for ch in 0..c {
+        for kx in 0..3 {
+            for ky in 0..3 {
+                out[ch / 16 * 192 + kx * 64 + ch % 16 * 4 + ky] = (w_1hwc[(ky * 3 + kx) * c + ch] as i32 - w_zero_point) as i8;
+            }
+        }
+    }
+    out
+}
+
 /// Whether the tap-quad kernel runs `c` channels faster than the tap-pair
 /// one: per 64 channels and pixel (9 taps) it takes ~115 instructions to the
 /// pair kernel's ~140, but a partly used 64-channel block costs as much as a
@@ -263,7 +286,21 @@ impl PackedQDepthwise {
         let column_pairs = if !pairs.is_empty() && (kernel_h, kernel_w) == (3, 3) && in_c > 16 { pack_dw_column_pairs(in_c, w_1hwc, w_zero_point) } else { Vec::new() };
         #[cfg(not(target_arch = "x86_64"))]
         let (pairs, column_pairs, quads, quad_bias) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs, column_pairs, quads, quad_bias, params: Default::default() }
+        #[cfg(target_arch = "aarch64")]
+        let column_quads = if matches!(tier, QTier::NeonDot | QTier::NeonI8mm)
+            && tier.is_available()
+            && dm == 1
+            && (kernel_h, kernel_w) == (3, 3)
+            && in_c.is_multiple_of(16)
+            && w_1hwc[..9 * in_c].iter().all(|&v| (-128..=127).contains(&(v as i32 - w_zero_point)))
+        {
+            pack_dw_column_quads(in_c, w_1hwc, w_zero_point)
+        } else {
+            Vec::new()
+        };
+        #[cfg(not(target_arch = "aarch64"))]
+        let column_quads = Vec::new();
+        PackedQDepthwise { in_c, depth_multiplier, kernel_h, kernel_w, ukernel: uk, input_zero_point, planes, bias: bias_f, pairs, column_pairs, column_quads, quads, quad_bias, params: Default::default() }
     }
 
     /// Binds the layer's output stage to these weights (once; false when one
@@ -282,13 +319,14 @@ impl PackedQDepthwise {
     /// The fused row kernel multiplier-1 layers run on the AVX-512 VNNI tier
     /// when their output stage is vector-exact ("quads", "pairs", or
     /// "columns": column pairs for windows with horizontal stride 1 or 2 and
-    /// dilation 1, tap pairs for others), or "" (tests).
+    /// dilation 1, tap pairs for others), or on the dotprod and i8mm tiers
+    /// ("columns": column quads, for the same windows), or "" (tests).
     #[cfg(test)]
     pub(crate) fn row_kernel(&self) -> &'static str {
-        match (self.quads.is_empty(), self.pairs.is_empty(), self.column_pairs.is_empty()) {
+        match (self.quads.is_empty(), self.pairs.is_empty(), self.column_pairs.is_empty() && self.column_quads.is_empty()) {
             (false, _, _) => "quads",
             (true, false, true) => "pairs",
-            (true, false, false) => "columns",
+            (true, _, false) => "columns",
             _ => "",
         }
     }
@@ -304,6 +342,12 @@ fn tap_columns(ow: usize, offset: usize, pad: usize, stride: usize, in_w: usize)
     let lo = pad.saturating_sub(offset).div_ceil(stride).min(ow);
     let hi = (pad + in_w).saturating_sub(offset).div_ceil(stride).min(ow);
     (lo, hi.max(lo))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Output rows the column row kernels ran on this thread (tests: the path was taken).
+    pub(crate) static COLUMN_ROWS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Work below which a depthwise task is not worth a thread hand-off (multiply-adds).
@@ -380,6 +424,10 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     // column-pair row kernel (packed only where the pair kernel runs), which reads rows, not pointers.
     #[cfg(target_arch = "x86_64")]
     let columns = !w.column_pairs.is_empty() && pair_params.is_some() && win.dilation_w == 1 && matches!(win.stride_w, 1 | 2);
+    // The same windows take the dotprod column-quad kernel where its output stage (that of
+    // dw_row_neon) applies.
+    #[cfg(target_arch = "aarch64")]
+    let columns = !w.column_quads.is_empty() && params.vector_ok && params.all_rsh && !params.any_lsh && win.dilation_w == 1 && matches!(win.stride_w, 1 | 2);
     exec.pool.run(tasks, &|t| {
         let mut ptrs: Vec<*const i8> = vec![zero.as_ptr(); ow * taps];
         // The accumulator rows of the unfused path, allocated on its first row only.
@@ -390,27 +438,40 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
         // Each window column's output columns inside the image, the same for every row
         // (computed once: two divisions per tap and row were ~1 % of a small model's invoke).
         let cols: Vec<(usize, usize)> = (0..kw).map(|kx| tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w)).collect();
+        // Where output row `row` of a 3x3 window reads its input, for the column row kernels: a
+        // window row in the padding reads the c zero-point bytes at every column.
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        let column_row = |row: usize| {
+            let (b, oy) = (row / oh, row % oh);
+            let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
+            let in_row = |ky: usize| {
+                (oy * win.stride_h + ky * win.dilation_h)
+                    .checked_sub(win.pad_top)
+                    .filter(|&y| y < in_shape.h)
+                    .map_or((zero.as_ptr(), 0), |y| (image[y * in_shape.w * c..].as_ptr(), c))
+            };
+            let rows = [in_row(0), in_row(1), in_row(2)];
+            output::ColumnRow { rows: rows.map(|r| r.0), steps: rows.map(|r| r.1), in_w: in_shape.w, x0: -(win.pad_left as isize), stride: win.stride_w, zp: zp as i8 }
+        };
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
+            #[cfg(test)]
+            if columns {
+                COLUMN_ROWS.with(|n| n.set(n.get() + 1));
+            }
+            #[cfg(target_arch = "aarch64")]
+            if columns {
+                // SAFETY: the column quads exist only where dotprod was detected (NeonDot or
+                // NeonI8mm), with multiplier 1, a 3x3 window and c a multiple of 16; `columns`
+                // checked the output stage (no left shifts, every right shift >= 1) and stride 1
+                // or 2 with dilation 1; each row starts an input row of in_w pixels of c values
+                // (step c) or is the c zero-point bytes (step 0); output row `row` (ow pixels of c
+                // values) lies inside `output` (asserted above) and belongs to this task alone.
+                unsafe { output::dw_row_columns_neon_dot(params, c, ow, &column_row(row), w.column_quads.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
+                continue;
+            }
             #[cfg(target_arch = "x86_64")]
             if let (true, Some(stages), Some((pq, _))) = (columns, &pair_stages, pair_params) {
-                let (b, oy) = (row / oh, row % oh);
-                let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
-                // A window row in the padding reads the c zero-point bytes at every column.
-                let in_row = |ky: usize| {
-                    (oy * win.stride_h + ky * win.dilation_h)
-                        .checked_sub(win.pad_top)
-                        .filter(|&y| y < in_shape.h)
-                        .map_or((zero.as_ptr(), 0), |y| (image[y * in_shape.w * c..].as_ptr(), c))
-                };
-                let rows = [in_row(0), in_row(1), in_row(2)];
-                let g = output::ColumnRow {
-                    rows: rows.map(|r| r.0),
-                    steps: rows.map(|r| r.1),
-                    in_w: in_shape.w,
-                    x0: -(win.pad_left as isize),
-                    stride: win.stride_w,
-                    zp: zp as i8,
-                };
+                let g = column_row(row);
                 // SAFETY: the column pairs exist only for the AVX-512 VNNI tier, which was detected
                 // (its kernel was chosen), with multiplier 1, a 3x3 window and more than 16
                 // channels; `columns` checked stride 1 or 2 and dilation 1; the stages were built

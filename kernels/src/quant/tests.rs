@@ -699,9 +699,41 @@ fn qdepthwise_column_pairs_over_blocks_widths_and_padding() {
     if !tier.is_available() {
         return;
     }
+    column_kernel_cases(tier, &[17, 31, 32, 33, 64, 100, 144, 192], false);
+}
+
+/// The dotprod column-quad depthwise row kernel (3x3, multiplier 1, a
+/// multiple of 16 channels, every `w − w_zp` in int8, horizontal stride 1
+/// or 2, dilation 1), on the dotprod and i8mm tiers (qemu `-cpu
+/// neoverse-n1` and `max`): the cases of the AVX-512 column test with
+/// weight zero point 0, and a weight zero point that pushes `w − w_zp` out
+/// of int8 falls back to the SMLAL kernels.
+#[test]
+fn qdepthwise_column_quads_over_blocks_widths_and_padding() {
+    for tier in [QTier::NeonDot, QTier::NeonI8mm] {
+        if !tier.is_available() {
+            continue;
+        }
+        column_kernel_cases(tier, &[16, 32, 48, 144], true);
+        let w = vec![-128i8; 9 * 16];
+        assert_eq!(PackedQDepthwise::pack_tier(tier, 3, 3, 16, 1, &w, 5, None, 0).row_kernel(), "");
+        assert_eq!(PackedQDepthwise::pack_tier(tier, 3, 3, 16, 1, &w, 0, None, 0).row_kernel(), "columns");
+    }
+    for tier in tiers() {
+        if !matches!(tier, QTier::NeonDot | QTier::NeonI8mm) {
+            assert_ne!(PackedQDepthwise::pack_tier(tier, 3, 3, 16, 1, &[0; 144], 0, None, 0).row_kernel(), "columns", "{tier}");
+        }
+    }
+}
+
+/// The column row kernel cases of `tier` over channel counts `cs` and every
+/// parameter variant (with weight zero point 0 when `w_zp_0`); checks that
+/// the column kernel ran.
+fn column_kernel_cases(tier: QTier, cs: &[usize], w_zp_0: bool) {
     let pool = ThreadPool::new(1);
+    let before = super::dw::COLUMN_ROWS.with(|n| n.get());
     let mut v = 0usize;
-    for c in [17, 31, 32, 33, 64, 100, 144, 192] {
+    for &c in cs {
         for in_w in [1, 2, 3, 4, 7, 12] {
             for (stride, dilation, pad) in [((1, 1), (1, 1), [1, 1, 1, 1]), ((1, 2), (1, 1), [0, 0, 1, 1]), ((2, 1), (2, 1), [2, 0, 0, 2]), ((1, 1), (1, 1), [0, 2, 2, 0]), ((2, 2), (1, 1), [1, 1, 2, 1]), ((1, 3), (1, 1), [1, 1, 1, 1]), ((1, 1), (1, 2), [1, 2, 1, 2])] {
                 let s = Nhwc { n: 1 + v % 2, h: 2 + v % 5, w: in_w, c };
@@ -709,17 +741,22 @@ fn qdepthwise_column_pairs_over_blocks_widths_and_padding() {
                 let mut rng = Rng::new(1300 + v as u64);
                 let ext = |rng: &mut Rng, n: usize| (0..n).map(|_| if rng.below(2) == 0 { -128 } else { 127 }).collect::<Vec<i8>>();
                 let (x, w) = if v.is_multiple_of(4) { (ext(&mut rng, s.len()), ext(&mut rng, 9 * c)) } else { (rng.i8s(s.len()), rng.i8s(9 * c)) };
-                let p = params(&mut rng, v % 120, c, 9);
+                let mut p = params(&mut rng, v % 120, c, 9);
+                if w_zp_0 {
+                    p.w_zp = 0;
+                }
                 let packed = PackedQDepthwise::pack_tier(tier, 3, 3, c, 1, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
                 assert_eq!(packed.row_kernel(), "columns", "c={c}");
                 let want = requant_ref(&dw_ref_acc(&win, s, &x, 1, &w, &p), c, &p.q);
                 let mut out = vec![0i8; want.len()];
                 qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
-                check_eq(&out, &want, &format!("qdepthwise columns {s:?} {win:?} {p:?}"));
+                check_eq(&out, &want, &format!("qdepthwise columns {tier} {s:?} {win:?} {p:?}"));
                 v += 1;
             }
         }
     }
+    let ran = super::dw::COLUMN_ROWS.with(|n| n.get()) - before;
+    assert!(ran > 100, "{tier}: the column kernel ran on {ran} rows");
 }
 
 /// One GEMM (`uk`, `m x n x k`, inputs seeded from the shape) with
