@@ -427,7 +427,13 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     // The same windows take the dotprod column-quad kernel where its output stage (that of
     // dw_row_neon) applies.
     #[cfg(target_arch = "aarch64")]
-    let columns = !w.column_quads.is_empty() && params.vector_ok && params.all_rsh && !params.any_lsh && win.dilation_w == 1 && matches!(win.stride_w, 1 | 2);
+    let column_window = (kh, kw) == (3, 3) && win.dilation_w == 1 && matches!(win.stride_w, 1 | 2) && params.vector_ok && params.all_rsh && !params.any_lsh;
+    #[cfg(target_arch = "aarch64")]
+    let columns = column_window && !w.column_quads.is_empty();
+    // Otherwise (plain Neon, or weights that do not fit int8 quads) the SMLAL column kernel on the
+    // int16 plane, where dw_row_neon's conditions hold.
+    #[cfg(target_arch = "aarch64")]
+    let columns_smlal = column_window && !columns && dm == 1 && c.is_multiple_of(16) && uk.name == super::i8_dw_neon::UKERNEL.name;
     exec.pool.run(tasks, &|t| {
         let mut ptrs: Vec<*const i8> = vec![zero.as_ptr(); ow * taps];
         // The accumulator rows of the unfused path, allocated on its first row only.
@@ -454,7 +460,11 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
             output::ColumnRow { rows: rows.map(|r| r.0), steps: rows.map(|r| r.1), in_w: in_shape.w, x0: -(win.pad_left as isize), stride: win.stride_w, zp: zp as i8 }
         };
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
-            #[cfg(test)]
+            #[cfg(all(test, target_arch = "aarch64"))]
+            if columns || columns_smlal {
+                COLUMN_ROWS.with(|n| n.set(n.get() + 1));
+            }
+            #[cfg(all(test, not(target_arch = "aarch64")))]
             if columns {
                 COLUMN_ROWS.with(|n| n.set(n.get() + 1));
             }
@@ -467,6 +477,14 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 // (step c) or is the c zero-point bytes (step 0); output row `row` (ow pixels of c
                 // values) lies inside `output` (asserted above) and belongs to this task alone.
                 unsafe { output::dw_row_columns_neon_dot(params, c, ow, &column_row(row), w.column_quads.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
+                continue;
+            }
+            #[cfg(target_arch = "aarch64")]
+            if columns_smlal {
+                // SAFETY: `columns_smlal` checked multiplier 1, a 3x3 window, c a multiple of 16,
+                // the Neon kernel's plane (9 taps of int16 per 16 channels), the output stage and
+                // the stride and dilation; rows and output as for the dotprod kernel above.
+                unsafe { output::dw_row_columns_neon(params, c, ow, &column_row(row), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
                 continue;
             }
             #[cfg(target_arch = "x86_64")]

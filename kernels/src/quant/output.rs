@@ -280,6 +280,59 @@ pub(crate) unsafe fn store_tile(
     }
 }
 
+/// Runs `$pixel(px, [a, b, c])` for every output pixel `px < $ow` of a row
+/// of a 3-wide window with horizontal stride `$s` (1 or 2), `a, b, c` being
+/// input columns `x0 + px·s + 0, 1, 2` as `$column(x)` makes them: each
+/// column is made once, and the three window registers rotate through an
+/// unrolled cycle of three pixels instead of moving each pixel.
+macro_rules! slide_columns {
+    ($s:expr, $ow:expr, $x0:expr, $column:expr, $pixel:expr) => {{
+        let (column, pixel, ow, x0, s) = (&$column, &$pixel, $ow, $x0, $s as isize);
+        let (mut k0, mut k1, mut k2) = (column(x0), column(x0 + 1), column(x0 + 2));
+        let mut px = 0usize;
+        while px < ow {
+            pixel(px, [&k0, &k1, &k2]);
+            px += 1;
+            if px >= ow {
+                break;
+            }
+            let xs = x0 + px as isize * s;
+            if s == 1 {
+                k0 = column(xs + 2);
+                pixel(px, [&k1, &k2, &k0]);
+            } else {
+                k0 = column(xs + 1);
+                k1 = column(xs + 2);
+                pixel(px, [&k2, &k0, &k1]);
+            }
+            px += 1;
+            if px >= ow {
+                break;
+            }
+            let xs = x0 + px as isize * s;
+            if s == 1 {
+                k1 = column(xs + 2);
+                pixel(px, [&k2, &k0, &k1]);
+            } else {
+                k2 = column(xs + 1);
+                k0 = column(xs + 2);
+                pixel(px, [&k1, &k2, &k0]);
+            }
+            px += 1;
+            if px >= ow {
+                break;
+            }
+            let xs = x0 + px as isize * s;
+            if s == 1 {
+                k2 = column(xs + 2);
+            } else {
+                k1 = column(xs + 1);
+                k2 = column(xs + 2);
+            }
+        }
+    }};
+}
+
 /// Where one output row of a 3x3 depthwise convolution reads its input,
 /// for the column row kernels (AVX-512 VNNI column pairs, dotprod column
 /// quads), which read each input column once for the pixels sharing it.
@@ -302,7 +355,7 @@ pub(crate) struct ColumnRow {
 #[cfg(target_arch = "aarch64")]
 pub(crate) use neon::dw_row as dw_row_neon;
 #[cfg(target_arch = "aarch64")]
-pub(crate) use neon::dw_row_columns_dot as dw_row_columns_neon_dot;
+pub(crate) use neon::{dw_row_columns as dw_row_columns_neon, dw_row_columns_dot as dw_row_columns_neon_dot};
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
@@ -509,12 +562,110 @@ mod neon {
                         s[2] = vmlal_s16(s[2], vget_low_s16(h), vget_low_s16(w1));
                         s[3] = vmlal_high_s16(s[3], h, w1);
                     }
-                    let y: [int32x4_t; 4] = std::array::from_fn(|k| requant4::<false, true, NEG>(s[k], m[k], r[k], r[k]));
-                    let h0 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[0]), vqmovn_s32(y[1])), zp);
-                    let h1 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[2]), vqmovn_s32(y[3])), zp);
-                    let v = vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1));
-                    vst1q_s8(out.add(px * c + c0), if CLAMP { vminq_s8(vmaxq_s8(v, lo), hi) } else { v });
+                    row_stage16::<NEG, CLAMP>(s, &m, &r, zp, lo, hi, out.add(px * c + c0));
                 }
+            }
+        }
+    }
+
+    /// The depthwise rows' output stage for 16 channels: `requant4` (no left
+    /// shifts, every right shift ≥ 1) of the four accumulators, saturating
+    /// narrows, the zero point, the clamp, one 16-byte store at `out`.
+    ///
+    /// # Safety
+    /// `out` has 16 writable bytes.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn row_stage16<const NEG: bool, const CLAMP: bool>(s: [int32x4_t; 4], m: &[int32x4_t; 4], r: &[int32x4_t; 4], zp: int16x8_t, lo: int8x16_t, hi: int8x16_t, out: *mut i8) {
+        // SAFETY: Neon is baseline; out has 16 writable bytes (the caller's contract).
+        unsafe {
+            let y: [int32x4_t; 4] = std::array::from_fn(|k| requant4::<false, true, NEG>(s[k], m[k], r[k], r[k]));
+            let h0 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[0]), vqmovn_s32(y[1])), zp);
+            let h1 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[2]), vqmovn_s32(y[3])), zp);
+            let v = vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1));
+            vst1q_s8(out, if CLAMP { vminq_s8(vmaxq_s8(v, lo), hi) } else { v });
+        }
+    }
+
+    /// One output row of a 3x3 depthwise convolution with multiplier 1,
+    /// horizontal stride 1 or 2 and dilation 1, `c` a multiple of 16, no left
+    /// shifts and every right shift ≥ 1, output stage fused, on plain Neon
+    /// (SMLAL on the int16 weights of `i8_dw_16c_neon`): an input column's
+    /// three rows are loaded once for the pixels whose windows hold it
+    /// (`stride` new columns per pixel), against nine pointers and loads per
+    /// pixel in [`dw_row`]. The products and sums are the same integers, the
+    /// output stage the same.
+    ///
+    /// # Safety
+    /// Every row of `g` has `g.in_w` columns of `c` readable bytes at its
+    /// step; `plane` is a packed plane of `i8_dw_16c_neon` for `c` and 9 taps;
+    /// `bias` and `q` have `c` columns; `out` has `ow * c` writable bytes
+    /// nothing else accesses; `c % 16 == 0`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn dw_row_columns(q: &OutParams, c: usize, ow: usize, g: &ColumnRow, plane: *const i32, bias: &[i32], out: *mut i8) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match (g.stride, q.neg_ties(), q.clamps()) {
+                (1, false, false) => dw_row_columns_with::<1, false, false>(q, c, ow, g, plane, bias, out),
+                (1, false, true) => dw_row_columns_with::<1, false, true>(q, c, ow, g, plane, bias, out),
+                (1, true, false) => dw_row_columns_with::<1, true, false>(q, c, ow, g, plane, bias, out),
+                (1, true, true) => dw_row_columns_with::<1, true, true>(q, c, ow, g, plane, bias, out),
+                (_, false, false) => dw_row_columns_with::<2, false, false>(q, c, ow, g, plane, bias, out),
+                (_, false, true) => dw_row_columns_with::<2, false, true>(q, c, ow, g, plane, bias, out),
+                (_, true, false) => dw_row_columns_with::<2, true, false>(q, c, ow, g, plane, bias, out),
+                (_, true, true) => dw_row_columns_with::<2, true, true>(q, c, ow, g, plane, bias, out),
+            }
+        }
+    }
+
+    /// [`dw_row_columns`] for a known stride `S`, negative-tie fixup and clamp.
+    ///
+    /// # Safety
+    /// As [`dw_row_columns`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn dw_row_columns_with<const S: usize, const NEG: bool, const CLAMP: bool>(q: &OutParams, c: usize, ow: usize, g: &ColumnRow, plane: *const i32, bias: &[i32], out: *mut i8) {
+        debug_assert!(c.is_multiple_of(16) && q.all_rsh && !q.any_lsh && S == g.stride);
+        let in_w = g.in_w as isize;
+        let w16 = plane as *const i16;
+        // SAFETY: Neon is baseline; loads read columns c0..c0+16 < c of the parameter
+        // slices, tap rows of block c0/16 of the plane (9 taps of 16 int16) and in-range
+        // input columns; stores write bytes c0..c0+16 of pixel px of the output row.
+        unsafe {
+            let zp = vdupq_n_s16(q.zp as i16);
+            let (lo, hi) = (vdupq_n_s8(q.min as i8), vdupq_n_s8(q.max as i8));
+            let pad = vdupq_n_s8(g.zp);
+            for c0 in (0..c).step_by(16) {
+                let ld = |v: &[i32], k: usize| vld1q_s32(v.as_ptr().add(c0 + 4 * k));
+                let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
+                let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
+                let b = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
+                let wb = w16.add(c0 * 9);
+                // Input column x of the three rows (widened at each use: 18 int16 registers
+                // for the window would not leave room for the rest).
+                let column = |x: isize| -> [int8x16_t; 3] {
+                    if x < 0 || x >= in_w {
+                        [pad; 3]
+                    } else {
+                        std::array::from_fn(|i| vld1q_s8(g.rows[i].add(x as usize * g.steps[i] + c0)))
+                    }
+                };
+                let pixel = |px: usize, win: [&[int8x16_t; 3]; 3]| {
+                    let mut s = b;
+                    for (kx, k) in win.iter().enumerate() {
+                        for ky in 0..3 {
+                            let t = ky * 3 + kx;
+                            let (l, h) = (vmovl_s8(vget_low_s8(k[ky])), vmovl_high_s8(k[ky]));
+                            let (w0, w1) = (vld1q_s16(wb.add(t * 16)), vld1q_s16(wb.add(t * 16 + 8)));
+                            s[0] = vmlal_s16(s[0], vget_low_s16(l), vget_low_s16(w0));
+                            s[1] = vmlal_high_s16(s[1], l, w0);
+                            s[2] = vmlal_s16(s[2], vget_low_s16(h), vget_low_s16(w1));
+                            s[3] = vmlal_high_s16(s[3], h, w1);
+                        }
+                    }
+                    row_stage16::<NEG, CLAMP>(s, &m, &r, zp, lo, hi, out.add(px * c + c0));
+                };
+                slide_columns!(S, ow, g.x0, column, pixel);
             }
         }
     }
@@ -609,27 +760,16 @@ mod neon {
                         vreinterpretq_s8_s16(vzip2q_s16(ab1, d1)),
                     ]
                 };
-                let mut x = g.x0;
-                let (mut k0, mut k1, mut k2) = (column(x), column(x + 1), column(x + 2));
-                for px in 0..ow {
-                    if px > 0 {
-                        for _ in 0..S {
-                            (k0, k1, k2) = (k1, k2, column(x + 3));
-                            x += 1;
-                        }
-                    }
+                let pixel = |px: usize, win: [&[int8x16_t; 4]; 3]| {
                     let mut s = b;
-                    for (kx, k) in [k0, k1, k2].iter().enumerate() {
+                    for (kx, k) in win.iter().enumerate() {
                         for j in 0..4 {
                             s[j] = sdot(s[j], k[j], w[kx][j]);
                         }
                     }
-                    let y: [int32x4_t; 4] = std::array::from_fn(|k| requant4::<false, true, NEG>(s[k], m[k], r[k], r[k]));
-                    let h0 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[0]), vqmovn_s32(y[1])), zp);
-                    let h1 = vqaddq_s16(vcombine_s16(vqmovn_s32(y[2]), vqmovn_s32(y[3])), zp);
-                    let v = vcombine_s8(vqmovn_s16(h0), vqmovn_s16(h1));
-                    vst1q_s8(out.add(px * c + c0), if CLAMP { vminq_s8(vmaxq_s8(v, lo), hi) } else { v });
-                }
+                    row_stage16::<NEG, CLAMP>(s, &m, &r, zp, lo, hi, out.add(px * c + c0));
+                };
+                slide_columns!(S, ow, g.x0, column, pixel);
             }
         }
     }
@@ -1503,17 +1643,9 @@ mod avx512 {
             };
             // SAFETY: pair p of the block has 64 values (low accumulator's 32, then the high one's).
             let wp = |p: usize| unsafe { (_mm512_loadu_si512(wb.add(p * 64) as *const _), _mm512_loadu_si512(wb.add(p * 64 + 32) as *const _)) };
-            let mut x = g.x0;
-            let (mut k0, mut k1, mut k2) = (column(x), column(x + 1), column(x + 2));
-            for px in 0..ow {
-                if px > 0 {
-                    for _ in 0..S {
-                        (k0, k1, k2) = (k1, k2, column(x + 3));
-                        x += 1;
-                    }
-                }
+            let pixel = |px: usize, win: [&[__m512i; 4]; 3]| {
                 let (mut lo, mut hi) = (st_lo.bias(), st_hi.bias());
-                for (kx, k) in [k0, k1, k2].iter().enumerate() {
+                for (kx, k) in win.iter().enumerate() {
                     let (w01l, w01h) = wp(kx);
                     let (w2l, w2h) = wp(3 + kx);
                     lo = _mm512_dpwssd_epi32(lo, k[0], w01l);
@@ -1531,7 +1663,8 @@ mod avx512 {
                         _mm256_mask_storeu_epi8(o, m, v);
                     }
                 }
-            }
+            };
+            slide_columns!(S, ow, g.x0, column, pixel);
             c0 += 32;
         }
     }

@@ -699,7 +699,7 @@ fn qdepthwise_column_pairs_over_blocks_widths_and_padding() {
     if !tier.is_available() {
         return;
     }
-    column_kernel_cases(tier, &[17, 31, 32, 33, 64, 100, 144, 192], false);
+    column_kernel_cases(tier, &[17, 31, 32, 33, 64, 100, 144, 192], false, "columns");
 }
 
 /// The dotprod column-quad depthwise row kernel (3x3, multiplier 1, a
@@ -714,7 +714,7 @@ fn qdepthwise_column_quads_over_blocks_widths_and_padding() {
         if !tier.is_available() {
             continue;
         }
-        column_kernel_cases(tier, &[16, 32, 48, 144], true);
+        column_kernel_cases(tier, &[16, 32, 48, 144], true, "columns");
         let w = vec![-128i8; 9 * 16];
         assert_eq!(PackedQDepthwise::pack_tier(tier, 3, 3, 16, 1, &w, 5, None, 0).row_kernel(), "");
         assert_eq!(PackedQDepthwise::pack_tier(tier, 3, 3, 16, 1, &w, 0, None, 0).row_kernel(), "columns");
@@ -726,10 +726,22 @@ fn qdepthwise_column_quads_over_blocks_widths_and_padding() {
     }
 }
 
+/// The plain Neon SMLAL column depthwise row kernel (3x3, multiplier 1, a
+/// multiple of 16 channels, horizontal stride 1 or 2, dilation 1, on the
+/// int16 plane): the same cases with every weight zero point (on the Neon
+/// tier, qemu `-cpu cortex-a53`, and on the others, where `|w − w_zp|`
+/// reaches 255 and the column quads are not packed).
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn qdepthwise_neon_columns_over_blocks_widths_and_padding() {
+    column_kernel_cases(QTier::Neon, &[16, 32, 48, 144], false, "");
+}
+
 /// The column row kernel cases of `tier` over channel counts `cs` and every
 /// parameter variant (with weight zero point 0 when `w_zp_0`); checks that
-/// the column kernel ran.
-fn column_kernel_cases(tier: QTier, cs: &[usize], w_zp_0: bool) {
+/// the weights were packed for `packed_as` (`row_kernel`) and that a column
+/// kernel ran.
+fn column_kernel_cases(tier: QTier, cs: &[usize], w_zp_0: bool, packed_as: &str) {
     let pool = ThreadPool::new(1);
     let before = super::dw::COLUMN_ROWS.with(|n| n.get());
     let mut v = 0usize;
@@ -746,7 +758,7 @@ fn column_kernel_cases(tier: QTier, cs: &[usize], w_zp_0: bool) {
                     p.w_zp = 0;
                 }
                 let packed = PackedQDepthwise::pack_tier(tier, 3, 3, c, 1, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
-                assert_eq!(packed.row_kernel(), "columns", "c={c}");
+                assert_eq!(packed.row_kernel(), packed_as, "c={c}");
                 let want = requant_ref(&dw_ref_acc(&win, s, &x, 1, &w, &p), c, &p.q);
                 let mut out = vec![0i8; want.len()];
                 qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
