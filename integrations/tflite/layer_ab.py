@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
-"""Per-layer int8 comparison: every distinct layer of an int8 MobileNetV2
-(width and input size given) as a one-op model of its own, each given
+"""Per-layer comparison: every distinct layer of an int8 (or, with --float,
+fp32) MobileNetV2 (width and input size given) as a one-op model of its own, each given
 libarmrest.so against XNNPACK (LiteRT, 1 thread), invoked round-robin and
 timed in the calling thread's CPU time (as ab_cpu.py). It finds the layers
 where a model-level gap comes from; a one-op model also pays an invoke's
 fixed costs and copying its output, so small layers read high on both sides
 and the difference column (armrest − XNNPACK, µs) is the figure to compare.
 
-    python integrations/tflite/layer_ab.py --libs old.so,new.so [--width 0.5 --size 160] [--filter dw] [--rounds 300]
+    python integrations/tflite/layer_ab.py --libs old.so,new.so [--width 0.5 --size 160] [--filter dw] [--rounds 300] [--float]
 
 Layers: the stem (3x3 stride 2, RELU6), per inverted residual block the
 expand 1x1 (RELU6), the 3x3 depthwise (RELU6), the project 1x1 (no
 activation) and the residual ADD, the last 1x1 (to 1280) and the classifier
 FULLY_CONNECTED; int8 per-channel weights, int8 inputs and outputs,
-calibrated on normal samples; each shape once.
+calibrated on normal samples (fp32 weights and standard normal inputs with
+--float); each shape once.
 """
 
 from __future__ import annotations
