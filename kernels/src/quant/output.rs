@@ -288,49 +288,46 @@ pub(crate) unsafe fn store_tile(
 macro_rules! slide_columns {
     ($s:expr, $ow:expr, $x0:expr, $column:expr, $pixel:expr) => {{
         let (column, pixel, ow, x0, s) = (&$column, &$pixel, $ow, $x0, $s as isize);
-        let (mut k0, mut k1, mut k2) = (column(x0), column(x0 + 1), column(x0 + 2));
+        // The columns before pixel 0's new ones (the registers not yet made hold copies,
+        // overwritten before they are read).
+        #[allow(unused_assignments)]
+        let (mut k0, mut k1, mut k2) = if s == 1 {
+            let (a, b) = (column(x0), column(x0 + 1));
+            (a, a, b)
+        } else {
+            let a = column(x0);
+            (a, a, a)
+        };
         let mut px = 0usize;
-        while px < ow {
-            pixel(px, [&k0, &k1, &k2]);
-            px += 1;
-            if px >= ow {
-                break;
-            }
-            let xs = x0 + px as isize * s;
-            if s == 1 {
-                k0 = column(xs + 2);
-                pixel(px, [&k1, &k2, &k0]);
-            } else {
-                k0 = column(xs + 1);
-                k1 = column(xs + 2);
-                pixel(px, [&k2, &k0, &k1]);
-            }
-            px += 1;
-            if px >= ow {
-                break;
-            }
-            let xs = x0 + px as isize * s;
-            if s == 1 {
-                k1 = column(xs + 2);
-                pixel(px, [&k2, &k0, &k1]);
-            } else {
-                k2 = column(xs + 1);
-                k0 = column(xs + 2);
-                pixel(px, [&k1, &k2, &k0]);
-            }
-            px += 1;
-            if px >= ow {
-                break;
-            }
-            let xs = x0 + px as isize * s;
-            if s == 1 {
-                k2 = column(xs + 2);
-            } else {
-                k1 = column(xs + 1);
-                k2 = column(xs + 2);
-            }
+        // Stride 1 replaces the oldest column, stride 2 the two oldest; the window's order
+        // then starts at the one kept longest.
+        loop {
+            slide_step!(px, ow, x0, s, column, pixel, k0; k0, k1; [k1, k2, k0]; [k2, k0, k1]);
+            slide_step!(px, ow, x0, s, column, pixel, k1; k2, k0; [k2, k0, k1]; [k1, k2, k0]);
+            slide_step!(px, ow, x0, s, column, pixel, k2; k1, k2; [k0, k1, k2]; [k0, k1, k2]);
         }
     }};
+}
+
+/// One pixel of [`slide_columns`] (out of the loop past the last): its new
+/// columns made into `$n1` (stride 1) or `$n2a, $n2b` (stride 2), then
+/// `$pixel` on the window in that stride's order.
+macro_rules! slide_step {
+    ($px:ident, $ow:ident, $x0:ident, $s:ident, $column:ident, $pixel:ident, $n1:ident; $n2a:ident, $n2b:ident; [$a1:ident, $b1:ident, $c1:ident]; [$a2:ident, $b2:ident, $c2:ident]) => {
+        if $px >= $ow {
+            break;
+        }
+        let xs = $x0 + $px as isize * $s;
+        if $s == 1 {
+            $n1 = $column(xs + 2);
+            $pixel($px, [&$a1, &$b1, &$c1]);
+        } else {
+            $n2a = $column(xs + 1);
+            $n2b = $column(xs + 2);
+            $pixel($px, [&$a2, &$b2, &$c2]);
+        }
+        $px += 1;
+    };
 }
 
 /// Where one output row of a 3x3 depthwise convolution reads its input,
@@ -568,6 +565,23 @@ mod neon {
         }
     }
 
+    /// `$f::<S, NEG, CLAMP>($args)` for a column row's stride (1, else 2) and
+    /// the layer's negative-tie fixup and clamp.
+    macro_rules! column_variant {
+        ($f:ident, $g:expr, $q:expr, ($($arg:expr),*)) => {
+            match ($g.stride == 1, $q.neg_ties(), $q.clamps()) {
+                (true, false, false) => $f::<1, false, false>($($arg),*),
+                (true, false, true) => $f::<1, false, true>($($arg),*),
+                (true, true, false) => $f::<1, true, false>($($arg),*),
+                (true, true, true) => $f::<1, true, true>($($arg),*),
+                (false, false, false) => $f::<2, false, false>($($arg),*),
+                (false, false, true) => $f::<2, false, true>($($arg),*),
+                (false, true, false) => $f::<2, true, false>($($arg),*),
+                (false, true, true) => $f::<2, true, true>($($arg),*),
+            }
+        };
+    }
+
     /// The depthwise rows' output stage for 16 channels: `requant4` (no left
     /// shifts, every right shift ≥ 1) of the four accumulators, saturating
     /// narrows, the zero point, the clamp, one 16-byte store at `out`.
@@ -604,18 +618,7 @@ mod neon {
     #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn dw_row_columns(q: &OutParams, c: usize, ow: usize, g: &ColumnRow, plane: *const i32, bias: &[i32], out: *mut i8) {
         // SAFETY: the caller's contract.
-        unsafe {
-            match (g.stride, q.neg_ties(), q.clamps()) {
-                (1, false, false) => dw_row_columns_with::<1, false, false>(q, c, ow, g, plane, bias, out),
-                (1, false, true) => dw_row_columns_with::<1, false, true>(q, c, ow, g, plane, bias, out),
-                (1, true, false) => dw_row_columns_with::<1, true, false>(q, c, ow, g, plane, bias, out),
-                (1, true, true) => dw_row_columns_with::<1, true, true>(q, c, ow, g, plane, bias, out),
-                (_, false, false) => dw_row_columns_with::<2, false, false>(q, c, ow, g, plane, bias, out),
-                (_, false, true) => dw_row_columns_with::<2, false, true>(q, c, ow, g, plane, bias, out),
-                (_, true, false) => dw_row_columns_with::<2, true, false>(q, c, ow, g, plane, bias, out),
-                (_, true, true) => dw_row_columns_with::<2, true, true>(q, c, ow, g, plane, bias, out),
-            }
-        }
+        unsafe { column_variant!(dw_row_columns_with, g, q, (q, c, ow, g, plane, bias, out)) }
     }
 
     /// [`dw_row_columns`] for a known stride `S`, negative-tie fixup and clamp.
@@ -705,18 +708,7 @@ mod neon {
     #[target_feature(enable = "neon,dotprod")]
     pub(crate) unsafe fn dw_row_columns_dot(q: &OutParams, c: usize, ow: usize, g: &ColumnRow, quads: *const i8, bias: &[i32], out: *mut i8) {
         // SAFETY: the caller's contract.
-        unsafe {
-            match (g.stride, q.neg_ties(), q.clamps()) {
-                (1, false, false) => dw_row_columns_dot_with::<1, false, false>(q, c, ow, g, quads, bias, out),
-                (1, false, true) => dw_row_columns_dot_with::<1, false, true>(q, c, ow, g, quads, bias, out),
-                (1, true, false) => dw_row_columns_dot_with::<1, true, false>(q, c, ow, g, quads, bias, out),
-                (1, true, true) => dw_row_columns_dot_with::<1, true, true>(q, c, ow, g, quads, bias, out),
-                (_, false, false) => dw_row_columns_dot_with::<2, false, false>(q, c, ow, g, quads, bias, out),
-                (_, false, true) => dw_row_columns_dot_with::<2, false, true>(q, c, ow, g, quads, bias, out),
-                (_, true, false) => dw_row_columns_dot_with::<2, true, false>(q, c, ow, g, quads, bias, out),
-                (_, true, true) => dw_row_columns_dot_with::<2, true, true>(q, c, ow, g, quads, bias, out),
-            }
-        }
+        unsafe { column_variant!(dw_row_columns_dot_with, g, q, (q, c, ow, g, quads, bias, out)) }
     }
 
     /// [`dw_row_columns_dot`] for a known stride `S`, negative-tie fixup and clamp.
@@ -1469,18 +1461,31 @@ mod avx512 {
                     let ld = |t: usize| _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, (*pp.add(t * ow)).add(c0)));
                     let wp = |p: usize| (_mm512_loadu_si512(wb.add(p * 64) as *const _), _mm512_loadu_si512(wb.add(p * 64 + 32) as *const _));
                     let (lo, hi) = tap_pairs(taps, (st_lo.bias(), st_hi.bias()), ld, wp);
-                    // Both stages have the layer's clamp bounds. VPACKSSDW's in-lane interleave
-                    // (four low lanes, four high lanes) undoes the tap-pair interleave.
-                    let v = st_lo.clamp32::<CLAMP>(st_lo.requant32::<LSH, ZP, NEG>(lo), st_hi.requant32::<LSH, ZP, NEG>(hi));
-                    let o = out.add(px * c + c0);
-                    if w == 32 {
-                        _mm256_storeu_si256(o as *mut __m256i, v);
-                    } else {
-                        _mm256_mask_storeu_epi8(o, m, v);
-                    }
+                    store_pair_block::<LSH, ZP, NEG, CLAMP>((st_lo, st_hi), (lo, hi), m, out.add(px * c + c0));
                 }
             }
             c0 += 32;
+        }
+    }
+
+    /// The output of one pixel's block of 32 channels in tap-pair lane order
+    /// (the low and high accumulators, with their stages): requantized,
+    /// clamped (both stages have the layer's bounds; VPACKSSDW's in-lane
+    /// interleave of four low and four high lanes undoes the pair
+    /// interleave) and stored to the channels `m` selects.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL are available; `o` has the bytes `m` selects writable.
+    #[inline(always)]
+    unsafe fn store_pair_block<const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(st: (&Stage16, &Stage16), acc: (__m512i, __m512i), m: __mmask32, o: *mut i8) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let v = st.0.clamp32::<CLAMP>(st.0.requant32::<LSH, ZP, NEG>(acc.0), st.1.requant32::<LSH, ZP, NEG>(acc.1));
+            if m == u32::MAX {
+                _mm256_storeu_si256(o as *mut __m256i, v);
+            } else {
+                _mm256_mask_storeu_epi8(o, m, v);
+            }
         }
     }
 
@@ -1654,15 +1659,7 @@ mod avx512 {
                     hi = _mm512_dpwssd_epi32(hi, k[3], w2h);
                 }
                 // SAFETY: AVX-512 F/BW/VL are enabled; bytes c0 .. c0 + w of pixel px of the output row.
-                unsafe {
-                    let v = st_lo.clamp32::<CLAMP>(st_lo.requant32::<LSH, ZP, NEG>(lo), st_hi.requant32::<LSH, ZP, NEG>(hi));
-                    let o = out.add(px * c + c0);
-                    if w == 32 {
-                        _mm256_storeu_si256(o as *mut __m256i, v);
-                    } else {
-                        _mm256_mask_storeu_epi8(o, m, v);
-                    }
-                }
+                unsafe { store_pair_block::<LSH, ZP, NEG, CLAMP>((st_lo, st_hi), (lo, hi), m, out.add(px * c + c0)) };
             };
             slide_columns!(S, ow, g.x0, column, pixel);
             c0 += 32;
