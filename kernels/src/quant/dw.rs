@@ -168,7 +168,7 @@ fn pack_dw_quads(taps: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec
 /// block of `lanes` channels, per group, `lanes * group` values, lane `i`
 /// holding the group's taps of channel `block * lanes + lane_channel(i)`; zero
 /// for a missing tap or channel.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[allow(clippy::too_many_arguments)]
 fn pack_dw_groups<T: Copy + Default>(
     order: &[Option<usize>],
@@ -198,30 +198,28 @@ fn pack_dw_groups<T: Copy + Default>(
     out
 }
 
-/// The int8 column-quad plane of the dotprod 3x3 row kernel: per block of
-/// 16 channels, per window column `kx`, 64 bytes: per channel in order,
-/// `w − w_zp` of window rows 0, 1, 2 and a zero (the layout the kernel's
-/// byte and halfword zips give a column of input). The caller checked that
+/// The 3x3 window's taps in the order of the dotprod column-quad row kernel
+/// (`output::dw_row_columns_neon_dot`): per window column `kx`, rows 0, 1, 2
+/// (`kx`, `3 + kx`, `6 + kx`) and a slot of weight zero.
+#[cfg(target_arch = "aarch64")]
+const COLUMN_QUAD_TAPS: [Option<usize>; 12] = [Some(0), Some(3), Some(6), None, Some(1), Some(4), Some(7), None, Some(2), Some(5), Some(8), None];
+
+/// The int8 column-quad plane of the dotprod 3x3 row kernel: the taps of
+/// [`COLUMN_QUAD_TAPS`] in groups of four, per block of 16 channels in
+/// channel order (the layout the kernel's byte and halfword zips give a
+/// column of input: 64 bytes per window column). The caller checked that
 /// every `w − w_zp` fits int8 and that `c` is a multiple of 16.
 #[cfg(target_arch = "aarch64")]
 fn pack_dw_column_quads(c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i8> {
-    let mut out = vec![0i8; c / 16 * 192];
-    for ch in 0..c {
-        for kx in 0..3 {
-            for ky in 0..3 {
-                out[ch / 16 * 192 + kx * 64 + ch % 16 * 4 + ky] = (w_1hwc[(ky * 3 + kx) * c + ch] as i32 - w_zero_point) as i8;
-            }
-        }
-    }
-    out
+    pack_dw_groups(&COLUMN_QUAD_TAPS, c, w_1hwc, w_zero_point, 4, 16, |i| i, |v| v as i8)
 }
 
 /// Whether the tap-quad kernel runs `c` channels faster than the tap-pair
 /// one: per 64 channels and pixel (9 taps) it takes ~115 instructions to the
 /// pair kernel's ~140, but a partly used 64-channel block costs as much as a
 /// whole one, so it pays only where it needs no more 32-channel halves than
-/// the pairs do (measured: 28x28x192 and 14x14x576 faster, 96 and 144
-/// channels not).
+/// the pairs do (measured on 3x3 windows, which now take the column pairs:
+/// 28x28x192 and 14x14x576 faster, 96 and 144 channels not).
 #[cfg(target_arch = "x86_64")]
 fn quads_pay(c: usize) -> bool {
     c >= 64 && c.div_ceil(64) * 2 == c.div_ceil(32)

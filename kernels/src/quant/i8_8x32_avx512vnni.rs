@@ -7,6 +7,8 @@
 //! would pad too much. Fewer rows for the last rows of a GEMM.
 
 use super::output::{store16_avx512, Stage16};
+use super::{QTier, QUkernel};
+use std::arch::x86_64::*;
 
 /// `$row!(i)` for each listed row index, written out: the tiles store their
 /// rows with constant indices so that the accumulators stay in registers
@@ -16,8 +18,6 @@ macro_rules! unrolled_rows {
         $($row!($i);)*
     };
 }
-use super::{QTier, QUkernel};
-use std::arch::x86_64::*;
 
 pub const UKERNEL: QUkernel = QUkernel { name: "i8_8x32_avx512vnni", tier: QTier::Avx512Vnni, mr: 8, nr: 32, kr: 4, ka: 0, kstep: 4, a_xor: 0x80, run: run::<8> };
 /// The same for the last rows of a GEMM.
