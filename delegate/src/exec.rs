@@ -2,11 +2,11 @@
 //! when the executor is built, shapes and buffers are planned at every
 //! `prepare` (inputs may be resized), and `run` calls one kernel per node.
 //!
-//! Internal tensors share one arena: `prepare` gives each an offset that no
-//! tensor alive at the same time overlaps (lifetimes from the node order,
-//! largest tensors placed first, each at the lowest free offset), so memory
+//! Internal tensors share one arena ([`crate::arena`]): `prepare` gives each
+//! an offset that no tensor alive at the same time overlaps, so memory
 //! follows the widest point of the graph, not the sum of its tensors.
 
+use crate::arena::{ArenaView, NO_SLOT};
 use crate::ir::{Graph, Op, PoolKind, ReshapeRule, TensorId};
 use crate::shapes::{self, Shape};
 use armrest_kernels::conv::{self, PackedConv2d, PackedDepthwise};
@@ -23,9 +23,6 @@ pub(crate) enum Packed {
     /// One packed convolution per group.
     Grouped(Vec<PackedConv2d>),
 }
-
-/// `offset_of` of a tensor that has no place in the arena.
-const NO_SLOT: usize = usize::MAX;
 
 /// Where a tensor's data lives while the graph runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,51 +157,13 @@ impl Executor {
         self.roles.iter().filter(|r| matches!(r, crate::fuse::Role::Chain(_))).count()
     }
 
-    /// Gives every internal tensor its place in the arena. Lifetimes run
-    /// from the node that writes a tensor to the last node that reads it, so
-    /// a node's output never overlaps its inputs. Largest first, each at the
-    /// lowest offset clear of the tensors already placed that it lives with.
+    /// Gives every internal tensor its place in the arena (see [`crate::arena`]).
     fn plan_arena(&mut self) {
-        let count = self.graph.tensors.len();
-        let (mut first, mut last) = (vec![usize::MAX; count], vec![0usize; count]);
-        for n in 0..self.graph.nodes.len() {
-            let (uses, defs) = self.node_uses(n);
-            for &t in defs {
-                first[t] = first[t].min(n);
-            }
-            for &t in uses.iter().chain(defs) {
-                last[t] = last[t].max(n);
-            }
-        }
-        let mut order: Vec<TensorId> = (0..count).filter(|&t| self.storage[t] == Storage::Internal && first[t] != usize::MAX).collect();
-        order.sort_by_key(|&t| (std::cmp::Reverse(self.lens[t]), t));
-        self.offset_of.iter_mut().for_each(|o| *o = NO_SLOT);
-        let mut placed: Vec<TensorId> = Vec::with_capacity(order.len());
-        let mut total = 0;
-        for t in order {
-            let mut busy: Vec<(usize, usize)> = placed
-                .iter()
-                .filter(|&&p| first[p] <= last[t] && first[t] <= last[p])
-                .map(|&p| (self.offset_of[p], self.offset_of[p] + self.lens[p]))
-                .collect();
-            busy.sort_unstable();
-            let mut offset = 0;
-            for (start, end) in busy {
-                if start >= offset + self.lens[t] {
-                    break;
-                }
-                offset = offset.max(end);
-            }
-            self.offset_of[t] = offset;
-            total = total.max(offset + self.lens[t]);
-            placed.push(t);
-        }
-        // A fresh zeroed allocation rather than `resize`: the allocator hands
-        // large ones out as untouched zero pages, so prepare does not write
-        // (and fault in) the whole arena; run touches it as it goes. The old
-        // arena goes first, so the two are never held at once.
-        self.arena = Vec::new();
-        self.arena = vec![0.0; total];
+        let (first, last) = crate::arena::lifetimes(self.graph.tensors.len(), self.graph.nodes.len(), |n| self.node_uses(n));
+        let members: Vec<TensorId> = (0..self.graph.tensors.len()).filter(|&t| self.storage[t] == Storage::Internal && first[t] != usize::MAX).collect();
+        self.offset_of.fill(NO_SLOT);
+        let total = crate::arena::place(&members, &self.lens, &first, &last, 1, &mut self.offset_of);
+        crate::arena::renew(&mut self.arena, total);
     }
 
     /// Drops the graph's own copies of weights that live on only in packed
@@ -214,26 +173,7 @@ impl Executor {
     /// needs the full graph (verify's tract twin) has taken its copy.
     /// Returns the number of floats freed.
     pub fn release_packed_weights(&mut self) -> usize {
-        let mut packed_only = vec![true; self.graph.tensors.len()];
-        for (n, node) in self.graph.nodes.iter().enumerate() {
-            let packs = !matches!(self.packed[n], Packed::None);
-            for (pos, &t) in node.inputs.iter().enumerate() {
-                if !(packs && (pos == 1 || pos == 2)) {
-                    packed_only[t] = false;
-                }
-            }
-        }
-        #[cfg(feature = "tract")]
-        for island in &self.islands {
-            for &n in &island.nodes {
-                for &t in &self.graph.nodes[n].inputs {
-                    packed_only[t] = false;
-                }
-            }
-        }
-        for &t in &self.graph.outputs {
-            packed_only[t] = false;
-        }
+        let packed_only = packed_only(&self.graph, |n| !matches!(self.packed[n], Packed::None));
         let mut freed = 0;
         for (t, tensor) in self.graph.tensors.iter_mut().enumerate() {
             if packed_only[t] && self.storage[t] == Storage::Constant {
@@ -287,7 +227,7 @@ impl Executor {
             if let Op::Fallback(_) = node.op {
                 if let Some(island) = self.islands.iter().find(|i| i.first() == n) {
                     let results = {
-                        let arena = ArenaView { lo: &self.arena, hi: &[], hi_start: 0 };
+                        let arena = ArenaView::whole(&self.arena);
                         let ins = gather(&island.inputs, &self.storage, &self.graph, arena, &self.offset_of, &self.lens, inputs, outputs);
                         island.run(&ins).map_err(|e| format!("node {} ({}): {e}", node.source, node.op.name()))?
                     };
@@ -323,15 +263,13 @@ impl Executor {
                     // The output's range overlaps none of the inputs' (see `plan_arena`):
                     // split the arena around it and read the inputs from either side.
                     let (at, len) = (self.offset_of[out_id], self.lens[out_id]);
-                    let (lo, rest) = self.arena.split_at_mut(at);
-                    let (out, hi) = rest.split_at_mut(len);
-                    let arena = ArenaView { lo, hi, hi_start: at + len };
+                    let (out, arena) = ArenaView::around(&mut self.arena, at, len);
                     let ins = gather(in_ids, &self.storage, &self.graph, arena, &self.offset_of, &self.lens, inputs, outputs);
                     run_one(exec, &node.op, packed, &ins, &in_shapes, out_shape, out);
                 }
                 Storage::Output(k) => {
                     let out = std::mem::take(&mut outputs[k]);
-                    let arena = ArenaView { lo: &self.arena, hi: &[], hi_start: 0 };
+                    let arena = ArenaView::whole(&self.arena);
                     let ins = gather(in_ids, &self.storage, &self.graph, arena, &self.offset_of, &self.lens, inputs, outputs);
                     run_one(exec, &node.op, packed, &ins, &in_shapes, out_shape, out);
                     outputs[k] = out;
@@ -343,28 +281,28 @@ impl Executor {
     }
 }
 
-/// The arena, readable on either side of the range a node is writing:
-/// `lo` from offset 0, `hi` from offset `hi_start`.
-#[derive(Clone, Copy)]
-struct ArenaView<'a> {
-    lo: &'a [f32],
-    hi: &'a [f32],
-    hi_start: usize,
-}
-
-impl<'a> ArenaView<'a> {
-    fn get(self, offset: usize, len: usize) -> &'a [f32] {
-        if offset + len <= self.lo.len() {
-            &self.lo[offset..offset + len]
-        } else {
-            &self.hi[offset - self.hi_start..offset - self.hi_start + len]
+/// Per tensor, whether it is read only as the filter or bias (inputs 1
+/// and 2) of nodes for which `packs(n)`: never a graph output, nor read by
+/// any other node (tract islands' fallback nodes included).
+pub(crate) fn packed_only(graph: &Graph, packs: impl Fn(usize) -> bool) -> Vec<bool> {
+    let mut only = vec![true; graph.tensors.len()];
+    for (n, node) in graph.nodes.iter().enumerate() {
+        let packs = packs(n) && !matches!(node.op, Op::Fallback(_));
+        for (pos, &t) in node.inputs.iter().enumerate() {
+            if !(packs && (pos == 1 || pos == 2)) {
+                only[t] = false;
+            }
         }
     }
+    for &t in &graph.outputs {
+        only[t] = false;
+    }
+    only
 }
 
 /// The data of each tensor in `ids`, wherever it lives.
 #[allow(clippy::too_many_arguments)]
-fn gather<'a>(ids: &[TensorId], storage: &[Storage], graph: &'a Graph, arena: ArenaView<'a>, offset_of: &[usize], lens: &[usize], inputs: &[&'a [f32]], outputs: &'a [&mut [f32]]) -> Vec<&'a [f32]> {
+fn gather<'a>(ids: &[TensorId], storage: &[Storage], graph: &'a Graph, arena: ArenaView<'a, f32>, offset_of: &[usize], lens: &[usize], inputs: &[&'a [f32]], outputs: &'a [&mut [f32]]) -> Vec<&'a [f32]> {
     ids.iter()
         .map(|&id| match storage[id] {
             Storage::Input(k) => inputs[k],

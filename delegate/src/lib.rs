@@ -3,6 +3,7 @@
 //! the ffi crate adapts runtimes to the views defined here.
 
 pub mod accuracy;
+mod arena;
 pub mod cast;
 pub mod constant;
 pub mod exec;

@@ -4,11 +4,13 @@
 //! [`crate::Executor`]), int32 constants, and the dynamic-range ops that
 //! quantize fp32 activations at run time.
 //!
-//! Weights are packed once in `new`; `prepare` plans shapes and typed
-//! buffers; `run` copies the inputs in, runs one kernel per node and copies
-//! the outputs out. uint8 boundary tensors are the caller's business: this
+//! Weights are packed once in `new`; `prepare` plans shapes and places the
+//! internal tensors in three arenas, one per element type ([`crate::arena`]);
+//! `run` reads the inputs where the caller holds them, runs one kernel per
+//! node and copies the outputs out. uint8 boundary tensors are the caller's business: this
 //! executor sees them as int8 (`q ^ 0x80`).
 
+use crate::arena::{self, ArenaView, NO_SLOT};
 use crate::exec::{self, Packed};
 use crate::ir::{Graph, Node, Op, ReshapeRule, TensorId};
 use crate::qir::{DType, QConst, QOp, QOut};
@@ -73,46 +75,44 @@ impl TensorDataMut<'_> {
     }
 }
 
-/// A typed buffer owned by the executor.
-#[derive(Clone, Debug)]
-enum Buf {
-    F32(Vec<f32>),
-    I8(Vec<i8>),
-    I32(Vec<i32>),
+/// The internal tensors, one arena per element type.
+#[derive(Default)]
+struct Arenas {
+    f32: Vec<f32>,
+    i8: Vec<i8>,
+    i32: Vec<i32>,
 }
 
-impl Buf {
-    fn new(dtype: DType) -> Buf {
+/// Each arena readable (but for the range a node is writing).
+#[derive(Clone, Copy)]
+struct Readable<'a> {
+    f32: ArenaView<'a, f32>,
+    i8: ArenaView<'a, i8>,
+    i32: ArenaView<'a, i32>,
+}
+
+impl Arenas {
+    fn readable(&self) -> Readable<'_> {
+        Readable { f32: ArenaView::whole(&self.f32), i8: ArenaView::whole(&self.i8), i32: ArenaView::whole(&self.i32) }
+    }
+
+    /// `len` elements of `dtype` from `at` writable, everything else readable.
+    fn split(&mut self, dtype: DType, at: usize, len: usize) -> (TensorDataMut<'_>, Readable<'_>) {
+        let Arenas { f32, i8, i32 } = self;
         match dtype {
-            DType::F32 => Buf::F32(Vec::new()),
-            DType::I8 => Buf::I8(Vec::new()),
-            DType::I32 => Buf::I32(Vec::new()),
+            DType::F32 => {
+                let (out, f32) = ArenaView::around(f32, at, len);
+                (TensorDataMut::F32(out), Readable { f32, i8: ArenaView::whole(i8), i32: ArenaView::whole(i32) })
+            }
+            DType::I8 => {
+                let (out, i8) = ArenaView::around(i8, at, len);
+                (TensorDataMut::I8(out), Readable { f32: ArenaView::whole(f32), i8, i32: ArenaView::whole(i32) })
+            }
+            DType::I32 => {
+                let (out, i32) = ArenaView::around(i32, at, len);
+                (TensorDataMut::I32(out), Readable { f32: ArenaView::whole(f32), i8: ArenaView::whole(i8), i32 })
+            }
         }
-    }
-    fn resize(&mut self, len: usize) {
-        match self {
-            Buf::F32(v) => sized(v, len),
-            Buf::I8(v) => sized(v, len),
-            Buf::I32(v) => sized(v, len),
-        }
-    }
-    fn view(&self) -> View<'_> {
-        match self {
-            Buf::F32(v) => View::F32(v),
-            Buf::I8(v) => View::I8(v),
-            Buf::I32(v) => View::I32(v),
-        }
-    }
-}
-
-/// `v` resized to `len` with zeros. The first sizing is a fresh zeroed
-/// allocation: large ones arrive as untouched zero pages, so prepare does not
-/// write (and fault in) them all.
-fn sized<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
-    if v.is_empty() {
-        *v = vec![T::default(); len];
-    } else {
-        v.resize(len, T::default());
     }
 }
 
@@ -159,7 +159,13 @@ pub struct QExecutor {
     graph: Graph,
     packed: Vec<QPacked>,
     shapes: Vec<Shape>,
-    buffers: Vec<Buf>,
+    /// Whether the executor keeps the tensor (not a constant nor a partition input).
+    internal: Vec<bool>,
+    arenas: Arenas,
+    /// Each internal tensor's offset in its element type's arena after the last `prepare`.
+    offset_of: Vec<usize>,
+    /// Each tensor's element count after the last `prepare`.
+    lens: Vec<usize>,
     isa: Isa,
     pool: Arc<ThreadPool>,
     prepared: bool,
@@ -280,14 +286,23 @@ impl QExecutor {
         }
         let packed = graph.nodes.iter().map(|node| pack(&graph, node, isa)).collect::<Result<Vec<_>, _>>()?;
         let shapes = graph.tensors.iter().map(|t| t.shape.clone()).collect();
-        let buffers = graph.tensors.iter().map(|t| Buf::new(t.dtype)).collect();
+        let internal: Vec<bool> = graph.tensors.iter().enumerate().map(|(id, t)| !t.is_constant() && !graph.inputs.contains(&id)).collect();
+        for node in &graph.nodes {
+            if let Some(&id) = node.outputs.iter().find(|&&o| !internal[o]) {
+                return Err(format!("node {} writes the read-only tensor '{}'", node.source, graph.tensors[id].name));
+            }
+        }
+        let count = graph.tensors.len();
         Ok(QExecutor {
             #[cfg(feature = "tract")]
             islands: crate::tract_bridge::Island::find(&graph),
             graph,
             packed,
             shapes,
-            buffers,
+            internal,
+            arenas: Arenas::default(),
+            offset_of: vec![NO_SLOT; count],
+            lens: vec![0; count],
             isa,
             pool,
             prepared: false,
@@ -323,17 +338,81 @@ impl QExecutor {
     pub fn prepare(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>, String> {
         self.prepared = false;
         shapes::infer_graph(&self.graph, &mut self.shapes, input_shapes)?;
-        for (id, t) in self.graph.tensors.iter().enumerate() {
-            if !t.is_constant() {
-                self.buffers[id].resize(self.shapes[id].iter().product());
-            }
+        for (len, shape) in self.lens.iter_mut().zip(&self.shapes) {
+            *len = shape.iter().product();
         }
         #[cfg(feature = "tract")]
         for island in &mut self.islands {
             island.prepare(&self.graph, &self.shapes)?;
         }
+        self.plan_arenas();
         self.prepared = true;
         Ok(self.graph.outputs.iter().map(|&o| self.shapes[o].clone()).collect())
+    }
+
+    /// What each node reads and writes as the executor runs it: a fallback
+    /// island's first node reads the island's inputs and writes its outputs,
+    /// the island's other nodes nothing.
+    fn node_uses(&self, n: usize) -> (&[TensorId], &[TensorId]) {
+        let node = &self.graph.nodes[n];
+        #[cfg(feature = "tract")]
+        if let Op::Fallback(_) = node.op {
+            return match self.islands.iter().find(|i| i.first() == n) {
+                Some(island) => (&island.inputs, &island.outputs),
+                None => (&[], &[]),
+            };
+        }
+        (&node.inputs, &node.outputs)
+    }
+
+    /// Places the internal tensors of each element type in its arena. The
+    /// graph's outputs live to the end: `run` copies them out last.
+    fn plan_arenas(&mut self) {
+        let nodes = self.graph.nodes.len();
+        let (first, mut last) = arena::lifetimes(self.graph.tensors.len(), nodes, |n| self.node_uses(n));
+        for &o in &self.graph.outputs {
+            last[o] = nodes;
+        }
+        let members = |dtype: DType| -> Vec<TensorId> {
+            (0..self.graph.tensors.len()).filter(|&t| self.internal[t] && first[t] != usize::MAX && self.graph.tensors[t].dtype == dtype).collect()
+        };
+        let (f32s, i8s, i32s) = (members(DType::F32), members(DType::I8), members(DType::I32));
+        self.offset_of.fill(NO_SLOT);
+        // Every tensor starts on a cache line (64 bytes).
+        let total = arena::place(&f32s, &self.lens, &first, &last, 16, &mut self.offset_of);
+        arena::renew(&mut self.arenas.f32, total);
+        let total = arena::place(&i8s, &self.lens, &first, &last, 64, &mut self.offset_of);
+        arena::renew(&mut self.arenas.i8, total);
+        let total = arena::place(&i32s, &self.lens, &first, &last, 16, &mut self.offset_of);
+        arena::renew(&mut self.arenas.i32, total);
+    }
+
+    /// Drops the graph's own copies of weights that live on only in packed
+    /// form (int8 filters, int32 and fp32 biases, the filters of fp32 nodes;
+    /// see [`exec::packed_only`]). Returns the bytes freed.
+    pub fn release_packed_weights(&mut self) -> usize {
+        let packed_only = exec::packed_only(&self.graph, |n| match &self.packed[n] {
+            QPacked::Conv(_) | QPacked::Depthwise(_) | QPacked::Dense(_) | QPacked::Hybrid { .. } => true,
+            QPacked::F32(p) => !matches!(p, Packed::None),
+            QPacked::None | QPacked::Ops(_) => false,
+        });
+        let mut freed = 0;
+        for (t, tensor) in self.graph.tensors.iter_mut().enumerate() {
+            if packed_only[t] && !self.graph.inputs.contains(&t) {
+                freed += tensor.constant.take().map_or(0, |c| 4 * c.len());
+                freed += match tensor.qconstant.take() {
+                    Some(QConst::I8(v)) => v.len(),
+                    Some(QConst::I32(v)) => 4 * v.len(),
+                    None => 0,
+                };
+            }
+        }
+        freed
+    }
+
+    /// Bytes the arenas hold after the last `prepare` (for memory reports).
+    pub fn arena_bytes(&self) -> usize {
+        4 * self.arenas.f32.len() + self.arenas.i8.len() + 4 * self.arenas.i32.len()
     }
 
     /// Shape of any tensor after the last `prepare` (its recorded shape before).
@@ -371,32 +450,41 @@ impl QExecutor {
             }
         }
         let exec = Exec { isa: self.isa, pool: &self.pool };
+        let at = |id: TensorId| Place { offset: self.offset_of[id], len: self.lens[id] };
         for (n, node) in self.graph.nodes.iter().enumerate() {
             #[cfg(feature = "tract")]
             if let Op::Fallback(_) = node.op {
                 if let Some(island) = self.islands.iter().find(|i| i.first() == n) {
                     let results = {
-                        let ins = island.inputs.iter().map(|&i| view(&self.graph, &self.buffers, inputs, i).f32()).collect::<Result<Vec<_>, _>>()?;
+                        let arenas = self.arenas.readable();
+                        let ins = island.inputs.iter().map(|&i| view(&self.graph, arenas, at(i), inputs, i).f32()).collect::<Result<Vec<_>, _>>()?;
                         island.run(&ins).map_err(|e| format!("node {} ({}): {e}", node.source, node.op.name()))?
                     };
                     for (&id, values) in island.outputs.iter().zip(results) {
-                        self.buffers[id] = Buf::F32(values);
+                        let Place { offset, len } = at(id);
+                        if offset == NO_SLOT || len != values.len() || self.graph.tensors[id].dtype != DType::F32 {
+                            return Err(format!("node {}: tract island output '{}' has no room", node.source, self.graph.tensors[id].name));
+                        }
+                        self.arenas.f32[offset..offset + len].copy_from_slice(&values);
                     }
                 }
                 continue;
             }
             let out_id = node.outputs[0];
-            let mut out = std::mem::replace(&mut self.buffers[out_id], Buf::F32(Vec::new()));
-            let result = {
-                let ins: Vec<View> = node.inputs.iter().map(|&i| view(&self.graph, &self.buffers, inputs, i)).collect();
-                let in_shapes: Vec<&[usize]> = node.inputs.iter().map(|&i| self.shapes[i].as_slice()).collect();
-                run_node(exec, &node.op, &self.packed[n], &ins, &in_shapes, &self.shapes[out_id], &mut out)
-            };
-            self.buffers[out_id] = out;
-            result.map_err(|e| format!("node {} ({}): {e}", node.source, node.op.name()))?;
+            let Place { offset, len } = at(out_id);
+            if offset == NO_SLOT {
+                return Err(format!("node {}: its output '{}' has no place", node.source, self.graph.tensors[out_id].name));
+            }
+            // The output's range overlaps none of the inputs' (arena::place):
+            // the arena is split around it and the inputs read from either side.
+            let (mut out, arenas) = self.arenas.split(self.graph.tensors[out_id].dtype, offset, len);
+            let ins: Vec<View> = node.inputs.iter().map(|&i| view(&self.graph, arenas, at(i), inputs, i)).collect();
+            let in_shapes: Vec<&[usize]> = node.inputs.iter().map(|&i| self.shapes[i].as_slice()).collect();
+            run_node(exec, &node.op, &self.packed[n], &ins, &in_shapes, &self.shapes[out_id], &mut out).map_err(|e| format!("node {} ({}): {e}", node.source, node.op.name()))?;
         }
+        let arenas = self.arenas.readable();
         for (k, &id) in self.graph.outputs.iter().enumerate() {
-            match (view(&self.graph, &self.buffers, inputs, id), &mut outputs[k]) {
+            match (view(&self.graph, arenas, at(id), inputs, id), &mut outputs[k]) {
                 (View::F32(v), TensorDataMut::F32(o)) => o.copy_from_slice(v),
                 (View::I8(v), TensorDataMut::I8(o)) => o.copy_from_slice(v),
                 (View::I32(v), TensorDataMut::I32(o)) => o.copy_from_slice(v),
@@ -407,10 +495,16 @@ impl QExecutor {
     }
 }
 
-/// The data of tensor `id`: its constant, or its buffer.
+/// An internal tensor's place in its arena.
+#[derive(Clone, Copy)]
+struct Place {
+    offset: usize,
+    len: usize,
+}
+
 /// Tensor `id`'s data: a constant, a partition input (`inputs`, in the
-/// graph's input order) or its buffer.
-fn view<'a>(graph: &'a Graph, buffers: &'a [Buf], inputs: &[TensorData<'a>], id: TensorId) -> View<'a> {
+/// graph's input order) or its range of the arena of its element type.
+fn view<'a>(graph: &'a Graph, arenas: Readable<'a>, at: Place, inputs: &[TensorData<'a>], id: TensorId) -> View<'a> {
     let t = &graph.tensors[id];
     if let Some(c) = &t.constant {
         return View::F32(c);
@@ -425,7 +519,16 @@ fn view<'a>(graph: &'a Graph, buffers: &'a [Buf], inputs: &[TensorData<'a>], id:
     match &t.qconstant {
         Some(QConst::I8(v)) => View::I8(v),
         Some(QConst::I32(v)) => View::I32(v),
-        None => buffers[id].view(),
+        None if at.offset == NO_SLOT => match t.dtype {
+            DType::F32 => View::F32(&[]),
+            DType::I8 => View::I8(&[]),
+            DType::I32 => View::I32(&[]),
+        },
+        None => match t.dtype {
+            DType::F32 => View::F32(arenas.f32.get(at.offset, at.len)),
+            DType::I8 => View::I8(arenas.i8.get(at.offset, at.len)),
+            DType::I32 => View::I32(arenas.i32.get(at.offset, at.len)),
+        },
     }
 }
 
@@ -433,28 +536,28 @@ fn nhwc(s: &[usize]) -> Nhwc {
     Nhwc { n: s[0], h: s[1], w: s[2], c: s[3] }
 }
 
-fn out_i8(out: &mut Buf) -> Result<&mut [i8], String> {
+fn out_i8<'o>(out: &'o mut TensorDataMut) -> Result<&'o mut [i8], String> {
     match out {
-        Buf::I8(v) => Ok(v),
+        TensorDataMut::I8(v) => Ok(v),
         _ => Err("the output is not int8".into()),
     }
 }
 
-fn out_f32(out: &mut Buf) -> Result<&mut [f32], String> {
+fn out_f32<'o>(out: &'o mut TensorDataMut) -> Result<&'o mut [f32], String> {
     match out {
-        Buf::F32(v) => Ok(v),
+        TensorDataMut::F32(v) => Ok(v),
         _ => Err("the output is not float32".into()),
     }
 }
 
 /// Runs one node. Shapes were validated by `prepare`.
-fn run_node(exec: Exec, op: &Op, packed: &QPacked, ins: &[View], in_shapes: &[&[usize]], out_shape: &[usize], out: &mut Buf) -> Result<(), String> {
+fn run_node(exec: Exec, op: &Op, packed: &QPacked, ins: &[View], in_shapes: &[&[usize]], out_shape: &[usize], out: &mut TensorDataMut) -> Result<(), String> {
     match (op, packed) {
         (Op::Reshape(ReshapeRule::To(_) | ReshapeRule::Squeeze(_) | ReshapeRule::ExpandDims(_)), _) => {
             match (ins[0], out) {
-                (View::F32(x), Buf::F32(o)) => o.copy_from_slice(x),
-                (View::I8(x), Buf::I8(o)) => o.copy_from_slice(x),
-                (View::I32(x), Buf::I32(o)) => o.copy_from_slice(x),
+                (View::F32(x), TensorDataMut::F32(o)) => o.copy_from_slice(x),
+                (View::I8(x), TensorDataMut::I8(o)) => o.copy_from_slice(x),
+                (View::I32(x), TensorDataMut::I32(o)) => o.copy_from_slice(x),
                 _ => return Err("reshape between different element types".into()),
             }
             Ok(())
@@ -474,7 +577,7 @@ fn bound(q: Option<&QuantOut>) -> Result<&QuantOut, String> {
     q.ok_or_else(|| "the layer's output stage was not bound to its weights".to_string())
 }
 
-fn run_quant(exec: Exec, q: &QOp, packed: &QPacked, ins: &[View], in_shapes: &[&[usize]], out_shape: &[usize], out: &mut Buf) -> Result<(), String> {
+fn run_quant(exec: Exec, q: &QOp, packed: &QPacked, ins: &[View], in_shapes: &[&[usize]], out_shape: &[usize], out: &mut TensorDataMut) -> Result<(), String> {
     let xs = in_shapes[0];
     match (q, packed) {
         (QOp::Conv2d { padding, stride, dilation, .. }, QPacked::Conv(w)) => {
@@ -509,9 +612,9 @@ fn run_quant(exec: Exec, q: &QOp, packed: &QPacked, ins: &[View], in_shapes: &[&
                 View::I32(x) => TensorData::I32(x),
             };
             let y = match out {
-                Buf::F32(y) => TensorDataMut::F32(y),
-                Buf::I8(y) => TensorDataMut::I8(y),
-                Buf::I32(y) => TensorDataMut::I32(y),
+                TensorDataMut::F32(y) => TensorDataMut::F32(y),
+                TensorDataMut::I8(y) => TensorDataMut::I8(y),
+                TensorDataMut::I32(y) => TensorDataMut::I32(y),
             };
             crate::cast::cast(*from, x, *to, y)?;
         }
@@ -526,9 +629,9 @@ fn run_quant(exec: Exec, q: &QOp, packed: &QPacked, ins: &[View], in_shapes: &[&
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = match out {
-                Buf::F32(o) => Out::F32(o),
-                Buf::I8(o) => Out::I8(o),
-                Buf::I32(_) => return Err(format!("{}: int32 output", q.name())),
+                TensorDataMut::F32(o) => Out::F32(o),
+                TensorDataMut::I8(o) => Out::I8(o),
+                TensorDataMut::I32(_) => return Err(format!("{}: int32 output", q.name())),
             };
             crate::qops_bind::run(exec, q, p, &ins, in_shapes, out_shape, out)?;
         }

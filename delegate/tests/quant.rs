@@ -193,8 +193,44 @@ fn int8_depthwise_and_fully_connected() {
         e.prepare(&[xs.to_vec()]).unwrap();
         let got: Vec<i32> = run_i8(&mut e, &xq, 4).iter().map(|&v| v as i32).collect();
         assert_eq!(got, fref);
+        // The graph's copies of both filters and both biases go; the packed layers still run.
+        assert_eq!(e.release_packed_weights(), 54 + 4 * 6 + 4 * 54 + 4 * 4);
+        e.prepare(&[xs.to_vec()]).unwrap();
+        let got: Vec<i32> = run_i8(&mut e, &xq, 4).iter().map(|&v| v as i32).collect();
+        assert_eq!(got, fref);
     }
 
+}
+
+/// The int8 arena: x → a (RESHAPE) → t1 → … → t6 (QUANTIZE, each to a zero
+/// point one higher at the same scale: t_i = x + i) with a and t6 the
+/// outputs. The chain's dead tensors share space (at most three
+/// cache-line-rounded tensors at once, not all seven), and a, whose last
+/// reader is the second node, still holds x at the end: outputs live until
+/// they are copied out.
+#[test]
+fn int8_arena_shares_space_and_keeps_outputs() {
+    let n = 100usize;
+    let mut m = MockModel::default();
+    let x = m.qact(dtype::I8, &[1, n as i32], 0.1, 3);
+    let shape = m.constant_i32(&[2], &[1, n as i32]);
+    let a = m.qact(dtype::I8, &[1, n as i32], 0.1, 3);
+    m.node(ops::RESHAPE, &[x, shape], &[a], BuiltinParams::None);
+    let mut prev = a;
+    for i in 1..=6 {
+        let t = m.qact(dtype::I8, &[1, n as i32], 0.1, 3 + i);
+        m.node(ops::QUANTIZE, &[prev], &[t], BuiltinParams::None);
+        prev = t;
+    }
+    let xv: Vec<i8> = ints(n, 3, -100, 100).iter().map(|&v| v as i8).collect();
+    let want: Vec<i8> = xv.iter().map(|&v| v + 6).collect();
+    for mut e in executors(&m, &[x, shape], &[a, prev]) {
+        e.prepare(&[vec![1, n]]).unwrap();
+        assert!(e.arena_bytes() <= 3 * 128, "arena of {} bytes for 7 tensors of {n}", e.arena_bytes());
+        let (mut ya, mut yt) = (vec![0i8; n], vec![0i8; n]);
+        e.run(&[TensorData::I8(&xv)], &mut [TensorDataMut::I8(&mut ya), TensorDataMut::I8(&mut yt)]).unwrap();
+        assert_eq!((&ya, &yt), (&xv, &want));
+    }
 }
 
 fn fc_params(asymmetric: bool) -> BuiltinParams {

@@ -122,9 +122,10 @@ pub unsafe extern "C" fn armrest_et_init(blob: *const u8, len: usize, lookup: Et
         if let Err(e) = exec.prepare(&shapes) {
             return fail(BlobError::Invalid(String::new()).code(), &format!("invalid blob: {e}"));
         }
-        if let Engine::Float(e) = &mut exec {
-            e.release_packed_weights();
-        }
+        match &mut exec {
+            Engine::Float(e) => e.release_packed_weights(),
+            Engine::Typed(e) => e.release_packed_weights(),
+        };
         if cfg.options.report {
             let g = exec.graph();
             let (isa, int8) = match &exec {

@@ -519,10 +519,11 @@ fn build(ctx: *mut TfLiteContext, state: &DelegateState, nodes: &[c_int], inputs
         Engine::Typed(_) => crate::verify::not_verifiable(state, "it has int8 / int32 tensors (quantized ops or CAST); verify covers float32 partitions only")?,
     };
     // Verify's tract twin (if any) has its own copy of the graph now.
-    if let Engine::Float(e) = &mut exec {
-        let freed = e.release_packed_weights();
-        state.logger.debug(&format!("partition keeps its weights packed only ({} bytes of copies freed)", 4 * freed));
-    }
+    let freed = match &mut exec {
+        Engine::Float(e) => 4 * e.release_packed_weights(),
+        Engine::Typed(e) => e.release_packed_weights(),
+    };
+    state.logger.debug(&format!("partition keeps its weights packed only ({freed} bytes of copies freed)"));
     Ok(Partition { exec, inputs: graph_inputs, outputs: outputs.to_vec(), logger: state.logger, verify })
 }
 
@@ -602,9 +603,11 @@ unsafe fn prepare_partition(ctx: *mut TfLiteContext, p: &mut Partition) -> Resul
         shapes.push(t.shape().ok_or_else(|| format!("input '{}' has an unknown shape", t.name))?);
     }
     let out_shapes = p.exec.prepare(&shapes)?;
-    if let crate::engine::Engine::Float(e) = &p.exec {
-        p.logger.debug(&format!("partition planned: arena of {} bytes for its internal tensors", 4 * e.arena_len()));
-    }
+    let arena_bytes = match &p.exec {
+        crate::engine::Engine::Float(e) => 4 * e.arena_len(),
+        crate::engine::Engine::Typed(e) => e.arena_bytes(),
+    };
+    p.logger.debug(&format!("partition planned: arena of {arena_bytes} bytes for its internal tensors"));
     if let Some(v) = &mut p.verify {
         v.prepare(&shapes)?;
     }
