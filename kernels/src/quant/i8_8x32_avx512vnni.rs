@@ -332,3 +332,31 @@ pub(crate) unsafe fn run16_quant<const MR: usize, const LSH: bool, const ZP: boo
     unrolled_rows!(row, 0 1 2 3 4 5 6 7 8 9 10 11);
     const { assert!(MR <= 12) };
 }
+
+/// [`run16_quant`] over `st.len()` consecutive blocks of 16 columns (the
+/// first stage of each; `b` the first block, the others `bs` bytes apart,
+/// `cols` columns in all from `out`), in [`run_quant`]'s argument order so
+/// both resolve to one function type (`_lda` is `kp`: a packed strip).
+///
+/// # Safety
+/// As [`run16_quant`] for every block and its columns.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(crate) unsafe fn run16_blocks<const MR: usize, const LSH: bool, const ZP: bool, const NEG: bool, const CLAMP: bool>(
+    kp: usize,
+    a: *const i8,
+    _lda: usize,
+    b: *const i8,
+    bs: usize,
+    st: &[[Stage16; 2]],
+    row_corr: Option<&[i32]>,
+    rows: usize,
+    cols: usize,
+    out: *mut i8,
+    ldo: usize,
+) {
+    for (bi, sb) in st.iter().enumerate() {
+        // SAFETY: the caller's contract, for block bi and its columns 16 * bi ...
+        unsafe { run16_quant::<MR, LSH, ZP, NEG, CLAMP>(kp, a, b.add(bi * bs), &sb[0], row_corr, rows, (cols - 16 * bi).min(16), out.add(16 * bi), ldo) }
+    }
+}

@@ -534,6 +534,26 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         #[cfg(target_arch = "x86_64")]
         let fused = fused.map(|all| &all[n0 / nr..][..nb]);
         let mut i0 = m0;
+        // Whole tiles of plain rows back to back, on a kernel resolved once: in the
+        // narrow layers a tile is a few hundred instructions, and the general loop's
+        // per-tile choices below were a fifth of it.
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(stages), Dst::Quant { q, ptr }, Lhs::Rows { .. }, false) = (fused, dst, lhs, want_sums) {
+            let full = fused_fn(mr, nr, q.any_lsh, direct.is_some(), &stages[0][0]);
+            let strip = &mut strip[..uk.a_strip_len(kp)];
+            for _ in 0..whole_tiles(mt, mr, nr == 32) {
+                let (a, lda) = match direct {
+                    Some((a, lda)) => (a[i0 * lda..].as_ptr(), lda),
+                    None => {
+                        lhs.pack_strip(uk, k, kp, i0, mr, strip, &mut gather, None);
+                        (strip.as_ptr(), kp)
+                    }
+                };
+                // SAFETY: as for fused_tile below, with mr rows from i0 (whole_tiles: inside the task).
+                unsafe { full(kp, a, lda, blocks.as_ptr(), bs, stages, None, mr, nt, ptr.ptr().add(i0 * ldo + n0), ldo) };
+                i0 += mr;
+            }
+        }
         while i0 < m0 + mt {
             #[cfg(target_arch = "x86_64")]
             let rows = if fused.is_some() && nr == 32 { even_rows(m0 + mt - i0, mr) } else { mr.min(m0 + mt - i0) };
@@ -658,80 +678,6 @@ fn fused_stages(uk: &QUkernel, q: &output::OutParams, w: &PackedQGemm) -> Option
     Some((0..n).step_by(uk.nr).map(|j0| [stage(j0, n), stage(j0 + 16, n.min(j0 + uk.nr))]).collect())
 }
 
-/// One strip of fused 8x32 or 12x16 VNNI tiles (`nr` 32 or 16), or of one
-/// of their row tails, over `st.len()` blocks of weights (`b` the first,
-/// `bs` bytes apart) and `cols` columns of the output from `out`. `a` is a
-/// packed strip (`lda = kp`) or, when `direct` (`nr` 32 only), the tile's
-/// first plain int8 row, the others `lda` apart.
-///
-/// # Safety
-/// See `i8_8x32_avx512vnni::run_quant` (`nr` 32: `mr` is 1, 2, 4, 6, 7 or 8) and
-/// `run16_quant` (`nr` 16: `mr` is 1, 2, 4, 8 or 12).
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, direct: bool, b: *const i8, bs: usize, st: &[[output::Stage16; 2]], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
-    debug_assert!(!direct || nr == 32);
-    if nr == 16 {
-        for (bi, sb) in st.iter().enumerate() {
-            // SAFETY: the caller's contract, for block bi and its columns.
-            unsafe { fused_tile16(mr, lsh, kp, a, b.add(bi * bs), sb, rc, rows, (cols - 16 * bi).min(16), out.add(16 * bi), ldo) };
-        }
-        return;
-    }
-    if direct {
-        // SAFETY: the caller's contract.
-        unsafe { fused_tile32::<true>(mr, lsh, kp, a, lda, b, bs, st, rc, rows, cols, out, ldo) }
-    } else {
-        // SAFETY: the caller's contract.
-        unsafe { fused_tile32::<false>(mr, lsh, kp, a, lda, b, bs, st, rc, rows, cols, out, ldo) }
-    }
-}
-
-/// One 12x16 tile (or a row tail) of [`fused_tile`].
-///
-/// # Safety
-/// As [`fused_tile`], for one block.
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn fused_tile16(mr: usize, lsh: bool, kp: usize, a: *const i8, b: *const i8, st: &[output::Stage16; 2], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
-    macro_rules! f16 {
-        ($mr:literal) => {
-            stage_variant!(g16, [$mr], lsh, st[0])
-        };
-    }
-    macro_rules! g16 {
-        ($mr:literal, $l:literal, $z:literal, $n:literal, $c:literal) => {
-            i8_8x32_avx512vnni::run16_quant::<$mr, $l, $z, $n, $c>(kp, a, b, &st[0], rc, rows, cols, out, ldo)
-        };
-    }
-    // SAFETY: the caller's contract.
-    unsafe {
-        match mr {
-            12 => f16!(12),
-            8 => f16!(8),
-            4 => f16!(4),
-            2 => f16!(2),
-            1 => f16!(1),
-            _ => unreachable!("the 12x16 VNNI kernel has 1, 2, 4, 8 and 12 row variants"),
-        }
-    }
-}
-
-/// The rows of the next fused 8x32 tile when `remaining` rows are left:
-/// shared evenly over the fewest `mr`-row tiles when that makes every tile
-/// 6 to 8 rows (49 as 7 x 7, 25 as 7 + 6 + 6 + 6), else a whole tile and a
-/// short tail. A lone tail row would run two dependent VPDPBUSD chains, bound
-/// by their latency: 7x7 layers took 10–20% more than XNNPACK's 7-row tiles.
-#[cfg(target_arch = "x86_64")]
-fn even_rows(remaining: usize, mr: usize) -> usize {
-    let tiles = remaining.div_ceil(mr);
-    if remaining >= 6 * tiles {
-        remaining.div_ceil(tiles)
-    } else {
-        mr.min(remaining)
-    }
-}
-
 /// `$f!(MR, LSH, ZP, NEG, CLAMP)` for the run-time row count (1, 2, 4, 6, 7 or 8) and
 /// output-stage flags ([`stage_variant`]) of an 8x32 VNNI tile call.
 #[cfg(target_arch = "x86_64")]
@@ -749,6 +695,93 @@ macro_rules! dispatch_8x32 {
     };
 }
 
+/// One strip of fused 8x32 or 12x16 VNNI tiles (`nr` 32 or 16), or of one
+/// of their row tails, over `st.len()` blocks of weights (`b` the first,
+/// `bs` bytes apart) and `cols` columns of the output from `out`. `a` is a
+/// packed strip (`lda = kp`) or, when `direct` (`nr` 32 only), the tile's
+/// first plain int8 row, the others `lda` apart.
+///
+/// # Safety
+/// See `i8_8x32_avx512vnni::run_quant` (`nr` 32: `mr` is 1, 2, 4, 6, 7 or 8) and
+/// `run16_quant` (`nr` 16: `mr` is 1, 2, 4, 8 or 12).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn fused_tile(mr: usize, nr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, direct: bool, b: *const i8, bs: usize, st: &[[output::Stage16; 2]], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
+    // SAFETY: the caller's contract, which is the resolved kernel's.
+    unsafe { fused_fn(mr, nr, lsh, direct, &st[0][0])(kp, a, lda, b, bs, st, rc, rows, cols, out, ldo) }
+}
+
+/// A fused tile call (`fused_tile`'s arguments after `direct`) resolved to
+/// one instance of `run_quant` (8x32) or `run16_blocks` (12x16).
+#[cfg(target_arch = "x86_64")]
+type FusedFn = unsafe fn(usize, *const i8, usize, *const i8, usize, &[[output::Stage16; 2]], Option<&[i32]>, usize, usize, *mut i8, usize);
+
+/// The kernel instance for `mr` rows of an `nr`-column fused tile, the
+/// layer's output-stage flags (`lsh` and `st`'s, which every stage of a
+/// layer shares) and a packed or (`direct`, `nr` 32) in-place left-hand
+/// side, resolved once so that a run of whole tiles pays no dispatch.
+#[cfg(target_arch = "x86_64")]
+fn fused_fn(mr: usize, nr: usize, lsh: bool, direct: bool, st: &output::Stage16) -> FusedFn {
+    debug_assert!(!direct || nr == 32);
+    macro_rules! in_place {
+        ($mr:literal, $l:literal, $z:literal, $n:literal, $c:literal) => {
+            i8_8x32_avx512vnni::run_quant::<$mr, $l, $z, $n, $c, true> as FusedFn
+        };
+    }
+    macro_rules! packed {
+        ($mr:literal, $l:literal, $z:literal, $n:literal, $c:literal) => {
+            i8_8x32_avx512vnni::run_quant::<$mr, $l, $z, $n, $c, false> as FusedFn
+        };
+    }
+    macro_rules! g16 {
+        ($mr:literal, $l:literal, $z:literal, $n:literal, $c:literal) => {
+            i8_8x32_avx512vnni::run16_blocks::<$mr, $l, $z, $n, $c> as FusedFn
+        };
+    }
+    match (nr, direct) {
+        (16, _) => match mr {
+            12 => stage_variant!(g16, [12], lsh, st),
+            8 => stage_variant!(g16, [8], lsh, st),
+            4 => stage_variant!(g16, [4], lsh, st),
+            2 => stage_variant!(g16, [2], lsh, st),
+            1 => stage_variant!(g16, [1], lsh, st),
+            _ => unreachable!("the 12x16 VNNI kernel has 1, 2, 4, 8 and 12 row variants"),
+        },
+        (_, true) => dispatch_8x32!(in_place, mr, lsh, st),
+        (_, false) => dispatch_8x32!(packed, mr, lsh, st),
+    }
+}
+
+/// How many whole `mr`-row tiles lead the fused tiles of `remaining` rows:
+/// all of them with `even` off (whole tiles, then a tail); with `even`, the
+/// tiles [`even_rows`] would give `mr` rows before it shares the rest
+/// evenly. For `remaining = mr·q + s` (0 < s < mr) there are q + 1 tiles,
+/// and `even_rows` keeps giving `mr` while the rows left exceed
+/// `(mr − 1)` times the tiles left, which holds for the first
+/// `q + s + 1 − mr` of them; after those the general loop takes over.
+#[cfg(target_arch = "x86_64")]
+fn whole_tiles(remaining: usize, mr: usize, even: bool) -> usize {
+    if !even || remaining.is_multiple_of(mr) {
+        return remaining / mr;
+    }
+    (remaining / mr + remaining % mr + 1).saturating_sub(mr)
+}
+
+/// The rows of the next fused 8x32 tile when `remaining` rows are left:
+/// shared evenly over the fewest `mr`-row tiles when that makes every tile
+/// 6 to 8 rows (49 as 7 x 7, 25 as 7 + 6 + 6 + 6), else a whole tile and a
+/// short tail. A lone tail row would run two dependent VPDPBUSD chains, bound
+/// by their latency: 7x7 layers took 10–20% more than XNNPACK's 7-row tiles.
+#[cfg(target_arch = "x86_64")]
+fn even_rows(remaining: usize, mr: usize) -> usize {
+    let tiles = remaining.div_ceil(mr);
+    if remaining >= 6 * tiles {
+        remaining.div_ceil(tiles)
+    } else {
+        mr.min(remaining)
+    }
+}
+
 /// One fused 8x32 VNNI tile (or a row tail: `mr` 1, 2, 4, 6, 7 or 8) over a
 /// left-hand side in segments (`i8_8x32_avx512vnni::run_quant_seg`).
 ///
@@ -760,24 +793,6 @@ unsafe fn fused_tile_seg(mr: usize, lsh: bool, seg: &[*const i8], kseg: usize, l
     macro_rules! f {
         ($mr:literal, $l:literal, $z:literal, $n:literal, $c:literal) => {
             i8_8x32_avx512vnni::run_quant_seg::<$mr, $l, $z, $n, $c>(seg, kseg, lda, b, bs, st, None, rows, cols, out, ldo)
-        };
-    }
-    // SAFETY: the caller's contract.
-    unsafe {
-        dispatch_8x32!(f, mr, lsh, st[0][0])
-    }
-}
-
-/// The 8x32 tile (or a row tail) of [`fused_tile`].
-///
-/// # Safety
-/// As [`fused_tile`].
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn fused_tile32<const X: bool>(mr: usize, lsh: bool, kp: usize, a: *const i8, lda: usize, b: *const i8, bs: usize, st: &[[output::Stage16; 2]], rc: Option<&[i32]>, rows: usize, cols: usize, out: *mut i8, ldo: usize) {
-    macro_rules! f {
-        ($mr:literal, $l:literal, $z:literal, $n:literal, $c:literal) => {
-            i8_8x32_avx512vnni::run_quant::<$mr, $l, $z, $n, $c, X>(kp, a, lda, b, bs, st, rc, rows, cols, out, ldo)
         };
     }
     // SAFETY: the caller's contract.

@@ -413,7 +413,8 @@ fn run_dw_case(tier: QTier, pool: &ThreadPool, s: Nhwc, dm: usize, win: &Window2
 /// 196 (7x7 and 14x14 layers) runs as tiles of at most 8 rows that cover
 /// the rows once, as even as 6 to 8 rows allow (49 as 7 x 7), and the
 /// output equals the reference for each, per-tensor and per-channel, with
-/// one and two threads.
+/// one and two threads. The whole tiles the driver runs back to back
+/// (`whole_tiles`) are the schedule's leading ones.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn qgemm_fused_tile_row_splits() {
@@ -435,6 +436,14 @@ fn qgemm_fused_tile_row_splits() {
     for m in 1..=200 {
         assert_eq!(split(m).len(), m.div_ceil(8), "m={m}");
     }
+    // The whole tiles the driver runs back to back are the schedule's leading 8-row tiles.
+    for m in 0..=400 {
+        let w = whole_tiles(m, 8, true);
+        assert!(w * 8 <= m, "m={m}: {w} whole tiles");
+        assert!(split(m).iter().take(w).all(|&r| r == 8), "m={m}: {w} whole tiles, schedule {:?}", split(m));
+        assert_eq!(whole_tiles(m, 12, false), m / 12);
+    }
+    assert_eq!((whole_tiles(49, 8, true), whole_tiles(64, 8, true), whole_tiles(85, 8, true)), (0, 8, 8));
     let uk = &i8_8x32_avx512vnni::UKERNEL;
     if !uk.tier.is_available() {
         return;
@@ -443,6 +452,9 @@ fn qgemm_fused_tile_row_splits() {
         let pool = ThreadPool::new(threads);
         for m in (1..=50).chain([196]) {
             run_gemm_case_with(uk, &pool, m, 72, 40, 40, m % 2, 3000 + m as u64);
+            // One block, rows read in place (lda past k), and the 12x16 tile's blocks.
+            run_gemm_case_with(uk, &pool, m, 24, 40, 44, m % 2, 4000 + m as u64);
+            run_gemm_case_with(&i8_8x32_avx512vnni::UKERNEL_12X16, &pool, m, 12, 40, 40, m % 2, 5000 + m as u64);
         }
     }
 }
