@@ -556,7 +556,19 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         }
         while i0 < m0 + mt {
             #[cfg(target_arch = "x86_64")]
-            let rows = if fused.is_some() && nr == 32 { even_rows(m0 + mt - i0, mr) } else { mr.min(m0 + mt - i0) };
+            let mut rows = if fused.is_some() && nr == 32 { even_rows(m0 + mt - i0, mr) } else { mr.min(m0 + mt - i0) };
+            // A stem-layout convolution (8x32 fused tiles with window rows in place): the
+            // strip stops where its pixels change between reading their windows in place
+            // and crossing the padding, so the pixels gathered are only the latter.
+            #[cfg(target_arch = "x86_64")]
+            let in_place = match (fused, dst, lhs) {
+                (Some(_), Dst::Quant { .. }, Lhs::Conv { runs: ind, .. }) if ind.row_k.is_some() => {
+                    let (len, at) = ind.interior_prefix(i0, rows);
+                    rows = len;
+                    at
+                }
+                _ => None,
+            };
             #[cfg(not(target_arch = "x86_64"))]
             let rows = mr.min(m0 + mt - i0);
             // The last rows run on the kernel with the fewest rows that covers them.
@@ -567,7 +579,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             // A stem-layout convolution's strip of interior pixels: its window rows read in place.
             #[cfg(target_arch = "x86_64")]
             if let (Some(stages), Dst::Quant { q, ptr }, Lhs::Conv { input, runs: ind, .. }) = (fused, dst, lhs) {
-                if let (Some(rk), Some((first, step))) = (ind.row_k, ind.direct_rows(i0, rows)) {
+                if let (Some(rk), Some((first, step))) = (ind.row_k, in_place) {
                     let kh = ind.win.kernel_h;
                     let mut bases = [std::ptr::null::<i8>(); MAX_SEGMENTS];
                     for (ky, b) in bases.iter_mut().enumerate().take(kh) {
@@ -577,7 +589,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                     #[cfg(test)]
                     STEM_DIRECT_STRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // SAFETY: pixels i0..i0+rows lie in one output row with their windows
-                    // inside the image (direct_rows): row i's window row s starts at
+                    // inside the image (interior_prefix): row i's window row s starts at
                     // bases[s] + i * lda with row_k readable values (Indirection::new);
                     // kernel_h segments of row_k values make the block's kp; the stages,
                     // weight blocks, output region and tier as for fused_tile below.
@@ -943,20 +955,27 @@ impl Indirection {
         Indirection { in_shape, win: *win, runs, starts, interior, row_k }
     }
 
-    /// When pixels `r0 .. r0 + rows` all read their whole windows inside the
-    /// image, each `stride_w * c` values after the previous one (consecutive
-    /// pixels of one output row, or of rows that continue each other in
-    /// memory): where their first pixel's first window row starts, and how
-    /// far apart its window rows are (`row_k` values each). Compared, not
-    /// computed: locating a pixel took six divisions per strip, as long as
-    /// the 16-column stem tile's own work.
+    /// How pixels `r0 .. r0 + rows` split for the in-place stem tile: when
+    /// pixel `r0` reads its whole window inside the image, the number of
+    /// pixels from it that do too, each `stride_w * c` values after the
+    /// previous one (consecutive pixels of one output row, or of rows that
+    /// continue each other in memory), with where the first one's first
+    /// window row starts and how far apart its window rows are (`row_k`
+    /// values each); otherwise the number of pixels from `r0` whose windows
+    /// cross the padding (all `rows` without a stem layout), and `None`. Compared, not computed: locating a pixel
+    /// took six divisions per strip, as long as the 16-column stem tile's
+    /// own work.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    fn direct_rows(&self, r0: usize, rows: usize) -> Option<(usize, usize)> {
-        let offs = self.interior.get(r0..r0 + rows)?;
+    fn interior_prefix(&self, r0: usize, rows: usize) -> (usize, Option<(usize, usize)>) {
+        // No interior offsets (not a stem layout): every pixel is gathered.
+        let Some(offs) = self.interior.get(r0..r0 + rows) else { return (rows, None) };
         let (s, win) = (self.in_shape, &self.win);
-        let (first, step) = (*offs.first()?, win.stride_w * s.c);
-        let linear = offs.iter().enumerate().all(|(i, &o)| o != NOT_INTERIOR && o == first.wrapping_add(i * step));
-        linear.then_some((first, win.dilation_h * s.w * s.c))
+        let (first, step) = (offs[0], win.stride_w * s.c);
+        if first == NOT_INTERIOR {
+            return (offs.iter().take_while(|&&o| o == NOT_INTERIOR).count(), None);
+        }
+        let linear = offs.iter().enumerate().take_while(|&(i, &o)| o != NOT_INTERIOR && o == first.wrapping_add(i * step)).count();
+        (linear, Some((first, win.dilation_h * s.w * s.c)))
     }
 
     /// Pixel `r`'s runs.
