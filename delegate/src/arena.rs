@@ -30,6 +30,20 @@ pub(crate) fn lifetimes<'g>(tensors: usize, nodes: usize, uses: impl Fn(usize) -
     (first, last)
 }
 
+/// What node `n` reads and writes as an executor runs it when it is a
+/// fallback node: a tract island's first node reads the island's inputs and
+/// writes its outputs, the island's other nodes nothing; `None` for other nodes.
+#[cfg(feature = "tract")]
+pub(crate) fn fallback_uses<'a>(node: &crate::ir::Node, islands: &'a [crate::tract_bridge::Island], n: usize) -> Option<(&'a [TensorId], &'a [TensorId])> {
+    if !matches!(node.op, crate::ir::Op::Fallback(_)) {
+        return None;
+    }
+    Some(match islands.iter().find(|i| i.first() == n) {
+        Some(island) => (&island.inputs, &island.outputs),
+        None => (&[], &[]),
+    })
+}
+
 /// Places `members` (tensor ids; `lens[t]` elements each) in one arena:
 /// writes their offsets into `offset_of` (other entries are left as they
 /// are) and returns the arena's length. Each tensor starts on a multiple of `align` elements.

@@ -138,11 +138,8 @@ impl Executor {
     fn node_uses(&self, n: usize) -> (&[TensorId], &[TensorId]) {
         let node = &self.graph.nodes[n];
         #[cfg(feature = "tract")]
-        if let Op::Fallback(_) = node.op {
-            return match self.islands.iter().find(|i| i.first() == n) {
-                Some(island) => (&island.inputs, &island.outputs),
-                None => (&[], &[]),
-            };
+        if let Some(uses) = crate::arena::fallback_uses(node, &self.islands, n) {
+            return uses;
         }
         match &self.roles[n] {
             crate::fuse::Role::Chain(chain) => (&chain.reads, &chain.writes),
