@@ -21,6 +21,7 @@
 //! - `transpose`: permutes (NCHW ↔ NHWC at ExecuTorch partition boundaries).
 //! - `matmul`: batched matmul of two activations.
 //! - `gelu`: GELU (erf and tanh forms).
+//! - `scratch`: per-thread buffers the drivers' tasks reuse.
 //! - `fixedpoint`: TFLite's requantization arithmetic (int8 kernels).
 //! - `quant`: int8 GEMM, FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D with
 //!   TFLite's requantization, on their own tiers (`QTier`: SDOT, SMMLA, VNNI).
@@ -43,6 +44,7 @@ pub mod pool;
 pub mod rearrange;
 pub mod reduce;
 pub mod resize;
+pub(crate) mod scratch;
 pub mod softmax;
 pub mod simd;
 pub mod threadpool;

@@ -340,6 +340,16 @@ pub(crate) fn broadcast_plan(a_shape: &[usize], b_shape: &[usize]) -> Result<Bro
 pub(crate) fn run_broadcast(exec: Exec, op: &dyn BinaryOp, a_shape: &[usize], a: &[i8], b_shape: &[usize], b: &[i8], out: &mut [i8]) {
     assert_eq!(a.len(), a_shape.iter().product::<usize>(), "binary op: input 1 length does not match its shape");
     assert_eq!(b.len(), b_shape.iter().product::<usize>(), "binary op: input 2 length does not match its shape");
+    if a_shape == b_shape {
+        // No broadcast: one run over the flat values (the plan's three vectors were most
+        // of a small ADD's time), split into chunks for the pool.
+        assert_eq!(out.len(), a.len(), "binary op: output length does not match the broadcast shape");
+        par_chunks_mut(exec, out, super::ELEMENTWISE_CHUNK, &|start, part| {
+            let end = start + part.len();
+            op.run(exec.isa, Src::Run(&a[start..end]), Src::Run(&b[start..end]), part)
+        });
+        return;
+    }
     let plan = broadcast_plan(a_shape, b_shape).expect("binary op: shapes do not broadcast");
     let total: usize = plan.dims.iter().product();
     assert_eq!(out.len(), total, "binary op: output length does not match the broadcast shape");

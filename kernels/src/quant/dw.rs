@@ -3,6 +3,7 @@
 //! taps point at a row of input zero points), then the shared output stage
 //! adds `bias'[c] = bias[c] − a_zp·Σ_t (w[t][c] − w_zp)` and requantizes.
 
+use crate::scratch;
 use super::{best_qtier, check_window, output, QTier, QuantOut, SharedMutI8};
 use crate::{Exec, Isa, Nhwc, Window2d};
 
@@ -410,7 +411,16 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     let taps = kh * kw;
     let uk = w.ukernel;
     let plane = uk.plane_len(c, taps);
-    let zero = vec![zp as i8; c];
+    // The c zero-point bytes that taps in the padding read (on the stack for up to 2048 channels).
+    let (mut zero_stack, zero_heap);
+    let zero: &[i8] = if c <= 2048 {
+        zero_stack = [0i8; 2048];
+        zero_stack[..c].fill(zp as i8);
+        &zero_stack[..c]
+    } else {
+        zero_heap = vec![zp as i8; c];
+        &zero_heap
+    };
 
     let macs = rows * ow * out_c * taps;
     let threads = exec.pool.num_threads();
@@ -432,16 +442,30 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     // int16 plane, where dw_row_neon's conditions hold.
     #[cfg(target_arch = "aarch64")]
     let columns_smlal = column_window && !columns && dm == 1 && c.is_multiple_of(16) && uk.name == super::i8_dw_neon::UKERNEL.name;
-    exec.pool.run(tasks, &|t| {
-        let mut ptrs: Vec<*const i8> = vec![zero.as_ptr(); ow * taps];
-        // The accumulator rows of the unfused path, allocated on its first row only.
-        let mut acc: Vec<i32> = Vec::new();
-        let mut acc_plane = vec![0i32; if dm > 1 { c } else { 0 }];
+    exec.pool.run(tasks, &|t| scratch::with(|scratch| {
+        let ptrs = &mut scratch.ptrs;
+        ptrs.clear();
+        ptrs.resize(ow * taps, zero.as_ptr());
+        let [acc, acc_plane] = &mut scratch.i32s;
+        // The accumulator rows of the unfused path, sized on its first row only.
+        let mut acc_len = 0;
+        let acc_plane = scratch::sized(acc_plane, if dm > 1 { c } else { 0 }, 0);
         #[cfg(target_arch = "x86_64")]
         let pair_stages = pair_params.as_ref().map(|(_, stages)| stages);
         // Each window column's output columns inside the image, the same for every row
         // (computed once: two divisions per tap and row were ~1 % of a small model's invoke).
-        let cols: Vec<(usize, usize)> = (0..kw).map(|kx| tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w)).collect();
+        let mut cols_stack = [(0usize, 0usize); 8];
+        let cols_heap: Vec<(usize, usize)>;
+        let col = |kx: usize| tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w);
+        let cols: &[(usize, usize)] = if kw <= cols_stack.len() {
+            for (kx, v) in cols_stack.iter_mut().enumerate().take(kw) {
+                *v = col(kx);
+            }
+            &cols_stack[..kw]
+        } else {
+            cols_heap = (0..kw).map(col).collect();
+            &cols_heap
+        };
         // Where output row `row` of a 3x3 window reads its input, for the column row kernels: a
         // window row in the padding reads the c zero-point bytes at every column.
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -577,9 +601,10 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 unsafe { output::dw_row_neon(params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
                 continue;
             }
-            if acc.is_empty() {
-                acc = vec![0i32; ow * out_c];
+            if acc_len == 0 {
+                acc_len = ow * out_c;
             }
+            let acc = scratch::sized(acc, acc_len, 0);
             for px in 0..ow {
                 let inputs = ptrs[px * taps..].as_ptr();
                 for j in 0..dm {
@@ -597,7 +622,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
             }
             // SAFETY: output row `row` (ow pixels of out_c values) lies inside `output`
             // (asserted above) and belongs to this task alone; acc holds ow rows of out_c.
-            unsafe { output::store_tile(uk.tier, params, &acc, output::AccLayout::row_major(out_c), ow, out_c, &w.bias, None, 0, dst.ptr().add(row * ow * out_c), out_c) };
+            unsafe { output::store_tile(uk.tier, params, acc, output::AccLayout::row_major(out_c), ow, out_c, &w.bias, None, 0, dst.ptr().add(row * ow * out_c), out_c) };
         }
-    });
+    }));
 }

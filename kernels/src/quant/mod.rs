@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::fixedpoint::Requant;
 use crate::gemm::TilePlan;
+use crate::scratch;
 use crate::{Exec, Isa, Nhwc, Window2d};
 
 /// `$f!(.., LSH, ZP, NEG, CLAMP)` for a layer's run-time output-stage flags:
@@ -243,31 +244,38 @@ pub fn qgemm_ukernels(tier: QTier) -> Vec<&'static QUkernel> {
 
 /// The kernels that run the last `< mr` rows of a GEMM packed for `uk`
 /// (same weight layout, fewer rows), fewest rows first, then `uk` itself.
-pub fn qgemm_row_tails(uk: &'static QUkernel) -> Vec<&'static QUkernel> {
-    let mut v: Vec<&'static QUkernel> = match uk.name {
+pub fn qgemm_row_tails(uk: &'static QUkernel) -> &'static [&'static QUkernel] {
+    macro_rules! tails {
+        ($($t:expr),*) => {{
+            const T: &[&QUkernel] = &[$(&$t),*];
+            T
+        }};
+    }
+    match uk.name {
         #[cfg(target_arch = "aarch64")]
-        "i8_8x8_neon_smlal" => vec![&i8_8x8_neon_smlal::UKERNEL_1X8, &i8_8x8_neon_smlal::UKERNEL_2X8, &i8_8x8_neon_smlal::UKERNEL_4X8],
+        "i8_8x8_neon_smlal" => tails!(i8_8x8_neon_smlal::UKERNEL_1X8, i8_8x8_neon_smlal::UKERNEL_2X8, i8_8x8_neon_smlal::UKERNEL_4X8, i8_8x8_neon_smlal::UKERNEL),
         #[cfg(target_arch = "aarch64")]
-        "i8_8x8_neon_dot" => vec![&i8_8x8_neon_dot::UKERNEL_1X8, &i8_8x8_neon_dot::UKERNEL_2X8, &i8_8x8_neon_dot::UKERNEL_4X8],
+        "i8_8x8_neon_dot" => tails!(i8_8x8_neon_dot::UKERNEL_1X8, i8_8x8_neon_dot::UKERNEL_2X8, i8_8x8_neon_dot::UKERNEL_4X8, i8_8x8_neon_dot::UKERNEL),
         #[cfg(target_arch = "aarch64")]
-        "i8_12x8_neon_i8mm" => vec![&i8_neon_i8mm::UKERNEL_2X8, &i8_neon_i8mm::UKERNEL_4X8, &i8_neon_i8mm::UKERNEL_8X8],
+        "i8_12x8_neon_i8mm" => tails!(i8_neon_i8mm::UKERNEL_2X8, i8_neon_i8mm::UKERNEL_4X8, i8_neon_i8mm::UKERNEL_8X8, i8_12x8_neon_i8mm::UKERNEL),
         #[cfg(target_arch = "aarch64")]
-        "i8_8x8_neon_i8mm" => vec![&i8_neon_i8mm::UKERNEL_2X8, &i8_neon_i8mm::UKERNEL_4X8],
+        "i8_8x8_neon_i8mm" => tails!(i8_neon_i8mm::UKERNEL_2X8, i8_neon_i8mm::UKERNEL_4X8, i8_neon_i8mm::UKERNEL_8X8),
         #[cfg(target_arch = "x86_64")]
-        "i8_4x16_avx2" => vec![&i8_4x16_avx2::UKERNEL_1X16, &i8_4x16_avx2::UKERNEL_2X16],
+        "i8_4x16_avx2" => tails!(i8_4x16_avx2::UKERNEL_1X16, i8_4x16_avx2::UKERNEL_2X16, i8_4x16_avx2::UKERNEL),
         #[cfg(target_arch = "x86_64")]
-        "i8_8x32_avx512vnni" => vec![&i8_8x32_avx512vnni::UKERNEL_1X32, &i8_8x32_avx512vnni::UKERNEL_2X32, &i8_8x32_avx512vnni::UKERNEL_4X32],
+        "i8_8x32_avx512vnni" => tails!(i8_8x32_avx512vnni::UKERNEL_1X32, i8_8x32_avx512vnni::UKERNEL_2X32, i8_8x32_avx512vnni::UKERNEL_4X32, i8_8x32_avx512vnni::UKERNEL),
         #[cfg(target_arch = "x86_64")]
-        "i8_12x16_avx512vnni" => vec![
-            &i8_8x32_avx512vnni::UKERNEL_1X16,
-            &i8_8x32_avx512vnni::UKERNEL_2X16,
-            &i8_8x32_avx512vnni::UKERNEL_4X16,
-            &i8_8x32_avx512vnni::UKERNEL_8X16,
-        ],
-        _ => vec![],
-    };
-    v.push(uk);
-    v
+        "i8_12x16_avx512vnni" => tails!(
+            i8_8x32_avx512vnni::UKERNEL_1X16,
+            i8_8x32_avx512vnni::UKERNEL_2X16,
+            i8_8x32_avx512vnni::UKERNEL_4X16,
+            i8_8x32_avx512vnni::UKERNEL_8X16,
+            i8_8x32_avx512vnni::UKERNEL_12X16
+        ),
+        "i8_4x4_scalar" => tails!(i8_4x4_scalar::UKERNEL),
+        // Every GEMM kernel is listed above; an unknown one runs its own tails.
+        _ => &[],
+    }
 }
 
 /// int8 weights `[n, k]` packed once for one tier's micro-kernel, with the
@@ -517,15 +525,18 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
     };
     #[cfg(not(target_arch = "x86_64"))]
     let direct: Option<(&[i8], usize)> = None;
-    exec.pool.run(plan.tasks(), &|t| {
+    exec.pool.run(plan.tasks(), &|t| scratch::with(|scratch| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);
-        // The padding past k of a strip is never written: it multiplies zero weights.
-        let mut strip = vec![0i8; uk.a_strip_len(kp)];
-        let mut sums = vec![0i32; mr];
-        let mut gather = vec![0i8; if matches!(lhs, Lhs::Conv { .. }) && uk.ka != 0 { mr * k } else { 0 }];
-        let mut corr = vec![0i32; mr];
-        // The accumulator strip of the unfused path, allocated when it first runs.
-        let mut acc: Vec<i32> = Vec::new();
+        let [strip, gather] = &mut scratch.i8s;
+        // The padding past k of a strip is never written: it multiplies zero weights
+        // (whatever a reused buffer holds there).
+        let strip = scratch::sized(strip, uk.a_strip_len(kp), 0);
+        let gather = scratch::sized(gather, if matches!(lhs, Lhs::Conv { .. }) && uk.ka != 0 { mr * k } else { 0 }, 0);
+        let mut sums = [0i32; MAX_MR];
+        let mut corr = [0i32; MAX_MR];
+        // The accumulator strip of the unfused path, sized when it first runs.
+        let acc = &mut scratch.i32s[0];
+        let mut acc_len = 0;
         // This task's column blocks: their packed weights (bs bytes each) and fused stages.
         #[cfg(target_arch = "x86_64")]
         let (bs, nb) = (uk.b_block_len(kp), nt.div_ceil(nr));
@@ -545,7 +556,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                 let (a, lda) = match direct {
                     Some((a, lda)) => (a[i0 * lda..].as_ptr(), lda),
                     None => {
-                        lhs.pack_strip(uk, k, kp, i0, mr, strip, &mut gather, None);
+                        lhs.pack_strip(uk, k, kp, i0, mr, strip, gather, None);
                         (strip.as_ptr(), kp)
                     }
                 };
@@ -600,13 +611,13 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             }
             let strip = &mut strip[..suk.a_strip_len(kp)];
             if direct.is_none() {
-                lhs.pack_strip(suk, k, kp, i0, rows, strip, &mut gather, want_sums.then_some(&mut sums[..suk.mr]));
+                lhs.pack_strip(suk, k, kp, i0, rows, strip, gather, want_sums.then_some(&mut sums[..suk.mr]));
             }
             let row_corr = if want_sums {
-                for (c, s) in corr.iter_mut().zip(&sums) {
+                for (c, s) in corr.iter_mut().zip(&sums).take(mr) {
                     *c = w.w_zero_point.wrapping_mul(*s).wrapping_neg();
                 }
-                Some(&corr[..])
+                Some(&corr[..mr])
             } else {
                 None
             };
@@ -631,9 +642,10 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             }
             // Every weight block of the task into one accumulator strip (blocks of mr x nr),
             // then one output stage over the strip.
-            if acc.is_empty() {
-                acc = vec![0i32; mr * plan.max_task_cols().min(n.div_ceil(nr) * nr)];
+            if acc_len == 0 {
+                acc_len = mr * plan.max_task_cols().min(n.div_ceil(nr) * nr);
             }
+            let acc = scratch::sized(acc, acc_len, 0);
             for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
                 let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
                 let tile = &mut acc[bi * mr * nr..(bi + 1) * mr * nr];
@@ -666,7 +678,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             }
             i0 += rows;
         }
-    });
+    }));
 }
 
 /// The output stages of a layer's `nr`-column blocks when its tiles run fused

@@ -156,7 +156,7 @@ fn every_available_tier_has_its_own_kernels() {
             for w in tails.windows(2) {
                 assert!(w[0].mr < w[1].mr, "{}: tails by rows", uk.name);
             }
-            for t in &tails {
+            for t in tails {
                 assert_eq!((t.tier, t.nr, t.kr, t.kstep, t.a_xor), (uk.tier, uk.nr, uk.kr, uk.kstep, uk.a_xor), "{} / {}", uk.name, t.name);
             }
         }
