@@ -663,7 +663,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                     let out = unsafe { ptr.ptr().add(i0 * ldo + n0) };
                     // SAFETY: as above: `rows` rows of `nt` values, `ldo` apart; acc holds them
                     // in `lay` (blocks of nr columns, nr a multiple of the stages' runs).
-                    unsafe { output::store_tile(uk.tier, q, &acc, lay, rows, nt, bias, row_corr, n0, out, ldo) };
+                    unsafe { output::store_tile(uk.tier, q, acc, lay, rows, nt, bias, row_corr, n0, out, ldo) };
                 }
                 Dst::Acc { ptr } => {
                     for i in 0..rows {
