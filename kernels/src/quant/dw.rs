@@ -4,6 +4,7 @@
 //! adds `bias'[c] = bias[c] − a_zp·Σ_t (w[t][c] − w_zp)` and requantizes.
 
 use crate::scratch;
+use smallvec::SmallVec;
 use super::{best_qtier, check_window, output, QTier, QuantOut, SharedMutI8};
 use crate::{Exec, Isa, Nhwc, Window2d};
 
@@ -412,15 +413,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     let uk = w.ukernel;
     let plane = uk.plane_len(c, taps);
     // The c zero-point bytes that taps in the padding read (on the stack for up to 2048 channels).
-    let (mut zero_stack, zero_heap);
-    let zero: &[i8] = if c <= 2048 {
-        zero_stack = [0i8; 2048];
-        zero_stack[..c].fill(zp as i8);
-        &zero_stack[..c]
-    } else {
-        zero_heap = vec![zp as i8; c];
-        &zero_heap
-    };
+    let zero: SmallVec<[i8; 2048]> = SmallVec::from_elem(zp as i8, c);
 
     let macs = rows * ow * out_c * taps;
     let threads = exec.pool.num_threads();
@@ -446,26 +439,14 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
         let ptrs = &mut scratch.ptrs;
         ptrs.clear();
         ptrs.resize(ow * taps, zero.as_ptr());
+        // The accumulator rows of the unfused path (sized on its rows only) and one pixel's planes.
         let [acc, acc_plane] = &mut scratch.i32s;
-        // The accumulator rows of the unfused path, sized on its first row only.
-        let mut acc_len = 0;
         let acc_plane = scratch::sized(acc_plane, if dm > 1 { c } else { 0 }, 0);
         #[cfg(target_arch = "x86_64")]
         let pair_stages = pair_params.as_ref().map(|(_, stages)| stages);
         // Each window column's output columns inside the image, the same for every row
         // (computed once: two divisions per tap and row were ~1 % of a small model's invoke).
-        let mut cols_stack = [(0usize, 0usize); 8];
-        let cols_heap: Vec<(usize, usize)>;
-        let col = |kx: usize| tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w);
-        let cols: &[(usize, usize)] = if kw <= cols_stack.len() {
-            for (kx, v) in cols_stack.iter_mut().enumerate().take(kw) {
-                *v = col(kx);
-            }
-            &cols_stack[..kw]
-        } else {
-            cols_heap = (0..kw).map(col).collect();
-            &cols_heap
-        };
+        let cols: SmallVec<[(usize, usize); 8]> = (0..kw).map(|kx| tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w)).collect();
         // Where output row `row` of a 3x3 window reads its input, for the column row kernels: a
         // window row in the padding reads the c zero-point bytes at every column.
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
@@ -601,10 +582,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 unsafe { output::dw_row_neon(params, c, taps, ow, ptrs.as_ptr(), w.planes.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
                 continue;
             }
-            if acc_len == 0 {
-                acc_len = ow * out_c;
-            }
-            let acc = scratch::sized(acc, acc_len, 0);
+            let acc = scratch::sized(acc, ow * out_c, 0);
             for px in 0..ow {
                 let inputs = ptrs[px * taps..].as_ptr();
                 for j in 0..dm {

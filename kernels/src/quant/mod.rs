@@ -534,9 +534,8 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         let gather = scratch::sized(gather, if matches!(lhs, Lhs::Conv { .. }) && uk.ka != 0 { mr * k } else { 0 }, 0);
         let mut sums = [0i32; MAX_MR];
         let mut corr = [0i32; MAX_MR];
-        // The accumulator strip of the unfused path, sized when it first runs.
+        // The accumulator strip of the unfused path (sized on its strips only).
         let acc = &mut scratch.i32s[0];
-        let mut acc_len = 0;
         // This task's column blocks: their packed weights (bs bytes each) and fused stages.
         #[cfg(target_arch = "x86_64")]
         let (bs, nb) = (uk.b_block_len(kp), nt.div_ceil(nr));
@@ -642,10 +641,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             }
             // Every weight block of the task into one accumulator strip (blocks of mr x nr),
             // then one output stage over the strip.
-            if acc_len == 0 {
-                acc_len = mr * plan.max_task_cols().min(n.div_ceil(nr) * nr);
-            }
-            let acc = scratch::sized(acc, acc_len, 0);
+            let acc = scratch::sized(acc, mr * plan.max_task_cols().min(n.div_ceil(nr) * nr), 0);
             for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
                 let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
                 let tile = &mut acc[bi * mr * nr..(bi + 1) * mr * nr];
