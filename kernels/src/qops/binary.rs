@@ -602,6 +602,26 @@ mod tests {
         }
     }
 
+    /// ADD/SUB runs long enough for the AVX-512 tables of the input sides
+    /// (whole 64-output steps and every tail width past them), at the
+    /// extreme scales and zero points above, against the reference.
+    #[test]
+    fn long_runs_through_side_tables() {
+        let scales: [[f32; 3]; 5] = [[0.05, 0.05, 0.05], [0.5, 1e-9, 0.9], [1e-9, 0.3, 0.0000004], [0.02, 0.021, 2.0e-7], [0.0123, 0.456, 100.0]];
+        let mut rng = Rng(0x10b);
+        for (si, s) in scales.iter().enumerate() {
+            for len in (1024..1024 + 66).chain([2048, 4097, 5000]) {
+                let z = [rng.zp(), rng.zp(), rng.zp()];
+                let act = if len % 4 == 1 { (-77, 33) } else { (-128, 127) };
+                let which = len % 2;
+                if AddParams::new(s[0], z[0], s[1], z[1], s[2], z[2], act.0, act.1).is_err() {
+                    continue;
+                }
+                check_case(which, &[len], &[len], *s, z, act, (si * 10_000 + len) as u64);
+            }
+        }
+    }
+
     #[test]
     fn rejects_what_tflite_rejects() {
         // Output multiplier ≥ 1: 2 * 1.0 / (2^20 * 1e-7) ≈ 19.

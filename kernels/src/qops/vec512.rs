@@ -252,6 +252,19 @@ pub(crate) unsafe fn addsub(p: &AddSubVec, a: Src, b: Src, out: &mut [i8]) -> us
             Src::Splat(_) => Some(Side::new(p.b_zp, p.b).apply_dyn(load(b, 0, 0xffff))),
             Src::Run(_) => None,
         };
+        if let (Src::Run(x), Src::Run(y), 0, true) = (a, b, p.out.left, n >= LUT_MIN) {
+            if vbmi_available() {
+                let (side_a, side_b) = (Side::new(p.a_zp, p.a), Side::new(p.b_zp, p.b));
+                let (la, lb) = (SideLut::new(&side_a), SideLut::new(&side_b));
+                match (p.sub, p.out.right > 0) {
+                    (false, false) => addsub_lut::<false, false>(p, &la, &lb, x, y, out),
+                    (false, true) => addsub_lut::<false, true>(p, &la, &lb, x, y, out),
+                    (true, false) => addsub_lut::<true, false>(p, &la, &lb, x, y, out),
+                    (true, true) => addsub_lut::<true, true>(p, &la, &lb, x, y, out),
+                }
+                return n;
+            }
+        }
         if let (Src::Run(x), Src::Run(y), 0) = (a, b, p.out.left) {
             macro_rules! runs {
                 ($($s:literal $ra:literal $rb:literal $ro:literal),*) => {
@@ -298,6 +311,104 @@ unsafe fn addsub_runs<const SUB: bool, const RA: bool, const RB: bool, const RO:
             let raw = if SUB { _mm512_sub_epi32(sa, sb) } else { _mm512_add_epi32(sa, sb) };
             _mm512_add_epi32(req.apply_known::<false, RO>(raw), zo)
         });
+    }
+}
+
+/// Below this many outputs an ADD/SUB does not build [`SideLut`]s (two
+/// tables cost about as much as 512 outputs of the arithmetic path).
+const LUT_MIN: usize = 1024;
+
+/// AVX-512 VBMI (VPERMI2B) is detected on this CPU.
+fn vbmi_available() -> bool {
+    is_x86_feature_detected!("avx512vbmi")
+}
+
+/// One ADD/SUB input side ([`Side`]) as a table of its 256 values: an int8
+/// input has 256 values, so its rescaled value `s(x)` is looked up rather
+/// than computed (two multiplies and eight other instructions per 16
+/// values). The table is indexed by `x ^ 0x80` (`x + 128`) and held as the
+/// four bytes of each value, each byte plane in four registers of 64
+/// entries; VPERMI2B looks up 64 indices in two of them at a time. Every
+/// entry is [`Side::apply`] of its input, so the results are the same
+/// integers.
+struct SideLut {
+    planes: [[__m512i; 4]; 4],
+}
+
+impl SideLut {
+    /// # Safety
+    /// AVX-512 F/BW/VL are available.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn new(side: &Side) -> SideLut {
+        let mut bytes = [[0u8; 256]; 4];
+        // SAFETY: register-only AVX-512 F/BW intrinsics and stores of 16 bytes into
+        // bytes[plane][16 * j ..] (j < 16).
+        unsafe {
+            for j in 0..16 {
+                let x = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16 * j as i32 - 128));
+                let v = side.apply_dyn(x);
+                for (plane, b) in bytes.iter_mut().enumerate() {
+                    let t = _mm512_cvtepi32_epi8(_mm512_srl_epi32(v, _mm_cvtsi32_si128(8 * plane as i32)));
+                    _mm_storeu_si128(b.as_mut_ptr().add(16 * j) as *mut __m128i, t);
+                }
+            }
+            SideLut { planes: std::array::from_fn(|plane| std::array::from_fn(|q| _mm512_loadu_si512(bytes[plane].as_ptr().add(64 * q) as *const _))) }
+        }
+    }
+
+    /// The values of the 64 inputs `x` as four vectors of 16 i32: vector `j`
+    /// holds, in each 128-bit lane `L`, inputs `16L + 4j .. 16L + 4j + 4`
+    /// (the order VPACKSSDW + VPACKSSWB undo).
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VBMI are available.
+    #[inline(always)]
+    unsafe fn lookup(&self, x: __m512i) -> [__m512i; 4] {
+        // SAFETY: register-only AVX-512 F/BW/VBMI intrinsics.
+        unsafe {
+            let idx = _mm512_xor_si512(x, _mm512_set1_epi8(-128));
+            let upper = _mm512_movepi8_mask(idx);
+            let b: [__m512i; 4] = std::array::from_fn(|p| {
+                let t = &self.planes[p];
+                _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(t[0], idx, t[1]), _mm512_permutex2var_epi8(t[2], idx, t[3]))
+            });
+            let (w01l, w01h) = (_mm512_unpacklo_epi8(b[0], b[1]), _mm512_unpackhi_epi8(b[0], b[1]));
+            let (w23l, w23h) = (_mm512_unpacklo_epi8(b[2], b[3]), _mm512_unpackhi_epi8(b[2], b[3]));
+            [_mm512_unpacklo_epi16(w01l, w23l), _mm512_unpackhi_epi16(w01l, w23l), _mm512_unpacklo_epi16(w01h, w23h), _mm512_unpackhi_epi16(w01h, w23h)]
+        }
+    }
+}
+
+/// [`addsub`] of two runs through the sides' tables, 64 outputs at a time,
+/// for known flags: `SUB`, and whether the output requantization shifts
+/// right (`RO`; it does not shift left).
+///
+/// # Safety
+/// AVX-512 F/BW/VL/VBMI are available; `x` and `y` are at least `out.len()` long.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe fn addsub_lut<const SUB: bool, const RO: bool>(p: &AddSubVec, la: &SideLut, lb: &SideLut, x: &[i8], y: &[i8], out: &mut [i8]) {
+    let n = out.len();
+    // SAFETY: every load and store is masked to elements below n; AVX-512 F/BW/VL/VBMI are enabled.
+    unsafe {
+        let req = Req::new(p.out);
+        let zo = _mm512_set1_epi32(p.out_zp);
+        let (lo, hi) = (_mm512_set1_epi8(p.min.clamp(-128, 127) as i8), _mm512_set1_epi8(p.max.clamp(-128, 127) as i8));
+        let mut i = 0;
+        while i < n {
+            let w = (n - i).min(64);
+            let m: __mmask64 = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
+            let sa = la.lookup(_mm512_maskz_loadu_epi8(m, x.as_ptr().add(i)));
+            let sb = lb.lookup(_mm512_maskz_loadu_epi8(m, y.as_ptr().add(i)));
+            let r: [__m512i; 4] = std::array::from_fn(|j| {
+                let raw = if SUB { _mm512_sub_epi32(sa[j], sb[j]) } else { _mm512_add_epi32(sa[j], sb[j]) };
+                _mm512_add_epi32(req.apply_known::<false, RO>(raw), zo)
+            });
+            // The packs restore the order lookup gave (each lane's 16 outputs in turn).
+            let v = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));
+            _mm512_mask_storeu_epi8(out.as_mut_ptr().add(i), m, _mm512_min_epi8(_mm512_max_epi8(v, lo), hi));
+            i += w;
+        }
     }
 }
 
