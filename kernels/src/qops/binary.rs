@@ -23,6 +23,9 @@ pub struct AddSubCore {
     /// `MultiplyByQuantizedMultiplierSmallerThanOneExp((q - zp_a) << 20, m_a, s_a)` by `q as u8`.
     pub a_table: Box<[i32; 256]>,
     pub b_table: Box<[i32; 256]>,
+    /// The same tables as byte planes, `planes[side][p][i]` byte `p` of
+    /// `side`'s entry `i` (the vector kernels look up each byte).
+    pub planes: Box<[[[u8; 256]; 4]; 2]>,
     pub a_requant: Requant,
     pub b_requant: Requant,
     pub out_requant: Requant,
@@ -66,11 +69,20 @@ impl AddSubCore {
             }
             t
         };
-        Ok(AddSubCore { a_table: table(a_zp, a_requant), b_table: table(b_zp, b_requant), a_requant, b_requant, out_requant, out_zp, act_min, act_max, a_zp, b_zp })
+        let (a_table, b_table) = (table(a_zp, a_requant), table(b_zp, b_requant));
+        let mut planes = Box::new([[[0u8; 256]; 4]; 2]);
+        for (side, t) in planes.iter_mut().zip([&a_table, &b_table]) {
+            for (p, plane) in side.iter_mut().enumerate() {
+                for (byte, &v) in plane.iter_mut().zip(t.iter()) {
+                    *byte = (v >> (8 * p)) as u8;
+                }
+            }
+        }
+        Ok(AddSubCore { a_table, b_table, planes, a_requant, b_requant, out_requant, out_zp, act_min, act_max, a_zp, b_zp })
     }
 
-    fn vec(&self, sub: bool) -> AddSubVec {
-        AddSubVec { a: self.a_requant.into(), b: self.b_requant.into(), out: self.out_requant.into(), a_zp: self.a_zp, b_zp: self.b_zp, out_zp: self.out_zp, min: self.act_min, max: self.act_max, sub }
+    fn vec(&self, sub: bool) -> AddSubVec<'_> {
+        AddSubVec { planes: &self.planes, a: self.a_requant.into(), b: self.b_requant.into(), out: self.out_requant.into(), a_zp: self.a_zp, b_zp: self.b_zp, out_zp: self.out_zp, min: self.act_min, max: self.act_max, sub }
     }
 
     #[inline(always)]

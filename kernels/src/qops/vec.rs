@@ -40,7 +40,12 @@ impl From<Requant> for VRequant {
 
 /// ADD / SUB: everything the vector kernel needs.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct AddSubVec {
+pub(crate) struct AddSubVec<'a> {
+    /// The inputs' rescaled values ([`super::binary::AddSubCore`]'s tables) as
+    /// byte planes: `planes[side][p][q as u8]` is byte `p` of input `side`'s
+    /// value for `q` (for the AVX-512 VBMI lookups; read on x86-64 only).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub planes: &'a [[[u8; 256]; 4]; 2],
     pub a: VRequant,
     pub b: VRequant,
     pub out: VRequant,

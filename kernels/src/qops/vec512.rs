@@ -252,10 +252,9 @@ pub(crate) unsafe fn addsub(p: &AddSubVec, a: Src, b: Src, out: &mut [i8]) -> us
             Src::Splat(_) => Some(Side::new(p.b_zp, p.b).apply_dyn(load(b, 0, 0xffff))),
             Src::Run(_) => None,
         };
-        if let (Src::Run(x), Src::Run(y), 0, true) = (a, b, p.out.left, n >= LUT_MIN) {
-            if vbmi_available() {
-                let (side_a, side_b) = (Side::new(p.a_zp, p.a), Side::new(p.b_zp, p.b));
-                let (la, lb) = (SideLut::new(&side_a), SideLut::new(&side_b));
+        if let (Src::Run(x), Src::Run(y), 0) = (a, b, p.out.left) {
+            if n >= LUT_MIN && vbmi_available() {
+                let (la, lb) = (SideLut::load(&p.planes[0]), SideLut::load(&p.planes[1]));
                 match (p.sub, p.out.right > 0) {
                     (false, false) => addsub_lut::<false, false>(p, &la, &lb, x, y, out),
                     (false, true) => addsub_lut::<false, true>(p, &la, &lb, x, y, out),
@@ -264,8 +263,6 @@ pub(crate) unsafe fn addsub(p: &AddSubVec, a: Src, b: Src, out: &mut [i8]) -> us
                 }
                 return n;
             }
-        }
-        if let (Src::Run(x), Src::Run(y), 0) = (a, b, p.out.left) {
             macro_rules! runs {
                 ($($s:literal $ra:literal $rb:literal $ro:literal),*) => {
                     match (p.sub, p.a.right > 0, p.b.right > 0, p.out.right > 0) {
@@ -314,8 +311,10 @@ unsafe fn addsub_runs<const SUB: bool, const RA: bool, const RB: bool, const RO:
     }
 }
 
-/// Below this many outputs an ADD/SUB does not build [`SideLut`]s (two
-/// tables cost about as much as 512 outputs of the arithmetic path).
+/// Runs shorter than this keep the arithmetic path: the threshold the tables
+/// were measured with when each call built them (they cost about 512
+/// outputs then; now they are loaded), and it keeps that path, the one for
+/// AVX-512 CPUs without VBMI, under test on CPUs with it.
 const LUT_MIN: usize = 1024;
 
 /// AVX-512 VBMI (VPERMI2B) is detected on this CPU.
@@ -323,38 +322,25 @@ fn vbmi_available() -> bool {
     is_x86_feature_detected!("avx512vbmi")
 }
 
-/// One ADD/SUB input side ([`Side`]) as a table of its 256 values: an int8
-/// input has 256 values, so its rescaled value `s(x)` is looked up rather
-/// than computed (two multiplies and eight other instructions per 16
-/// values). The table is indexed by `x ^ 0x80` (`x + 128`) and held as the
-/// four bytes of each value, each byte plane in four registers of 64
-/// entries; VPERMI2B looks up 64 indices in two of them at a time. Every
-/// entry is [`Side::apply`] of its input, so the results are the same
-/// integers.
+/// One ADD/SUB input side as a table of its 256 values: an int8 input has
+/// 256 values, so its rescaled value is looked up rather than computed (two
+/// multiplies and eight other instructions per 16 values). The table is
+/// [`AddSubCore`](super::binary::AddSubCore)'s, made at Prepare, indexed by
+/// `x as u8` and held as the four bytes of each value, each byte plane in
+/// four registers of 64 entries; VPERMI2B looks up 64 indices in two of them
+/// at a time.
 struct SideLut {
     planes: [[__m512i; 4]; 4],
 }
 
 impl SideLut {
     /// # Safety
-    /// AVX-512 F/BW/VL are available.
+    /// AVX-512 F is available.
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    unsafe fn new(side: &Side) -> SideLut {
-        let mut bytes = [[0u8; 256]; 4];
-        // SAFETY: register-only AVX-512 F/BW intrinsics and stores of 16 bytes into
-        // bytes[plane][16 * j ..] (j < 16).
-        unsafe {
-            for j in 0..16 {
-                let x = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16 * j as i32 - 128));
-                let v = side.apply_dyn(x);
-                for (plane, b) in bytes.iter_mut().enumerate() {
-                    let t = _mm512_cvtepi32_epi8(_mm512_srl_epi32(v, _mm_cvtsi32_si128(8 * plane as i32)));
-                    _mm_storeu_si128(b.as_mut_ptr().add(16 * j) as *mut __m128i, t);
-                }
-            }
-            SideLut { planes: std::array::from_fn(|plane| std::array::from_fn(|q| _mm512_loadu_si512(bytes[plane].as_ptr().add(64 * q) as *const _))) }
-        }
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load(planes: &[[u8; 256]; 4]) -> SideLut {
+        // SAFETY: 64-byte loads at 0, 64, 128 and 192 of each 256-byte plane.
+        SideLut { planes: std::array::from_fn(|p| std::array::from_fn(|q| unsafe { _mm512_loadu_si512(planes[p].as_ptr().add(64 * q) as *const _) })) }
     }
 
     /// The values of the 64 inputs `x` as four vectors of 16 i32: vector `j`
@@ -367,11 +353,11 @@ impl SideLut {
     unsafe fn lookup(&self, x: __m512i) -> [__m512i; 4] {
         // SAFETY: register-only AVX-512 F/BW/VBMI intrinsics.
         unsafe {
-            let idx = _mm512_xor_si512(x, _mm512_set1_epi8(-128));
-            let upper = _mm512_movepi8_mask(idx);
+            // Entries 128..256 (the negative inputs) are the sign-bit lanes.
+            let upper = _mm512_movepi8_mask(x);
             let b: [__m512i; 4] = std::array::from_fn(|p| {
                 let t = &self.planes[p];
-                _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(t[0], idx, t[1]), _mm512_permutex2var_epi8(t[2], idx, t[3]))
+                _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(t[0], x, t[1]), _mm512_permutex2var_epi8(t[2], x, t[3]))
             });
             let (w01l, w01h) = (_mm512_unpacklo_epi8(b[0], b[1]), _mm512_unpackhi_epi8(b[0], b[1]));
             let (w23l, w23h) = (_mm512_unpacklo_epi8(b[2], b[3]), _mm512_unpackhi_epi8(b[2], b[3]));
