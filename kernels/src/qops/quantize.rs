@@ -51,6 +51,11 @@ pub fn qquantize(exec: Exec, p: &QuantizeParams, input: &[f32], output: &mut [i8
         let src = &input[start..start + out.len()];
         let done = match exec.isa {
             #[cfg(target_arch = "x86_64")]
+            crate::Isa::Avx512 if exec.isa.is_available() && super::vec512::available() => {
+                // SAFETY: AVX-512 F/BW/VL were detected; src and out have the same length.
+                unsafe { super::vec512::quantize(p.scale, p.zero_point, src, out) }
+            }
+            #[cfg(target_arch = "x86_64")]
             crate::Isa::Avx2 | crate::Isa::Avx512 if exec.isa.is_available() => {
                 // SAFETY: AVX2 was detected; src and out have the same length.
                 unsafe { super::vec::x86::quantize(p.scale, p.zero_point, src, out) }
@@ -228,6 +233,39 @@ mod tests {
                     assert_eq!(out[i], want[i], "x={} ({:#x}) scale={scale} zp={zp} {:?}", xs[i], xs[i].to_bits(), exec.isa);
                 }
             });
+        }
+    }
+
+    /// The AVX-512 path multiplies by the reciprocal and divides only near
+    /// ties: values a few ulps around every half-integer quotient, at scales
+    /// whose reciprocal is inexact, tiny and huge (subnormal reciprocal), must
+    /// still give the scalar division's result.
+    #[test]
+    fn quantize_near_ties_at_awkward_scales() {
+        let mut rng = Rng(5);
+        let mut scales: Vec<f32> = (0..40).map(|_| rng.scale(1e-4, 50.0)).collect();
+        scales.extend([1.0 / 127.5, 1.0 / 255.0, 0.1, 3.0, 1e-30, 1e38, 3e38]);
+        for scale in scales {
+            for zp in [0, -128, 37] {
+                let p = QuantizeParams::new(scale, zp).unwrap();
+                let mut xs = Vec::new();
+                for k in -200..200 {
+                    let x = (k as f32 + 0.5) * scale;
+                    for d in -4i32..=4 {
+                        xs.push(f32::from_bits((x.to_bits() as i32 + d) as u32));
+                    }
+                    xs.push(k as f32 * scale);
+                }
+                xs.extend((0..2000).map(|_| ((rng.next() % 400_001) as f32 - 200_000.0) / 1000.0 * scale));
+                let want: Vec<i8> = xs.iter().map(|&x| p.quantize(x)).collect();
+                for_each_exec(&mut |exec| {
+                    let mut out = vec![0i8; xs.len()];
+                    qquantize(exec, &p, &xs, &mut out);
+                    for i in 0..xs.len() {
+                        assert_eq!(out[i], want[i], "x={} ({:#x}) scale={scale} zp={zp} {:?}", xs[i], xs[i].to_bits(), exec.isa);
+                    }
+                });
+            }
         }
     }
 

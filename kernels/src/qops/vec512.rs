@@ -420,6 +420,62 @@ pub(crate) unsafe fn mul(p: &MulVec, a: Src, b: Src, out: &mut [i8]) -> usize {
     n
 }
 
+/// QUANTIZE f32 → int8 on the prefix that is a multiple of 16, exactly as
+/// [`super::QuantizeParams::quantize`] (`round(x / scale)`, half away from
+/// zero, on the f32 quotient), mostly without dividing: `t = x · (1/scale)`
+/// is within 2^-22·|t| of the quotient `x / scale` rounded to f32 (when
+/// `1/scale` is a normal float), so where `t` is further than 2^-20·|t| from
+/// a half-integer both round to the same integer, the nearest to `t`. A
+/// vector with a lane closer to a tie, or with |t| ≥ 2^20, NaN or
+/// infinite, is divided as the AVX2 code does (every float handled as
+/// there: cvttps2dq's i32::MIN for NaN and out-of-range, zero point added
+/// wrapping); the saturating narrow is the clamp.
+///
+/// # Safety
+/// AVX-512 F/BW/VL are available; `input.len() >= out.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn quantize(scale: f32, zp: i32, input: &[f32], out: &mut [i8]) -> usize {
+    let n = out.len() / 16 * 16;
+    let recip = 1.0 / scale;
+    let fast = recip.is_normal();
+    // SAFETY: i + 16 <= n <= both lengths; AVX-512 F/BW/VL are enabled for this function.
+    unsafe {
+        let (vs, vr, vz) = (_mm512_set1_ps(scale), _mm512_set1_ps(recip), _mm512_set1_epi32(zp));
+        let (sign, almost_half) = (_mm512_set1_epi32(i32::MIN), _mm512_set1_epi32(0x3eff_ffff));
+        let (half, margin, wide) = (_mm512_set1_ps(0.5), _mm512_set1_ps(1.0 / (1 << 20) as f32), _mm512_set1_ps((1 << 20) as f32));
+        let abs = |v: __m512| _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(v)));
+        let divided = |x: __m512| {
+            let q = _mm512_div_ps(x, vs);
+            let h = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(q), sign), almost_half));
+            let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm512_add_ps(q, h));
+            _mm512_add_epi32(_mm512_cvttps_epi32(r), vz)
+        };
+        let mut i = 0;
+        while i < n {
+            let x = _mm512_loadu_ps(input.as_ptr().add(i));
+            let v = if fast {
+                let t = _mm512_mul_ps(x, vr);
+                let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
+                let at = abs(t);
+                // Near a tie: |t − r| + 2^-20·|t| ≥ 1/2 (rounding cannot take a sum at or above
+                // 1/2 below it); out of the fast range: not |t| < 2^20 (true for NaN).
+                let near = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(_mm512_fmadd_ps(at, margin, abs(_mm512_sub_ps(t, r))), half);
+                let far = _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(at, wide);
+                if near | far == 0 {
+                    _mm512_add_epi32(_mm512_cvttps_epi32(r), vz)
+                } else {
+                    divided(x)
+                }
+            } else {
+                divided(x)
+            };
+            _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, _mm512_cvtsepi32_epi8(v));
+            i += 16;
+        }
+    }
+    n
+}
+
 /// MEAN's accumulation of one run into the sums of its outputs:
 /// `sums[j] = sums[j].wrapping_add(run[j])`.
 ///
