@@ -349,6 +349,59 @@ fn depthwise_row_kernel_shapes_over_widths_channels_and_pads() {
     }
 }
 
+/// The AVX-512 row kernels compute each output as one FMA chain (bias, then
+/// the in-image taps in window order), whichever path the pixel takes (groups
+/// of 8, 4 or 1, or edge pixels): bit-equal to that chain done in scalar
+/// `mul_add`, over widths, channel counts with whole and masked 16-channel
+/// slices, paddings and strides (the other tests allow a tolerance).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn depthwise_row_kernels_are_exactly_the_window_order_fma_chain() {
+    if !Isa::Avx512.is_available() {
+        return;
+    }
+    let pool = ThreadPool::new(1);
+    let mut seed = 9000;
+    for k in [3, 5] {
+        for stride in [1, 2] {
+            for w in [1, 2, 5, 7, 9, 14, 17, 28] {
+                for c in [16, 40, 64, 100, 144] {
+                    for pad in [[1, 1, 1, 1], [0, 1, 0, 1], [2, 2, 2, 2]] {
+                        seed += 1;
+                        let win = window((k, k), (stride, stride), (1, 1), pad);
+                        let s = Nhwc { n: 1, h: k + 1, w, c };
+                        if win.out_h(s.h) == 0 || win.out_w(s.w) == 0 {
+                            continue;
+                        }
+                        let mut rng = Rng::new(seed);
+                        let (x, wt, b) = (rng.vec(s.len()), rng.vec(k * k * c), rng.vec(c));
+                        let packed = PackedDepthwise::pack(Isa::Avx512, k, k, c, 1, &wt, Some(&b));
+                        let (oh, ow) = (win.out_h(s.h), win.out_w(s.w));
+                        let mut out = vec![0.0; oh * ow * c];
+                        depthwise_conv2d(Exec { isa: Isa::Avx512, pool: &pool }, &win, s, &x, &packed, &mut out, Clamp::NONE);
+                        for oy in 0..oh {
+                            for ox in 0..ow {
+                                for ch in 0..c {
+                                    let mut v = b[ch];
+                                    for ky in 0..k {
+                                        for kx in 0..k {
+                                            if let Some((iy, ix)) = tap_source(&win, s, oy, ox, ky, kx) {
+                                                v = x[(iy * w + ix) * c + ch].mul_add(wt[(ky * k + kx) * c + ch], v);
+                                            }
+                                        }
+                                    }
+                                    let got = out[(oy * ow + ox) * c + ch];
+                                    assert_eq!(got.to_bits(), v.to_bits(), "k={k} s={stride} w={w} c={c} pad={pad:?} at ({oy},{ox},{ch})");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn depthwise_row_kernel_results_are_identical_for_any_thread_count() {
     let pools: Vec<ThreadPool> = [1, 2, 3].into_iter().map(ThreadPool::new).collect();
