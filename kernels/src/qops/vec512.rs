@@ -420,7 +420,7 @@ pub(crate) unsafe fn mul(p: &MulVec, a: Src, b: Src, out: &mut [i8]) -> usize {
     n
 }
 
-/// QUANTIZE f32 → int8 on the prefix that is a multiple of 16, exactly as
+/// QUANTIZE f32 → int8 over the whole of `out` (returns `out.len()`), exactly as
 /// [`super::QuantizeParams::quantize`] (`round(x / scale)`, half away from
 /// zero, on the f32 quotient), mostly without dividing: `t = x · (1/scale)`
 /// is within 2^-22·|t| of the quotient `x / scale` rounded to f32 (when
@@ -435,10 +435,11 @@ pub(crate) unsafe fn mul(p: &MulVec, a: Src, b: Src, out: &mut [i8]) -> usize {
 /// AVX-512 F/BW/VL are available; `input.len() >= out.len()`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(crate) unsafe fn quantize(scale: f32, zp: i32, input: &[f32], out: &mut [i8]) -> usize {
-    let n = out.len() / 16 * 16;
+    let n = out.len();
     let recip = 1.0 / scale;
     let fast = recip.is_normal();
-    // SAFETY: i + 16 <= n <= both lengths; AVX-512 F/BW/VL are enabled for this function.
+    // SAFETY: every load and store is masked to elements below n <= both lengths; AVX-512
+    // F/BW/VL are enabled for this function.
     unsafe {
         let (vs, vr, vz) = (_mm512_set1_ps(scale), _mm512_set1_ps(recip), _mm512_set1_epi32(zp));
         let (sign, almost_half) = (_mm512_set1_epi32(i32::MIN), _mm512_set1_epi32(0x3eff_ffff));
@@ -452,7 +453,10 @@ pub(crate) unsafe fn quantize(scale: f32, zp: i32, input: &[f32], out: &mut [i8]
         };
         let mut i = 0;
         while i < n {
-            let x = _mm512_loadu_ps(input.as_ptr().add(i));
+            let w = (n - i).min(16);
+            let m = lanes(w);
+            // Masked-off lanes are 0.0: quotient 0, on the fast path.
+            let x = _mm512_maskz_loadu_ps(m, input.as_ptr().add(i));
             let v = if fast {
                 let t = _mm512_mul_ps(x, vr);
                 let r = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
@@ -469,8 +473,8 @@ pub(crate) unsafe fn quantize(scale: f32, zp: i32, input: &[f32], out: &mut [i8]
             } else {
                 divided(x)
             };
-            _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, _mm512_cvtsepi32_epi8(v));
-            i += 16;
+            _mm_mask_storeu_epi8(out.as_mut_ptr().add(i), m, _mm512_cvtsepi32_epi8(v));
+            i += w;
         }
     }
     n
