@@ -287,8 +287,8 @@ pub struct PackedQGemm {
     ukernel: &'static QUkernel,
     w_zero_point: i32,
     input_zero_point: i32,
-    /// `ceil(n / nr)` blocks (see [`QUkernel`]).
-    packed: Vec<i8>,
+    /// `ceil(n / nr)` blocks (see [`QUkernel`]), from a 64-byte boundary.
+    packed: pack::AlignedBytes,
     /// `bias'` per column, padded to whole blocks.
     bias: Vec<i32>,
     /// Σ_k (w − w_zp) per column.
@@ -322,8 +322,8 @@ impl PackedQGemm {
         let kp = uk.kp(k);
         let (nr, kr) = (uk.nr, uk.kr);
         let blocks = n.div_ceil(nr);
-        let mut packed = vec![0i8; blocks * uk.b_block_len(kp)];
-        for (blk, block) in packed.chunks_exact_mut(uk.b_block_len(kp).max(1)).enumerate() {
+        let mut packed = pack::AlignedBytes::zeroed(blocks * uk.b_block_len(kp));
+        for (blk, block) in packed.as_mut_slice().chunks_exact_mut(uk.b_block_len(kp).max(1)).enumerate() {
             for j in 0..nr.min(n - blk * nr) {
                 let row = &w_nk[(blk * nr + j) * k..][..k];
                 for (p, &v) in row.iter().enumerate() {
@@ -540,7 +540,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         #[cfg(target_arch = "x86_64")]
         let (bs, nb) = (uk.b_block_len(kp), nt.div_ceil(nr));
         #[cfg(target_arch = "x86_64")]
-        let blocks = &w.packed[n0 / nr * bs..][..nb * bs];
+        let blocks = &w.packed.as_slice()[n0 / nr * bs..][..nb * bs];
         #[cfg(target_arch = "x86_64")]
         let fused = fused.map(|all| &all[n0 / nr..][..nb]);
         let mut i0 = m0;
@@ -643,7 +643,7 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
             // then one output stage over the strip.
             let acc = scratch::sized(acc, mr * plan.max_task_cols().min(n.div_ceil(nr) * nr), 0);
             for (bi, j0) in (n0..n0 + nt).step_by(nr).enumerate() {
-                let block = &w.packed[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
+                let block = &w.packed.as_slice()[j0 / nr * uk.b_block_len(kp)..][..uk.b_block_len(kp)];
                 let tile = &mut acc[bi * mr * nr..(bi + 1) * mr * nr];
                 // SAFETY: `strip` is one packed strip of suk for kp (a_strip_len), `block` one
                 // packed block (b_block_len: suk has uk's nr, kr and kstep), `tile` holds

@@ -459,16 +459,42 @@ fn qgemm_fused_tile_row_splits() {
     }
 }
 
-/// The short XOR copy (overlapping words below 32 values) equals the plain
-/// loop for every length, offset and XOR value, and writes nothing else.
+/// Every tier's packed weights start on a 64-byte boundary (whole cache
+/// lines per weight load), whatever the allocator returned, and hold what
+/// the plain layout says.
+#[test]
+fn packed_weights_are_cache_line_aligned() {
+    let mut rng = Rng::new(11);
+    for tier in QTier::available() {
+        for uk in qgemm_ukernels(tier) {
+            for (n, k) in [(1, 1), (16, 32), (24, 144), (96, 576), (33, 7)] {
+                let w = rng.i8s(n * k);
+                let p = PackedQGemm::pack_ukernel(uk, n, k, &w, 0, None, 0);
+                let packed = p.packed.as_slice();
+                assert_eq!(packed.as_ptr() as usize % 64, 0, "{} n={n} k={k}", uk.name);
+                assert_eq!(packed.len(), n.div_ceil(uk.nr) * uk.b_block_len(p.kp), "{} n={n} k={k}", uk.name);
+                for j in 0..n {
+                    for q in 0..k {
+                        let at = (j / uk.nr) * uk.b_block_len(p.kp) + ((q / uk.kr) * uk.nr + j % uk.nr) * uk.kr + q % uk.kr;
+                        assert_eq!(packed[at], w[j * k + q], "{} n={n} k={k} ({j}, {q})", uk.name);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The XOR copy (overlapping words below 32 values; on AVX-512, 64 bytes at
+/// a time with a masked tail from 64 on) equals the plain loop for every
+/// length, offset and XOR value, and writes nothing else.
 #[test]
 fn copy_xor_every_length() {
     let mut rng = Rng::new(7);
-    let src = rng.i8s(100);
+    let src = rng.i8s(220);
     for x in [0i8, -128, 0x55] {
-        for len in 0..70 {
+        for len in 0..200 {
             for off in [0, 1, 5] {
-                let mut dst = [0x11i8; 80];
+                let mut dst = [0x11i8; 220];
                 pack::copy_xor(&mut dst[off..off + len], &src[off..off + len], x);
                 for (i, &d) in dst.iter().enumerate() {
                     let want = if (off..off + len).contains(&i) { src[i] ^ x } else { 0x11 };
