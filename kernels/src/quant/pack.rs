@@ -54,7 +54,8 @@ fn put_row(uk: &QUkernel, strip: &mut [i8], kp: usize, i: usize, p0: usize, src:
 }
 
 /// `dst[i] = src[i] ^ x`; below 32 values as (possibly overlapping) 8-, 4-,
-/// 2- or 1-byte words (convolution windows of a few channels).
+/// 2- or 1-byte words (convolution windows of a few channels); from 64 on,
+/// where AVX-512 is detected, 64 bytes at a time.
 #[inline(always)]
 pub(super) fn copy_xor(dst: &mut [i8], src: &[i8], x: i8) {
     let n = dst.len();
@@ -126,7 +127,7 @@ mod avx512 {
         let xv = _mm512_set1_epi8(x);
         let mut i = 0;
         while i + 64 <= n {
-            // SAFETY: bytes i .. i + 64 < n of both (the caller's contract).
+            // SAFETY: bytes i .. i + 64 ≤ n of both (the caller's contract).
             unsafe { _mm512_storeu_si512(dst.add(i) as *mut _, _mm512_xor_si512(_mm512_loadu_si512(src.add(i) as *const _), xv)) };
             i += 64;
         }
