@@ -7,7 +7,7 @@
 //! general odometer walk whose innermost loop copies contiguous runs when the
 //! last dim stays last.
 
-use crate::Exec;
+use crate::{partition, Exec};
 use std::sync::Mutex;
 
 /// `out = x.permute(perm)`: output dim `d` is input dim `perm[d]`.
@@ -62,6 +62,14 @@ fn simplify(shape: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<usize>) {
 
 const TILE: usize = 32;
 
+/// A transpose of fewer values runs on the calling thread.
+const MIN_PARALLEL_VALUES: usize = 1 << 14;
+
+/// Whether a transpose of `values` values is worth the pool's threads.
+fn worth_threads(exec: Exec, values: usize) -> bool {
+    exec.pool.num_threads() > 1 && values >= MIN_PARALLEL_VALUES
+}
+
 /// At most this many rows (or columns) make a transpose an interleave of
 /// whole rows (or its inverse) instead of a walk in square tiles.
 const NARROW: usize = 8;
@@ -94,11 +102,7 @@ fn batched_2d(exec: Exec, x: &[f32], batch: usize, rows: usize, cols: usize, out
             }
         }
     };
-    if exec.pool.num_threads() <= 1 || plane * batch < 1 << 14 {
-        (0..tasks).for_each(one);
-    } else {
-        exec.pool.run(tasks, &one);
-    }
+    partition::run(exec, tasks, worth_threads(exec, plane * batch), &one);
 }
 
 /// [`batched_2d`] with few rows or few columns: NCHW → NHWC of an image of
@@ -150,11 +154,7 @@ fn narrow_2d(exec: Exec, x: &[f32], batch: usize, rows: usize, cols: usize, out:
             }
         }
     };
-    if exec.pool.num_threads() <= 1 || plane * batch < 1 << 14 {
-        (0..tasks).for_each(one);
-    } else {
-        exec.pool.run(tasks, &one);
-    }
+    partition::run(exec, tasks, worth_threads(exec, plane * batch), &one);
 }
 
 /// `dst[j·R + r] = src[r·cols + l0 + j]` for `j < n`: `R` rows interleaved.

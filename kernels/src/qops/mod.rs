@@ -92,7 +92,7 @@ pub mod resize;
 pub mod softmax;
 mod vec;
 #[cfg(target_arch = "x86_64")]
-mod vec512;
+pub(crate) mod vec512;
 
 pub use binary::{qadd, qmul, qsub, AddParams, MulParams, SubParams};
 pub use concat::{qconcat, ConcatParams};

@@ -73,8 +73,8 @@ pub(super) fn copy_xor(dst: &mut [i8], src: &[i8], x: i8) {
         }};
     }
     #[cfg(target_arch = "x86_64")]
-    if n >= 64 && avx512::available() {
-        // SAFETY: AVX-512 F/BW were detected; dst and src hold n values each (asserted above).
+    if n >= 64 && crate::qops::vec512::available() {
+        // SAFETY: AVX-512 F/BW/VL were detected; dst and src hold n values each (asserted above).
         unsafe { avx512::copy_xor(dst.as_mut_ptr(), src.as_ptr(), n, x) };
         return;
     }
@@ -110,12 +110,6 @@ pub(super) fn copy_xor(dst: &mut [i8], src: &[i8], x: i8) {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
-
-    /// AVX-512 F and BW are detected on this CPU (a cached test).
-    #[inline(always)]
-    pub(super) fn available() -> bool {
-        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
-    }
 
     /// `dst[i] = src[i] ^ x` for `i < n`, the last `n % 64` through a mask.
     ///
