@@ -17,12 +17,30 @@ pub const UKERNEL_1X8: QUkernel = QUkernel { name: "i8_1x8_neon_smlal", tier: QT
 /// # Safety
 /// The [`super::QRunFn`] contract for this kernel's layouts.
 pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
-    // SAFETY: Neon is baseline on aarch64; every load stays inside the strip (MR rows of
-    // kp bytes) and the block (kp rows of 8 bytes), kp being a multiple of 8; acc has
-    // 8 * MR values.
+    // SAFETY: the caller's contract (for `tile`); acc has 8 * MR values.
     unsafe {
-        let mut lo = [vdupq_n_s32(0); MR];
-        let mut hi = [vdupq_n_s32(0); MR];
+        let (lo, hi) = tile::<MR>(kp, a, b, [vdupq_n_s32(0); 2]);
+        for i in 0..MR {
+            vst1q_s32(acc.add(i * 8), lo[i]);
+            vst1q_s32(acc.add(i * 8 + 4), hi[i]);
+        }
+    }
+}
+
+/// The tile of [`run`] in registers: row `i`'s columns 0..4 in `lo[i]` and
+/// 4..8 in `hi[i]`, starting at `init` (the bias of those columns, or zero)
+/// instead of zero; for [`run`] and an output stage fused after the loop
+/// (`super::neon_fused`).
+///
+/// # Safety
+/// As [`run`], without `acc`.
+#[inline(always)]
+pub unsafe fn tile<const MR: usize>(kp: usize, a: *const i8, b: *const i8, init: [int32x4_t; 2]) -> ([int32x4_t; MR], [int32x4_t; MR]) {
+    // SAFETY: Neon is baseline on aarch64; every load stays inside the strip (MR rows of
+    // kp bytes) and the block (kp rows of 8 bytes), kp being a multiple of 8.
+    unsafe {
+        let mut lo = [init[0]; MR];
+        let mut hi = [init[1]; MR];
         let mut p = 0;
         while p < kp {
             let mut av = [vdupq_n_s16(0); MR];
@@ -54,9 +72,6 @@ pub unsafe fn run<const MR: usize>(kp: usize, a: *const i8, b: *const i8, acc: *
             step!(7, vmovl_high_s8(b67));
             p += 8;
         }
-        for i in 0..MR {
-            vst1q_s32(acc.add(i * 8), lo[i]);
-            vst1q_s32(acc.add(i * 8 + 4), hi[i]);
-        }
+        (lo, hi)
     }
 }

@@ -70,6 +70,8 @@ pub mod i8_neon_i8mm;
 #[cfg(target_arch = "aarch64")]
 pub mod i8_12x8_neon_i8mm;
 #[cfg(target_arch = "aarch64")]
+mod neon_fused;
+#[cfg(target_arch = "aarch64")]
 pub mod i8_dw_neon;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_4x16_avx2;
@@ -437,10 +439,7 @@ impl Lhs<'_> {
                 }
             }
             // Plain rows in a kernel-specific layout: packed straight from the input.
-            Lhs::Rows { a, lda } => {
-                let src: [&[i8]; MAX_MR] = std::array::from_fn(|i| if i < uk.mr { &a[(m0 + i.min(rows - 1)) * lda..][..k] } else { &[] });
-                pack::pack_rows(uk, &src[..uk.mr], k, kp, strip);
-            }
+            Lhs::Rows { a, lda } => pack::pack_plain_rows(uk, a, lda, m0, rows, k, kp, strip),
             Lhs::Conv { .. } => {
                 for i in 0..rows {
                     self.gather_row(m0 + i, &mut gather[i * k..][..k], 0);
@@ -525,6 +524,12 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
     };
     #[cfg(not(target_arch = "x86_64"))]
     let direct: Option<(&[i8], usize)> = None;
+    // The dotprod / i8mm tiles with the output stage fused, where the layer allows it.
+    #[cfg(target_arch = "aarch64")]
+    let neon_fused = match dst {
+        Dst::Quant { q, .. } if !want_sums => neon_fused::select(uk, q),
+        _ => None,
+    };
     exec.pool.run(plan.tasks(), &|t| scratch::with(|scratch| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);
         let [strip, gather] = &mut scratch.i8s;
@@ -638,6 +643,25 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                 };
                 i0 += rows;
                 continue;
+            }
+            // Whole tiles of the fused dotprod / i8mm kernels: each block's output stage in
+            // registers after its loop, straight into the output.
+            #[cfg(target_arch = "aarch64")]
+            if let (Some(fused), Dst::Quant { q, ptr }) = (neon_fused, dst) {
+                if std::ptr::eq(suk, uk) && rows == mr && nt.is_multiple_of(nr) {
+                    let bs = uk.b_block_len(kp);
+                    let blocks = &w.packed.as_slice()[n0 / nr * bs..][..nt / nr * bs];
+                    #[cfg(test)]
+                    neon_fused::STRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // SAFETY: `strip` is one packed strip of uk for kp and `blocks` the task's
+                    // nt / 8 packed blocks, bs bytes apart; the bias slice and q have the columns
+                    // n0..n0+nt (nt a multiple of nr = 8); rows i0..i0+mr, columns n0..n0+nt
+                    // of the output lie inside it (checked by the entry points) and belong to
+                    // this task alone; select() chose the kernel for uk, whose tier is available.
+                    unsafe { fused(kp, strip.as_ptr(), blocks.as_ptr(), bs, &w.bias[n0..n0 + nt], q, n0, ptr.ptr().add(i0 * ldo + n0), ldo) };
+                    i0 += rows;
+                    continue;
+                }
             }
             // Every weight block of the task into one accumulator strip (blocks of mr x nr),
             // then one output stage over the strip.

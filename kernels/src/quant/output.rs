@@ -352,6 +352,8 @@ pub(crate) struct ColumnRow {
 #[cfg(target_arch = "aarch64")]
 pub(crate) use neon::dw_row as dw_row_neon;
 #[cfg(target_arch = "aarch64")]
+pub(crate) use neon::Cols8;
+#[cfg(target_arch = "aarch64")]
 pub(crate) use neon::{dw_row_columns as dw_row_columns_neon, dw_row_columns_dot as dw_row_columns_neon_dot};
 
 #[cfg(target_arch = "aarch64")]
@@ -385,6 +387,102 @@ mod neon {
                 vqaddq_s32(y, vshrq_n_s32::<31>(vandq_s32(y, nrsh)))
             };
             vrshlq_s32(fixed, nrsh)
+        }
+    }
+
+    /// The output stage of one block of 8 columns for the GEMM tiles with
+    /// the stage fused (`super::super::neon_fused`), in registers: for each of
+    /// the four accumulator registers that hold a pair of rows, its columns'
+    /// multipliers and right shifts (negated); the zero point and the clamp.
+    /// The bias is not applied here: the tiles start their accumulators at it
+    /// ([`Cols8::bias_rows`], [`Cols8::bias_blocks`]). Only for layers
+    /// without left shifts whose every column shifts right (`!any_lsh &&
+    /// all_rsh`, checked by the caller).
+    pub(crate) struct Cols8 {
+        m: [int32x4_t; 4],
+        r: [int32x4_t; 4],
+        zp: int16x8_t,
+        lo: int8x16_t,
+        hi: int8x16_t,
+    }
+
+    /// The 8 values of `v` (a chunk of 8).
+    #[inline(always)]
+    fn load8(v: &[i32]) -> [int32x4_t; 2] {
+        let v: &[i32; 8] = v.try_into().expect("8 columns");
+        // SAFETY: Neon is baseline on aarch64; `v` has 8 values.
+        unsafe { [vld1q_s32(v.as_ptr()), vld1q_s32(v.as_ptr().add(4))] }
+    }
+
+    /// `[x0, x1, x0, x1]` from `x` (`half` 0) or `[x2, x3, x2, x3]` (`half` 1).
+    #[inline(always)]
+    fn pair(x: int32x4_t, half: usize) -> int32x4_t {
+        // SAFETY: Neon is baseline on aarch64 (register operations only).
+        unsafe {
+            let x = vreinterpretq_s64_s32(x);
+            vreinterpretq_s32_s64(if half == 0 { vdupq_laneq_s64::<0>(x) } else { vdupq_laneq_s64::<1>(x) })
+        }
+    }
+
+    /// [`pair`] of each half of 8 values: `[v0 v1 v0 v1]`, `[v2 v3 ..]`, `[v4 v5 ..]`, `[v6 v7 ..]`.
+    #[inline(always)]
+    fn pairs(v: [int32x4_t; 2]) -> [int32x4_t; 4] {
+        [pair(v[0], 0), pair(v[0], 1), pair(v[1], 0), pair(v[1], 1)]
+    }
+
+    impl Cols8 {
+        fn with(q: &OutParams, m: [int32x4_t; 4], r: [int32x4_t; 4]) -> Cols8 {
+            // SAFETY: Neon is baseline on aarch64 (register operations only).
+            unsafe { Cols8 { m, r, zp: vdupq_n_s16(q.zp as i16), lo: vdupq_n_s8(q.min as i8), hi: vdupq_n_s8(q.max as i8) } }
+        }
+
+        /// The stage of `q` for 8 columns whose multipliers are `mult` and
+        /// right shifts (negated) `nrsh` (8 values each, slices of `q`'s), for
+        /// row-major tiles: a pair of rows is `[x 0..4, x 4..8, y 0..4, y 4..8]`.
+        #[inline(always)]
+        pub(crate) fn rows(q: &OutParams, mult: &[i32], nrsh: &[i32]) -> Cols8 {
+            let ([m0, m1], [r0, r1]) = (load8(mult), load8(nrsh));
+            Cols8::with(q, [m0, m1, m0, m1], [r0, r1, r0, r1])
+        }
+
+        /// As [`Cols8::rows`], for SMMLA's 2x2 blocks: a pair of rows is four
+        /// blocks of two columns, `[x c, x c+1, y c, y c+1]` for c = 0, 2, 4, 6.
+        #[inline(always)]
+        pub(crate) fn blocks(q: &OutParams, mult: &[i32], nrsh: &[i32]) -> Cols8 {
+            Cols8::with(q, pairs(load8(mult)), pairs(load8(nrsh)))
+        }
+
+        /// The bias of 8 columns as a row-major tile's accumulators start:
+        /// columns 0..4 and 4..8.
+        #[inline(always)]
+        pub(crate) fn bias_rows(bias: &[i32]) -> [int32x4_t; 2] {
+            load8(bias)
+        }
+
+        /// The bias of 8 columns as SMMLA's 2x2 blocks start: `[b c, b c+1, b c, b c+1]` for c = 0, 2, 4, 6.
+        #[inline(always)]
+        pub(crate) fn bias_blocks(bias: &[i32]) -> [int32x4_t; 4] {
+            pairs(load8(bias))
+        }
+
+        /// The four accumulator registers of a pair of rows (bias included)
+        /// through the stage as [`store_tile`] computes it, narrowed in
+        /// order into 16 bytes. `NEG` and `CLAMP` as the layer needs them
+        /// ([`OutParams::neg_ties`], [`OutParams::clamps`]).
+        #[inline(always)]
+        pub(crate) fn narrow16<const NEG: bool, const CLAMP: bool>(&self, v: [int32x4_t; 4]) -> int8x16_t {
+            // SAFETY: Neon is baseline on aarch64 (register operations only).
+            unsafe {
+                let q = |i: usize| requant4::<false, true, NEG>(v[i], self.m[i], self.m[i], self.r[i]);
+                let h0 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(q(0)), q(1)), self.zp);
+                let h1 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(q(2)), q(3)), self.zp);
+                let b = vqmovn_high_s16(vqmovn_s16(h0), h1);
+                if CLAMP {
+                    vminq_s8(vmaxq_s8(b, self.lo), self.hi)
+                } else {
+                    b
+                }
+            }
         }
     }
 

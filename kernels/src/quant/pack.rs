@@ -11,27 +11,49 @@ pub(super) fn pack_rows(uk: &QUkernel, src: &[&[i8]], k: usize, kp: usize, strip
     assert_eq!(src.len(), uk.mr);
     assert!(src.iter().all(|r| r.len() == k) && strip.len() == uk.a_strip_len(kp) && k <= kp);
     #[cfg(target_arch = "aarch64")]
-    if uk.a_xor == 0 && uk.mr.is_multiple_of(2) && (uk.ka == 16 || uk.ka == 8) {
-        let whole = k / 16 * 16;
-        // SAFETY: every row has k >= whole values; the strip holds kp >= whole values
-        // of mr (even) rows in the ka-grouped layout, which the packers write for groups
-        // below whole.
-        unsafe {
-            match (uk.ka, uk.mr) {
-                (16, 8) => neon::pack_ka16::<8>(src, whole, strip.as_mut_ptr()),
-                (16, _) => neon::pack_ka16::<0>(src, whole, strip.as_mut_ptr()),
-                (8, 8) => neon::pack_ka8::<8>(src, whole, strip.as_mut_ptr()),
-                (8, 12) => neon::pack_ka8::<12>(src, whole, strip.as_mut_ptr()),
-                _ => neon::pack_ka8::<0>(src, whole, strip.as_mut_ptr()),
+    if let Some(whole) = neon::whole(uk, k) {
+        let ptrs: [*const i8; 12] = std::array::from_fn(|i| if i < uk.mr { src[i].as_ptr() } else { std::ptr::null() });
+        // SAFETY: every row has k >= whole values; the strip holds kp >= whole values of
+        // mr rows (asserted above).
+        unsafe { neon::pack(uk, &ptrs, whole, strip.as_mut_ptr()) };
+        if whole < k {
+            for (i, row) in src.iter().enumerate() {
+                put_row(uk, strip, kp, i, whole, &row[whole..]);
             }
-        }
-        for (i, row) in src.iter().enumerate() {
-            put_row(uk, strip, kp, i, whole, &row[whole..]);
         }
         return;
     }
     for (i, row) in src.iter().enumerate() {
         put_row(uk, strip, kp, i, 0, row);
+    }
+}
+
+/// [`pack_rows`] of rows `m0 .. m0 + rows` of `a`, `lda` apart (the strip's
+/// remaining rows repeat the last one), with one bounds check for all of
+/// them: the narrow layers pack a strip for a few hundred instructions of
+/// tiles, and building and checking the rows one by one cost as much as the copy.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn pack_plain_rows(uk: &QUkernel, a: &[i8], lda: usize, m0: usize, rows: usize, k: usize, kp: usize, strip: &mut [i8]) {
+    assert!((1..=uk.mr).contains(&rows) && (m0 + rows - 1) * lda + k <= a.len(), "rows {m0}+{rows} of {k} values, {lda} apart, past {}", a.len());
+    assert!(strip.len() == uk.a_strip_len(kp) && k <= kp);
+    let row = |i: usize| (m0 + i.min(rows - 1)) * lda;
+    #[cfg(target_arch = "aarch64")]
+    if let Some(whole) = neon::whole(uk, k) {
+        // Rows past `rows` repeat the last one (past mr they are not read).
+        let (base, last) = (a.as_ptr().wrapping_add(m0 * lda), rows - 1);
+        let ptrs: [*const i8; 12] = std::array::from_fn(|i| base.wrapping_add(i.min(last) * lda));
+        // SAFETY: each of the first mr pointers starts a row of k >= whole values inside
+        // `a` (asserted above); the strip holds kp >= whole values of mr rows.
+        unsafe { neon::pack(uk, &ptrs, whole, strip.as_mut_ptr()) };
+        if whole < k {
+            for i in 0..uk.mr {
+                put_row(uk, strip, kp, i, whole, &a[row(i) + whole..row(i) + k]);
+            }
+        }
+        return;
+    }
+    for i in 0..uk.mr {
+        put_row(uk, strip, kp, i, 0, &a[row(i)..row(i) + k]);
     }
 }
 
@@ -135,18 +157,45 @@ mod avx512 {
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
+    use super::QUkernel;
     use std::arch::aarch64::*;
+
+    /// The values of each row the Neon packers take for `uk` (whole groups
+    /// of 16 of the `k`), if they pack its layout (SDOT's or SMMLA's, an
+    /// even number of rows, no XOR).
+    #[inline]
+    pub(super) fn whole(uk: &QUkernel, k: usize) -> Option<usize> {
+        (uk.a_xor == 0 && uk.mr.is_multiple_of(2) && (uk.ka == 16 || uk.ka == 8)).then_some(k / 16 * 16)
+    }
+
+    /// The first `whole` values of rows `ptrs[..uk.mr]` into `strip` in
+    /// `uk`'s layout (for which [`whole`] gave `whole`).
+    ///
+    /// # Safety
+    /// As [`pack_ka16`] with `mr = uk.mr`.
+    #[inline]
+    pub(super) unsafe fn pack(uk: &QUkernel, ptrs: &[*const i8; 12], whole: usize, strip: *mut i8) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match (uk.ka, uk.mr) {
+                (16, 8) => pack_ka16::<8>(ptrs, 8, whole, strip),
+                (16, mr) => pack_ka16::<0>(ptrs, mr, whole, strip),
+                (8, 8) => pack_ka8::<8>(ptrs, 8, whole, strip),
+                (8, 12) => pack_ka8::<12>(ptrs, 12, whole, strip),
+                (_, mr) => pack_ka8::<0>(ptrs, mr, whole, strip),
+            }
+        }
+    }
 
     /// SDOT layout: per 16 values, every row's 16.
     ///
     /// # Safety
-    /// `src` has `mr` (even, at most 12) rows of at least `whole` values (a
-    /// multiple of 16); `strip` has `mr * whole` writable bytes.
-    /// `MR` is `src.len()` when non-zero (a fully unrolled copy).
+    /// `rows[..mr]` (`mr` even, at most 12) point to at least `whole` readable
+    /// values each (a multiple of 16); `strip` has `mr * whole` writable bytes.
+    /// `MR` is `mr` when non-zero (a fully unrolled copy).
     #[inline(always)]
-    pub(super) unsafe fn pack_ka16<const MR: usize>(src: &[&[i8]], whole: usize, strip: *mut i8) {
-        let mr = if MR > 0 { MR } else { src.len() };
-        let rows: [*const i8; 12] = std::array::from_fn(|i| if i < mr { src[i].as_ptr() } else { std::ptr::null() });
+    pub(super) unsafe fn pack_ka16<const MR: usize>(rows: &[*const i8; 12], mr: usize, whole: usize, strip: *mut i8) {
+        let mr = if MR > 0 { MR } else { mr };
         for g in 0..whole / 16 {
             // SAFETY: 16 values of each row from 16g < whole; group g of the strip.
             unsafe {
@@ -161,11 +210,10 @@ mod neon {
     /// SMMLA layout: per 8 values, every row's 8 (row pairs = 16 bytes).
     ///
     /// # Safety
-    /// As [`pack_ka16`] (at most 12 rows).
+    /// As [`pack_ka16`].
     #[inline(always)]
-    pub(super) unsafe fn pack_ka8<const MR: usize>(src: &[&[i8]], whole: usize, strip: *mut i8) {
-        let mr = if MR > 0 { MR } else { src.len() };
-        let rows: [*const i8; 12] = std::array::from_fn(|i| if i < mr { src[i].as_ptr() } else { std::ptr::null() });
+    pub(super) unsafe fn pack_ka8<const MR: usize>(rows: &[*const i8; 12], mr: usize, whole: usize, strip: *mut i8) {
+        let mr = if MR > 0 { MR } else { mr };
         for c in 0..whole / 16 {
             // SAFETY: 16 values of each row from 16c < whole; groups 2c and 2c + 1 of the
             // strip (8 * mr bytes each).

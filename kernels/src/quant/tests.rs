@@ -921,6 +921,49 @@ fn fused_stages_on_negative_ties() {
     assert!(ties > 1000, "only {ties} negative ties");
 }
 
+/// The Neon, dotprod and i8mm tiles with the output stage fused (whole tiles of
+/// layers whose every column shifts right, no weight zero point) equal the
+/// reference for each combination of the negative-tie correction and the
+/// clamp, on requantizations that tie often and on realistic ones, next to
+/// row tails and column chunks they leave to the unfused path; layers with a
+/// left shift or a weight zero point (unfused) too; and the fused tiles run.
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn neon_fused_tiles_over_stages() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let pool = ThreadPool::new(1);
+    for tier in tiers().into_iter().filter(|t| matches!(t, QTier::Neon | QTier::NeonDot | QTier::NeonI8mm)) {
+        let uk = qgemm_ukernel(tier);
+        let before = neon_fused::STRIPS.load(Relaxed);
+        // (zero point, clamp): no correction and no clamp, clamp only, correction only, both.
+        for (zp, (min, max)) in [(-128, (-128, 127)), (-128, (-128, 90)), (5, (-128, 127)), (5, (-20, 90))] {
+            for (m, n, k) in [(uk.mr, 8, 16), (2 * uk.mr + 3, 24, 40), (3 * uk.mr, 40, 100), (uk.mr + 1, 9, 7)] {
+                let mut rng = Rng::new((m * n + k) as u64);
+                for ties in [true, false] {
+                    let requant = (0..n)
+                        .map(|j| match ties {
+                            true => Requant { multiplier: (1 << 30) + (j % 2) as i32, shift: -1 - (j % 3) as i32 },
+                            false => Requant::from_real((0.3 + rng.below(1000) as f64 / 300.0) / (128.0 * (k as f64).sqrt())),
+                        })
+                        .collect();
+                    let bias = Some((0..n).map(|j| j as i32 * 37 - 500 + rng.i32_in(-3000, 3000)).collect());
+                    let mut p = QParams { a_zp: 3, w_zp: 0, bias, q: QuantOut { requant, zero_point: zp, min, max } };
+                    let what = format!("{} zp={zp} clamp={min}..{max} ties={ties}", uk.name);
+                    fused_gemm_case(uk, &pool, (m, n, k), &p, &what);
+                    // The unfused path: a weight zero point, then a column that shifts left.
+                    p.w_zp = 2;
+                    fused_gemm_case(uk, &pool, (m, n, k), &p, &format!("{what} w_zp=2"));
+                    p.w_zp = 0;
+                    p.q.requant[n / 2] = Requant { multiplier: 1 << 30, shift: 1 };
+                    fused_gemm_case(uk, &pool, (m, n, k), &p, &format!("{what} left shift"));
+                }
+            }
+        }
+        let ran = neon_fused::STRIPS.load(Relaxed) - before;
+        assert!(ran >= 4 * 2 * (1 + 2 + 3), "{tier}: {ran} fused strips");
+    }
+}
+
 /// Packed layers keep the output-stage parameters of their last call: calls
 /// alternating between two output quantizations on the same packed weights
 /// (GEMM, depthwise) each match the reference for their own, whether the
