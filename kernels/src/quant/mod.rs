@@ -400,18 +400,28 @@ enum Lhs<'a> {
 }
 
 impl Lhs<'_> {
-    /// Writes the `k` values of row `r` into `dst`, each XORed with `x`.
+    /// Writes the `k` values of row `r` into `dst`, each XORed with `x`. A
+    /// convolution row may also write past `k` where `dst` is longer: up to
+    /// 15 bytes past the end of a run (the strip padding or a later row's
+    /// place, written after). Inlined into the strips' loops over rows, which
+    /// then set it up once (it was a third of the stem's instructions on Arm).
+    #[inline(always)]
     fn gather_row(&self, r: usize, dst: &mut [i8], x: i8) {
         match *self {
             Lhs::Rows { a, lda } => pack::copy_xor(dst, &a[r * lda..][..dst.len()], x),
             Lhs::Conv { input, runs, pad } => {
                 for run in runs.row(r) {
-                    let seg = &mut dst[run.pos..run.pos + run.len];
                     if run.off == PAD {
                         // Padding reads the input zero point.
-                        seg.fill(pad ^ x);
+                        dst[run.pos..run.pos + run.len].fill(pad ^ x);
+                    } else if run.len <= 16 && run.pos + 16 <= dst.len() && run.off + 16 <= input.len() {
+                        // A short run (a window row of a few channels) as one 16-byte copy:
+                        // the bytes past it land where the row's later runs (ascending
+                        // positions) or the padding past k go.
+                        let src: &[i8; 16] = input[run.off..run.off + 16].try_into().expect("16 values");
+                        dst[run.pos..run.pos + 16].copy_from_slice(&src.map(|v| v ^ x));
                     } else {
-                        pack::copy_xor(seg, &input[run.off..run.off + run.len], x);
+                        pack::copy_xor(&mut dst[run.pos..run.pos + run.len], &input[run.off..run.off + run.len], x);
                     }
                 }
             }
@@ -439,13 +449,14 @@ impl Lhs<'_> {
                 }
             }
             // Plain rows in a kernel-specific layout: packed straight from the input.
-            Lhs::Rows { a, lda } => pack::pack_plain_rows(uk, a, lda, m0, rows, k, kp, strip),
+            Lhs::Rows { a, lda } => pack::pack_rows(uk, a, lda, m0, rows, k, kp, strip),
+            // Convolution windows in a kernel-specific layout: gathered `kp` apart (what
+            // lands past k meets zero weights), then packed as whole groups.
             Lhs::Conv { .. } => {
                 for i in 0..rows {
-                    self.gather_row(m0 + i, &mut gather[i * k..][..k], 0);
+                    self.gather_row(m0 + i, &mut gather[i * kp..], 0);
                 }
-                let src: [&[i8]; MAX_MR] = std::array::from_fn(|i| if i < uk.mr { &gather[i.min(rows - 1) * k..][..k] } else { &[] });
-                pack::pack_rows(uk, &src[..uk.mr], k, kp, strip);
+                pack::pack_rows(uk, gather, kp, 0, rows, kp, kp, strip);
             }
         }
         if let Some(sums) = sums {
@@ -536,7 +547,8 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         // The padding past k of a strip is never written: it multiplies zero weights
         // (whatever a reused buffer holds there).
         let strip = scratch::sized(strip, uk.a_strip_len(kp), 0);
-        let gather = scratch::sized(gather, if matches!(lhs, Lhs::Conv { .. }) && uk.ka != 0 { mr * k } else { 0 }, 0);
+        // Gathered windows, kp apart, and room for the last one's 16-byte copies.
+        let gather = scratch::sized(gather, if matches!(lhs, Lhs::Conv { .. }) && uk.ka != 0 { mr * kp + 16 } else { 0 }, 0);
         let mut sums = [0i32; MAX_MR];
         let mut corr = [0i32; MAX_MR];
         // The accumulator strip of the unfused path (sized on its strips only).

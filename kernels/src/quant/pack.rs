@@ -5,35 +5,14 @@
 
 use super::QUkernel;
 
-/// Packs `src` (`mr` rows of `k` values) into the first `k` values of every
-/// row of `strip` (the padding up to `kp` is left as it is).
-pub(super) fn pack_rows(uk: &QUkernel, src: &[&[i8]], k: usize, kp: usize, strip: &mut [i8]) {
-    assert_eq!(src.len(), uk.mr);
-    assert!(src.iter().all(|r| r.len() == k) && strip.len() == uk.a_strip_len(kp) && k <= kp);
-    #[cfg(target_arch = "aarch64")]
-    if let Some(whole) = neon::whole(uk, k) {
-        let ptrs: [*const i8; 12] = std::array::from_fn(|i| if i < uk.mr { src[i].as_ptr() } else { std::ptr::null() });
-        // SAFETY: every row has k >= whole values; the strip holds kp >= whole values of
-        // mr rows (asserted above).
-        unsafe { neon::pack(uk, &ptrs, whole, strip.as_mut_ptr()) };
-        if whole < k {
-            for (i, row) in src.iter().enumerate() {
-                put_row(uk, strip, kp, i, whole, &row[whole..]);
-            }
-        }
-        return;
-    }
-    for (i, row) in src.iter().enumerate() {
-        put_row(uk, strip, kp, i, 0, row);
-    }
-}
-
-/// [`pack_rows`] of rows `m0 .. m0 + rows` of `a`, `lda` apart (the strip's
-/// remaining rows repeat the last one), with one bounds check for all of
-/// them: the narrow layers pack a strip for a few hundred instructions of
-/// tiles, and building and checking the rows one by one cost as much as the copy.
+/// Packs rows `m0 .. m0 + rows` of `a`, `lda` apart (the strip's remaining
+/// rows repeat the last one), `k` values each, into the first `k` values of
+/// every row of `strip` (the padding up to `kp` is left as it is). One
+/// bounds check for all the rows: the narrow layers pack a strip for a few
+/// hundred instructions of tiles, and building and checking the rows one by
+/// one cost as much as the copy.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn pack_plain_rows(uk: &QUkernel, a: &[i8], lda: usize, m0: usize, rows: usize, k: usize, kp: usize, strip: &mut [i8]) {
+pub(super) fn pack_rows(uk: &QUkernel, a: &[i8], lda: usize, m0: usize, rows: usize, k: usize, kp: usize, strip: &mut [i8]) {
     assert!((1..=uk.mr).contains(&rows) && (m0 + rows - 1) * lda + k <= a.len(), "rows {m0}+{rows} of {k} values, {lda} apart, past {}", a.len());
     assert!(strip.len() == uk.a_strip_len(kp) && k <= kp);
     let row = |i: usize| (m0 + i.min(rows - 1)) * lda;
