@@ -432,7 +432,8 @@ impl Lhs<'_> {
     /// last one) into the first `k` values of each row of `strip` (the
     /// padding past `k` is left as it is: it only ever meets zero weights),
     /// with the row sums when asked.
-    /// `gather` is scratch space of `mr * k` values.
+    /// `gather` is scratch space of `mr * kp + 16` values (convolutions in a
+    /// kernel-specific layout).
     #[allow(clippy::too_many_arguments)]
     fn pack_strip(&self, uk: &QUkernel, k: usize, kp: usize, m0: usize, rows: usize, strip: &mut [i8], gather: &mut [i8], sums: Option<&mut [i32]>) {
         match *self {
@@ -441,30 +442,42 @@ impl Lhs<'_> {
             Lhs::Rows { a, lda } if uk.ka == 0 && lda == k && kp == k && rows == uk.mr => {
                 pack::copy_xor(&mut strip[..uk.mr * k], &a[m0 * k..][..uk.mr * k], uk.a_xor as i8);
             }
-            // A kernel without k-groups reads whole rows: each row (or convolution window)
-            // goes straight into its place, XORed.
-            _ if uk.ka == 0 => {
-                for i in 0..uk.mr {
-                    self.gather_row(m0 + i.min(rows - 1), &mut strip[i * kp..][..k], uk.a_xor as i8);
-                }
-            }
             // Plain rows in a kernel-specific layout: packed straight from the input.
-            Lhs::Rows { a, lda } => pack::pack_rows(uk, a, lda, m0, rows, k, kp, strip),
-            // Convolution windows in a kernel-specific layout: gathered `kp` apart (what
-            // lands past k meets zero weights), then packed as whole groups.
-            Lhs::Conv { .. } => {
-                for i in 0..rows {
-                    self.gather_row(m0 + i, &mut gather[i * kp..], 0);
-                }
-                pack::pack_rows(uk, gather, kp, 0, rows, kp, kp, strip);
-            }
+            Lhs::Rows { a, lda } if uk.ka != 0 => pack::pack_rows(uk, a, lda, m0, rows, k, kp, strip),
+            _ => self.gather_strip(uk, k, kp, m0, rows, strip, gather),
         }
         if let Some(sums) = sums {
-            let mut row = vec![0i8; k];
-            for (i, s) in sums.iter_mut().enumerate().take(uk.mr) {
-                self.gather_row(m0 + i.min(rows - 1), &mut row, 0);
-                *s = row.iter().map(|&v| v as i32).sum();
+            self.row_sums(uk.mr, k, m0, rows, sums);
+        }
+    }
+
+    /// [`Lhs::pack_strip`] by gathering rows: into their places for a kernel
+    /// without k-groups (each XORed), else `kp` apart into `gather` (what
+    /// lands past k meets zero weights), then packed as whole groups. Out of
+    /// line, so that the plain rows' path keeps a small frame.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn gather_strip(&self, uk: &QUkernel, k: usize, kp: usize, m0: usize, rows: usize, strip: &mut [i8], gather: &mut [i8]) {
+        if uk.ka == 0 {
+            for i in 0..uk.mr {
+                self.gather_row(m0 + i.min(rows - 1), &mut strip[i * kp..][..k], uk.a_xor as i8);
             }
+        } else {
+            for i in 0..rows {
+                self.gather_row(m0 + i, &mut gather[i * kp..], 0);
+            }
+            pack::pack_rows(uk, gather, kp, 0, rows, kp, kp, strip);
+        }
+    }
+
+    /// The sums of rows `m0 .. m0 + rows` (then the last one again) into
+    /// the first `mr` of `sums`.
+    #[inline(never)]
+    fn row_sums(&self, mr: usize, k: usize, m0: usize, rows: usize, sums: &mut [i32]) {
+        let mut row = vec![0i8; k];
+        for (i, s) in sums.iter_mut().enumerate().take(mr) {
+            self.gather_row(m0 + i.min(rows - 1), &mut row, 0);
+            *s = row.iter().map(|&v| v as i32).sum();
         }
     }
 }

@@ -10,8 +10,10 @@ use super::QUkernel;
 /// every row of `strip` (the padding up to `kp` is left as it is). One
 /// bounds check for all the rows: the narrow layers pack a strip for a few
 /// hundred instructions of tiles, and building and checking the rows one by
-/// one cost as much as the copy.
+/// one cost as much as the copy. Inlined into its two callers (plain rows,
+/// gathered windows) for the same reason.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(super) fn pack_rows(uk: &QUkernel, a: &[i8], lda: usize, m0: usize, rows: usize, k: usize, kp: usize, strip: &mut [i8]) {
     assert!((1..=uk.mr).contains(&rows) && (m0 + rows - 1) * lda + k <= a.len(), "rows {m0}+{rows} of {k} values, {lda} apart, past {}", a.len());
     assert!(strip.len() == uk.a_strip_len(kp) && k <= kp);
