@@ -19,70 +19,11 @@ def loads(base, regs, ptr):
             out.append(f'"ldr q{regs[i]}, [{{{ptr}}}], #16",'); i+=1
     return out
 
-def acc_fn(name, mr, body, nacc, feature, a_bytes, b_bytes):
-    """The same loop with its accumulators starting at the bias and returned in
-    registers (for a fused output stage): accumulator 2i + h starts at init[h]."""
-    accs=list(range(32-nacc,32))
-    names=', '.join(f'c{i}' for i in range(nacc))
-    ops=''.join(f'            inout("v{r}") init[{i % 2}] => c{i},\n' for i, r in enumerate(accs))
-    free=' '.join(f'out("v{r}") _,' for r in range(32-nacc))
-    return f'''
-/// The tile of [`{name.replace('acc_', 'run_')}`] left in registers: accumulator `2·i + h` holds
-/// row `i`, columns `4·h .. 4·h + 4`, and starts at `init[h]` (the bias of
-/// those columns) instead of zero.
-///
-/// # Safety
-/// As [`{name.replace('acc_', 'run_')}`], without `acc`.
-#[target_feature(enable = "neon,{feature}")]
-#[inline]
-pub unsafe fn {name}(kp: usize, a: *const i8, b: *const i8, init: [int32x4_t; 2]) -> [int32x4_t; {nacc}] {{
-    let iters = kp / 16;
-    let ({names});
-    // SAFETY: the strip holds iters * {a_bytes} bytes and the block iters * {b_bytes} bytes (kp is
-    // a multiple of 16, {mr} rows / 8 columns); {feature} is enabled.
-    unsafe {{
-        asm!(
-            "lsr {{n2}}, {{n}}, #1",
-            "cbz {{n2}}, 3f",
-            "1:",
-{lines(body)}
-{lines(body)}
-            "subs {{n2}}, {{n2}}, #1",
-            "b.ne 1b",
-            "3:",
-            "tbz {{n}}, #0, 2f",
-{lines(body)}
-            "2:",
-            a = inout(reg) a => _,
-            b = inout(reg) b => _,
-            n = in(reg) iters,
-            n2 = out(reg) _,
-{ops}            {free}
-            options(nostack),
-        );
-    }}
-    [{names}]
-}}
-'''
-
-def asm_fn(name, mr, body, store, nacc, feature, doc_layout, a_bytes, b_bytes):
-    movi=[]
-    accs=list(range(32-nacc,32))
-    for i in range(0,len(accs),4):
-        movi.append(' '.join(f'"movi v{r}.4s, #0",' for r in accs[i:i+4]))
-    return f'''
-/// See [`super::QRunFn`]: {doc_layout}
-///
-/// # Safety
-/// The [`super::QRunFn`] contract for this kernel's layouts; {feature} is available.
-#[target_feature(enable = "neon,{feature}")]
-pub unsafe fn {name}(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {{
-    let iters = kp / 16;
-    // SAFETY: the strip holds iters * {a_bytes} bytes and the block iters * {b_bytes} bytes (kp is
-    // a multiple of 16, {mr} rows / 8 columns); acc has {mr*8} writable i32; {feature} is enabled.
-    unsafe {{
-        asm!(
-{lines(movi)}
+def asm_block(pre, body, post, operands):
+    """The asm! of a tile: `pre`, two bodies per iteration, one more when the
+    count is odd, `post`, then the operands after the pointers and counts."""
+    return f'''        asm!(
+{lines(pre)}
             // Two 16-step bodies per iteration, then one more when the count is odd.
             "lsr {{n2}}, {{n}}, #1",
             "cbz {{n2}}, 3f",
@@ -95,14 +36,77 @@ pub unsafe fn {name}(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {{
             "tbz {{n}}, #0, 2f",
 {lines(body)}
             "2:",
-{lines(store)}
+{lines(post)}
             a = inout(reg) a => _,
             b = inout(reg) b => _,
             n = in(reg) iters,
             n2 = out(reg) _,
-            c = in(reg) acc,
-{clobbers()}            options(nostack),
-        );
+{operands}            options(nostack),
+        );'''
+
+def acc_fn(name, mr, body, nacc, feature, a_bytes, b_bytes):
+    """The loop with its accumulators starting at `init` and returned in
+    registers (for a fused output stage): accumulator 2i + h starts at init[h]."""
+    accs=list(range(32-nacc,32))
+    names=', '.join(f'c{i}' for i in range(nacc))
+    ops=''.join(f'            inout("v{r}") init[{i % 2}] => c{i},\n' for i, r in enumerate(accs))
+    free=' '.join(f'out("v{r}") _,' for r in range(32-nacc))
+    block=asm_block([], body, [], ops + '            ' + free + '\n')
+    return f'''
+/// The `{mr}x8` tile in registers: accumulator `2·i + h` holds row `i`, columns
+/// `4·h .. 4·h + 4`, and starts at `init[h]` (the bias of those columns, for an
+/// output stage fused after the loop, or zero). Per 16 reduction steps, `a`
+/// holds {mr} rows of 16 values and `b` 4 groups of (4 columns x 4 steps, 4
+/// columns x 4 steps).
+///
+/// # Safety
+/// As [`super::QRunFn`] for this kernel's layouts, without `acc`; {feature} is available.
+#[target_feature(enable = "neon,{feature}")]
+#[inline]
+pub unsafe fn {name}(kp: usize, a: *const i8, b: *const i8, init: [int32x4_t; 2]) -> [int32x4_t; {nacc}] {{
+    let iters = kp / 16;
+    let ({names});
+    // SAFETY: the strip holds iters * {a_bytes} bytes and the block iters * {b_bytes} bytes (kp is
+    // a multiple of 16, {mr} rows / 8 columns); {feature} is enabled.
+    unsafe {{
+{block}
+    }}
+    [{names}]
+}}
+
+/// See [`super::QRunFn`]: the tile of [`{name}`] from zero, stored.
+///
+/// # Safety
+/// The [`super::QRunFn`] contract for this kernel's layouts; {feature} is available.
+#[target_feature(enable = "neon,{feature}")]
+pub unsafe fn {name.replace('acc_', 'run_')}(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {{
+    // SAFETY: the caller's contract; acc has {mr*8} writable i32, accumulator j's 4 at 4·j.
+    unsafe {{
+        for (j, v) in {name}(kp, a, b, [vdupq_n_s32(0); 2]).into_iter().enumerate() {{
+            vst1q_s32(acc.add(4 * j), v);
+        }}
+    }}
+}}
+'''
+
+def asm_fn(name, mr, body, store, nacc, feature, doc_layout, a_bytes, b_bytes):
+    movi=[]
+    accs=list(range(32-nacc,32))
+    for i in range(0,len(accs),4):
+        movi.append(' '.join(f'"movi v{r}.4s, #0",' for r in accs[i:i+4]))
+    block=asm_block(movi, body, store, '            c = in(reg) acc,\n' + clobbers())
+    return f'''
+/// See [`super::QRunFn`]: {doc_layout}
+///
+/// # Safety
+/// The [`super::QRunFn`] contract for this kernel's layouts; {feature} is available.
+#[target_feature(enable = "neon,{feature}")]
+pub unsafe fn {name}(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {{
+    let iters = kp / 16;
+    // SAFETY: the strip holds iters * {a_bytes} bytes and the block iters * {b_bytes} bytes (kp is
+    // a multiple of 16, {mr} rows / 8 columns); acc has {mr*8} writable i32; {feature} is enabled.
+    unsafe {{
+{block}
     }}
 }}
 '''
@@ -115,10 +119,9 @@ def dot(mr):
             body.append(f'"sdot v{acc(i,0)}.4s, v{8+2*g}.16b, v{i}.4b[{g}]", "sdot v{acc(i,1)}.4s, v{9+2*g}.16b, v{i}.4b[{g}]",')
     store=[f'"stp q{acc(i,0)}, q{acc(i,1)}, [{{c}}, #{32*i}]",' for i in range(mr)]
     doc=f'per 16 reduction steps, `a` holds {mr} row(s) of 16 values and `b` 4 groups of (4 columns x 4 steps, 4 columns x 4 steps).'
-    src=asm_fn(f'run_{mr}x8', mr, body, store, 2*mr, 'dotprod', doc, 16*mr, 128)
     if mr == 8:
-        src+=acc_fn(f'acc_{mr}x8', mr, body, 2*mr, 'dotprod', 16*mr, 128)
-    return src
+        return acc_fn(f'acc_{mr}x8', mr, body, 2*mr, 'dotprod', 16*mr, 128)
+    return asm_fn(f'run_{mr}x8', mr, body, store, 2*mr, 'dotprod', doc, 16*mr, 128)
 
 def mmla(mr):
     P=mr//2
@@ -143,13 +146,13 @@ dot_src='''//! The dotprod int8 GEMM micro-kernels `i8_<mr>x8_neon_dot`, SDOT by
 //! last rows of a GEMM). Per 16 reduction steps: `mr` left-hand rows (v0–v7)
 //! and 8 weight registers (v8–v15, 4-deep groups of 4 columns) loaded with
 //! LDPs, `8·mr` SDOTs into `2·mr` accumulators (v16–v31 from the top).
-//! The 8-row tile also comes as `acc_8x8`, which starts its accumulators at
-//! the bias and leaves them in registers for an output stage fused after it
-//! (`super::neon_fused`).
+//! The 8-row tile is `acc_8x8`, which starts its accumulators at a given
+//! value (the bias, for an output stage fused after it: `super::neon_fused`)
+//! and leaves them in registers; `run_8x8` stores them.
 //! Generated by scripts/gen_quant_asm.py; edit that, not this file.
 
 use super::{QTier, QUkernel};
-use std::arch::aarch64::int32x4_t;
+use std::arch::aarch64::{int32x4_t, vdupq_n_s32, vst1q_s32};
 use std::arch::asm;
 
 pub const UKERNEL: QUkernel = QUkernel { name: "i8_8x8_neon_dot", tier: QTier::NeonDot, mr: 8, nr: 8, kr: 4, ka: 16, kstep: 16, a_xor: 0, run: run_8x8 };

@@ -9,148 +9,44 @@
 //! fused after the loop.
 
 use super::{QTier, QUkernel};
-use std::arch::aarch64::int32x4_t;
+use std::arch::aarch64::*;
 use std::arch::asm;
 
 pub const UKERNEL: QUkernel = QUkernel { name: "i8_12x8_neon_i8mm", tier: QTier::NeonI8mm, mr: 12, nr: 8, kr: 8, ka: 8, kstep: 16, a_xor: 0, run };
 
-/// The tile's loop over the 24 accumulators (v8–v31), to the label `2:`
-/// after the last 16-step body; `{a}`, `{b}` advance, `{n}` is the count of
-/// 16-step bodies and `{n2}` a scratch register. Shared by [`run`] (which
-/// zeroes the accumulators first) and [`acc`] (which starts them at the bias).
-macro_rules! tile_loop {
-    () => {
-        concat!(
-            // Two 16-step bodies per iteration, then one more when the count is odd.
-            "lsr {n2}, {n}, #1\n",
-            "cbz {n2}, 3f\n",
-            "1:\n",
-            "ldp q0, q1, [{b}], #32\n",
-            "ldp q2, q3, [{b}], #32\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v8.4s, v4.16b, v0.16b\n", "smmla v9.4s, v4.16b, v1.16b\n", "smmla v10.4s, v4.16b, v2.16b\n", "smmla v11.4s, v4.16b, v3.16b\n",
-            "ldp q6, q7, [{a}], #32\n",
-            "smmla v12.4s, v5.16b, v0.16b\n", "smmla v13.4s, v5.16b, v1.16b\n", "smmla v14.4s, v5.16b, v2.16b\n", "smmla v15.4s, v5.16b, v3.16b\n",
-            "smmla v16.4s, v6.16b, v0.16b\n", "smmla v17.4s, v6.16b, v1.16b\n", "smmla v18.4s, v6.16b, v2.16b\n", "smmla v19.4s, v6.16b, v3.16b\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v20.4s, v7.16b, v0.16b\n", "smmla v21.4s, v7.16b, v1.16b\n", "smmla v22.4s, v7.16b, v2.16b\n", "smmla v23.4s, v7.16b, v3.16b\n",
-            "smmla v24.4s, v4.16b, v0.16b\n", "smmla v25.4s, v4.16b, v1.16b\n", "smmla v26.4s, v4.16b, v2.16b\n", "smmla v27.4s, v4.16b, v3.16b\n",
-            "smmla v28.4s, v5.16b, v0.16b\n", "smmla v29.4s, v5.16b, v1.16b\n", "smmla v30.4s, v5.16b, v2.16b\n", "smmla v31.4s, v5.16b, v3.16b\n",
-            "ldp q0, q1, [{b}], #32\n",
-            "ldp q2, q3, [{b}], #32\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v8.4s, v4.16b, v0.16b\n", "smmla v9.4s, v4.16b, v1.16b\n", "smmla v10.4s, v4.16b, v2.16b\n", "smmla v11.4s, v4.16b, v3.16b\n",
-            "ldp q6, q7, [{a}], #32\n",
-            "smmla v12.4s, v5.16b, v0.16b\n", "smmla v13.4s, v5.16b, v1.16b\n", "smmla v14.4s, v5.16b, v2.16b\n", "smmla v15.4s, v5.16b, v3.16b\n",
-            "smmla v16.4s, v6.16b, v0.16b\n", "smmla v17.4s, v6.16b, v1.16b\n", "smmla v18.4s, v6.16b, v2.16b\n", "smmla v19.4s, v6.16b, v3.16b\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v20.4s, v7.16b, v0.16b\n", "smmla v21.4s, v7.16b, v1.16b\n", "smmla v22.4s, v7.16b, v2.16b\n", "smmla v23.4s, v7.16b, v3.16b\n",
-            "smmla v24.4s, v4.16b, v0.16b\n", "smmla v25.4s, v4.16b, v1.16b\n", "smmla v26.4s, v4.16b, v2.16b\n", "smmla v27.4s, v4.16b, v3.16b\n",
-            "smmla v28.4s, v5.16b, v0.16b\n", "smmla v29.4s, v5.16b, v1.16b\n", "smmla v30.4s, v5.16b, v2.16b\n", "smmla v31.4s, v5.16b, v3.16b\n",
-            "ldp q0, q1, [{b}], #32\n",
-            "ldp q2, q3, [{b}], #32\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v8.4s, v4.16b, v0.16b\n", "smmla v9.4s, v4.16b, v1.16b\n", "smmla v10.4s, v4.16b, v2.16b\n", "smmla v11.4s, v4.16b, v3.16b\n",
-            "ldp q6, q7, [{a}], #32\n",
-            "smmla v12.4s, v5.16b, v0.16b\n", "smmla v13.4s, v5.16b, v1.16b\n", "smmla v14.4s, v5.16b, v2.16b\n", "smmla v15.4s, v5.16b, v3.16b\n",
-            "smmla v16.4s, v6.16b, v0.16b\n", "smmla v17.4s, v6.16b, v1.16b\n", "smmla v18.4s, v6.16b, v2.16b\n", "smmla v19.4s, v6.16b, v3.16b\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v20.4s, v7.16b, v0.16b\n", "smmla v21.4s, v7.16b, v1.16b\n", "smmla v22.4s, v7.16b, v2.16b\n", "smmla v23.4s, v7.16b, v3.16b\n",
-            "smmla v24.4s, v4.16b, v0.16b\n", "smmla v25.4s, v4.16b, v1.16b\n", "smmla v26.4s, v4.16b, v2.16b\n", "smmla v27.4s, v4.16b, v3.16b\n",
-            "smmla v28.4s, v5.16b, v0.16b\n", "smmla v29.4s, v5.16b, v1.16b\n", "smmla v30.4s, v5.16b, v2.16b\n", "smmla v31.4s, v5.16b, v3.16b\n",
-            "ldp q0, q1, [{b}], #32\n",
-            "ldp q2, q3, [{b}], #32\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v8.4s, v4.16b, v0.16b\n", "smmla v9.4s, v4.16b, v1.16b\n", "smmla v10.4s, v4.16b, v2.16b\n", "smmla v11.4s, v4.16b, v3.16b\n",
-            "ldp q6, q7, [{a}], #32\n",
-            "smmla v12.4s, v5.16b, v0.16b\n", "smmla v13.4s, v5.16b, v1.16b\n", "smmla v14.4s, v5.16b, v2.16b\n", "smmla v15.4s, v5.16b, v3.16b\n",
-            "smmla v16.4s, v6.16b, v0.16b\n", "smmla v17.4s, v6.16b, v1.16b\n", "smmla v18.4s, v6.16b, v2.16b\n", "smmla v19.4s, v6.16b, v3.16b\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v20.4s, v7.16b, v0.16b\n", "smmla v21.4s, v7.16b, v1.16b\n", "smmla v22.4s, v7.16b, v2.16b\n", "smmla v23.4s, v7.16b, v3.16b\n",
-            "smmla v24.4s, v4.16b, v0.16b\n", "smmla v25.4s, v4.16b, v1.16b\n", "smmla v26.4s, v4.16b, v2.16b\n", "smmla v27.4s, v4.16b, v3.16b\n",
-            "smmla v28.4s, v5.16b, v0.16b\n", "smmla v29.4s, v5.16b, v1.16b\n", "smmla v30.4s, v5.16b, v2.16b\n", "smmla v31.4s, v5.16b, v3.16b\n",
-            "subs {n2}, {n2}, #1\n",
-            "b.ne 1b\n",
-            "3:\n",
-            "tbz {n}, #0, 2f\n",
-            "ldp q0, q1, [{b}], #32\n",
-            "ldp q2, q3, [{b}], #32\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v8.4s, v4.16b, v0.16b\n", "smmla v9.4s, v4.16b, v1.16b\n", "smmla v10.4s, v4.16b, v2.16b\n", "smmla v11.4s, v4.16b, v3.16b\n",
-            "ldp q6, q7, [{a}], #32\n",
-            "smmla v12.4s, v5.16b, v0.16b\n", "smmla v13.4s, v5.16b, v1.16b\n", "smmla v14.4s, v5.16b, v2.16b\n", "smmla v15.4s, v5.16b, v3.16b\n",
-            "smmla v16.4s, v6.16b, v0.16b\n", "smmla v17.4s, v6.16b, v1.16b\n", "smmla v18.4s, v6.16b, v2.16b\n", "smmla v19.4s, v6.16b, v3.16b\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v20.4s, v7.16b, v0.16b\n", "smmla v21.4s, v7.16b, v1.16b\n", "smmla v22.4s, v7.16b, v2.16b\n", "smmla v23.4s, v7.16b, v3.16b\n",
-            "smmla v24.4s, v4.16b, v0.16b\n", "smmla v25.4s, v4.16b, v1.16b\n", "smmla v26.4s, v4.16b, v2.16b\n", "smmla v27.4s, v4.16b, v3.16b\n",
-            "smmla v28.4s, v5.16b, v0.16b\n", "smmla v29.4s, v5.16b, v1.16b\n", "smmla v30.4s, v5.16b, v2.16b\n", "smmla v31.4s, v5.16b, v3.16b\n",
-            "ldp q0, q1, [{b}], #32\n",
-            "ldp q2, q3, [{b}], #32\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v8.4s, v4.16b, v0.16b\n", "smmla v9.4s, v4.16b, v1.16b\n", "smmla v10.4s, v4.16b, v2.16b\n", "smmla v11.4s, v4.16b, v3.16b\n",
-            "ldp q6, q7, [{a}], #32\n",
-            "smmla v12.4s, v5.16b, v0.16b\n", "smmla v13.4s, v5.16b, v1.16b\n", "smmla v14.4s, v5.16b, v2.16b\n", "smmla v15.4s, v5.16b, v3.16b\n",
-            "smmla v16.4s, v6.16b, v0.16b\n", "smmla v17.4s, v6.16b, v1.16b\n", "smmla v18.4s, v6.16b, v2.16b\n", "smmla v19.4s, v6.16b, v3.16b\n",
-            "ldp q4, q5, [{a}], #32\n",
-            "smmla v20.4s, v7.16b, v0.16b\n", "smmla v21.4s, v7.16b, v1.16b\n", "smmla v22.4s, v7.16b, v2.16b\n", "smmla v23.4s, v7.16b, v3.16b\n",
-            "smmla v24.4s, v4.16b, v0.16b\n", "smmla v25.4s, v4.16b, v1.16b\n", "smmla v26.4s, v4.16b, v2.16b\n", "smmla v27.4s, v4.16b, v3.16b\n",
-            "smmla v28.4s, v5.16b, v0.16b\n", "smmla v29.4s, v5.16b, v1.16b\n", "smmla v30.4s, v5.16b, v2.16b\n", "smmla v31.4s, v5.16b, v3.16b\n",
-            "2:\n",
-        )
-    };
-}
-
 /// See [`super::QRunFn`]: per 8 reduction steps, `a` holds rows 0..12 of 8
 /// values each (row pairs = SMMLA's left operand) and `b` columns 0..8 of 8
-/// values each (column pairs = its right operand).
+/// values each (column pairs = its right operand). The tile of [`acc`] from
+/// zero, its 2x2 blocks un-interleaved into rows (ZIP1/ZIP2) and stored.
 ///
 /// # Safety
 /// The [`super::QRunFn`] contract for this kernel's layouts; i8mm is available.
 #[target_feature(enable = "neon,i8mm")]
 pub unsafe fn run(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {
-    let iters = kp / 16;
-    // SAFETY: the strip holds iters * 192 bytes and the block iters * 128 bytes (kp is a
-    // multiple of 16, 12 rows / 8 columns); acc has 96 writable i32; i8mm is enabled.
+    // SAFETY: the caller's contract; acc has 96 writable i32 (row i's 8 at 8·i).
     unsafe {
-        asm!(
-            "movi v8.4s, #0", "movi v9.4s, #0", "movi v10.4s, #0", "movi v11.4s, #0",
-            "movi v12.4s, #0", "movi v13.4s, #0", "movi v14.4s, #0", "movi v15.4s, #0",
-            "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
-            "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
-            "movi v24.4s, #0", "movi v25.4s, #0", "movi v26.4s, #0", "movi v27.4s, #0",
-            "movi v28.4s, #0", "movi v29.4s, #0", "movi v30.4s, #0", "movi v31.4s, #0",
-            tile_loop!(),
-            "zip1 v0.2d, v8.2d, v9.2d", "zip1 v1.2d, v10.2d, v11.2d", "zip2 v2.2d, v8.2d, v9.2d", "zip2 v3.2d, v10.2d, v11.2d",
-            "stp q0, q1, [{c}, #0]", "stp q2, q3, [{c}, #32]",
-            "zip1 v0.2d, v12.2d, v13.2d", "zip1 v1.2d, v14.2d, v15.2d", "zip2 v2.2d, v12.2d, v13.2d", "zip2 v3.2d, v14.2d, v15.2d",
-            "stp q0, q1, [{c}, #64]", "stp q2, q3, [{c}, #96]",
-            "zip1 v0.2d, v16.2d, v17.2d", "zip1 v1.2d, v18.2d, v19.2d", "zip2 v2.2d, v16.2d, v17.2d", "zip2 v3.2d, v18.2d, v19.2d",
-            "stp q0, q1, [{c}, #128]", "stp q2, q3, [{c}, #160]",
-            "zip1 v0.2d, v20.2d, v21.2d", "zip1 v1.2d, v22.2d, v23.2d", "zip2 v2.2d, v20.2d, v21.2d", "zip2 v3.2d, v22.2d, v23.2d",
-            "stp q0, q1, [{c}, #192]", "stp q2, q3, [{c}, #224]",
-            "zip1 v0.2d, v24.2d, v25.2d", "zip1 v1.2d, v26.2d, v27.2d", "zip2 v2.2d, v24.2d, v25.2d", "zip2 v3.2d, v26.2d, v27.2d",
-            "stp q0, q1, [{c}, #256]", "stp q2, q3, [{c}, #288]",
-            "zip1 v0.2d, v28.2d, v29.2d", "zip1 v1.2d, v30.2d, v31.2d", "zip2 v2.2d, v28.2d, v29.2d", "zip2 v3.2d, v30.2d, v31.2d",
-            "stp q0, q1, [{c}, #320]", "stp q2, q3, [{c}, #352]",
-            a = inout(reg) a => _,
-            b = inout(reg) b => _,
-            n = in(reg) iters,
-            n2 = out(reg) _,
-            c = in(reg) acc,
-            out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _, out("v6") _, out("v7") _,
-            out("v8") _, out("v9") _, out("v10") _, out("v11") _, out("v12") _, out("v13") _, out("v14") _, out("v15") _,
-            out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
-            out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
-            options(nostack),
-        );
+        let c = self::acc(kp, a, b, [vdupq_n_s32(0); 4]);
+        let zip = |x: int32x4_t, y: int32x4_t| {
+            let (x, y) = (vreinterpretq_s64_s32(x), vreinterpretq_s64_s32(y));
+            (vreinterpretq_s32_s64(vzip1q_s64(x, y)), vreinterpretq_s32_s64(vzip2q_s64(x, y)))
+        };
+        for p in 0..6 {
+            let ((r0a, r1a), (r0b, r1b)) = (zip(c[4 * p], c[4 * p + 1]), zip(c[4 * p + 2], c[4 * p + 3]));
+            let row = acc.add(16 * p);
+            vst1q_s32(row, r0a);
+            vst1q_s32(row.add(4), r0b);
+            vst1q_s32(row.add(8), r1a);
+            vst1q_s32(row.add(12), r1b);
+        }
     }
 }
 
 /// The tile of [`run`] left in registers, as SMMLA's 2x2 blocks: accumulator
 /// `4·p + q` holds rows `2p, 2p + 1` by columns `2q, 2q + 1` as
 /// `[r0c0, r0c1, r1c0, r1c1]`, and starts at `init[q]` (the bias of those
-/// columns, in that layout) instead of zero. For an output stage fused after
-/// the loop (`super::neon_fused`).
+/// columns in that layout, for an output stage fused after the loop:
+/// `super::neon_fused`; or zero, for [`run`]). Per 8 reduction steps it
+/// loads 4 registers of column pairs and streams 6 of row pairs.
 ///
 /// # Safety
 /// As [`run`], without `acc`.
@@ -166,7 +62,81 @@ pub unsafe fn acc(kp: usize, a: *const i8, b: *const i8, init: [int32x4_t; 4]) -
         let (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11);
         let (c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23);
         asm!(
-            tile_loop!(),
+            // Two 16-step bodies per iteration, then one more when the count is odd.
+            "lsr {n2}, {n}, #1",
+            "cbz {n2}, 3f",
+            "1:",
+            "ldp q0, q1, [{b}], #32",
+            "ldp q2, q3, [{b}], #32",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v8.4s, v4.16b, v0.16b", "smmla v9.4s, v4.16b, v1.16b", "smmla v10.4s, v4.16b, v2.16b", "smmla v11.4s, v4.16b, v3.16b",
+            "ldp q6, q7, [{a}], #32",
+            "smmla v12.4s, v5.16b, v0.16b", "smmla v13.4s, v5.16b, v1.16b", "smmla v14.4s, v5.16b, v2.16b", "smmla v15.4s, v5.16b, v3.16b",
+            "smmla v16.4s, v6.16b, v0.16b", "smmla v17.4s, v6.16b, v1.16b", "smmla v18.4s, v6.16b, v2.16b", "smmla v19.4s, v6.16b, v3.16b",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v20.4s, v7.16b, v0.16b", "smmla v21.4s, v7.16b, v1.16b", "smmla v22.4s, v7.16b, v2.16b", "smmla v23.4s, v7.16b, v3.16b",
+            "smmla v24.4s, v4.16b, v0.16b", "smmla v25.4s, v4.16b, v1.16b", "smmla v26.4s, v4.16b, v2.16b", "smmla v27.4s, v4.16b, v3.16b",
+            "smmla v28.4s, v5.16b, v0.16b", "smmla v29.4s, v5.16b, v1.16b", "smmla v30.4s, v5.16b, v2.16b", "smmla v31.4s, v5.16b, v3.16b",
+            "ldp q0, q1, [{b}], #32",
+            "ldp q2, q3, [{b}], #32",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v8.4s, v4.16b, v0.16b", "smmla v9.4s, v4.16b, v1.16b", "smmla v10.4s, v4.16b, v2.16b", "smmla v11.4s, v4.16b, v3.16b",
+            "ldp q6, q7, [{a}], #32",
+            "smmla v12.4s, v5.16b, v0.16b", "smmla v13.4s, v5.16b, v1.16b", "smmla v14.4s, v5.16b, v2.16b", "smmla v15.4s, v5.16b, v3.16b",
+            "smmla v16.4s, v6.16b, v0.16b", "smmla v17.4s, v6.16b, v1.16b", "smmla v18.4s, v6.16b, v2.16b", "smmla v19.4s, v6.16b, v3.16b",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v20.4s, v7.16b, v0.16b", "smmla v21.4s, v7.16b, v1.16b", "smmla v22.4s, v7.16b, v2.16b", "smmla v23.4s, v7.16b, v3.16b",
+            "smmla v24.4s, v4.16b, v0.16b", "smmla v25.4s, v4.16b, v1.16b", "smmla v26.4s, v4.16b, v2.16b", "smmla v27.4s, v4.16b, v3.16b",
+            "smmla v28.4s, v5.16b, v0.16b", "smmla v29.4s, v5.16b, v1.16b", "smmla v30.4s, v5.16b, v2.16b", "smmla v31.4s, v5.16b, v3.16b",
+            "ldp q0, q1, [{b}], #32",
+            "ldp q2, q3, [{b}], #32",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v8.4s, v4.16b, v0.16b", "smmla v9.4s, v4.16b, v1.16b", "smmla v10.4s, v4.16b, v2.16b", "smmla v11.4s, v4.16b, v3.16b",
+            "ldp q6, q7, [{a}], #32",
+            "smmla v12.4s, v5.16b, v0.16b", "smmla v13.4s, v5.16b, v1.16b", "smmla v14.4s, v5.16b, v2.16b", "smmla v15.4s, v5.16b, v3.16b",
+            "smmla v16.4s, v6.16b, v0.16b", "smmla v17.4s, v6.16b, v1.16b", "smmla v18.4s, v6.16b, v2.16b", "smmla v19.4s, v6.16b, v3.16b",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v20.4s, v7.16b, v0.16b", "smmla v21.4s, v7.16b, v1.16b", "smmla v22.4s, v7.16b, v2.16b", "smmla v23.4s, v7.16b, v3.16b",
+            "smmla v24.4s, v4.16b, v0.16b", "smmla v25.4s, v4.16b, v1.16b", "smmla v26.4s, v4.16b, v2.16b", "smmla v27.4s, v4.16b, v3.16b",
+            "smmla v28.4s, v5.16b, v0.16b", "smmla v29.4s, v5.16b, v1.16b", "smmla v30.4s, v5.16b, v2.16b", "smmla v31.4s, v5.16b, v3.16b",
+            "ldp q0, q1, [{b}], #32",
+            "ldp q2, q3, [{b}], #32",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v8.4s, v4.16b, v0.16b", "smmla v9.4s, v4.16b, v1.16b", "smmla v10.4s, v4.16b, v2.16b", "smmla v11.4s, v4.16b, v3.16b",
+            "ldp q6, q7, [{a}], #32",
+            "smmla v12.4s, v5.16b, v0.16b", "smmla v13.4s, v5.16b, v1.16b", "smmla v14.4s, v5.16b, v2.16b", "smmla v15.4s, v5.16b, v3.16b",
+            "smmla v16.4s, v6.16b, v0.16b", "smmla v17.4s, v6.16b, v1.16b", "smmla v18.4s, v6.16b, v2.16b", "smmla v19.4s, v6.16b, v3.16b",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v20.4s, v7.16b, v0.16b", "smmla v21.4s, v7.16b, v1.16b", "smmla v22.4s, v7.16b, v2.16b", "smmla v23.4s, v7.16b, v3.16b",
+            "smmla v24.4s, v4.16b, v0.16b", "smmla v25.4s, v4.16b, v1.16b", "smmla v26.4s, v4.16b, v2.16b", "smmla v27.4s, v4.16b, v3.16b",
+            "smmla v28.4s, v5.16b, v0.16b", "smmla v29.4s, v5.16b, v1.16b", "smmla v30.4s, v5.16b, v2.16b", "smmla v31.4s, v5.16b, v3.16b",
+            "subs {n2}, {n2}, #1",
+            "b.ne 1b",
+            "3:",
+            "tbz {n}, #0, 2f",
+            "ldp q0, q1, [{b}], #32",
+            "ldp q2, q3, [{b}], #32",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v8.4s, v4.16b, v0.16b", "smmla v9.4s, v4.16b, v1.16b", "smmla v10.4s, v4.16b, v2.16b", "smmla v11.4s, v4.16b, v3.16b",
+            "ldp q6, q7, [{a}], #32",
+            "smmla v12.4s, v5.16b, v0.16b", "smmla v13.4s, v5.16b, v1.16b", "smmla v14.4s, v5.16b, v2.16b", "smmla v15.4s, v5.16b, v3.16b",
+            "smmla v16.4s, v6.16b, v0.16b", "smmla v17.4s, v6.16b, v1.16b", "smmla v18.4s, v6.16b, v2.16b", "smmla v19.4s, v6.16b, v3.16b",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v20.4s, v7.16b, v0.16b", "smmla v21.4s, v7.16b, v1.16b", "smmla v22.4s, v7.16b, v2.16b", "smmla v23.4s, v7.16b, v3.16b",
+            "smmla v24.4s, v4.16b, v0.16b", "smmla v25.4s, v4.16b, v1.16b", "smmla v26.4s, v4.16b, v2.16b", "smmla v27.4s, v4.16b, v3.16b",
+            "smmla v28.4s, v5.16b, v0.16b", "smmla v29.4s, v5.16b, v1.16b", "smmla v30.4s, v5.16b, v2.16b", "smmla v31.4s, v5.16b, v3.16b",
+            "ldp q0, q1, [{b}], #32",
+            "ldp q2, q3, [{b}], #32",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v8.4s, v4.16b, v0.16b", "smmla v9.4s, v4.16b, v1.16b", "smmla v10.4s, v4.16b, v2.16b", "smmla v11.4s, v4.16b, v3.16b",
+            "ldp q6, q7, [{a}], #32",
+            "smmla v12.4s, v5.16b, v0.16b", "smmla v13.4s, v5.16b, v1.16b", "smmla v14.4s, v5.16b, v2.16b", "smmla v15.4s, v5.16b, v3.16b",
+            "smmla v16.4s, v6.16b, v0.16b", "smmla v17.4s, v6.16b, v1.16b", "smmla v18.4s, v6.16b, v2.16b", "smmla v19.4s, v6.16b, v3.16b",
+            "ldp q4, q5, [{a}], #32",
+            "smmla v20.4s, v7.16b, v0.16b", "smmla v21.4s, v7.16b, v1.16b", "smmla v22.4s, v7.16b, v2.16b", "smmla v23.4s, v7.16b, v3.16b",
+            "smmla v24.4s, v4.16b, v0.16b", "smmla v25.4s, v4.16b, v1.16b", "smmla v26.4s, v4.16b, v2.16b", "smmla v27.4s, v4.16b, v3.16b",
+            "smmla v28.4s, v5.16b, v0.16b", "smmla v29.4s, v5.16b, v1.16b", "smmla v30.4s, v5.16b, v2.16b", "smmla v31.4s, v5.16b, v3.16b",
+            "2:",
             a = inout(reg) a => _,
             b = inout(reg) b => _,
             n = in(reg) iters,
