@@ -410,7 +410,21 @@ impl Lhs<'_> {
         match *self {
             Lhs::Rows { a, lda } => pack::copy_xor(dst, &a[r * lda..][..dst.len()], x),
             Lhs::Conv { input, runs, pad } => {
-                for run in runs.row(r) {
+                let own = runs.row(r);
+                if runs.short[r] && input.len() >= runs.in_len && own.last().is_some_and(|l| l.pos + 16 <= dst.len()) {
+                    // Every run as one unchecked 16-byte move (the bytes past a run land where
+                    // the row's later runs, at ascending positions, or the padding past k go).
+                    for run in own {
+                        // SAFETY: short[r]: run.off + 16 ≤ in_len ≤ input.len(); the
+                        // positions ascend, so run.pos + 16 ≤ the last one's + 16 ≤ dst.len().
+                        unsafe {
+                            let v = (input.as_ptr().add(run.off) as *const [i8; 16]).read_unaligned();
+                            (dst.as_mut_ptr().add(run.pos) as *mut [i8; 16]).write_unaligned(v.map(|b| b ^ x));
+                        }
+                    }
+                    return;
+                }
+                for run in own {
                     if run.off == PAD {
                         // Padding reads the input zero point.
                         dst[run.pos..run.pos + run.len].fill(pad ^ x);
@@ -459,8 +473,13 @@ impl Lhs<'_> {
     #[inline(never)]
     fn gather_strip(&self, uk: &QUkernel, k: usize, kp: usize, m0: usize, rows: usize, strip: &mut [i8], gather: &mut [i8]) {
         if uk.ka == 0 {
+            // A convolution row may write past its k values into the next one's place,
+            // which is written after it; plain rows copy exactly k.
+            let room = if matches!(self, Lhs::Conv { .. }) { usize::MAX } else { k };
             for i in 0..uk.mr {
-                self.gather_row(m0 + i.min(rows - 1), &mut strip[i * kp..][..k], uk.a_xor as i8);
+                let dst = &mut strip[i * kp..];
+                let len = dst.len().min(room);
+                self.gather_row(m0 + i.min(rows - 1), &mut dst[..len], uk.a_xor as i8);
             }
         } else {
             for i in 0..rows {
@@ -963,6 +982,12 @@ struct Indirection {
     interior: Vec<usize>,
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     row_k: Option<usize>,
+    /// Per pixel: every run reads the input, at most 16 values, with 16
+    /// values of the input from its start (`off + 16 ≤ in_shape.len()`), so
+    /// that [`Lhs::gather_row`] copies each as one 16-byte move.
+    short: Vec<bool>,
+    /// `in_shape.len()`.
+    in_len: usize,
 }
 
 impl Indirection {
@@ -977,6 +1002,7 @@ impl Indirection {
         let mut interior = Vec::with_capacity(if direct { pixels } else { 0 });
         let mut runs: Vec<TapRun> = Vec::with_capacity(pixels * kh);
         let mut starts = Vec::with_capacity(pixels + 1);
+        let mut short = Vec::with_capacity(pixels);
         for b in 0..in_shape.n {
             for oy in 0..oh {
                 for ox in 0..ow {
@@ -999,6 +1025,7 @@ impl Indirection {
                             }
                         }
                     }
+                    short.push(runs[first..].iter().all(|r| r.off != PAD && r.len <= 16 && r.off + 16 <= in_shape.len()));
                     if direct {
                         let own = &runs[first..];
                         let inside = own.len() == kh && own.iter().all(|r| r.off != PAD && r.len == kw * c && r.off + rs <= in_shape.len());
@@ -1009,7 +1036,7 @@ impl Indirection {
         }
         starts.push(runs.len());
         runs.shrink_to_fit();
-        Indirection { in_shape, win: *win, runs, starts, interior, row_k }
+        Indirection { in_shape, win: *win, runs, starts, interior, row_k, short, in_len: in_shape.len() }
     }
 
     /// How pixels `r0 .. r0 + rows` split for the in-place stem tile: when
