@@ -428,12 +428,6 @@ impl Lhs<'_> {
                     if run.off == PAD {
                         // Padding reads the input zero point.
                         dst[run.pos..run.pos + run.len].fill(pad ^ x);
-                    } else if run.len <= 16 && run.pos + 16 <= dst.len() && run.off + 16 <= input.len() {
-                        // A short run (a window row of a few channels) as one 16-byte copy:
-                        // the bytes past it land where the row's later runs (ascending
-                        // positions) or the padding past k go.
-                        let src: &[i8; 16] = input[run.off..run.off + 16].try_into().expect("16 values");
-                        dst[run.pos..run.pos + 16].copy_from_slice(&src.map(|v| v ^ x));
                     } else {
                         pack::copy_xor(&mut dst[run.pos..run.pos + run.len], &input[run.off..run.off + run.len], x);
                     }

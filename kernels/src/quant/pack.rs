@@ -22,7 +22,7 @@ pub(super) fn pack_rows(uk: &QUkernel, a: &[i8], lda: usize, m0: usize, rows: us
     if let Some(whole) = neon::whole(uk, k) {
         // Rows past `rows` repeat the last one (past mr they are not read).
         let (base, last) = (a.as_ptr().wrapping_add(m0 * lda), rows - 1);
-        let ptrs: [*const i8; 12] = std::array::from_fn(|i| base.wrapping_add(i.min(last) * lda));
+        let ptrs: [*const i8; super::MAX_MR] = std::array::from_fn(|i| base.wrapping_add(i.min(last) * lda));
         // SAFETY: each of the first mr pointers starts a row of k >= whole values inside
         // `a` (asserted above); the strip holds kp >= whole values of mr rows.
         unsafe { neon::pack(uk, &ptrs, whole, strip.as_mut_ptr()) };
@@ -138,6 +138,7 @@ mod avx512 {
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
+    use super::super::MAX_MR;
     use super::QUkernel;
     use std::arch::aarch64::*;
 
@@ -155,7 +156,7 @@ mod neon {
     /// # Safety
     /// As [`pack_ka16`] with `mr = uk.mr`.
     #[inline]
-    pub(super) unsafe fn pack(uk: &QUkernel, ptrs: &[*const i8; 12], whole: usize, strip: *mut i8) {
+    pub(super) unsafe fn pack(uk: &QUkernel, ptrs: &[*const i8; MAX_MR], whole: usize, strip: *mut i8) {
         // SAFETY: the caller's contract.
         unsafe {
             match (uk.ka, uk.mr) {
@@ -175,7 +176,7 @@ mod neon {
     /// values each (a multiple of 16); `strip` has `mr * whole` writable bytes.
     /// `MR` is `mr` when non-zero (a fully unrolled copy).
     #[inline(always)]
-    pub(super) unsafe fn pack_ka16<const MR: usize>(rows: &[*const i8; 12], mr: usize, whole: usize, strip: *mut i8) {
+    pub(super) unsafe fn pack_ka16<const MR: usize>(rows: &[*const i8; MAX_MR], mr: usize, whole: usize, strip: *mut i8) {
         let mr = if MR > 0 { MR } else { mr };
         for g in 0..whole / 16 {
             // SAFETY: 16 values of each row from 16g < whole; group g of the strip.
@@ -193,7 +194,7 @@ mod neon {
     /// # Safety
     /// As [`pack_ka16`].
     #[inline(always)]
-    pub(super) unsafe fn pack_ka8<const MR: usize>(rows: &[*const i8; 12], mr: usize, whole: usize, strip: *mut i8) {
+    pub(super) unsafe fn pack_ka8<const MR: usize>(rows: &[*const i8; MAX_MR], mr: usize, whole: usize, strip: *mut i8) {
         let mr = if MR > 0 { MR } else { mr };
         for c in 0..whole / 16 {
             // SAFETY: 16 values of each row from 16c < whole; groups 2c and 2c + 1 of the
