@@ -181,3 +181,169 @@ import sys
 root=sys.argv[1]
 open(root+'/kernels/src/quant/i8_8x8_neon_dot.rs','w').write(dot_src)
 open(root+'/kernels/src/quant/i8_neon_i8mm.rs','w').write(mm_src)
+
+# --- The dotprod 3x3 depthwise row runs (i8_dw3x3_neon_dot.rs).
+# Registers: window columns in three slots v0-v3, v4-v7, v8-v11 (each an input
+# column of 16 channels as four (r0, r1, r2, 0) quad registers); accumulators
+# and column temporaries v12-v15; zero point v16, clamp v17/v18; weights
+# v20-v31 (window column kx in v(20+4kx) .. v(23+4kx)).
+SLOTS=[[0,1,2,3],[4,5,6,7],[8,9,10,11]]
+
+def q(s):
+    """An asm! template line (braces of register lists doubled by the caller)."""
+    return '"' + s + '",'
+
+def regs(slot, t):
+    return ', '.join(f'v{r}.{t}' for r in slot)
+
+def dw_column(slot):
+    """Load the next input column of the three rows (post-incremented) and
+    interleave it into `slot`: lane c of register j = (r0, r1, r2, 0) of channel 4j + c."""
+    s=slot
+    return [q('ld1 {{v12.16b}}, [{r0}], {s0}'), q('ld1 {{v13.16b}}, [{r1}], {s1}'), q('ld1 {{v14.16b}}, [{r2}], {s2}'),
+            q('zip1 v15.16b, v12.16b, v13.16b'), q('zip2 v13.16b, v12.16b, v13.16b'),
+            q('ushll v12.8h, v14.8b, #0'), q('ushll2 v14.8h, v14.16b, #0'),
+            q(f'zip1 v{s[0]}.8h, v15.8h, v12.8h'), q(f'zip2 v{s[1]}.8h, v15.8h, v12.8h'),
+            q(f'zip1 v{s[2]}.8h, v13.8h, v14.8h'), q(f'zip2 v{s[3]}.8h, v13.8h, v14.8h')]
+
+def dw_pixel(win, dead, neg, clamp):
+    """One output pixel of 16 channels on the window slots `win` (new columns
+    already made): bias, 12 SDOTs, the output stage with the multipliers and
+    shifts loaded into the `dead` slot, one 16-byte store."""
+    acc=[12,13,14,15]
+    out=[q('ld1 {{' + regs(acc, '4s') + '}}, [{bias}]')]
+    for kx, slot in enumerate(win):
+        out.append(' '.join(q(f'sdot v{acc[j]}.4s, v{slot[j]}.16b, v{20 + 4*kx + j}.16b') for j in range(4)))
+    out.append(q('ld1 {{' + regs(dead, '4s') + '}}, [{mult}]'))
+    out.append(' '.join(q(f'sqrdmulh v{acc[j]}.4s, v{acc[j]}.4s, v{dead[j]}.4s') for j in range(4)))
+    out.append(q('ld1 {{' + regs(dead, '4s') + '}}, [{nrsh}]'))
+    if neg:
+        out.append(' '.join(q(f'ssra v{a}.4s, v{a}.4s, #31') for a in acc))
+    out.append(' '.join(q(f'srshl v{acc[j]}.4s, v{acc[j]}.4s, v{dead[j]}.4s') for j in range(4)))
+    out.append(' '.join([q('sqxtn v12.4h, v12.4s'), q('sqxtn2 v12.8h, v13.4s'), q('sqxtn v14.4h, v14.4s'), q('sqxtn2 v14.8h, v15.4s')]))
+    out.append(' '.join([q('sqadd v12.8h, v12.8h, v16.8h'), q('sqadd v14.8h, v14.8h, v16.8h'), q('sqxtn v12.8b, v12.8h'), q('sqxtn2 v12.16b, v14.8h')]))
+    if clamp:
+        out.append(' '.join([q('smax v12.16b, v12.16b, v17.16b'), q('smin v12.16b, v12.16b, v18.16b')]))
+    out.append(q('st1 {{v12.16b}}, [{out}], {ostep}'))
+    return out
+
+def dw_step(stride, p, neg, clamp):
+    """Pixel p (0, 1, 2) of the unrolled loop: its new columns and itself."""
+    A,B,C=SLOTS
+    if stride == 1:
+        # Slots rotate by one: pixel p's window is (p, p+1, p+2) mod 3, the new column the last.
+        win=[SLOTS[(p+i) % 3] for i in range(3)]
+        return dw_column(win[2]) + dw_pixel(win, win[0], neg, clamp)
+    # Stride 2: the carried column is slot (0, 2, 1)[p], the two new ones follow it.
+    first=[0,2,1][p]
+    win=[SLOTS[(first+i) % 3] for i in range(3)]
+    return dw_column(win[1]) + dw_column(win[2]) + dw_pixel(win, win[0], neg, clamp)
+
+def movs(dst, src):
+    return [' '.join(q(f'mov v{d}.16b, v{s}.16b') for d, s in zip(dst, src))]
+
+def dw_block(stride, neg, clamp):
+    A,B,C=SLOTS
+    if stride == 1:
+        # Carried: slots 0, 1. After one pixel they are in 1, 2; after two in 2, 0.
+        exit1=movs(A, B) + movs(B, C)
+        exit2=movs(B, A) + movs(A, C)
+    else:
+        # Carried: slot 0. After one pixel it is in 2, after two in 1.
+        exit1=movs(A, C)
+        exit2=movs(A, B)
+    body=lambda p: lines(dw_step(stride, p, neg, clamp), 12)
+    ws=[f'v{20+4*k}.16b, v{21+4*k}.16b, v{22+4*k}.16b, v{23+4*k}.16b' for k in range(3)]
+    wl='\n'.join(f'            "ld1 {{{{{w}}}}}, [{{w}}], #64",' for w in ws)
+    win_ops=''.join(f'            inout("v{r}") k{i}[{j}],\n' for i in range(2 if stride == 1 else 1) for j, r in enumerate(SLOTS[i]))
+    free_slot=' '.join(f'out("v{r}") _,' for s in SLOTS[(2 if stride == 1 else 1):] for r in s) + ' '
+    return f'''        asm!(
+{wl}
+            // Whole loops of three pixels (the slots' rotation comes back), then 0..2 more.
+            "cbz {{n3}}, 3f",
+            "1:",
+{body(0)}
+{body(1)}
+{body(2)}
+            "subs {{n3}}, {{n3}}, #1",
+            "b.ne 1b",
+            "3:",
+            "cbz {{rem}}, 9f",
+{body(0)}
+            "cmp {{rem}}, #1",
+            "b.ne 4f",
+{lines(exit1)}
+            "b 9f",
+            "4:",
+{body(1)}
+{lines(exit2)}
+            "9:",
+            r0 = inout(reg) rows[0] => _, r1 = inout(reg) rows[1] => _, r2 = inout(reg) rows[2] => _,
+            s0 = in(reg) steps[0], s1 = in(reg) steps[1], s2 = in(reg) steps[2],
+            out = inout(reg) out => _, ostep = in(reg) out_step,
+            w = inout(reg) w => _, bias = in(reg) bias, mult = in(reg) mult, nrsh = in(reg) nrsh,
+            n3 = inout(reg) n / 3 => _, rem = in(reg) n % 3,
+{win_ops}            {free_slot}out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+            in("v16") zp, in("v17") lo, in("v18") hi, out("v19") _,
+            out("v20") _, out("v21") _, out("v22") _, out("v23") _, out("v24") _, out("v25") _, out("v26") _, out("v27") _,
+            out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+            options(nostack),
+        )'''
+
+def dw_fn(stride):
+    k='k: &mut [[int8x16_t; 4]; 2]'
+    arms=[]
+    for neg in (False, True):
+        for clamp in (False, True):
+            arms.append(f'            ({str(neg).lower()}, {str(clamp).lower()}) => {{\n{dw_block(stride, neg, clamp)}\n            }}')
+    carried = 'the columns `x − 2` and `x − 1`' if stride == 1 else 'the column `x − 1` (`k[1]` is not used)'
+    new = 'one new column' if stride == 1 else 'two new columns'
+    return f'''
+/// `n ≥ 1` output pixels of a 3x3 depthwise row with horizontal stride {stride}, 16
+/// channels, on SDOT, with the output stage fused: per pixel {new} of the
+/// three input rows (`rows[i]` at the first new column `x`, advancing by
+/// `steps[i]` per column), interleaved as `(r0, r1, r2, 0)` per channel; the
+/// accumulators start at `bias`; then SQRDMULH by `mult`, the SSRA fixup of
+/// negative ties (`neg`), SRSHL by `nrsh` (negated right shifts), saturating
+/// narrows, the zero point `zp`, the clamp `lo..hi` (`clamp`), and one 16-byte
+/// store per pixel at `out`, `out_step` apart. `k` holds {carried} as
+/// interleaved columns (pixel 0's first window columns), and on return the
+/// columns the next pixel starts with.
+///
+/// # Safety
+/// dotprod is available; each `rows[i]` has `(n{'' if stride == 1 else ' * 2'} − 1) · steps[i] + 16` readable bytes;
+/// `w` has the 192 bytes of a 16-channel block of the column-quad plane; `bias`,
+/// `mult` and `nrsh` have 16 readable values; `out` has `(n − 1) · out_step + 16`
+/// writable bytes nothing else accesses.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+pub unsafe fn run_s{stride}(neg: bool, clamp: bool, n: usize, rows: [*const i8; 3], steps: [usize; 3], out: *mut i8, out_step: usize, w: *const i8, bias: *const i32, mult: *const i32, nrsh: *const i32, zp: int16x8_t, lo: int8x16_t, hi: int8x16_t, {k}) {{
+    debug_assert!(n >= 1);
+    let [k0, {'k1' if stride == 1 else '_'}] = k;
+    // SAFETY: the loads read the caller's rows, weights and parameters within the
+    // stated bounds, the stores write n pixels at out; dotprod is enabled.
+    unsafe {{
+        match (neg, clamp) {{
+{chr(10).join(arms)}
+        }}
+    }}
+}}
+'''
+
+dw_src='''//! The dotprod 3x3 depthwise row runs (`super::output::dw_row_columns_neon_dot`
+//! calls them for the pixels whose windows lie inside the image; the edge
+//! pixels take its intrinsics): SDOT in `asm!` (the intrinsic is unstable),
+//! with every register placed by hand, which the intrinsics could not do
+//! without spilling (weights, window, accumulators and stage constants need 40).
+//! Per pixel and 16 channels: the new input column(s), 3 loads and 8
+//! interleaving permutes each; the bias as the accumulators' start (one load);
+//! 12 SDOTs; the output stage (multipliers and shifts loaded into a window
+//! slot no longer needed, 2 loads); one store. Loops of three pixels rotate
+//! the window's three register slots without moves.
+//! Generated by scripts/gen_quant_asm.py; edit that, not this file.
+
+use std::arch::aarch64::{int16x8_t, int8x16_t};
+use std::arch::asm;
+'''+dw_fn(1)+dw_fn(2)
+open(root+'/kernels/src/quant/i8_dw3x3_neon_dot.rs','w').write(dw_src)

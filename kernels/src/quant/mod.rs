@@ -73,6 +73,8 @@ pub mod i8_12x8_neon_i8mm;
 mod neon_fused;
 #[cfg(target_arch = "aarch64")]
 pub mod i8_dw_neon;
+#[cfg(target_arch = "aarch64")]
+mod i8_dw3x3_neon_dot;
 #[cfg(target_arch = "x86_64")]
 pub mod i8_4x16_avx2;
 #[cfg(target_arch = "x86_64")]

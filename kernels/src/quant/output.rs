@@ -358,6 +358,7 @@ pub(crate) use neon::{dw_row_columns as dw_row_columns_neon, dw_row_columns_dot 
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
+    use super::super::i8_dw3x3_neon_dot;
     use super::{AccLayout, ColumnRow, OutParams};
     use std::arch::aarch64::*;
 
@@ -795,7 +796,9 @@ mod neon {
     /// interleaved once for the pixels whose windows hold it (`stride` new
     /// columns per pixel). Per pixel and 16 channels that is 12 SDOT against
     /// 36 SMLAL, 9 pointers and 18 widenings in [`dw_row`]; the accumulators
-    /// are the same integers, the output stage the same.
+    /// are the same integers, the output stage the same. The pixels whose new
+    /// columns lie inside the image run in `asm!` (`i8_dw3x3_neon_dot`, every
+    /// register placed: the intrinsics spilled); the edge pixels run here.
     ///
     /// # Safety
     /// dotprod is available; every row of `g` has `g.in_w` columns of `c`
@@ -821,7 +824,8 @@ mod neon {
         let in_w = g.in_w as isize;
         // SAFETY: Neon and dotprod are enabled; loads read columns c0..c0+16 < c of the
         // parameter slices, of the quad plane's block c0/16 (192 bytes) and of in-range
-        // input columns; stores write bytes c0..c0+16 of pixel px of the output row.
+        // input columns (the asm runs' too: their pixels' new columns lie in 0..in_w);
+        // stores write bytes c0..c0+16 of pixel px of the output row.
         unsafe {
             let zp = vdupq_n_s16(q.zp as i16);
             let (lo, hi) = (vdupq_n_s8(q.min as i8), vdupq_n_s8(q.max as i8));
@@ -859,7 +863,38 @@ mod neon {
                     }
                     row_stage16::<NEG, CLAMP>(s, &m, &r, zp, lo, hi, out.add(px * c + c0));
                 };
-                slide_columns!(S, ow, g.x0, column, pixel);
+                // Pixel px's new columns are x0 + S·px + (first_new..=2); the pixels [run_lo,
+                // run_end) have them all inside the image and run in asm, the others here.
+                let first_new: isize = if S == 1 { 2 } else { 1 };
+                let before = -(g.x0 + first_new);
+                let run_lo = if before <= 0 { 0 } else { (before as usize).div_ceil(S) };
+                let last = in_w - 3 - g.x0;
+                let run_end = if last < 0 { 0 } else { (last as usize / S + 1).min(ow) };
+                // The columns pixel px starts with: x0 + S·px and, for stride 1, the next.
+                let mut k = [column(g.x0), if S == 1 { column(g.x0 + 1) } else { [zero; 4] }];
+                let mut px = 0;
+                while px < ow {
+                    let xs = g.x0 + (px * S) as isize;
+                    if px == run_lo && run_lo < run_end {
+                        let n = run_end - px;
+                        let x = (xs + first_new) as usize;
+                        let rows: [*const i8; 3] = std::array::from_fn(|i| g.rows[i].add(x * g.steps[i] + c0));
+                        let run = if S == 1 { i8_dw3x3_neon_dot::run_s1 } else { i8_dw3x3_neon_dot::run_s2 };
+                        run(NEG, CLAMP, n, rows, g.steps, out.add(px * c + c0), c, wb, bias.as_ptr().add(c0), q.mult.as_ptr().add(c0), q.nrsh.as_ptr().add(c0), zp, lo, hi, &mut k);
+                        px = run_end;
+                        continue;
+                    }
+                    if S == 1 {
+                        let new = column(xs + 2);
+                        pixel(px, [&k[0], &k[1], &new]);
+                        k = [k[1], new];
+                    } else {
+                        let (k1, k2) = (column(xs + 1), column(xs + 2));
+                        pixel(px, [&k[0], &k1, &k2]);
+                        k[0] = k2;
+                    }
+                    px += 1;
+                }
             }
         }
     }
