@@ -253,6 +253,9 @@ def dw_block(stride, neg, clamp):
         exit1=movs(A, C)
         exit2=movs(A, B)
     body=lambda p: lines(dw_step(stride, p, neg, clamp), 12)
+    # The row's last pixel when its last window column is the padding (`edge`):
+    # that column is v19 in all four registers.
+    edge=(dw_column(B) if stride == 2 else []) + dw_pixel([A, B, [19]*4], A, neg, clamp)
     ws=[f'v{20+4*k}.16b, v{21+4*k}.16b, v{22+4*k}.16b, v{23+4*k}.16b' for k in range(3)]
     wl='\n'.join(f'            "ld1 {{{{{w}}}}}, [{{w}}], #64",' for w in ws)
     win_ops=''.join(f'            inout("v{r}") k{i}[{j}],\n' for i in range(2 if stride == 1 else 1) for j, r in enumerate(SLOTS[i]))
@@ -278,13 +281,16 @@ def dw_block(stride, neg, clamp):
 {body(1)}
 {lines(exit2)}
             "9:",
+            "cbz {{edge}}, 7f",
+{lines(edge)}
+            "7:",
             r0 = inout(reg) rows[0] => _, r1 = inout(reg) rows[1] => _, r2 = inout(reg) rows[2] => _,
             s0 = in(reg) steps[0], s1 = in(reg) steps[1], s2 = in(reg) steps[2],
             out = inout(reg) out => _, ostep = in(reg) out_step,
             w = inout(reg) w => _, bias = in(reg) bias, mult = in(reg) mult, nrsh = in(reg) nrsh,
-            n3 = inout(reg) n / 3 => _, rem = in(reg) n % 3,
+            n3 = inout(reg) n / 3 => _, rem = in(reg) n % 3, edge = in(reg) edge as usize,
 {win_ops}            {free_slot}out("v12") _, out("v13") _, out("v14") _, out("v15") _,
-            in("v16") zp, in("v17") lo, in("v18") hi, out("v19") _,
+            in("v16") zp, in("v17") lo, in("v18") hi, in("v19") pad,
             out("v20") _, out("v21") _, out("v22") _, out("v23") _, out("v24") _, out("v25") _, out("v26") _, out("v27") _,
             out("v28") _, out("v29") _, out("v30") _, out("v31") _,
             options(nostack),
@@ -308,17 +314,19 @@ def dw_fn(stride):
 /// narrows, the zero point `zp`, the clamp `lo..hi` (`clamp`), and one 16-byte
 /// store per pixel at `out`, `out_step` apart. `k` holds {carried} as
 /// interleaved columns (pixel 0's first window columns), and on return the
-/// columns the next pixel starts with.
+/// columns the next pixel starts with. With `edge`, one more pixel follows,
+/// the row's last, whose last window column is the padding: `pad` in each
+/// of its four registers (`(zp, zp, zp, 0)` per lane){'' if stride == 1 else ' after one more input column'}; `k` is then spent.
 ///
 /// # Safety
-/// dotprod is available; each `rows[i]` has `(n{'' if stride == 1 else ' * 2'} − 1) · steps[i] + 16` readable bytes;
+/// dotprod is available; each `rows[i]` has `({'n' if stride == 1 else '(n + edge) * 2'} − 1) · steps[i] + 16` readable bytes;
 /// `w` has the 192 bytes of a 16-channel block of the column-quad plane; `bias`,
-/// `mult` and `nrsh` have 16 readable values; `out` has `(n − 1) · out_step + 16`
+/// `mult` and `nrsh` have 16 readable values; `out` has `(n + edge − 1) · out_step + 16`
 /// writable bytes nothing else accesses.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "neon,dotprod")]
 #[inline]
-pub unsafe fn run_s{stride}(neg: bool, clamp: bool, n: usize, rows: [*const i8; 3], steps: [usize; 3], out: *mut i8, out_step: usize, w: *const i8, bias: *const i32, mult: *const i32, nrsh: *const i32, zp: int16x8_t, lo: int8x16_t, hi: int8x16_t, {k}) {{
+pub unsafe fn run_s{stride}(neg: bool, clamp: bool, n: usize, rows: [*const i8; 3], steps: [usize; 3], out: *mut i8, out_step: usize, w: *const i8, bias: *const i32, mult: *const i32, nrsh: *const i32, zp: int16x8_t, lo: int8x16_t, hi: int8x16_t, edge: bool, pad: int8x16_t, {k}) {{
     debug_assert!(n >= 1);
     let [k0, {'k1' if stride == 1 else '_'}] = k;
     // SAFETY: the loads read the caller's rows, weights and parameters within the
@@ -332,8 +340,9 @@ pub unsafe fn run_s{stride}(neg: bool, clamp: bool, n: usize, rows: [*const i8; 
 '''
 
 dw_src='''//! The dotprod 3x3 depthwise row runs (`super::output::dw_row_columns_neon_dot`
-//! calls them for the pixels whose windows lie inside the image; the edge
-//! pixels take its intrinsics): SDOT in `asm!` (the intrinsic is unstable),
+//! calls them for the pixels whose new columns lie inside the image, and the
+//! row's last pixel when only its last window column is in the padding; the
+//! other edge pixels take its intrinsics): SDOT in `asm!` (the intrinsic is unstable),
 //! with every register placed by hand, which the intrinsics could not do
 //! without spilling (weights, window, accumulators and stage constants need 40).
 //! Per pixel and 16 channels: the new input column(s), 3 loads and 8

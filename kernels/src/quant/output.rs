@@ -798,7 +798,9 @@ mod neon {
     /// 36 SMLAL, 9 pointers and 18 widenings in [`dw_row`]; the accumulators
     /// are the same integers, the output stage the same. The pixels whose new
     /// columns lie inside the image run in `asm!` (`i8_dw3x3_neon_dot`, every
-    /// register placed: the intrinsics spilled); the edge pixels run here.
+    /// register placed: the intrinsics spilled), and with them the row's last
+    /// pixel when only its last window column is in the padding; the other
+    /// edge pixels run here.
     ///
     /// # Safety
     /// dotprod is available; every row of `g` has `g.in_w` columns of `c`
@@ -830,13 +832,11 @@ mod neon {
             let zp = vdupq_n_s16(q.zp as i16);
             let (lo, hi) = (vdupq_n_s8(q.min as i8), vdupq_n_s8(q.max as i8));
             let (pad, zero) = (vdupq_n_s8(g.zp), vdupq_n_s8(0));
+            // A column in the padding, interleaved: (zp, zp, zp, 0) in every lane.
+            let pad_column = vreinterpretq_s8_u32(vdupq_n_u32(g.zp as u8 as u32 * 0x01_0101));
             for c0 in (0..c).step_by(16) {
                 let ld = |v: &[i32], k: usize| vld1q_s32(v.as_ptr().add(c0 + 4 * k));
-                let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
-                let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
-                let b = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
                 let wb = quads.add(c0 / 16 * 192);
-                let w: [[int8x16_t; 4]; 3] = std::array::from_fn(|kx| std::array::from_fn(|j| vld1q_s8(wb.add(kx * 64 + j * 16))));
                 // Input column x of the three rows as four registers of (r0, r1, r2, 0) per channel.
                 let column = |x: isize| {
                     let (a, bb, d) = if x < 0 || x >= in_w {
@@ -854,11 +854,15 @@ mod neon {
                         vreinterpretq_s8_s16(vzip2q_s16(ab1, d1)),
                     ]
                 };
+                // The pixels outside the asm runs (at most a few per row) load their parameters
+                // and weights themselves.
                 let pixel = |px: usize, win: [&[int8x16_t; 4]; 3]| {
-                    let mut s = b;
+                    let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
+                    let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
+                    let mut s = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
                     for (kx, k) in win.iter().enumerate() {
                         for j in 0..4 {
-                            s[j] = sdot(s[j], k[j], w[kx][j]);
+                            s[j] = sdot(s[j], k[j], vld1q_s8(wb.add(kx * 64 + j * 16)));
                         }
                     }
                     row_stage16::<NEG, CLAMP>(s, &m, &r, zp, lo, hi, out.add(px * c + c0));
@@ -879,9 +883,12 @@ mod neon {
                         let n = run_end - px;
                         let x = (xs + first_new) as usize;
                         let rows: [*const i8; 3] = std::array::from_fn(|i| g.rows[i].add(x * g.steps[i] + c0));
+                        // The row's last pixel runs there too when only its last window column
+                        // lies in the padding (to the right).
+                        let edge = run_end + 1 == ow && g.x0 + (run_end * S) as isize + 2 == in_w;
                         let run = if S == 1 { i8_dw3x3_neon_dot::run_s1 } else { i8_dw3x3_neon_dot::run_s2 };
-                        run(NEG, CLAMP, n, rows, g.steps, out.add(px * c + c0), c, wb, bias.as_ptr().add(c0), q.mult.as_ptr().add(c0), q.nrsh.as_ptr().add(c0), zp, lo, hi, &mut k);
-                        px = run_end;
+                        run(NEG, CLAMP, n, rows, g.steps, out.add(px * c + c0), c, wb, bias.as_ptr().add(c0), q.mult.as_ptr().add(c0), q.nrsh.as_ptr().add(c0), zp, lo, hi, edge, pad_column, &mut k);
+                        px = run_end + edge as usize;
                         continue;
                     }
                     if S == 1 {
