@@ -8,7 +8,7 @@
 //! prints its multiply-adds, for counting instructions under qemu-icount
 //! (`--reps 1` and `--reps 11`; see benches/README.md).
 
-use armrest_benches::{calibrate, same_window, sample, shapes, BenchArgs, Case, Kind};
+use armrest_benches::{calibrate, mobilenet_v2_layers, same_window, sample, shapes, BenchArgs, Case, Kind};
 use armrest_kernels::fixedpoint::Requant;
 use armrest_kernels::quant::{self, best_qtier, PackedQConv2d, PackedQDepthwise, PackedQGemm, QTier, QUkernel, QuantOut};
 use armrest_kernels::{Exec, Isa, ThreadPool};
@@ -84,9 +84,18 @@ fn main() {
         Case::new("gemm 64x64x4096", Kind::Gemm { m: 64, n: 64, k: 4096 }, false),
         Case::new("gemm 96x64x4096", Kind::Gemm { m: 96, n: 64, k: 4096 }, false),
     ];
-    let cases: Vec<Case> = shapes()
+    // `--filter mnv2` selects MobileNetV2 224's convolution layers instead (in
+    // execution order, repeats included, named `mnv2 <layer>`): their
+    // instruction count over all their multiply-adds is the model's per-MAC figure.
+    let model: Vec<Case> = mobilenet_v2_layers()
         .into_iter()
-        .chain(extra)
+        .map(|mut c| {
+            c.name = format!("mnv2 {}", c.name);
+            c
+        })
+        .collect();
+    let cases: Vec<Case> = if a.filter.as_deref().is_some_and(|f| f.starts_with("mnv2")) { model } else { shapes().into_iter().chain(extra).collect() }
+        .into_iter()
         .filter(|c| !c.name.starts_with("gemm 512"))
         .filter(|c| a.selects(&c.name))
         .collect();
