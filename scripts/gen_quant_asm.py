@@ -111,6 +111,39 @@ pub unsafe fn {name}(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {{
 }}
 '''
 
+def acc_rows_fn(body):
+    """`acc_8x8` reading its 8 rows in place (`lda` apart) instead of from a packed strip."""
+    rows=[f'"ldr q{i}, [{{a{i}}}], #16",' for i in range(8)]
+    body=rows+body[4:]
+    accs=list(range(16,32))
+    names=', '.join(f'c{i}' for i in range(16))
+    ops=''.join(f'            inout("v{r}") init[{i % 2}] => c{i},\n' for i, r in enumerate(accs))
+    free=' '.join(f'out("v{r}") _,' for r in range(16))
+    block=asm_block([], body, [], ops + '            ' + free + '\n')
+    ptrs=''.join(f'            a{i} = inout(reg) {["a", "a.add(lda)"][i] if i < 2 else f"a.add({i} * lda)"} => _,\n' for i in range(8))
+    block=block.replace('            a = inout(reg) a => _,\n', ptrs)
+    return f'''
+/// [`acc_8x8`] on 8 rows read in place: row `i` at `a + i·lda`, `kp` values
+/// each (no packed strip: one 16-byte load per row and 16 reduction steps,
+/// against a packed strip's four LDPs and the packing itself).
+///
+/// # Safety
+/// Each of the 8 rows has `kp` readable values (`kp` a multiple of 16); `b`
+/// as for [`acc_8x8`]; dotprod is available.
+#[target_feature(enable = "neon,dotprod")]
+#[inline]
+pub unsafe fn acc_rows_8x8(kp: usize, a: *const i8, lda: usize, b: *const i8, init: [int32x4_t; 2]) -> [int32x4_t; 16] {{
+    let iters = kp / 16;
+    let ({names});
+    // SAFETY: each row holds iters * 16 bytes and the block iters * 128 bytes (kp is a
+    // multiple of 16, 8 columns); dotprod is enabled.
+    unsafe {{
+{block}
+    }}
+    [{names}]
+}}
+'''
+
 def dot(mr):
     A=list(range(mr)); B=list(range(8,16)); acc=lambda i,h: 32-2*mr+2*i+h
     body=loads(0,A,'a')+loads(0,B,'b')
@@ -120,7 +153,7 @@ def dot(mr):
     store=[f'"stp q{acc(i,0)}, q{acc(i,1)}, [{{c}}, #{32*i}]",' for i in range(mr)]
     doc=f'per 16 reduction steps, `a` holds {mr} row(s) of 16 values and `b` 4 groups of (4 columns x 4 steps, 4 columns x 4 steps).'
     if mr == 8:
-        return acc_fn(f'acc_{mr}x8', mr, body, 2*mr, 'dotprod', 16*mr, 128)
+        return acc_fn(f'acc_{mr}x8', mr, body, 2*mr, 'dotprod', 16*mr, 128) + acc_rows_fn(body)
     return asm_fn(f'run_{mr}x8', mr, body, store, 2*mr, 'dotprod', doc, 16*mr, 128)
 
 def mmla(mr):

@@ -569,6 +569,16 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
         Dst::Quant { q, .. } if !want_sums => neon_fused::select(uk, q),
         _ => None,
     };
+    // ... and the one that reads plain rows in place (no padding past k to pack), for
+    // layers of at most 4 weight blocks: each block reloads the rows with 8 loads per 16
+    // reduction steps instead of 4 LDPs of a strip, which the packing saved only up to
+    // there (MobileNetV2's 1x1 layers on neoverse-n1, instructions per MAC: 0.1100
+    // never in place, 0.1084 up to 32 columns, 0.1085 up to 96).
+    #[cfg(target_arch = "aarch64")]
+    let neon_rows = match (dst, lhs) {
+        (Dst::Quant { q, .. }, Lhs::Rows { a, lda }) if !want_sums && kp == k && n <= 4 * nr => neon_fused::select_rows(uk, q).map(|f| (f, a, lda)),
+        _ => None,
+    };
     exec.pool.run(plan.tasks(), &|t| scratch::with(|scratch| {
         let (m0, mt, n0, nt) = plan.task(t, m, n);
         let [strip, gather] = &mut scratch.i8s;
@@ -649,6 +659,27 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                     // kernel_h segments of row_k values make the block's kp; the stages,
                     // weight blocks, output region and tier as for fused_tile below.
                     unsafe { fused_tile_seg(tile_mr, q.any_lsh, &bases[..kh], rk, lda, blocks.as_ptr(), bs, stages, rows, nt, ptr.ptr().add(i0 * ldo + n0), ldo) };
+                    i0 += rows;
+                    continue;
+                }
+            }
+            // Whole tiles of plain rows on the fused tile that reads them in place.
+            #[cfg(target_arch = "aarch64")]
+            if let (Some((fused, a, lda)), Dst::Quant { q, ptr }) = (neon_rows, dst) {
+                if std::ptr::eq(suk, uk) && rows == mr && nt.is_multiple_of(nr) {
+                    let bs = uk.b_block_len(kp);
+                    let blocks = &w.packed.as_slice()[n0 / nr * bs..][..nt / nr * bs];
+                    let a = &a[i0 * lda..];
+                    assert!(a.len() >= (mr - 1) * lda + kp, "qgemm rows: {} values for {mr} rows of {kp}, {lda} apart", a.len());
+                    #[cfg(test)]
+                    neon_fused::STRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // SAFETY: `a` holds the mr rows i0..i0+mr of kp == k values, lda apart
+                    // (asserted); `blocks` are the task's nt / 8 packed blocks, bs bytes apart;
+                    // the bias slice and q have the columns n0..n0+nt (nt a multiple of nr = 8);
+                    // rows i0..i0+mr, columns n0..n0+nt of the output lie inside it (checked by
+                    // the entry points) and belong to this task alone; select_rows() chose the
+                    // kernel for uk, whose tier is available.
+                    unsafe { fused(kp, a.as_ptr(), lda, blocks.as_ptr(), bs, &w.bias[n0..n0 + nt], q, n0, ptr.ptr().add(i0 * ldo + n0), ldo) };
                     i0 += rows;
                     continue;
                 }

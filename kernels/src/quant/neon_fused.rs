@@ -7,7 +7,9 @@
 //! this one does neither.
 //! For whole tiles (all `mr` rows, 8 columns) of layers whose every column
 //! shifts right only, without a weight zero point; the driver runs the rest
-//! on the unfused path.
+//! on the unfused path. The dotprod tile also reads plain rows in place
+//! ([`select_rows`], [`i8_8x8_neon_dot::acc_rows_8x8`]) where the layer has at
+//! most 4 blocks of columns and needs no padding.
 
 use super::output::{Cols8, OutParams};
 use super::{i8_12x8_neon_i8mm, i8_8x8_neon_dot, i8_8x8_neon_smlal, QUkernel};
@@ -54,6 +56,29 @@ pub(super) fn select(uk: &QUkernel, q: &OutParams) -> Option<FusedFn> {
     } else {
         None
     }
+}
+
+/// As [`FusedFn`] for tiles that read their rows in place: `mr` rows of `kp`
+/// values at `a`, `lda` apart, instead of a packed strip.
+///
+/// # Safety
+/// As [`FusedFn`], with `a` holding `mr` rows of `kp` readable values, `lda` apart.
+pub(super) type FusedRowsFn = unsafe fn(kp: usize, a: *const i8, lda: usize, b: *const i8, bs: usize, bias: &[i32], q: &OutParams, j0: usize, out: *mut i8, ldo: usize);
+
+/// The fused tile that reads plain rows in place for `uk` and a layer's
+/// output stage, if there is one: the dotprod 8x8 (SDOT by element takes a
+/// row's 16 values as they lie, so its strip is the rows themselves). The
+/// caller checks that the rows need no padding (`kp == k`).
+pub(super) fn select_rows(uk: &QUkernel, q: &OutParams) -> Option<FusedRowsFn> {
+    if !q.vector_ok || q.any_lsh || !q.all_rsh || uk.name != i8_8x8_neon_dot::UKERNEL.name || !uk.tier.is_available() {
+        return None;
+    }
+    Some(match (q.neg_ties(), q.clamps()) {
+        (false, false) => dot_rows_8x8::<false, false> as FusedRowsFn,
+        (false, true) => dot_rows_8x8::<false, true>,
+        (true, false) => dot_rows_8x8::<true, false>,
+        (true, true) => dot_rows_8x8::<true, true>,
+    })
 }
 
 /// Stores two output rows: the low 8 bytes of `v` at `out`, the high 8 one row on.
@@ -123,6 +148,30 @@ unsafe fn dot_8x8<const NEG: bool, const CLAMP: bool>(kp: usize, a: *const i8, b
         // bytes at out + 8·blk).
         unsafe {
             let c = i8_8x8_neon_dot::acc_8x8(kp, a, b.add(blk * bs), Cols8::bias_rows(bias));
+            let st = Cols8::rows(q, mult, nrsh);
+            let out = out.add(8 * blk);
+            // Called with constants, as in i8mm_12x8.
+            let pair = |p: usize| store2(st.narrow16::<NEG, CLAMP>([c[4 * p], c[4 * p + 1], c[4 * p + 2], c[4 * p + 3]]), out.add(2 * p * ldo), ldo);
+            pair(0);
+            pair(1);
+            pair(2);
+            pair(3);
+        }
+    }
+}
+
+/// [`dot_8x8`] on rows read in place ([`FusedRowsFn`]).
+///
+/// # Safety
+/// See [`FusedRowsFn`]; dotprod is available.
+#[target_feature(enable = "neon,dotprod")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dot_rows_8x8<const NEG: bool, const CLAMP: bool>(kp: usize, a: *const i8, lda: usize, b: *const i8, bs: usize, bias: &[i32], q: &OutParams, j0: usize, out: *mut i8, ldo: usize) {
+    for (blk, [bias, mult, nrsh]) in columns(bias, q, j0) {
+        // SAFETY: the caller's contract (8 rows of kp values at a, lda apart; block blk of
+        // the kernel's layout; 8 rows of 8 bytes at out + 8·blk).
+        unsafe {
+            let c = i8_8x8_neon_dot::acc_rows_8x8(kp, a, lda, b.add(blk * bs), Cols8::bias_rows(bias));
             let st = Cols8::rows(q, mult, nrsh);
             let out = out.add(8 * blk);
             // Called with constants, as in i8mm_12x8.
