@@ -148,14 +148,7 @@ unsafe fn dot_8x8<const NEG: bool, const CLAMP: bool>(kp: usize, a: *const i8, b
         // bytes at out + 8·blk).
         unsafe {
             let c = i8_8x8_neon_dot::acc_8x8(kp, a, b.add(blk * bs), Cols8::bias_rows(bias));
-            let st = Cols8::rows(q, mult, nrsh);
-            let out = out.add(8 * blk);
-            // Called with constants, as in i8mm_12x8.
-            let pair = |p: usize| store2(st.narrow16::<NEG, CLAMP>([c[4 * p], c[4 * p + 1], c[4 * p + 2], c[4 * p + 3]]), out.add(2 * p * ldo), ldo);
-            pair(0);
-            pair(1);
-            pair(2);
-            pair(3);
+            store_rows8::<NEG, CLAMP>(c, q, mult, nrsh, out.add(8 * blk), ldo);
         }
     }
 }
@@ -172,16 +165,27 @@ unsafe fn dot_rows_8x8<const NEG: bool, const CLAMP: bool>(kp: usize, a: *const 
         // the kernel's layout; 8 rows of 8 bytes at out + 8·blk).
         unsafe {
             let c = i8_8x8_neon_dot::acc_rows_8x8(kp, a, lda, b.add(blk * bs), Cols8::bias_rows(bias));
-            let st = Cols8::rows(q, mult, nrsh);
-            let out = out.add(8 * blk);
-            // Called with constants, as in i8mm_12x8.
-            let pair = |p: usize| store2(st.narrow16::<NEG, CLAMP>([c[4 * p], c[4 * p + 1], c[4 * p + 2], c[4 * p + 3]]), out.add(2 * p * ldo), ldo);
-            pair(0);
-            pair(1);
-            pair(2);
-            pair(3);
+            store_rows8::<NEG, CLAMP>(c, q, mult, nrsh, out.add(8 * blk), ldo);
         }
     }
+}
+
+/// The stage of one block of 8 columns on the dotprod 8x8 accumulators `c`
+/// (accumulator `2·i + h`: row `i`, columns `4·h ..`), into 8 rows of 8
+/// bytes at `out`, `ldo` apart.
+///
+/// # Safety
+/// The 8 rows at `out` have 8 writable bytes each.
+#[inline(always)]
+unsafe fn store_rows8<const NEG: bool, const CLAMP: bool>(c: [int32x4_t; 16], q: &OutParams, mult: &[i32], nrsh: &[i32], out: *mut i8, ldo: usize) {
+    let st = Cols8::rows(q, mult, nrsh);
+    // Called with constants, as in i8mm_12x8.
+    // SAFETY: the caller's contract.
+    let pair = |p: usize| unsafe { store2(st.narrow16::<NEG, CLAMP>([c[4 * p], c[4 * p + 1], c[4 * p + 2], c[4 * p + 3]]), out.add(2 * p * ldo), ldo) };
+    pair(0);
+    pair(1);
+    pair(2);
+    pair(3);
 }
 
 /// The plain Neon (SMLAL) 8x8 tiles with the stage fused (row-major, as dotprod's).
