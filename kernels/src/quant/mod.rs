@@ -619,6 +619,44 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                 i0 += mr;
             }
         }
+        // Whole strips of the fused dotprod / i8mm tiles back to back, their blocks, bias
+        // and kernel resolved once (per strip the general loop below spent about one
+        // instruction per output of a 1x1 layer with 16 columns on them).
+        #[cfg(target_arch = "aarch64")]
+        if let (Dst::Quant { q, ptr }, true) = (dst, nt.is_multiple_of(nr)) {
+            let bs = uk.b_block_len(kp);
+            let blocks = &w.packed.as_slice()[n0 / nr * bs..][..nt / nr * bs];
+            let bias = &w.bias[n0..n0 + nt];
+            let strips = mt / mr;
+            if let (Some((fused, a, lda)), true) = (neon_rows, strips > 0) {
+                let a = &a[m0 * lda..];
+                assert!(a.len() >= (strips * mr - 1) * lda + kp, "qgemm rows: {} values for {} rows of {kp}, {lda} apart", a.len(), strips * mr);
+                for s in 0..strips {
+                    #[cfg(test)]
+                    neon_fused::STRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // SAFETY: `a` holds the rows m0..m0+strips·mr of kp == k values, lda apart
+                    // (asserted), of which this strip's mr; `blocks` are the task's nt / 8
+                    // packed blocks, bs bytes apart; `bias` and q have the columns n0..n0+nt
+                    // (nt a multiple of nr = 8); the strip's rows, columns n0..n0+nt of the
+                    // output lie inside it (checked by the entry points) and belong to this
+                    // task alone; select_rows() chose the kernel for uk, whose tier is available.
+                    unsafe { fused(kp, a.as_ptr().add(s * mr * lda), lda, blocks.as_ptr(), bs, bias, q, n0, ptr.ptr().add(i0 * ldo + n0), ldo) };
+                    i0 += mr;
+                }
+            } else if let Some(fused) = neon_fused {
+                let strip = &mut strip[..uk.a_strip_len(kp)];
+                for _ in 0..strips {
+                    lhs.pack_strip(uk, k, kp, i0, mr, strip, gather, None);
+                    #[cfg(test)]
+                    neon_fused::STRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // SAFETY: `strip` is one packed strip of uk for kp; blocks, bias, q and the
+                    // output rows i0..i0+mr (inside the task: strips whole strips from m0) as
+                    // above; select() chose the kernel for uk, whose tier is available.
+                    unsafe { fused(kp, strip.as_ptr(), blocks.as_ptr(), bs, bias, q, n0, ptr.ptr().add(i0 * ldo + n0), ldo) };
+                    i0 += mr;
+                }
+            }
+        }
         while i0 < m0 + mt {
             #[cfg(target_arch = "x86_64")]
             let mut rows = if fused.is_some() && nr == 32 { even_rows(m0 + mt - i0, mr) } else { mr.min(m0 + mt - i0) };
@@ -663,27 +701,6 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                     continue;
                 }
             }
-            // Whole tiles of plain rows on the fused tile that reads them in place.
-            #[cfg(target_arch = "aarch64")]
-            if let (Some((fused, a, lda)), Dst::Quant { q, ptr }) = (neon_rows, dst) {
-                if std::ptr::eq(suk, uk) && rows == mr && nt.is_multiple_of(nr) {
-                    let bs = uk.b_block_len(kp);
-                    let blocks = &w.packed.as_slice()[n0 / nr * bs..][..nt / nr * bs];
-                    let a = &a[i0 * lda..];
-                    assert!(a.len() >= (mr - 1) * lda + kp, "qgemm rows: {} values for {mr} rows of {kp}, {lda} apart", a.len());
-                    #[cfg(test)]
-                    neon_fused::STRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    // SAFETY: `a` holds the mr rows i0..i0+mr of kp == k values, lda apart
-                    // (asserted); `blocks` are the task's nt / 8 packed blocks, bs bytes apart;
-                    // the bias slice and q have the columns n0..n0+nt (nt a multiple of nr = 8);
-                    // rows i0..i0+mr, columns n0..n0+nt of the output lie inside it (checked by
-                    // the entry points) and belong to this task alone; select_rows() chose the
-                    // kernel for uk, whose tier is available.
-                    unsafe { fused(kp, a.as_ptr(), lda, blocks.as_ptr(), bs, &w.bias[n0..n0 + nt], q, n0, ptr.ptr().add(i0 * ldo + n0), ldo) };
-                    i0 += rows;
-                    continue;
-                }
-            }
             let strip = &mut strip[..suk.a_strip_len(kp)];
             if direct.is_none() {
                 lhs.pack_strip(suk, k, kp, i0, rows, strip, gather, want_sums.then_some(&mut sums[..suk.mr]));
@@ -714,25 +731,6 @@ fn drive(exec: Exec, m: usize, lhs: Lhs, w: &PackedQGemm, dst: Dst, ldo: usize) 
                 };
                 i0 += rows;
                 continue;
-            }
-            // Whole tiles of the fused dotprod / i8mm kernels: each block's output stage in
-            // registers after its loop, straight into the output.
-            #[cfg(target_arch = "aarch64")]
-            if let (Some(fused), Dst::Quant { q, ptr }) = (neon_fused, dst) {
-                if std::ptr::eq(suk, uk) && rows == mr && nt.is_multiple_of(nr) {
-                    let bs = uk.b_block_len(kp);
-                    let blocks = &w.packed.as_slice()[n0 / nr * bs..][..nt / nr * bs];
-                    #[cfg(test)]
-                    neon_fused::STRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    // SAFETY: `strip` is one packed strip of uk for kp and `blocks` the task's
-                    // nt / 8 packed blocks, bs bytes apart; the bias slice and q have the columns
-                    // n0..n0+nt (nt a multiple of nr = 8); rows i0..i0+mr, columns n0..n0+nt
-                    // of the output lie inside it (checked by the entry points) and belong to
-                    // this task alone; select() chose the kernel for uk, whose tier is available.
-                    unsafe { fused(kp, strip.as_ptr(), blocks.as_ptr(), bs, &w.bias[n0..n0 + nt], q, n0, ptr.ptr().add(i0 * ldo + n0), ldo) };
-                    i0 += rows;
-                    continue;
-                }
             }
             // Every weight block of the task into one accumulator strip (blocks of mr x nr),
             // then one output stage over the strip.
