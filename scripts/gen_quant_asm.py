@@ -44,14 +44,19 @@ def asm_block(pre, body, post, operands):
 {operands}            options(nostack),
         );'''
 
-def acc_fn(name, mr, body, nacc, feature, a_bytes, b_bytes):
-    """The loop with its accumulators starting at `init` and returned in
-    registers (for a fused output stage): accumulator 2i + h starts at init[h]."""
+def acc_block(body, nacc):
+    """The accumulator names and the asm! of a loop whose `nacc` accumulators
+    (the top registers) start at `init` and come back as `c0 ..`."""
     accs=list(range(32-nacc,32))
     names=', '.join(f'c{i}' for i in range(nacc))
     ops=''.join(f'            inout("v{r}") init[{i % 2}] => c{i},\n' for i, r in enumerate(accs))
     free=' '.join(f'out("v{r}") _,' for r in range(32-nacc))
-    block=asm_block([], body, [], ops + '            ' + free + '\n')
+    return names, asm_block([], body, [], ops + '            ' + free + '\n')
+
+def acc_fn(name, mr, body, nacc, feature, a_bytes, b_bytes):
+    """The loop with its accumulators starting at `init` and returned in
+    registers (for a fused output stage): accumulator 2i + h starts at init[h]."""
+    names, block=acc_block(body, nacc)
     return f'''
 /// The `{mr}x8` tile in registers: accumulator `2·i + h` holds row `i`, columns
 /// `4·h .. 4·h + 4`, and starts at `init[h]` (the bias of those columns, for an
@@ -113,14 +118,11 @@ pub unsafe fn {name}(kp: usize, a: *const i8, b: *const i8, acc: *mut i32) {{
 
 def acc_rows_fn(body):
     """`acc_8x8` reading its 8 rows in place (`lda` apart) instead of from a packed strip."""
+    # The strip's four LDPs (body[:4]) become one load per row.
     rows=[f'"ldr q{i}, [{{a{i}}}], #16",' for i in range(8)]
-    body=rows+body[4:]
-    accs=list(range(16,32))
-    names=', '.join(f'c{i}' for i in range(16))
-    ops=''.join(f'            inout("v{r}") init[{i % 2}] => c{i},\n' for i, r in enumerate(accs))
-    free=' '.join(f'out("v{r}") _,' for r in range(16))
-    block=asm_block([], body, [], ops + '            ' + free + '\n')
-    ptrs=''.join(f'            a{i} = inout(reg) {["a", "a.add(lda)"][i] if i < 2 else f"a.add({i} * lda)"} => _,\n' for i in range(8))
+    names, block=acc_block(rows+body[4:], 16)
+    row_at=lambda i: 'a' if i == 0 else 'a.add(lda)' if i == 1 else f'a.add({i} * lda)'
+    ptrs=''.join(f'            a{i} = inout(reg) {row_at(i)} => _,\n' for i in range(8))
     block=block.replace('            a = inout(reg) a => _,\n', ptrs)
     return f'''
 /// [`acc_8x8`] on 8 rows read in place: row `i` at `a + i·lda`, `kp` values
@@ -232,7 +234,7 @@ def regs(slot, t):
 def dw_column(slot):
     """Load the next input column of the three rows (post-incremented) and
     interleave it into `slot`: lane c of register j = (r0, r1, r2, 0) of channel 4j + c."""
-    s=slot
+    s=slot  # the four registers the column lands in
     return [q('ld1 {{v12.16b}}, [{r0}], {s0}'), q('ld1 {{v13.16b}}, [{r1}], {s1}'), q('ld1 {{v14.16b}}, [{r2}], {s2}'),
             q('zip1 v15.16b, v12.16b, v13.16b'), q('zip2 v13.16b, v12.16b, v13.16b'),
             q('ushll v12.8h, v14.8b, #0'), q('ushll2 v14.8h, v14.16b, #0'),
@@ -262,7 +264,6 @@ def dw_pixel(win, dead, neg, clamp):
 
 def dw_step(stride, p, neg, clamp):
     """Pixel p (0, 1, 2) of the unrolled loop: its new columns and itself."""
-    A,B,C=SLOTS
     if stride == 1:
         # Slots rotate by one: pixel p's window is (p, p+1, p+2) mod 3, the new column the last.
         win=[SLOTS[(p+i) % 3] for i in range(3)]

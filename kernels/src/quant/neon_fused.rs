@@ -32,27 +32,35 @@ pub(super) static STRIPS: std::sync::atomic::AtomicUsize = std::sync::atomic::At
 /// feature is available.
 pub(super) type FusedFn = unsafe fn(kp: usize, a: *const i8, b: *const i8, bs: usize, bias: &[i32], q: &OutParams, j0: usize, out: *mut i8, ldo: usize);
 
+/// `$f::<NEG, CLAMP>` as a `$t` for the layer's negative-tie fixup and clamp.
+macro_rules! stage_variant {
+    ($f:ident, $t:ty, $q:expr) => {
+        match ($q.neg_ties(), $q.clamps()) {
+            (false, false) => $f::<false, false> as $t,
+            (false, true) => $f::<false, true>,
+            (true, false) => $f::<true, false>,
+            (true, true) => $f::<true, true>,
+        }
+    };
+}
+
+/// Whether a layer's output stage runs in the fused tiles' registers: no left
+/// shifts, every column shifting right, vector parameters.
+fn fusable(q: &OutParams) -> bool {
+    q.vector_ok && !q.any_lsh && q.all_rsh
+}
+
 /// The fused tile for `uk` and a layer's output stage, if there is one.
 pub(super) fn select(uk: &QUkernel, q: &OutParams) -> Option<FusedFn> {
-    if !q.vector_ok || q.any_lsh || !q.all_rsh {
+    if !fusable(q) {
         return None;
     }
-    macro_rules! pick {
-        ($f:ident) => {
-            Some(match (q.neg_ties(), q.clamps()) {
-                (false, false) => $f::<false, false> as FusedFn,
-                (false, true) => $f::<false, true>,
-                (true, false) => $f::<true, false>,
-                (true, true) => $f::<true, true>,
-            })
-        };
-    }
     if uk.name == i8_12x8_neon_i8mm::UKERNEL.name && uk.tier.is_available() {
-        pick!(i8mm_12x8)
+        Some(stage_variant!(i8mm_12x8, FusedFn, q))
     } else if uk.name == i8_8x8_neon_dot::UKERNEL.name && uk.tier.is_available() {
-        pick!(dot_8x8)
+        Some(stage_variant!(dot_8x8, FusedFn, q))
     } else if uk.name == i8_8x8_neon_smlal::UKERNEL.name {
-        pick!(smlal_8x8)
+        Some(stage_variant!(smlal_8x8, FusedFn, q))
     } else {
         None
     }
@@ -70,15 +78,7 @@ pub(super) type FusedRowsFn = unsafe fn(kp: usize, a: *const i8, lda: usize, b: 
 /// row's 16 values as they lie, so its strip is the rows themselves). The
 /// caller checks that the rows need no padding (`kp == k`).
 pub(super) fn select_rows(uk: &QUkernel, q: &OutParams) -> Option<FusedRowsFn> {
-    if !q.vector_ok || q.any_lsh || !q.all_rsh || uk.name != i8_8x8_neon_dot::UKERNEL.name || !uk.tier.is_available() {
-        return None;
-    }
-    Some(match (q.neg_ties(), q.clamps()) {
-        (false, false) => dot_rows_8x8::<false, false> as FusedRowsFn,
-        (false, true) => dot_rows_8x8::<false, true>,
-        (true, false) => dot_rows_8x8::<true, false>,
-        (true, true) => dot_rows_8x8::<true, true>,
-    })
+    (fusable(q) && uk.name == i8_8x8_neon_dot::UKERNEL.name && uk.tier.is_available()).then(|| stage_variant!(dot_rows_8x8, FusedRowsFn, q))
 }
 
 /// Stores two output rows: the low 8 bytes of `v` at `out`, the high 8 one row on.
