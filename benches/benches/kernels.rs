@@ -7,12 +7,16 @@
 //!
 //! `--quick` takes one short sample per case; `--reps N` only runs each
 //! case N times and prints its multiply-adds (for counting
-//! instructions under qemu-icount: run with `--reps 1` and `--reps 11`;
-//! `--ukernel <name>` packs the GEMM cases for that tile of the tier).
+//! instructions under qemu-icount: run with `--reps 1` and `--reps 11`).
+//! `--ukernel <name>` packs the GEMM cases for that tile of the tier (timed
+//! or counted), to compare tiles in one binary. `--filter mnv2` runs
+//! MobileNetV2 224's 17 inverted residual blocks instead, each fused in bands
+//! of rows as the fp32 model runs it (their 1-thread µs add up to most of
+//! an invoke).
 
 use std::time::Instant;
 
-use armrest_benches::{calibrate, shapes, BenchArgs, Case};
+use armrest_benches::{calibrate, mobilenet_v2_blocks, shapes, BenchArgs, Case};
 use armrest_kernels::{gemm, peak, Isa, ThreadPool};
 
 /// Median seconds per call of `f` over `samples` samples of `inner` calls.
@@ -36,7 +40,20 @@ fn main() {
         Some(t) => vec![t],
         None => Isa::ALL.into_iter().filter(|i| i.is_available() && *i != Isa::Scalar).collect(),
     };
-    let cases: Vec<Case> = shapes().into_iter().filter(|c| a.selects(&c.name)).collect();
+    // `--filter mnv2` selects MobileNetV2 224's 17 fused inverted residual blocks
+    // instead (named `mnv2 block ...`), as the fp32 model runs them.
+    let cases: Vec<Case> = if a.filter.as_deref().is_some_and(|f| f.starts_with("mnv2")) {
+        mobilenet_v2_blocks()
+            .into_iter()
+            .map(|mut c| {
+                c.name = format!("mnv2 {}", c.name);
+                c
+            })
+            .filter(|c| a.selects(&c.name))
+            .collect()
+    } else {
+        shapes().into_iter().filter(|c| a.selects(&c.name)).collect()
+    };
     let pools = [ThreadPool::new(1), ThreadPool::new(2)];
 
     if let Some(reps) = a.reps {
@@ -64,8 +81,9 @@ fn main() {
         let peak_iters = calibrate(target, &mut || {
             std::hint::black_box(peak::fma_loop(*isa, 1000));
         }) * 1000;
+        let uk = a.ukernel.as_ref().and_then(|name| gemm::gemm_ukernels(*isa).into_iter().find(|u| u.name == name));
         for case in &cases {
-            let mut run = case.prepare(*isa);
+            let mut run = case.prepare_with(*isa, uk);
             for (pi, pool) in pools.iter().enumerate() {
                 if pi == 1 && !case.threaded {
                     continue;
@@ -84,7 +102,7 @@ fn main() {
                     "| {} | {:.1}M | {isa} | {} | {} | {:.1} | {gflops:.1} | {peak_gflops:.1} | {:.0}% |",
                     case.name,
                     case.macs as f64 / 1e6,
-                    case.ukernel(*isa),
+                    uk.map_or(case.ukernel(*isa), |u| u.name),
                     pool.num_threads(),
                     best * 1e6,
                     100.0 * gflops / peak_gflops

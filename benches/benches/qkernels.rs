@@ -37,6 +37,7 @@ fn qkernel_name(case: &Case, tier: QTier) -> &'static str {
         Kind::Depthwise { .. } => quant::qdw_ukernel(tier).name,
         Kind::Gemm { n, k, .. } => quant::qgemm_ukernel_for(tier, n, k).name,
         Kind::Conv { s, out_c, kernel, .. } => quant::qgemm_ukernel_for(tier, out_c, kernel * kernel * s.c).name,
+        Kind::Block { .. } => unreachable!("the int8 bench runs no fp32 blocks"),
     }
 }
 
@@ -72,6 +73,7 @@ fn prepare_q(case: &Case, tier: QTier, uk: Option<&'static QUkernel>) -> Box<dyn
             let mut out = vec![0i8; s.n * win.out_h(s.h) * win.out_w(s.w) * s.c];
             Box::new(move |pool| quant::qdepthwise_conv2d(Exec { isa, pool }, &win, s, &x, &w, &mut out, &q))
         }
+        Kind::Block { .. } => unreachable!("the int8 bench runs no fp32 blocks"),
     }
 }
 

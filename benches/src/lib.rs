@@ -4,7 +4,7 @@
 #[cfg(feature = "tract")]
 pub mod vs_tract;
 
-use armrest_kernels::conv::{self, PackedConv2d, PackedDepthwise};
+use armrest_kernels::conv::{self, fused, PackedConv2d, PackedDepthwise};
 use armrest_kernels::gemm::{self, PackedWeights};
 use armrest_kernels::{Clamp, Exec, Isa, Nhwc, ThreadPool, Window2d};
 use std::time::Instant;
@@ -18,6 +18,10 @@ pub enum Kind {
     Conv { s: Nhwc, out_c: usize, kernel: usize, stride: usize },
     /// DEPTHWISE_CONV_2D, multiplier 1, square kernel, SAME-style padding.
     Depthwise { s: Nhwc, kernel: usize, stride: usize },
+    /// An fp32 inverted residual block as MobileNetV2 runs it, fused in bands
+    /// of rows: 1x1 expand to `hidden` channels (RELU6; none when `hidden ==
+    /// s.c`), 3x3 depthwise at `stride` (RELU6), 1x1 project to `out`.
+    Block { s: Nhwc, hidden: usize, out: usize, stride: usize },
 }
 
 /// One benchmark case.
@@ -126,6 +130,11 @@ impl Case {
                 let w = same_window(kernel, stride, s);
                 s.n * w.out_h(s.h) * w.out_w(s.w) * s.c * kernel * kernel
             }
+            Kind::Block { s, hidden, out, stride } => {
+                let w = same_window(3, stride, s);
+                let expand = if hidden == s.c { 0 } else { s.n * s.h * s.w * s.c * hidden };
+                expand + s.n * w.out_h(s.h) * w.out_w(s.w) * hidden * (9 + out)
+            }
         };
         Case { name: name.to_string(), kind, macs, threaded }
     }
@@ -135,7 +144,7 @@ impl Case {
         match self.kind {
             Kind::Gemm { n, k, .. } => gemm::gemm_ukernel_for(isa, n, k).name,
             Kind::Conv { s, out_c, kernel, .. } => gemm::gemm_ukernel_for(isa, out_c, kernel * kernel * s.c).name,
-            Kind::Depthwise { .. } => conv::dw_ukernel(isa).name,
+            Kind::Depthwise { .. } | Kind::Block { .. } => conv::dw_ukernel(isa).name,
         }
     }
 
@@ -172,6 +181,21 @@ impl Case {
                 let mut out = vec![0.0; s.n * win.out_h(s.h) * win.out_w(s.w) * s.c];
                 Box::new(move |pool| conv::depthwise_conv2d(Exec { isa, pool }, &win, s, &x, &w, &mut out, Clamp::RELU6))
             }
+            Kind::Block { s, hidden, out, stride } => {
+                let win = same_window(3, stride, s);
+                let x = values(s.len(), 1);
+                let pw = |i: usize, o: usize, seed: u64| PackedConv2d::pack(isa, o, 1, 1, i, &values(o * i, seed), Some(&values(o, seed + 1)));
+                let e = (hidden != s.c).then(|| pw(s.c, hidden, 2));
+                let d = PackedDepthwise::pack(isa, 3, 3, hidden, 1, &values(9 * hidden, 4), Some(&values(hidden, 5)));
+                let p = pw(hidden, out, 6);
+                let mut y = vec![0.0; s.n * win.out_h(s.h) * win.out_w(s.w) * out];
+                Box::new(move |pool| {
+                    let expand = e.as_ref().map(|w| fused::Pointwise { w, clamp: Clamp::RELU6 });
+                    let dw = fused::Depthwise { w: &d, win, clamp: Clamp::RELU6 };
+                    let project = Some(fused::Pointwise { w: &p, clamp: Clamp::NONE });
+                    fused::pointwise_depthwise_chain(Exec { isa, pool }, s, &x, expand, dw, project, &mut y)
+                })
+            }
         }
     }
 }
@@ -202,6 +226,27 @@ pub fn shapes() -> Vec<Case> {
     ]
 }
 
+/// MobileNetV2's (224x224, width 1.0) 17 inverted residual blocks in
+/// execution order, each run as the fp32 model runs it: fused in bands of
+/// rows (expand, depthwise, project); about 268M MACs.
+pub fn mobilenet_v2_blocks() -> Vec<Case> {
+    let mut v = Vec::new();
+    let (mut h, mut c) = (112, 32);
+    for (t, out, reps, stride) in MOBILENET_V2_BLOCKS {
+        for r in 0..reps {
+            let s = if r == 0 { stride } else { 1 };
+            let hidden = c * t;
+            v.push(Case::new(&format!("block {h}x{h} {c}->{hidden}->{out} s{s}"), Kind::Block { s: Nhwc { n: 1, h, w: h, c }, hidden, out, stride: s }, true));
+            h = h.div_ceil(s);
+            c = out;
+        }
+    }
+    v
+}
+
+/// MobileNetV2's block settings: (expansion, output channels, repeats, first stride).
+const MOBILENET_V2_BLOCKS: [(usize, usize, usize, usize); 7] = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+
 /// Every convolution of MobileNetV2 (224x224, width 1.0) in execution order:
 /// the stem, each inverted residual block's expansion (1x1), depthwise 3x3
 /// and projection (1x1), the last 1x1 and the classifier; about 300M MACs,
@@ -210,8 +255,7 @@ pub fn mobilenet_v2_layers() -> Vec<Case> {
     let nhwc = |h: usize, c: usize| Nhwc { n: 1, h, w: h, c };
     let mut v = vec![Case::new("stem 3x3s2 224 3->32", Kind::Conv { s: nhwc(224, 3), out_c: 32, kernel: 3, stride: 2 }, true)];
     let (mut h, mut c) = (112, 32);
-    // (expansion, output channels, repeats, first stride)
-    for (t, out, reps, stride) in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)] {
+    for (t, out, reps, stride) in MOBILENET_V2_BLOCKS {
         for r in 0..reps {
             let s = if r == 0 { stride } else { 1 };
             let hidden = c * t;
