@@ -196,7 +196,7 @@ fn neon_ukernel_for(n: usize) -> &'static GemmUkernel {
 pub fn gemm_ukernels(isa: Isa) -> Vec<&'static GemmUkernel> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if isa.is_available() => vec![&f32_avx512::UKERNEL_8X32, &f32_avx512::UKERNEL_12X16],
+        Isa::Avx512 if isa.is_available() => vec![&f32_avx512::UKERNEL_8X32, &f32_avx512::UKERNEL_8X48, &f32_avx512::UKERNEL_12X16],
         #[cfg(target_arch = "aarch64")]
         Isa::Neon if isa.is_available() => vec![
             gemm_ukernel(isa),

@@ -156,7 +156,8 @@ fn conv2d_matches_reference_over_geometries() {
 fn conv2d_channel_counts_clamps_and_pointwise() {
     let pool = ThreadPool::new(1);
     for isa in tiers() {
-        for (in_c, out_c) in [(1, 1), (2, 5), (5, 17), (8, 16), (17, 33)] {
+        // 48 and 144 take the AVX-512 48-wide tile (direct and indirect).
+        for (in_c, out_c) in [(1, 1), (2, 5), (5, 17), (8, 16), (17, 33), (3, 48), (24, 144)] {
             let s = Nhwc { n: 2, h: 5, w: 6, c: in_c };
             for clamp in [Clamp::NONE, Clamp::RELU6, Clamp::RELU_N1_TO_1] {
                 // 1x1 stride 1 unpadded (plain GEMM), 1x1 strided, 3x3 padded (indirect).

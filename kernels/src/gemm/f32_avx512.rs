@@ -3,9 +3,13 @@
 //!
 //! - `f32_8x32_avx512`: 16 zmm accumulators; per reduction step two 16-wide
 //!   loads of packed weights, eight broadcasts, sixteen FMAs (the default);
+//! - `f32_8x48_avx512`: 24 accumulators; three loads, eight broadcasts,
+//!   twenty-four FMAs per step, for channel counts that are multiples of 48
+//!   but not of 32 (48, 144, 240, ...: MobileNetV2's 24 -> 144 expansions),
+//!   on which the 32-wide tile pads a block;
 //! - `f32_12x16_avx512`: 12 accumulators of one zmm each, for outputs whose
-//!   channel count is a poor multiple of 32 (16, 48, 80, ...), where the
-//!   wide tile would spend many of its FMAs on zero-padded columns.
+//!   channel count is a poor multiple of 32 and of 48 (16, 80, ...), where the
+//!   wide tiles would spend many of their FMAs on zero-padded columns.
 //!
 //! The column tail is stored through AVX-512 write masks (no scalar loop).
 //! The direct kernel shares `m` rows evenly over `ceil(m / MR)` tiles of
@@ -28,6 +32,16 @@ pub const UKERNEL_8X32: GemmUkernel = GemmUkernel {
     run_indirect: run_indirect::<8, 2>,
 };
 
+pub const UKERNEL_8X48: GemmUkernel = GemmUkernel {
+    name: "f32_8x48_avx512",
+    isa: Isa::Avx512,
+    mr: 8,
+    nr: 48,
+    kr: 1,
+    run: run::<8, 3>,
+    run_indirect: run_indirect::<8, 3>,
+};
+
 pub const UKERNEL_12X16: GemmUkernel = GemmUkernel {
     name: "f32_12x16_avx512",
     isa: Isa::Avx512,
@@ -38,11 +52,13 @@ pub const UKERNEL_12X16: GemmUkernel = GemmUkernel {
     run_indirect: run_indirect::<12, 1>,
 };
 
-/// The AVX-512 tile for `n` output columns: the 32-wide tile unless its
-/// zero-padded columns cost more than 15% over the 16-wide tile's.
+/// The AVX-512 tile for `n` output columns: the 32-wide tile unless the
+/// 48-wide one pads fewer columns, and either unless its zero-padded columns
+/// cost more than 15% over the 16-wide tile's.
 pub fn ukernel_for(n: usize) -> &'static GemmUkernel {
-    let (p32, p16) = (n.div_ceil(32) * 32, n.div_ceil(16) * 16);
-    if p32 * 100 > p16 * 115 { &UKERNEL_12X16 } else { &UKERNEL_8X32 }
+    let padded = |nr: usize| n.div_ceil(nr) * nr;
+    let (wide, pw) = if padded(48) < padded(32) { (&UKERNEL_8X48, padded(48)) } else { (&UKERNEL_8X32, padded(32)) };
+    if pw * 100 > padded(16) * 115 { &UKERNEL_12X16 } else { wide }
 }
 
 /// Write mask of the first `cols` of 16 lanes (`cols` may exceed 16).
