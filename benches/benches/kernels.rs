@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use armrest_benches::{calibrate, mobilenet_v2_blocks, shapes, BenchArgs, Case};
+use armrest_benches::{calibrate, mobilenet_v2_blocks, prefixed, shapes, BenchArgs, Case};
 use armrest_kernels::{gemm, peak, Isa, ThreadPool};
 
 /// Median seconds per call of `f` over `samples` samples of `inner` calls.
@@ -42,24 +42,18 @@ fn main() {
     };
     // `--filter mnv2` selects MobileNetV2 224's 17 fused inverted residual blocks
     // instead (named `mnv2 block ...`), as the fp32 model runs them.
-    let cases: Vec<Case> = if a.filter.as_deref().is_some_and(|f| f.starts_with("mnv2")) {
-        mobilenet_v2_blocks()
-            .into_iter()
-            .map(|mut c| {
-                c.name = format!("mnv2 {}", c.name);
-                c
-            })
-            .filter(|c| a.selects(&c.name))
-            .collect()
-    } else {
-        shapes().into_iter().filter(|c| a.selects(&c.name)).collect()
-    };
+    let cases: Vec<Case> = if a.filter.as_deref().is_some_and(|f| f.starts_with("mnv2")) { prefixed("mnv2", mobilenet_v2_blocks()) } else { shapes() }
+        .into_iter()
+        .filter(|c| a.selects(&c.name))
+        .collect();
+    // The GEMM tile `--ukernel` names, on a tier that has it.
+    let tile = |isa: Isa| a.ukernel.as_ref().and_then(|name| gemm::gemm_ukernels(isa).into_iter().find(|u| u.name == name));
     let pools = [ThreadPool::new(1), ThreadPool::new(2)];
 
     if let Some(reps) = a.reps {
         // Instruction counting: a fixed number of calls per case, nothing timed.
         for isa in &tiers {
-            let uk = a.ukernel.as_ref().and_then(|name| gemm::gemm_ukernels(*isa).into_iter().find(|u| u.name == name));
+            let uk = tile(*isa);
             for case in &cases {
                 let mut run = case.prepare_with(*isa, uk);
                 for _ in 0..reps {
@@ -81,7 +75,7 @@ fn main() {
         let peak_iters = calibrate(target, &mut || {
             std::hint::black_box(peak::fma_loop(*isa, 1000));
         }) * 1000;
-        let uk = a.ukernel.as_ref().and_then(|name| gemm::gemm_ukernels(*isa).into_iter().find(|u| u.name == name));
+        let uk = tile(*isa);
         for case in &cases {
             let mut run = case.prepare_with(*isa, uk);
             for (pi, pool) in pools.iter().enumerate() {

@@ -8,7 +8,7 @@
 //! prints its multiply-adds, for counting instructions under qemu-icount
 //! (`--reps 1` and `--reps 11`; see benches/README.md).
 
-use armrest_benches::{calibrate, mobilenet_v2_layers, same_window, sample, shapes, BenchArgs, Case, Kind};
+use armrest_benches::{calibrate, mobilenet_v2_layers, prefixed, same_window, sample, shapes, BenchArgs, Case, Kind};
 use armrest_kernels::fixedpoint::Requant;
 use armrest_kernels::quant::{self, best_qtier, PackedQConv2d, PackedQDepthwise, PackedQGemm, QTier, QUkernel, QuantOut};
 use armrest_kernels::{Exec, Isa, ThreadPool};
@@ -89,13 +89,7 @@ fn main() {
     // `--filter mnv2` selects MobileNetV2 224's convolution layers instead (in
     // execution order, repeats included, named `mnv2 <layer>`): their
     // instruction count over all their multiply-adds is the model's per-MAC figure.
-    let model: Vec<Case> = mobilenet_v2_layers()
-        .into_iter()
-        .map(|mut c| {
-            c.name = format!("mnv2 {}", c.name);
-            c
-        })
-        .collect();
+    let model = prefixed("mnv2", mobilenet_v2_layers());
     let cases: Vec<Case> = if a.filter.as_deref().is_some_and(|f| f.starts_with("mnv2")) { model } else { shapes().into_iter().chain(extra).collect() }
         .into_iter()
         .filter(|c| !c.name.starts_with("gemm 512"))

@@ -226,26 +226,44 @@ pub fn shapes() -> Vec<Case> {
     ]
 }
 
-/// MobileNetV2's (224x224, width 1.0) 17 inverted residual blocks in
-/// execution order, each run as the fp32 model runs it: fused in bands of
-/// rows (expand, depthwise, project); about 268M MACs.
-pub fn mobilenet_v2_blocks() -> Vec<Case> {
+/// One of MobileNetV2's inverted residual blocks: input `h x h x c`,
+/// expanded to `hidden` channels (no expansion when `hidden == c`), 3x3
+/// depthwise at `stride`, projected to `out`.
+struct BlockShape {
+    h: usize,
+    c: usize,
+    hidden: usize,
+    out: usize,
+    stride: usize,
+}
+
+/// MobileNetV2's (224x224, width 1.0) 17 inverted residual blocks in execution order.
+fn mobilenet_v2_block_shapes() -> Vec<BlockShape> {
     let mut v = Vec::new();
     let (mut h, mut c) = (112, 32);
-    for (t, out, reps, stride) in MOBILENET_V2_BLOCKS {
+    // (expansion, output channels, repeats, first stride)
+    for (t, out, reps, first) in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)] {
         for r in 0..reps {
-            let s = if r == 0 { stride } else { 1 };
-            let hidden = c * t;
-            v.push(Case::new(&format!("block {h}x{h} {c}->{hidden}->{out} s{s}"), Kind::Block { s: Nhwc { n: 1, h, w: h, c }, hidden, out, stride: s }, true));
-            h = h.div_ceil(s);
+            let stride = if r == 0 { first } else { 1 };
+            v.push(BlockShape { h, c, hidden: c * t, out, stride });
+            h = h.div_ceil(stride);
             c = out;
         }
     }
     v
 }
 
-/// MobileNetV2's block settings: (expansion, output channels, repeats, first stride).
-const MOBILENET_V2_BLOCKS: [(usize, usize, usize, usize); 7] = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+/// MobileNetV2's (224x224, width 1.0) 17 inverted residual blocks in
+/// execution order, each run as the fp32 model runs it: fused in bands of
+/// rows (expand, depthwise, project); about 268M MACs.
+pub fn mobilenet_v2_blocks() -> Vec<Case> {
+    mobilenet_v2_block_shapes()
+        .into_iter()
+        .map(|BlockShape { h, c, hidden, out, stride: s }| {
+            Case::new(&format!("block {h}x{h} {c}->{hidden}->{out} s{s}"), Kind::Block { s: Nhwc { n: 1, h, w: h, c }, hidden, out, stride: s }, true)
+        })
+        .collect()
+}
 
 /// Every convolution of MobileNetV2 (224x224, width 1.0) in execution order:
 /// the stem, each inverted residual block's expansion (1x1), depthwise 3x3
@@ -254,23 +272,29 @@ const MOBILENET_V2_BLOCKS: [(usize, usize, usize, usize); 7] = [(1, 16, 1, 1), (
 pub fn mobilenet_v2_layers() -> Vec<Case> {
     let nhwc = |h: usize, c: usize| Nhwc { n: 1, h, w: h, c };
     let mut v = vec![Case::new("stem 3x3s2 224 3->32", Kind::Conv { s: nhwc(224, 3), out_c: 32, kernel: 3, stride: 2 }, true)];
-    let (mut h, mut c) = (112, 32);
-    for (t, out, reps, stride) in MOBILENET_V2_BLOCKS {
-        for r in 0..reps {
-            let s = if r == 0 { stride } else { 1 };
-            let hidden = c * t;
-            if t != 1 {
-                v.push(Case::new(&format!("pw {h}x{h} {c}->{hidden}"), Kind::Gemm { m: h * h, n: hidden, k: c }, true));
-            }
-            v.push(Case::new(&format!("dw3x3s{s} {h}x{h}x{hidden}"), Kind::Depthwise { s: nhwc(h, hidden), kernel: 3, stride: s }, true));
-            h = h.div_ceil(s);
-            v.push(Case::new(&format!("pw {h}x{h} {hidden}->{out}"), Kind::Gemm { m: h * h, n: out, k: hidden }, true));
-            c = out;
+    for BlockShape { h, c, hidden, out, stride: s } in mobilenet_v2_block_shapes() {
+        if hidden != c {
+            v.push(Case::new(&format!("pw {h}x{h} {c}->{hidden}"), Kind::Gemm { m: h * h, n: hidden, k: c }, true));
         }
+        v.push(Case::new(&format!("dw3x3s{s} {h}x{h}x{hidden}"), Kind::Depthwise { s: nhwc(h, hidden), kernel: 3, stride: s }, true));
+        let oh = h.div_ceil(s);
+        v.push(Case::new(&format!("pw {oh}x{oh} {hidden}->{out}"), Kind::Gemm { m: oh * oh, n: out, k: hidden }, true));
     }
     v.push(Case::new("pw 7x7 320->1280", Kind::Gemm { m: 49, n: 1280, k: 320 }, true));
     v.push(Case::new("fc 1x1280->1000", Kind::Gemm { m: 1, n: 1000, k: 1280 }, true));
     v
+}
+
+/// `cases` with their names prefixed by `prefix` and a space (`--filter
+/// mnv2` selects a model's cases by that prefix).
+pub fn prefixed(prefix: &str, cases: Vec<Case>) -> Vec<Case> {
+    cases
+        .into_iter()
+        .map(|mut c| {
+            c.name = format!("{prefix} {}", c.name);
+            c
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -291,5 +315,14 @@ mod tests {
         assert_eq!(layers.len(), 1 + 17 * 3 - 1 + 2);
         let macs: usize = layers.iter().map(|c| c.macs).sum();
         assert!((290_000_000..310_000_000).contains(&macs), "{macs}");
+    }
+
+    #[test]
+    fn mobilenet_v2_blocks_hold_the_layers_work_but_stem_last_and_classifier() {
+        let blocks: usize = mobilenet_v2_blocks().iter().map(|c| c.macs).sum();
+        let layers: Vec<Case> = mobilenet_v2_layers();
+        let outside: usize = [&layers[0], &layers[layers.len() - 2], &layers[layers.len() - 1]].iter().map(|c| c.macs).sum();
+        assert_eq!(mobilenet_v2_blocks().len(), 17);
+        assert_eq!(blocks, layers.iter().map(|c| c.macs).sum::<usize>() - outside);
     }
 }
