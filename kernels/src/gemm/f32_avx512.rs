@@ -22,43 +22,22 @@ use super::{GemmUkernel, ZERO_ROW};
 use crate::Isa;
 use std::arch::x86_64::*;
 
-pub const UKERNEL_8X32: GemmUkernel = GemmUkernel {
-    name: "f32_8x32_avx512",
-    isa: Isa::Avx512,
-    mr: 8,
-    nr: 32,
-    kr: 1,
-    run: run::<8, 2>,
-    run_indirect: run_indirect::<8, 2>,
-};
+pub const UKERNEL_8X32: GemmUkernel = tile::<8, 2>("f32_8x32_avx512");
+pub const UKERNEL_8X48: GemmUkernel = tile::<8, 3>("f32_8x48_avx512");
+pub const UKERNEL_12X16: GemmUkernel = tile::<12, 1>("f32_12x16_avx512");
 
-pub const UKERNEL_8X48: GemmUkernel = GemmUkernel {
-    name: "f32_8x48_avx512",
-    isa: Isa::Avx512,
-    mr: 8,
-    nr: 48,
-    kr: 1,
-    run: run::<8, 3>,
-    run_indirect: run_indirect::<8, 3>,
-};
-
-pub const UKERNEL_12X16: GemmUkernel = GemmUkernel {
-    name: "f32_12x16_avx512",
-    isa: Isa::Avx512,
-    mr: 12,
-    nr: 16,
-    kr: 1,
-    run: run::<12, 1>,
-    run_indirect: run_indirect::<12, 1>,
-};
+/// The `MR x 16*NV` tile: its shape follows from the kernels' parameters.
+const fn tile<const MR: usize, const NV: usize>(name: &'static str) -> GemmUkernel {
+    GemmUkernel { name, isa: Isa::Avx512, mr: MR, nr: 16 * NV, kr: 1, run: run::<MR, NV>, run_indirect: run_indirect::<MR, NV> }
+}
 
 /// The AVX-512 tile for `n` output columns: the 32-wide tile unless the
 /// 48-wide one pads fewer columns, and either unless its zero-padded columns
 /// cost more than 15% over the 16-wide tile's.
 pub fn ukernel_for(n: usize) -> &'static GemmUkernel {
     let padded = |nr: usize| n.div_ceil(nr) * nr;
-    let (wide, pw) = if padded(48) < padded(32) { (&UKERNEL_8X48, padded(48)) } else { (&UKERNEL_8X32, padded(32)) };
-    if pw * 100 > padded(16) * 115 { &UKERNEL_12X16 } else { wide }
+    let wide = if padded(48) < padded(32) { &UKERNEL_8X48 } else { &UKERNEL_8X32 };
+    if padded(wide.nr) * 100 > padded(16) * 115 { &UKERNEL_12X16 } else { wide }
 }
 
 /// Write mask of the first `cols` of 16 lanes (`cols` may exceed 16).
