@@ -74,14 +74,29 @@ pub(crate) fn place(members: &[TensorId], lens: &[usize], first: &[usize], last:
     total
 }
 
-/// A fresh zeroed arena of `len` elements, the old one dropped first (so
-/// the two are never held at once). A fresh allocation rather than
-/// `resize`: the allocator hands large ones out as untouched zero pages, so
-/// prepare does not write (and fault in) the whole arena; run touches it as
-/// it goes.
-pub(crate) fn renew<T: Copy + Default>(arena: &mut Vec<T>, len: usize) {
+/// Bytes of the line every arena tensor starts on: an AVX-512 register, a
+/// cache line. Loads and stores of whole registers at misaligned pixels split
+/// across two lines; the depthwise kernels ran 30-40% slower on them.
+pub(crate) const LINE_BYTES: usize = 64;
+
+/// Places `members` with [`place`] (each on a multiple of `align` elements)
+/// in a fresh zeroed arena, the old one dropped first (so the two are never
+/// held at once), with the arena's offset 0 moved to the first element on a
+/// [`LINE_BYTES`] boundary in memory: with `align` a line's worth of
+/// elements, every tensor starts on a line. A fresh allocation
+/// rather than `resize`: the allocator hands large ones out as untouched zero
+/// pages, so prepare does not write (and fault in) the whole arena; run
+/// touches it as it goes.
+pub(crate) fn lay_out<T: Copy + Default>(arena: &mut Vec<T>, members: &[TensorId], lens: &[usize], first: &[usize], last: &[usize], align: usize, offset_of: &mut [usize]) {
+    let total = place(members, lens, first, last, align, offset_of);
+    let line = (LINE_BYTES / std::mem::size_of::<T>()).max(1);
     *arena = Vec::new();
-    *arena = vec![T::default(); len];
+    *arena = if total == 0 { Vec::new() } else { vec![T::default(); total + line - 1] };
+    // The allocation is aligned to T, so the address counts whole elements.
+    let base = (line - (arena.as_ptr() as usize / std::mem::size_of::<T>()) % line) % line;
+    for &t in members {
+        offset_of[t] += base;
+    }
 }
 
 /// An arena readable on either side of the range a node is writing: `lo`
@@ -148,6 +163,33 @@ mod tests {
             assert_eq!(off[a] % 64, 0);
         }
         assert!(total <= 128 + 100, "arena {total}: a and c should share space");
+    }
+
+    /// Every tensor lands on a cache line in memory, inside the arena, for
+    /// each element type and however the allocator aligned the block.
+    #[test]
+    fn lay_out_puts_every_tensor_on_a_cache_line() {
+        fn check<T: Copy + Default>(align: usize) {
+            let reads: Vec<Vec<TensorId>> = vec![vec![], vec![0], vec![1], vec![0, 2]];
+            let writes: Vec<Vec<TensorId>> = vec![vec![0], vec![1], vec![2], vec![3]];
+            let (first, last) = lifetimes(4, 4, |n| (&reads[n][..], &writes[n][..]));
+            let lens = [1000, 37, 513, 5];
+            // Arenas and odd-sized blocks kept alive, so that each arena lands at a new address.
+            let mut held: Vec<(Vec<T>, Vec<u8>)> = Vec::new();
+            for i in 0..8 {
+                let mut arena: Vec<T> = Vec::new();
+                let mut off = vec![NO_SLOT; 4];
+                lay_out(&mut arena, &[0, 1, 2, 3], &lens, &first, &last, align, &mut off);
+                for t in 0..4 {
+                    assert!(off[t] + lens[t] <= arena.len(), "tensor {t} at {} runs past {}", off[t], arena.len());
+                    assert_eq!(arena[off[t]..].as_ptr() as usize % LINE_BYTES, 0, "tensor {t} of {}", std::any::type_name::<T>());
+                }
+                held.push((arena, vec![0u8; 8 * i + 4]));
+            }
+        }
+        check::<f32>(16);
+        check::<i8>(64);
+        check::<i32>(16);
     }
 
     #[test]

@@ -159,8 +159,8 @@ impl Executor {
         let (first, last) = crate::arena::lifetimes(self.graph.tensors.len(), self.graph.nodes.len(), |n| self.node_uses(n));
         let members: Vec<TensorId> = (0..self.graph.tensors.len()).filter(|&t| self.storage[t] == Storage::Internal && first[t] != usize::MAX).collect();
         self.offset_of.fill(NO_SLOT);
-        let total = crate::arena::place(&members, &self.lens, &first, &last, 1, &mut self.offset_of);
-        crate::arena::renew(&mut self.arena, total);
+        // Every tensor starts on a cache line (16 floats).
+        crate::arena::lay_out(&mut self.arena, &members, &self.lens, &first, &last, 16, &mut self.offset_of);
     }
 
     /// Drops the graph's own copies of weights that live on only in packed

@@ -116,7 +116,8 @@ fn arena_shares_slots_between_dead_tensors() {
     for mut e in executors(&m, &[x], &[y]) {
         for n in [64usize, 96] {
             e.prepare(&[vec![1, n]]).unwrap();
-            assert!(e.arena_len() <= 3 * n, "arena {} for 8 internal tensors of {n}", e.arena_len());
+            // Plus at most one cache line (16 floats) that puts the first tensor on a line.
+            assert!(e.arena_len() <= 3 * n + 15, "arena {} for 8 internal tensors of {n}", e.arena_len());
             assert!(e.arena_len() >= 2 * n, "a and the chain's head are alive together");
             let xs: Vec<f32> = (0..n).map(|i| i as f32).collect();
             let mut out = vec![0.0; n];

@@ -226,7 +226,8 @@ fn int8_arena_shares_space_and_keeps_outputs() {
     let want: Vec<i8> = xv.iter().map(|&v| v + 6).collect();
     for mut e in executors(&m, &[x, shape], &[a, prev]) {
         e.prepare(&[vec![1, n]]).unwrap();
-        assert!(e.arena_bytes() <= 3 * 128, "arena of {} bytes for 7 tensors of {n}", e.arena_bytes());
+        // Plus at most 63 bytes that put the first tensor on a cache line.
+        assert!(e.arena_bytes() <= 3 * 128 + 63, "arena of {} bytes for 7 tensors of {n}", e.arena_bytes());
         let (mut ya, mut yt) = (vec![0i8; n], vec![0i8; n]);
         e.run(&[TensorData::I8(&xv)], &mut [TensorDataMut::I8(&mut ya), TensorDataMut::I8(&mut yt)]).unwrap();
         assert_eq!((&ya, &yt), (&xv, &want));

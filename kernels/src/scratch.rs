@@ -61,9 +61,35 @@ pub(crate) fn sized<T: Copy>(v: &mut Vec<T>, len: usize, fill: T) -> &mut [T] {
     &mut v[..len]
 }
 
+/// `len` values of `v` from its first element on a 64-byte line (a cache
+/// line, an AVX-512 register), growing `v` if needed: whole-register loads
+/// and stores of pixels whose channels are a multiple of the line then
+/// never straddle two lines. What the values are is left unspecified
+/// (callers write before they read).
+pub(crate) fn sized_on_line<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
+    let line = (64 / std::mem::size_of::<T>()).max(1);
+    if v.len() < len + line - 1 {
+        v.resize(len + line - 1, T::default());
+    }
+    // The allocation is aligned to T, so the address counts whole elements.
+    let base = (line - (v.as_ptr() as usize / std::mem::size_of::<T>()) % line) % line;
+    &mut v[base..base + len]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sized_on_line_starts_on_a_line() {
+        let (mut f, mut b) = (Vec::<f32>::new(), Vec::<i8>::new());
+        for len in [1, 15, 16, 17, 1000, 4097] {
+            let s = sized_on_line(&mut f, len);
+            assert_eq!((s.len(), s.as_ptr() as usize % 64), (len, 0));
+            let s = sized_on_line(&mut b, len);
+            assert_eq!((s.len(), s.as_ptr() as usize % 64), (len, 0));
+        }
+    }
 
     #[test]
     fn buffers_are_reused_nested_calls_get_their_own_and_big_ones_are_freed() {
