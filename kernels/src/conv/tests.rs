@@ -354,7 +354,8 @@ fn depthwise_row_kernel_shapes_over_widths_channels_and_pads() {
 /// the in-image taps in window order), whichever path the pixel takes (groups
 /// of 8, 4 or 1, or edge pixels): bit-equal to that chain done in scalar
 /// `mul_add`, over widths, channel counts with whole and masked 16-channel
-/// slices, paddings and strides (the other tests allow a tolerance).
+/// slices, several channel chunks per row, paddings and strides (the other
+/// tests allow a tolerance).
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn depthwise_row_kernels_are_exactly_the_window_order_fma_chain() {
@@ -366,7 +367,8 @@ fn depthwise_row_kernels_are_exactly_the_window_order_fma_chain() {
     for k in [3, 5] {
         for stride in [1, 2] {
             for w in [1, 2, 5, 7, 9, 14, 17, 28] {
-                for c in [16, 40, 64, 100, 144] {
+                // 200 and 400: more channels than one chunk of the row walk holds at 3x3 stride 1.
+                for c in [16, 40, 64, 100, 144, 200, 400] {
                     for pad in [[1, 1, 1, 1], [0, 1, 0, 1], [2, 2, 2, 2]] {
                         seed += 1;
                         let win = window((k, k), (stride, stride), (1, 1), pad);
