@@ -130,7 +130,7 @@ pub struct OnLine {
 impl OnLine {
     pub fn zeros(len: usize) -> OnLine {
         let v = vec![0.0f32; len + 15];
-        let at = (16 - (v.as_ptr() as usize / 4) % 16) % 16;
+        let at = armrest_kernels::layout::to_line(v.as_ptr());
         OnLine { v, at, len }
     }
 

@@ -8,6 +8,7 @@
 //! same few regions are written over and over, so they stay in cache.
 
 use crate::ir::TensorId;
+use armrest_kernels::layout::{to_line, LINE_BYTES};
 
 /// The offset of a tensor that has no place in an arena.
 pub(crate) const NO_SLOT: usize = usize::MAX;
@@ -74,11 +75,6 @@ pub(crate) fn place(members: &[TensorId], lens: &[usize], first: &[usize], last:
     total
 }
 
-/// Bytes of the line every arena tensor starts on: an AVX-512 register, a
-/// cache line. Loads and stores of whole registers at misaligned pixels split
-/// across two lines; the depthwise kernels ran 30-40% slower on them.
-pub(crate) const LINE_BYTES: usize = 64;
-
 /// Places `members` with [`place`] (each on a multiple of `align` elements)
 /// in a fresh zeroed arena, the old one dropped first (so the two are never
 /// held at once), with the arena's offset 0 moved to the first element on a
@@ -92,8 +88,7 @@ pub(crate) fn lay_out<T: Copy + Default>(arena: &mut Vec<T>, members: &[TensorId
     let line = (LINE_BYTES / std::mem::size_of::<T>()).max(1);
     *arena = Vec::new();
     *arena = if total == 0 { Vec::new() } else { vec![T::default(); total + line - 1] };
-    // The allocation is aligned to T, so the address counts whole elements.
-    let base = (line - (arena.as_ptr() as usize / std::mem::size_of::<T>()) % line) % line;
+    let base = to_line(arena.as_ptr());
     for &t in members {
         offset_of[t] += base;
     }

@@ -222,15 +222,12 @@ enum Storage {
 }
 
 impl AlignedBuf {
-    const ALIGN_FLOATS: usize = 16;
-
     pub(crate) fn zeroed(len: usize) -> AlignedBuf {
         if let Some(slice) = crate::huge_pages::carve(len) {
             return AlignedBuf { storage: Storage::Huge(slice) };
         }
-        let data = vec![0.0f32; len + Self::ALIGN_FLOATS];
-        let misalign = (data.as_ptr() as usize / std::mem::size_of::<f32>()) % Self::ALIGN_FLOATS;
-        let start = (Self::ALIGN_FLOATS - misalign) % Self::ALIGN_FLOATS;
+        let data = vec![0.0f32; len + crate::layout::LINE_BYTES / 4];
+        let start = crate::layout::to_line(data.as_ptr());
         AlignedBuf { storage: Storage::Heap { data, start, len } }
     }
     pub(crate) fn as_slice(&self) -> &[f32] {

@@ -16,7 +16,8 @@
 //! - `reduce`: MEAN.
 //! - `softmax`: SOFTMAX.
 //! - `resize`: RESIZE_BILINEAR.
-//! - `layout`: PAD, CONCATENATION, fp16 conversion.
+//! - `layout`: PAD, CONCATENATION, fp16 conversion, the cache line buffers
+//!   start on.
 //! - `peak`: the measured fp32 FMA peak of this core (for benches).
 //! - `transpose`: permutes (NCHW ↔ NHWC at ExecuTorch partition boundaries).
 //! - `matmul`: batched matmul of two activations.

@@ -67,12 +67,11 @@ pub(crate) fn sized<T: Copy>(v: &mut Vec<T>, len: usize, fill: T) -> &mut [T] {
 /// never straddle two lines. What the values are is left unspecified
 /// (callers write before they read).
 pub(crate) fn sized_on_line<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
-    let line = (64 / std::mem::size_of::<T>()).max(1);
+    let line = (crate::layout::LINE_BYTES / std::mem::size_of::<T>()).max(1);
     if v.len() < len + line - 1 {
         v.resize(len + line - 1, T::default());
     }
-    // The allocation is aligned to T, so the address counts whole elements.
-    let base = (line - (v.as_ptr() as usize / std::mem::size_of::<T>()) % line) % line;
+    let base = crate::layout::to_line(v.as_ptr());
     &mut v[base..base + len]
 }
 
