@@ -129,8 +129,7 @@ pub struct OnLine {
 
 impl OnLine {
     pub fn zeros(len: usize) -> OnLine {
-        let v = vec![0.0f32; len + 15];
-        let at = armrest_kernels::layout::to_line(v.as_ptr());
+        let (v, at) = armrest_kernels::layout::zeroed_on_line(len);
         OnLine { v, at, len }
     }
 

@@ -8,7 +8,7 @@
 //! same few regions are written over and over, so they stay in cache.
 
 use crate::ir::TensorId;
-use armrest_kernels::layout::{to_line, LINE_BYTES};
+use armrest_kernels::layout::{line_elems, zeroed_on_line};
 
 /// The offset of a tensor that has no place in an arena.
 pub(crate) const NO_SLOT: usize = usize::MAX;
@@ -75,20 +75,18 @@ pub(crate) fn place(members: &[TensorId], lens: &[usize], first: &[usize], last:
     total
 }
 
-/// Places `members` with [`place`] (each on a multiple of `align` elements)
-/// in a fresh zeroed arena, the old one dropped first (so the two are never
-/// held at once), with the arena's offset 0 moved to the first element on a
-/// [`LINE_BYTES`] boundary in memory: with `align` a line's worth of
-/// elements, every tensor starts on a line. A fresh allocation
-/// rather than `resize`: the allocator hands large ones out as untouched zero
-/// pages, so prepare does not write (and fault in) the whole arena; run
-/// touches it as it goes.
-pub(crate) fn lay_out<T: Copy + Default>(arena: &mut Vec<T>, members: &[TensorId], lens: &[usize], first: &[usize], last: &[usize], align: usize, offset_of: &mut [usize]) {
-    let total = place(members, lens, first, last, align, offset_of);
-    let line = (LINE_BYTES / std::mem::size_of::<T>()).max(1);
+/// Places `members` with [`place`], each on a multiple of a line's worth
+/// of elements, in a fresh zeroed arena, the old one dropped first (so the
+/// two are never held at once), with the arena's offset 0 moved to the first
+/// element on a [`LINE_BYTES`](armrest_kernels::layout::LINE_BYTES) boundary in memory: every tensor starts on a
+/// line. A fresh allocation rather than `resize`: the allocator hands large
+/// ones out as untouched zero pages, so prepare does not write (and fault
+/// in) the whole arena; run touches it as it goes.
+pub(crate) fn lay_out<T: Copy + Default>(arena: &mut Vec<T>, members: &[TensorId], lens: &[usize], first: &[usize], last: &[usize], offset_of: &mut [usize]) {
+    let total = place(members, lens, first, last, line_elems::<T>(), offset_of);
     *arena = Vec::new();
-    *arena = if total == 0 { Vec::new() } else { vec![T::default(); total + line - 1] };
-    let base = to_line(arena.as_ptr());
+    let (fresh, base) = zeroed_on_line(total);
+    *arena = fresh;
     for &t in members {
         offset_of[t] += base;
     }
@@ -138,6 +136,7 @@ impl<'a, T> ArenaView<'a, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use armrest_kernels::layout::LINE_BYTES;
 
     /// A chain a -> b -> c -> d: neighbours live together, a and c do not.
     #[test]
@@ -164,7 +163,7 @@ mod tests {
     /// each element type and however the allocator aligned the block.
     #[test]
     fn lay_out_puts_every_tensor_on_a_cache_line() {
-        fn check<T: Copy + Default>(align: usize) {
+        fn check<T: Copy + Default>() {
             let reads: Vec<Vec<TensorId>> = vec![vec![], vec![0], vec![1], vec![0, 2]];
             let writes: Vec<Vec<TensorId>> = vec![vec![0], vec![1], vec![2], vec![3]];
             let (first, last) = lifetimes(4, 4, |n| (&reads[n][..], &writes[n][..]));
@@ -174,7 +173,7 @@ mod tests {
             for i in 0..8 {
                 let mut arena: Vec<T> = Vec::new();
                 let mut off = vec![NO_SLOT; 4];
-                lay_out(&mut arena, &[0, 1, 2, 3], &lens, &first, &last, align, &mut off);
+                lay_out(&mut arena, &[0, 1, 2, 3], &lens, &first, &last, &mut off);
                 for t in 0..4 {
                     assert!(off[t] + lens[t] <= arena.len(), "tensor {t} at {} runs past {}", off[t], arena.len());
                     assert_eq!(arena[off[t]..].as_ptr() as usize % LINE_BYTES, 0, "tensor {t} of {}", std::any::type_name::<T>());
@@ -182,9 +181,9 @@ mod tests {
                 held.push((arena, vec![0u8; 8 * i + 4]));
             }
         }
-        check::<f32>(16);
-        check::<i8>(64);
-        check::<i32>(16);
+        check::<f32>();
+        check::<i8>();
+        check::<i32>();
     }
 
     #[test]

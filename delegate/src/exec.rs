@@ -160,7 +160,7 @@ impl Executor {
         let members: Vec<TensorId> = (0..self.graph.tensors.len()).filter(|&t| self.storage[t] == Storage::Internal && first[t] != usize::MAX).collect();
         self.offset_of.fill(NO_SLOT);
         // Every tensor starts on a cache line (16 floats).
-        crate::arena::lay_out(&mut self.arena, &members, &self.lens, &first, &last, 16, &mut self.offset_of);
+        crate::arena::lay_out(&mut self.arena, &members, &self.lens, &first, &last, &mut self.offset_of);
     }
 
     /// Drops the graph's own copies of weights that live on only in packed

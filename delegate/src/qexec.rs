@@ -377,9 +377,9 @@ impl QExecutor {
         let (f32s, i8s, i32s) = (members(DType::F32), members(DType::I8), members(DType::I32));
         self.offset_of.fill(NO_SLOT);
         // Every tensor starts on a cache line (64 bytes).
-        arena::lay_out(&mut self.arenas.f32, &f32s, &self.lens, &first, &last, 16, &mut self.offset_of);
-        arena::lay_out(&mut self.arenas.i8, &i8s, &self.lens, &first, &last, 64, &mut self.offset_of);
-        arena::lay_out(&mut self.arenas.i32, &i32s, &self.lens, &first, &last, 16, &mut self.offset_of);
+        arena::lay_out(&mut self.arenas.f32, &f32s, &self.lens, &first, &last, &mut self.offset_of);
+        arena::lay_out(&mut self.arenas.i8, &i8s, &self.lens, &first, &last, &mut self.offset_of);
+        arena::lay_out(&mut self.arenas.i32, &i32s, &self.lens, &first, &last, &mut self.offset_of);
     }
 
     /// Drops the graph's own copies of weights that live on only in packed

@@ -226,8 +226,7 @@ impl AlignedBuf {
         if let Some(slice) = crate::huge_pages::carve(len) {
             return AlignedBuf { storage: Storage::Huge(slice) };
         }
-        let data = vec![0.0f32; len + crate::layout::LINE_BYTES / 4];
-        let start = crate::layout::to_line(data.as_ptr());
+        let (data, start) = crate::layout::zeroed_on_line(len);
         AlignedBuf { storage: Storage::Heap { data, start, len } }
     }
     pub(crate) fn as_slice(&self) -> &[f32] {

@@ -10,12 +10,28 @@
 /// 30-40% slower on them.
 pub const LINE_BYTES: usize = 64;
 
+/// Elements of `T` in one [`LINE_BYTES`] line.
+pub const fn line_elems<T>() -> usize {
+    let size = if std::mem::size_of::<T>() == 0 { 1 } else { std::mem::size_of::<T>() };
+    if LINE_BYTES / size == 0 { 1 } else { LINE_BYTES / size }
+}
+
 /// Elements of `T` from `p` to the first [`LINE_BYTES`] boundary at or after
 /// it (`p` aligned to `T`, as every allocation of `T` is).
 pub fn to_line<T>(p: *const T) -> usize {
-    let size = std::mem::size_of::<T>().max(1);
-    let line = (LINE_BYTES / size).max(1);
-    (line - (p as usize / size) % line) % line
+    let line = line_elems::<T>();
+    (line - (p as usize / std::mem::size_of::<T>().max(1)) % line) % line
+}
+
+/// A zeroed vector with room for `len` elements from a line, and the index
+/// of the first of them (on a [`LINE_BYTES`] boundary); empty for `len` 0.
+pub fn zeroed_on_line<T: Copy + Default>(len: usize) -> (Vec<T>, usize) {
+    if len == 0 {
+        return (Vec::new(), 0);
+    }
+    let v = vec![T::default(); len + line_elems::<T>() - 1];
+    let at = to_line(v.as_ptr());
+    (v, at)
 }
 
 /// Constant padding: `pads[d] = (before, after)` for each dimension of `shape`.
@@ -141,6 +157,12 @@ mod tests {
         for addr in 4096..4096 + 2 * LINE_BYTES {
             let n = to_line(addr as *const i8);
             assert!(n < LINE_BYTES && (addr + n).is_multiple_of(LINE_BYTES), "i8 at {addr}: {n}");
+        }
+        assert_eq!((line_elems::<f32>(), line_elems::<i8>(), line_elems::<i32>()), (16, 64, 16));
+        assert_eq!(zeroed_on_line::<f32>(0), (Vec::new(), 0), "nothing to hold, nothing allocated");
+        for len in [1, 17, 1000] {
+            let (v, at) = zeroed_on_line::<f32>(len);
+            assert!(at + len <= v.len() && (v[at..].as_ptr() as usize).is_multiple_of(LINE_BYTES) && v.iter().all(|&x| x == 0.0), "len {len}");
         }
     }
 

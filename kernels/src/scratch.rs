@@ -67,9 +67,9 @@ pub(crate) fn sized<T: Copy>(v: &mut Vec<T>, len: usize, fill: T) -> &mut [T] {
 /// never straddle two lines. What the values are is left unspecified
 /// (callers write before they read).
 pub(crate) fn sized_on_line<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
-    let line = (crate::layout::LINE_BYTES / std::mem::size_of::<T>()).max(1);
-    if v.len() < len + line - 1 {
-        v.resize(len + line - 1, T::default());
+    let room = len + crate::layout::line_elems::<T>() - 1;
+    if v.len() < room {
+        v.resize(room, T::default());
     }
     let base = crate::layout::to_line(v.as_ptr());
     &mut v[base..base + len]
