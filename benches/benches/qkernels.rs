@@ -11,7 +11,7 @@
 use armrest_benches::{calibrate, mobilenet_v2_layers, prefixed, same_window, sample, shapes, BenchArgs, Case, Kind};
 use armrest_kernels::fixedpoint::Requant;
 use armrest_kernels::quant::{self, best_qtier, PackedQConv2d, PackedQDepthwise, PackedQGemm, QTier, QUkernel, QuantOut};
-use armrest_kernels::{Exec, Isa, ThreadPool};
+use armrest_kernels::{Exec, Isa, Nhwc, ThreadPool};
 
 fn i8s(len: usize, seed: u64) -> Vec<i8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -85,6 +85,9 @@ fn main() {
         Case::new("gemm 128x128x1024", Kind::Gemm { m: 128, n: 128, k: 1024 }, false),
         Case::new("gemm 64x64x4096", Kind::Gemm { m: 64, n: 64, k: 4096 }, false),
         Case::new("gemm 96x64x4096", Kind::Gemm { m: 96, n: 64, k: 4096 }, false),
+        // MobileNetV3-large's 5x5 depthwise layers over a multiple of 16 channels.
+        Case::new("dw5x5s2 14x14x672", Kind::Depthwise { s: Nhwc { n: 1, h: 14, w: 14, c: 672 }, kernel: 5, stride: 2 }, false),
+        Case::new("dw5x5s1 7x7x960", Kind::Depthwise { s: Nhwc { n: 1, h: 7, w: 7, c: 960 }, kernel: 5, stride: 1 }, false),
     ];
     // `--filter mnv2` selects MobileNetV2 224's convolution layers instead (in
     // execution order, repeats included, named `mnv2 <layer>`): their

@@ -99,9 +99,11 @@ pub struct PackedQDepthwise {
     /// `output::dw_row_columns_avx512vnni` (empty otherwise).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     column_pairs: Vec<i16>,
-    /// On the dotprod and i8mm tiers, for 3x3 windows over a multiple of 16
+    /// On the dotprod and i8mm tiers, with multiplier 1 over a multiple of 16
     /// channels with every `w − w_zp` in int8: the weights as column quads
-    /// for `output::dw_row_columns_neon_dot` (empty otherwise).
+    /// (`pack_dw_column_quads`) for `output::dw_row_columns_neon_dot` (3x3
+    /// windows, horizontal stride 1 or 2, dilation 1) and
+    /// `output::dw_row_quad_rows_neon_dot` (the other windows); empty otherwise.
     #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
     column_quads: Vec<i8>,
     /// Instead of `pairs` where every `w − w_zp` fits int8 and the channel
@@ -200,20 +202,31 @@ fn pack_dw_groups<T: Copy + Default>(
     out
 }
 
-/// The 3x3 window's taps in the order of the dotprod column-quad row kernel
-/// (`output::dw_row_columns_neon_dot`): per window column `kx`, rows 0, 1, 2
-/// (`kx`, `3 + kx`, `6 + kx`) and a slot of weight zero.
+/// A window's taps in the order of the dotprod column-quad planes: per group
+/// `g` of four window rows (`4g .. 4g + 4`), per window column `kx`, the
+/// four rows' taps of that column (`None`, a slot of weight zero, past the
+/// last row). For 3x3: per column `kx`, rows 0, 1, 2 (`kx`, `3 + kx`,
+/// `6 + kx`) and a slot of weight zero.
 #[cfg(target_arch = "aarch64")]
-const COLUMN_QUAD_TAPS: [Option<usize>; 12] = [Some(0), Some(3), Some(6), None, Some(1), Some(4), Some(7), None, Some(2), Some(5), Some(8), None];
+fn column_quad_taps(kh: usize, kw: usize) -> Vec<Option<usize>> {
+    let mut order = Vec::with_capacity(kh.div_ceil(4) * kw * 4);
+    for g in 0..kh.div_ceil(4) {
+        for kx in 0..kw {
+            order.extend((4 * g..4 * g + 4).map(|ky| (ky < kh).then_some(ky * kw + kx)));
+        }
+    }
+    order
+}
 
-/// The int8 column-quad plane of the dotprod 3x3 row kernel: the taps of
-/// [`COLUMN_QUAD_TAPS`] in groups of four, per block of 16 channels in
-/// channel order (the layout the kernel's byte and halfword zips give a
-/// column of input: 64 bytes per window column). The caller checked that
-/// every `w − w_zp` fits int8 and that `c` is a multiple of 16.
+/// The int8 column-quad plane of the dotprod row kernels: the taps of
+/// [`column_quad_taps`] in groups of four, per block of 16 channels in
+/// channel order (the layout the kernels' byte and halfword zips give four
+/// window rows of an input column: 64 bytes per group of rows and window
+/// column). The caller checked that every `w − w_zp` fits int8 and that `c`
+/// is a multiple of 16.
 #[cfg(target_arch = "aarch64")]
-fn pack_dw_column_quads(c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i8> {
-    pack_dw_groups(&COLUMN_QUAD_TAPS, c, w_1hwc, w_zero_point, 4, 16, |i| i, |v| v as i8)
+fn pack_dw_column_quads(kh: usize, kw: usize, c: usize, w_1hwc: &[i8], w_zero_point: i32) -> Vec<i8> {
+    pack_dw_groups(&column_quad_taps(kh, kw), c, w_1hwc, w_zero_point, 4, 16, |i| i, |v| v as i8)
 }
 
 /// Whether the tap-quad kernel runs `c` channels faster than the tap-pair
@@ -290,11 +303,10 @@ impl PackedQDepthwise {
         let column_quads = if matches!(tier, QTier::NeonDot | QTier::NeonI8mm)
             && tier.is_available()
             && dm == 1
-            && (kernel_h, kernel_w) == (3, 3)
             && in_c.is_multiple_of(16)
-            && w_1hwc[..9 * in_c].iter().all(|&v| (-128..=127).contains(&(v as i32 - w_zero_point)))
+            && w_1hwc[..taps * in_c].iter().all(|&v| (-128..=127).contains(&(v as i32 - w_zero_point)))
         {
-            pack_dw_column_quads(in_c, w_1hwc, w_zero_point)
+            pack_dw_column_quads(kernel_h, kernel_w, in_c, w_1hwc, w_zero_point)
         } else {
             Vec::new()
         };
@@ -348,6 +360,8 @@ fn tap_columns(ow: usize, offset: usize, pad: usize, stride: usize, in_w: usize)
 thread_local! {
     /// Output rows the column row kernels ran on this thread (tests: the path was taken).
     pub(crate) static COLUMN_ROWS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Output rows the dotprod quad-row kernel ran on this thread.
+    pub(crate) static QUAD_ROWS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Work below which a depthwise task is not worth a thread hand-off (multiply-adds).
@@ -431,6 +445,10 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     let column_window = (kh, kw) == (3, 3) && win.dilation_w == 1 && matches!(win.stride_w, 1 | 2) && params.vector_ok && params.all_rsh && !params.any_lsh;
     #[cfg(target_arch = "aarch64")]
     let columns = column_window && !w.column_quads.is_empty();
+    // The other windows with column quads take the dotprod quad-row kernel where the same
+    // output stage applies.
+    #[cfg(target_arch = "aarch64")]
+    let quad_rows = !columns && !w.column_quads.is_empty() && params.vector_ok && params.all_rsh && !params.any_lsh;
     // Otherwise (plain Neon, or weights that do not fit int8 quads) the SMLAL column kernel on the
     // int16 plane, where dw_row_neon's conditions hold.
     #[cfg(target_arch = "aarch64")]
@@ -480,6 +498,33 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 // (step c) or is the c zero-point bytes (step 0); output row `row` (ow pixels of c
                 // values) lies inside `output` (asserted above) and belongs to this task alone.
                 unsafe { output::dw_row_columns_neon_dot(params, c, ow, &column_row(row), w.column_quads.as_ptr(), &w.bias, dst.ptr().add(row * ow * out_c)) };
+                continue;
+            }
+            #[cfg(target_arch = "aarch64")]
+            if quad_rows {
+                #[cfg(test)]
+                QUAD_ROWS.with(|n| n.set(n.get() + 1));
+                let (b, oy) = (row / oh, row % oh);
+                let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
+                // Each window row's input row (column step c), or in the padding the c
+                // zero-point bytes (step 0).
+                let rows: SmallVec<[(*const i8, usize); 8]> = (0..kh)
+                    .map(|ky| {
+                        (oy * win.stride_h + ky * win.dilation_h)
+                            .checked_sub(win.pad_top)
+                            .filter(|&y| y < in_shape.h)
+                            .map_or((zero.as_ptr(), 0), |y| (image[y * in_shape.w * c..].as_ptr(), c))
+                    })
+                    .collect();
+                let g = output::QuadRows { rows: &rows, zero: zero.as_ptr(), in_w: in_shape.w, pad_left: win.pad_left, kw, stride: win.stride_w, dilation: win.dilation_w };
+                // SAFETY: the column quads exist only where dotprod was detected (NeonDot or
+                // NeonI8mm), with multiplier 1 and c a multiple of 16, in the layout of
+                // pack_dw_column_quads for this window (kh rows of g, kw); quad_rows checked the
+                // output stage; each row of g starts an input row of in_w pixels of c values
+                // (step c) or is the c zero-point bytes (step 0), as is `zero`; output row
+                // `row` (ow pixels of c values) lies inside `output` (asserted above) and
+                // belongs to this task alone.
+                unsafe { output::dw_row_quad_rows_neon_dot(params, c, ow, &g, w.column_quads.as_ptr(), &w.bias, &mut scratch.i8s[0], dst.ptr().add(row * ow * out_c)) };
                 continue;
             }
             #[cfg(target_arch = "aarch64")]

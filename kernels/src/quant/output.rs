@@ -354,12 +354,31 @@ pub(crate) use neon::dw_row as dw_row_neon;
 #[cfg(target_arch = "aarch64")]
 pub(crate) use neon::Cols8;
 #[cfg(target_arch = "aarch64")]
-pub(crate) use neon::{dw_row_columns as dw_row_columns_neon, dw_row_columns_dot as dw_row_columns_neon_dot};
+pub(crate) use neon::{dw_row_columns as dw_row_columns_neon, dw_row_columns_dot as dw_row_columns_neon_dot, dw_row_quad_rows_dot as dw_row_quad_rows_neon_dot};
+
+/// Where one output row of a depthwise convolution reads its input, for the
+/// dotprod quad-row kernel (any window, stride and dilation).
+#[cfg(target_arch = "aarch64")]
+pub(crate) struct QuadRows<'a> {
+    /// Per window row, its input row (`in_w` columns of `c` values, step
+    /// `c`), or for a row in the padding `c` zero-point bytes (step 0).
+    pub rows: &'a [(*const i8, usize)],
+    /// `c` zero-point bytes: what the padding columns read.
+    pub zero: *const i8,
+    /// Input columns per row.
+    pub in_w: usize,
+    /// Padding columns before column 0.
+    pub pad_left: usize,
+    /// Window columns, horizontal stride and dilation.
+    pub kw: usize,
+    pub stride: usize,
+    pub dilation: usize,
+}
 
 #[cfg(target_arch = "aarch64")]
 mod neon {
     use super::super::i8_dw3x3_neon_dot;
-    use super::{AccLayout, ColumnRow, OutParams};
+    use super::{AccLayout, ColumnRow, OutParams, QuadRows};
     use std::arch::aarch64::*;
 
     /// Four columns of the stage, exact: SSHL (wrapping left shift, skipped
@@ -786,6 +805,231 @@ mod neon {
         acc
     }
 
+    /// `s[j] += x[j] · w[j]` by SDOT for the 64 bytes at `x` (a column quad)
+    /// and at `w` (its weights), each loaded by one LD1 of four registers;
+    /// returns `x + x_step` and `w + 64`. In `asm!` (the SDOT intrinsic is
+    /// unstable, and the compiler split the 4-register loads into pairs).
+    ///
+    /// # Safety
+    /// dotprod is available; `x` and `w` have 64 readable bytes.
+    #[inline]
+    #[target_feature(enable = "neon,dotprod")]
+    unsafe fn sdot_quad(s: &mut [int32x4_t; 4], x: *const i8, x_step: usize, w: *const i8) -> (*const i8, *const i8) {
+        let (mut x, mut w) = (x, w);
+        // SAFETY: reads the caller's 64 bytes at x and at w; dotprod is enabled.
+        unsafe {
+            std::arch::asm!(
+                "ld1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{x}], {xs}",
+                "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{w}], #64",
+                "sdot {s0:v}.4s, v0.16b, v4.16b",
+                "sdot {s1:v}.4s, v1.16b, v5.16b",
+                "sdot {s2:v}.4s, v2.16b, v6.16b",
+                "sdot {s3:v}.4s, v3.16b, v7.16b",
+                x = inout(reg) x,
+                w = inout(reg) w,
+                xs = in(reg) x_step,
+                s0 = inout(vreg) s[0],
+                s1 = inout(vreg) s[1],
+                s2 = inout(vreg) s[2],
+                s3 = inout(vreg) s[3],
+                out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+                options(nostack, readonly, preserves_flags),
+            );
+        }
+        (x, w)
+    }
+
+    /// Four rows' 16 channels (`x[i]`: row `i`) interleaved for SDOT: register
+    /// `j` holds channels `4j .. 4j + 4`, each int32 lane the four rows' bytes
+    /// of its channel in order (ZIP1/ZIP2 of bytes, then of halfwords).
+    #[inline(always)]
+    fn quad_lanes(x: [int8x16_t; 4]) -> [int8x16_t; 4] {
+        // SAFETY: Neon is baseline on aarch64 (register operations only).
+        unsafe {
+            let (a0, a1) = (vreinterpretq_s16_s8(vzip1q_s8(x[0], x[1])), vreinterpretq_s16_s8(vzip2q_s8(x[0], x[1])));
+            let (b0, b1) = (vreinterpretq_s16_s8(vzip1q_s8(x[2], x[3])), vreinterpretq_s16_s8(vzip2q_s8(x[2], x[3])));
+            [
+                vreinterpretq_s8_s16(vzip1q_s16(a0, b0)),
+                vreinterpretq_s8_s16(vzip2q_s16(a0, b0)),
+                vreinterpretq_s8_s16(vzip1q_s16(a1, b1)),
+                vreinterpretq_s8_s16(vzip2q_s16(a1, b1)),
+            ]
+        }
+    }
+
+    /// The column quads of `R` window rows (`rows`: input row and column
+    /// step, from the first column to interleave), channels `c0 .. c0 + 16`,
+    /// for `n` columns stored 64 bytes apart from `out`; slots `R..4` (weight
+    /// zero) repeat row 0.
+    ///
+    /// # Safety
+    /// Each row has `n` columns of `c0 + 16` readable bytes at its step;
+    /// `out` has `64 · n` writable bytes.
+    #[inline(always)]
+    unsafe fn quad_columns<const R: usize>(rows: &[(*const i8, usize)], c0: usize, n: usize, out: *mut i8) {
+        if n == 0 {
+            return;
+        }
+        let mut p: [*const i8; R] = std::array::from_fn(|i| rows[i].0.wrapping_add(c0));
+        let step: [usize; R] = std::array::from_fn(|i| rows[i].1);
+        // SAFETY: the caller's contract: n columns of each row at its step, 64·n bytes at out.
+        unsafe {
+            if R == 4 {
+                // Four rows in asm: each load advances its row's pointer (the compiled loop
+                // added the steps apart), one 4-register store per column.
+                std::arch::asm!(
+                    "2:",
+                    "ld1 {{v0.16b}}, [{p0}], {s0}",
+                    "ld1 {{v1.16b}}, [{p1}], {s1}",
+                    "ld1 {{v2.16b}}, [{p2}], {s2}",
+                    "ld1 {{v3.16b}}, [{p3}], {s3}",
+                    "zip1 v4.16b, v0.16b, v1.16b",
+                    "zip2 v5.16b, v0.16b, v1.16b",
+                    "zip1 v6.16b, v2.16b, v3.16b",
+                    "zip2 v7.16b, v2.16b, v3.16b",
+                    "zip1 v0.8h, v4.8h, v6.8h",
+                    "zip2 v1.8h, v4.8h, v6.8h",
+                    "zip1 v2.8h, v5.8h, v7.8h",
+                    "zip2 v3.8h, v5.8h, v7.8h",
+                    "st1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{o}], #64",
+                    "subs {n}, {n}, #1",
+                    "b.ne 2b",
+                    p0 = inout(reg) p[0] => _, p1 = inout(reg) p[1 % R] => _, p2 = inout(reg) p[2 % R] => _, p3 = inout(reg) p[3 % R] => _,
+                    s0 = in(reg) step[0], s1 = in(reg) step[1 % R], s2 = in(reg) step[2 % R], s3 = in(reg) step[3 % R],
+                    o = inout(reg) out => _,
+                    n = inout(reg) n => _,
+                    out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+                    options(nostack),
+                );
+                return;
+            }
+            for xp in 0..n {
+                let x: [int8x16_t; R] = std::array::from_fn(|i| vld1q_s8(p[i]));
+                let v = quad_lanes(std::array::from_fn(|i| x[if i < R { i } else { 0 }]));
+                vst1q_s8_x4(out.add(64 * xp), int8x16x4_t(v[0], v[1], v[2], v[3]));
+                for i in 0..R {
+                    p[i] = p[i].wrapping_add(step[i]);
+                }
+            }
+        }
+    }
+
+    /// One output row of a depthwise convolution with multiplier 1 and the
+    /// output stage fused, for any window, stride and dilation, `c` a
+    /// multiple of 16, no left shifts and every right shift ≥ 1, on SDOT.
+    /// Per block of 16 channels the window rows are interleaved four at a time
+    /// ([`quad_lanes`]) into a row of column quads in `buf` (64 bytes per
+    /// input column the row reads, padding columns included), once for all
+    /// the row's pixels; then each pixel adds, per group of four window rows
+    /// and window column, one column quad by four SDOTs against the column's
+    /// 64 weight bytes (the plane of `dw::pack_dw_column_quads`; a last group
+    /// of fewer than four rows has weight zero in the other slots), and runs
+    /// the stage of [`dw_row`]. Per 5x5 window and 16 channels: 40 SDOT and
+    /// 20 four-register loads, against 100 SMLAL, 25 pointers and 50
+    /// widenings there, plus interleaving about `stride` new input columns
+    /// per pixel; the accumulators are the same integers.
+    ///
+    /// # Safety
+    /// dotprod is available; every row of `g` has `g.in_w` columns of `c`
+    /// readable bytes at its step, and `g.zero` `c` readable bytes; `quads`
+    /// is the column-quad plane for `c` and the window (`g.rows.len()` rows of
+    /// `g.kw` columns); `bias` and `q` have `c` columns; `out` has `ow * c`
+    /// writable bytes nothing else accesses; `c % 16 == 0`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "neon,dotprod")]
+    pub(crate) unsafe fn dw_row_quad_rows_dot(q: &OutParams, c: usize, ow: usize, g: &QuadRows, quads: *const i8, bias: &[i32], buf: &mut Vec<i8>, out: *mut i8) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match (g.kw, q.neg_ties(), q.clamps()) {
+                (5, false, false) => dw_row_quad_rows_dot_with::<5, false, false>(q, c, ow, g, quads, bias, buf, out),
+                (5, false, true) => dw_row_quad_rows_dot_with::<5, false, true>(q, c, ow, g, quads, bias, buf, out),
+                (5, true, false) => dw_row_quad_rows_dot_with::<5, true, false>(q, c, ow, g, quads, bias, buf, out),
+                (5, true, true) => dw_row_quad_rows_dot_with::<5, true, true>(q, c, ow, g, quads, bias, buf, out),
+                (_, false, false) => dw_row_quad_rows_dot_with::<0, false, false>(q, c, ow, g, quads, bias, buf, out),
+                (_, false, true) => dw_row_quad_rows_dot_with::<0, false, true>(q, c, ow, g, quads, bias, buf, out),
+                (_, true, false) => dw_row_quad_rows_dot_with::<0, true, false>(q, c, ow, g, quads, bias, buf, out),
+                (_, true, true) => dw_row_quad_rows_dot_with::<0, true, true>(q, c, ow, g, quads, bias, buf, out),
+            }
+        }
+    }
+
+    /// [`dw_row_quad_rows_dot`] for `KW` window columns (0: `g.kw`, not known
+    /// at compile time), the negative-tie fixup and the clamp.
+    ///
+    /// # Safety
+    /// As [`dw_row_quad_rows_dot`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    #[target_feature(enable = "neon,dotprod")]
+    unsafe fn dw_row_quad_rows_dot_with<const KW: usize, const NEG: bool, const CLAMP: bool>(q: &OutParams, c: usize, ow: usize, g: &QuadRows, quads: *const i8, bias: &[i32], buf: &mut Vec<i8>, out: *mut i8) {
+        let kw = if KW == 0 { g.kw } else { KW };
+        debug_assert!(c.is_multiple_of(16) && q.all_rsh && !q.any_lsh && kw == g.kw && ow > 0);
+        let kh = g.rows.len();
+        let groups = kh.div_ceil(4);
+        let (s, d) = (g.stride, g.dilation);
+        // The input columns the row reads, from pad_left before column 0: wp of them.
+        let wp = (ow - 1) * s + (kw - 1) * d + 1;
+        let buf = crate::scratch::sized(buf, groups * wp * 64, 0);
+        let quad_row = buf.as_mut_ptr();
+        // The image's columns among them: [left, right).
+        let left = g.pad_left.min(wp);
+        let right = (g.pad_left + g.in_w).min(wp).max(left);
+        // SAFETY: Neon and dotprod are enabled; loads read columns c0..c0+16 < c of the
+        // parameter slices, of the zero bytes and of input columns 0..in_w of the rows
+        // (column xp − pad_left for xp in [left, right)), the plane's block c0/16 (its
+        // groups·kw groups of 64 bytes), and the quad row's groups·wp columns of 64 bytes;
+        // stores write the quad row and bytes c0..c0+16 of pixel px of the output row.
+        unsafe {
+            let zp = vdupq_n_s16(q.zp as i16);
+            let (lo, hi) = (vdupq_n_s8(q.min as i8), vdupq_n_s8(q.max as i8));
+            let pad = vld1q_s8(g.zero);
+            let pad_quads = quad_lanes([pad; 4]);
+            for c0 in (0..c).step_by(16) {
+                // The row of column quads: per group of four window rows, per input column.
+                for gi in 0..groups {
+                    let at = |xp: usize| quad_row.add((gi * wp + xp) * 64);
+                    let pad_column = |xp: usize| vst1q_s8_x4(at(xp), int8x16x4_t(pad_quads[0], pad_quads[1], pad_quads[2], pad_quads[3]));
+                    for xp in 0..left {
+                        pad_column(xp);
+                    }
+                    for xp in right..wp {
+                        pad_column(xp);
+                    }
+                    // The group's window rows (the last group may have fewer than four: the
+                    // slots past them have weight zero and repeat its first row, so a group of
+                    // one row loads one register and interleaves it with itself).
+                    let rows = &g.rows[4 * gi..kh.min(4 * gi + 4)];
+                    // Column `left` is the image's column 0 (when the row reads the image at all).
+                    let (n, first) = (right - left, at(left));
+                    match rows.len() {
+                        4 => quad_columns::<4>(rows, c0, n, first),
+                        3 => quad_columns::<3>(rows, c0, n, first),
+                        2 => quad_columns::<2>(rows, c0, n, first),
+                        _ => quad_columns::<1>(rows, c0, n, first),
+                    }
+                }
+                let ld = |v: &[i32], k: usize| vld1q_s32(v.as_ptr().add(c0 + 4 * k));
+                let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
+                let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
+                let b = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
+                let wb = quads.add(c0 / 16 * groups * kw * 64);
+                let x_step = d * 64;
+                for px in 0..ow {
+                    let mut acc = b;
+                    // The plane's groups follow each other: one pointer walks them all.
+                    let mut w = wb;
+                    for gi in 0..groups {
+                        let mut x = quad_row.add((gi * wp + px * s) * 64).cast_const();
+                        for _ in 0..kw {
+                            (x, w) = sdot_quad(&mut acc, x, x_step, w);
+                        }
+                    }
+                    row_stage16::<NEG, CLAMP>(acc, &m, &r, zp, lo, hi, out.add(px * c + c0));
+                }
+            }
+        }
+    }
+
     /// One output row of a 3x3 depthwise convolution with multiplier 1,
     /// horizontal stride 1 or 2 and dilation 1, `c` a multiple of 16, no left
     /// shifts and every right shift ≥ 1, output stage fused, on SDOT: the
@@ -845,14 +1089,7 @@ mod neon {
                         let row = |i: usize| vld1q_s8(g.rows[i].add(x as usize * g.steps[i] + c0));
                         (row(0), row(1), row(2))
                     };
-                    let (ab0, ab1) = (vreinterpretq_s16_s8(vzip1q_s8(a, bb)), vreinterpretq_s16_s8(vzip2q_s8(a, bb)));
-                    let (d0, d1) = (vreinterpretq_s16_s8(vzip1q_s8(d, zero)), vreinterpretq_s16_s8(vzip2q_s8(d, zero)));
-                    [
-                        vreinterpretq_s8_s16(vzip1q_s16(ab0, d0)),
-                        vreinterpretq_s8_s16(vzip2q_s16(ab0, d0)),
-                        vreinterpretq_s8_s16(vzip1q_s16(ab1, d1)),
-                        vreinterpretq_s8_s16(vzip2q_s16(ab1, d1)),
-                    ]
+                    quad_lanes([a, bb, d, zero])
                 };
                 // The pixels outside the asm runs (at most a few per row) load their parameters
                 // and weights themselves.

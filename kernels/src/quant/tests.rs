@@ -764,6 +764,59 @@ fn qdepthwise_column_quads_over_blocks_widths_and_padding() {
     }
 }
 
+/// The dotprod quad-row depthwise row kernel (multiplier 1, a multiple of 16
+/// channels, every `w − w_zp` in int8; the windows the 3x3 column kernel does
+/// not take), on the dotprod and i8mm tiers (qemu `-cpu neoverse-n1` and
+/// `max`): 5x5, 7x7, 1xN, Nx1 and 9x1 (three groups of window rows, the last
+/// one partial) windows, 3x3 with stride 3 or dilation 2, strides 2,
+/// asymmetric padding, input widths from 1 (every window column but one in
+/// the padding) up, extreme inputs and weights, every parameter variant with
+/// weight zero point 0; it is checked to be the kernel that runs.
+#[test]
+fn qdepthwise_quad_rows_over_windows_widths_and_extremes() {
+    let pool = ThreadPool::new(1);
+    for tier in [QTier::NeonDot, QTier::NeonI8mm] {
+        if !tier.is_available() {
+            continue;
+        }
+        let before = super::dw::QUAD_ROWS.with(|n| n.get());
+        let mut v = 0usize;
+        for c in [16, 48, 160] {
+            for in_w in [1, 2, 5, 9] {
+                for (kernel, stride, dilation, pad) in [
+                    ((5, 5), (1, 1), (1, 1), [2, 2, 2, 2]),
+                    ((5, 5), (2, 2), (1, 1), [1, 2, 1, 2]),
+                    ((7, 7), (1, 1), (1, 1), [3, 3, 3, 3]),
+                    ((1, 5), (1, 1), (1, 1), [0, 2, 0, 2]),
+                    ((5, 1), (1, 1), (1, 1), [2, 0, 2, 0]),
+                    ((9, 1), (2, 1), (1, 1), [4, 0, 4, 0]),
+                    ((3, 3), (1, 3), (1, 1), [1, 1, 1, 1]),
+                    ((3, 3), (1, 1), (2, 2), [2, 2, 2, 2]),
+                    ((2, 2), (2, 2), (1, 1), [0, 0, 1, 1]),
+                ] {
+                    let s = Nhwc { n: 1 + v % 2, h: 2 + v % 6, w: in_w, c };
+                    let win = window(kernel, stride, dilation, pad);
+                    let taps = kernel.0 * kernel.1;
+                    let mut rng = Rng::new(1700 + v as u64);
+                    let ext = |rng: &mut Rng, n: usize| (0..n).map(|_| if rng.below(2) == 0 { -128 } else { 127 }).collect::<Vec<i8>>();
+                    let (x, w) = if v.is_multiple_of(3) { (ext(&mut rng, s.len()), ext(&mut rng, taps * c)) } else { (rng.i8s(s.len()), rng.i8s(taps * c)) };
+                    let mut p = params(&mut rng, v % 120, c, taps);
+                    p.w_zp = 0;
+                    let packed = PackedQDepthwise::pack_tier(tier, kernel.0, kernel.1, c, 1, &w, 0, p.bias.as_deref(), p.a_zp);
+                    assert_eq!(packed.row_kernel(), "columns", "c={c}");
+                    let want = requant_ref(&dw_ref_acc(&win, s, &x, 1, &w, &p), c, &p.q);
+                    let mut out = vec![0i8; want.len()];
+                    qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
+                    check_eq(&out, &want, &format!("qdepthwise quad rows {tier} {s:?} {win:?} {p:?}"));
+                    v += 1;
+                }
+            }
+        }
+        let ran = super::dw::QUAD_ROWS.with(|n| n.get()) - before;
+        assert!(ran > 200, "{tier}: the quad-row kernel ran on {ran} rows");
+    }
+}
+
 /// The plain Neon SMLAL column depthwise row kernel (3x3, multiplier 1, a
 /// multiple of 16 channels, horizontal stride 1 or 2, dilation 1, on the
 /// int16 plane): the same cases with every weight zero point (on the Neon
