@@ -465,19 +465,21 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
         // Each window column's output columns inside the image, the same for every row
         // (computed once: two divisions per tap and row were ~1 % of a small model's invoke).
         let cols: SmallVec<[(usize, usize); 8]> = (0..kw).map(|kx| tap_columns(ow, kx * win.dilation_w, win.pad_left, win.stride_w, in_shape.w)).collect();
-        // Where output row `row` of a 3x3 window reads its input, for the column row kernels: a
-        // window row in the padding reads the c zero-point bytes at every column.
+        // Where window row `ky` of output row `row` reads its input, for the column and quad-row
+        // kernels: its input row (column step c), or for a row in the padding the c zero-point
+        // bytes at every column (step 0).
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        let window_row = |row: usize, ky: usize| {
+            let (b, oy) = (row / oh, row % oh);
+            (oy * win.stride_h + ky * win.dilation_h)
+                .checked_sub(win.pad_top)
+                .filter(|&y| y < in_shape.h)
+                .map_or((zero.as_ptr(), 0), |y| (input[((b * in_shape.h + y) * in_shape.w) * c..].as_ptr(), c))
+        };
+        // The three of a 3x3 window, for its column row kernels.
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         let column_row = |row: usize| {
-            let (b, oy) = (row / oh, row % oh);
-            let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
-            let in_row = |ky: usize| {
-                (oy * win.stride_h + ky * win.dilation_h)
-                    .checked_sub(win.pad_top)
-                    .filter(|&y| y < in_shape.h)
-                    .map_or((zero.as_ptr(), 0), |y| (image[y * in_shape.w * c..].as_ptr(), c))
-            };
-            let rows = [in_row(0), in_row(1), in_row(2)];
+            let rows = [window_row(row, 0), window_row(row, 1), window_row(row, 2)];
             output::ColumnRow { rows: rows.map(|r| r.0), steps: rows.map(|r| r.1), in_w: in_shape.w, x0: -(win.pad_left as isize), stride: win.stride_w, zp: zp as i8 }
         };
         for row in t * rows_per_task..rows.min((t + 1) * rows_per_task) {
@@ -504,18 +506,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
             if quad_rows {
                 #[cfg(test)]
                 QUAD_ROWS.with(|n| n.set(n.get() + 1));
-                let (b, oy) = (row / oh, row % oh);
-                let image = &input[b * in_shape.h * in_shape.w * c..(b + 1) * in_shape.h * in_shape.w * c];
-                // Each window row's input row (column step c), or in the padding the c
-                // zero-point bytes (step 0).
-                let rows: SmallVec<[(*const i8, usize); 8]> = (0..kh)
-                    .map(|ky| {
-                        (oy * win.stride_h + ky * win.dilation_h)
-                            .checked_sub(win.pad_top)
-                            .filter(|&y| y < in_shape.h)
-                            .map_or((zero.as_ptr(), 0), |y| (image[y * in_shape.w * c..].as_ptr(), c))
-                    })
-                    .collect();
+                let rows: SmallVec<[(*const i8, usize); 8]> = (0..kh).map(|ky| window_row(row, ky)).collect();
                 let g = output::QuadRows { rows: &rows, zero: zero.as_ptr(), in_w: in_shape.w, pad_left: win.pad_left, kw, stride: win.stride_w, dilation: win.dilation_w };
                 // SAFETY: the column quads exist only where dotprod was detected (NeonDot or
                 // NeonI8mm), with multiplier 1 and c a multiple of 16, in the layout of
