@@ -702,12 +702,7 @@ fn qdepthwise_tap_quads_over_blocks_taps_and_extremes() {
             let variant = 4 * (v % 30) + v % 2;
             let p = params(&mut rng, variant, c, taps);
             assert_eq!(p.w_zp, 0);
-            let packed = PackedQDepthwise::pack_tier(tier, kernel.0, kernel.1, c, 1, &w, 0, p.bias.as_deref(), p.a_zp);
-            assert_eq!(packed.row_kernel(), "quads", "c={c}");
-            let want = requant_ref(&dw_ref_acc(&win, s, &x, 1, &w, &p), c, &p.q);
-            let mut out = vec![0i8; want.len()];
-            qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
-            check_eq(&out, &want, &format!("qdepthwise quads {s:?} {win:?} {p:?}"));
+            row_kernel_case(tier, &pool, s, &win, (&x, &w), &p, "quads");
             v += 1;
         }
     }
@@ -802,12 +797,7 @@ fn qdepthwise_quad_rows_over_windows_widths_and_extremes() {
                     let (x, w) = if v.is_multiple_of(3) { (ext(&mut rng, s.len()), ext(&mut rng, taps * c)) } else { (rng.i8s(s.len()), rng.i8s(taps * c)) };
                     let mut p = params(&mut rng, v % 120, c, taps);
                     p.w_zp = 0;
-                    let packed = PackedQDepthwise::pack_tier(tier, kernel.0, kernel.1, c, 1, &w, 0, p.bias.as_deref(), p.a_zp);
-                    assert_eq!(packed.row_kernel(), "columns", "c={c}");
-                    let want = requant_ref(&dw_ref_acc(&win, s, &x, 1, &w, &p), c, &p.q);
-                    let mut out = vec![0i8; want.len()];
-                    qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
-                    check_eq(&out, &want, &format!("qdepthwise quad rows {tier} {s:?} {win:?} {p:?}"));
+                    row_kernel_case(tier, &pool, s, &win, (&x, &w), &p, "columns");
                     v += 1;
                 }
             }
@@ -848,18 +838,26 @@ fn column_kernel_cases(tier: QTier, cs: &[usize], w_zp_0: bool, packed_as: &str)
                 if w_zp_0 {
                     p.w_zp = 0;
                 }
-                let packed = PackedQDepthwise::pack_tier(tier, 3, 3, c, 1, &w, p.w_zp, p.bias.as_deref(), p.a_zp);
-                assert_eq!(packed.row_kernel(), packed_as, "c={c}");
-                let want = requant_ref(&dw_ref_acc(&win, s, &x, 1, &w, &p), c, &p.q);
-                let mut out = vec![0i8; want.len()];
-                qdepthwise_conv2d(exec(&pool, tier), &win, s, &x, &packed, &mut out, &p.q);
-                check_eq(&out, &want, &format!("qdepthwise columns {tier} {s:?} {win:?} {p:?}"));
+                row_kernel_case(tier, &pool, s, &win, (&x, &w), &p, packed_as);
                 v += 1;
             }
         }
     }
     let ran = super::dw::COLUMN_ROWS.with(|n| n.get()) - before;
     assert!(ran > 100, "{tier}: the column kernel ran on {ran} rows");
+}
+
+/// One depthwise convolution with multiplier 1 (input and weights `xw`,
+/// parameters `p`) on `tier` against the reference, after checking that the
+/// weights were packed for the row kernel `packed_as` (`row_kernel`).
+fn row_kernel_case(tier: QTier, pool: &ThreadPool, s: Nhwc, win: &Window2d, (x, w): (&[i8], &[i8]), p: &QParams, packed_as: &str) {
+    let c = s.c;
+    let packed = PackedQDepthwise::pack_tier(tier, win.kernel_h, win.kernel_w, c, 1, w, p.w_zp, p.bias.as_deref(), p.a_zp);
+    assert_eq!(packed.row_kernel(), packed_as, "{tier} c={c}");
+    let want = requant_ref(&dw_ref_acc(win, s, x, 1, w, p), c, &p.q);
+    let mut out = vec![0i8; want.len()];
+    qdepthwise_conv2d(exec(pool, tier), win, s, x, &packed, &mut out, &p.q);
+    check_eq(&out, &want, &format!("qdepthwise {packed_as} {tier} {s:?} {win:?} {p:?}"));
 }
 
 /// One GEMM (`uk`, `m x n x k`, inputs seeded from the shape) with
