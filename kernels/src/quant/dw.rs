@@ -442,13 +442,13 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
     // The same windows take the dotprod column-quad kernel where its output stage (that of
     // dw_row_neon) applies.
     #[cfg(target_arch = "aarch64")]
-    let column_window = (kh, kw) == (3, 3) && win.dilation_w == 1 && matches!(win.stride_w, 1 | 2) && params.vector_ok && params.all_rsh && !params.any_lsh;
+    let column_window = (kh, kw) == (3, 3) && win.dilation_w == 1 && matches!(win.stride_w, 1 | 2) && params.right_shifts_in_registers();
     #[cfg(target_arch = "aarch64")]
     let columns = column_window && !w.column_quads.is_empty();
     // The other windows with column quads take the dotprod quad-row kernel where the same
     // output stage applies.
     #[cfg(target_arch = "aarch64")]
-    let quad_rows = !columns && !w.column_quads.is_empty() && params.vector_ok && params.all_rsh && !params.any_lsh;
+    let quad_rows = !columns && !w.column_quads.is_empty() && params.right_shifts_in_registers();
     // Otherwise (plain Neon, or weights that do not fit int8 quads) the SMLAL column kernel on the
     // int16 plane, where dw_row_neon's conditions hold.
     #[cfg(target_arch = "aarch64")]
@@ -507,12 +507,12 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 #[cfg(test)]
                 QUAD_ROWS.with(|n| n.set(n.get() + 1));
                 let rows: SmallVec<[(*const i8, usize); 8]> = (0..kh).map(|ky| window_row(row, ky)).collect();
-                let g = output::QuadRows { rows: &rows, zero: zero.as_ptr(), in_w: in_shape.w, pad_left: win.pad_left, kw, stride: win.stride_w, dilation: win.dilation_w };
+                let g = output::QuadRows { rows: &rows, zp: zp as i8, in_w: in_shape.w, pad_left: win.pad_left, kw, stride: win.stride_w, dilation: win.dilation_w };
                 // SAFETY: the column quads exist only where dotprod was detected (NeonDot or
                 // NeonI8mm), with multiplier 1 and c a multiple of 16, in the layout of
                 // pack_dw_column_quads for this window (kh rows of g, kw); quad_rows checked the
                 // output stage; each row of g starts an input row of in_w pixels of c values
-                // (step c) or is the c zero-point bytes (step 0), as is `zero`; output row
+                // (step c) or is the c zero-point bytes (step 0); output row
                 // `row` (ow pixels of c values) lies inside `output` (asserted above) and
                 // belongs to this task alone.
                 unsafe { output::dw_row_quad_rows_neon_dot(params, c, ow, &g, w.column_quads.as_ptr(), &w.bias, &mut scratch.i8s[0], dst.ptr().add(row * ow * out_c)) };
@@ -604,13 +604,7 @@ pub fn qdepthwise_conv2d(exec: Exec, win: &Window2d, in_shape: Nhwc, input: &[i8
                 continue;
             }
             #[cfg(target_arch = "aarch64")]
-            if dm == 1
-                && c.is_multiple_of(16)
-                && params.vector_ok
-                && params.all_rsh
-                && !params.any_lsh
-                && uk.name == super::i8_dw_neon::UKERNEL.name
-            {
+            if dm == 1 && c.is_multiple_of(16) && params.right_shifts_in_registers() && uk.name == super::i8_dw_neon::UKERNEL.name {
                 // SAFETY: every pointer is an in-bounds input pixel (c values) or the c
                 // zero-point bytes; the plane is this kernel's for c and taps; c % 16 == 0 and the
                 // shifts are as dw_row needs; output row `row` (ow pixels of c values) lies inside

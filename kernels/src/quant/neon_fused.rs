@@ -44,15 +44,10 @@ macro_rules! stage_variant {
     };
 }
 
-/// Whether a layer's output stage runs in the fused tiles' registers: no left
-/// shifts, every column shifting right, vector parameters.
-fn fusable(q: &OutParams) -> bool {
-    q.vector_ok && !q.any_lsh && q.all_rsh
-}
 
 /// The fused tile for `uk` and a layer's output stage, if there is one.
 pub(super) fn select(uk: &QUkernel, q: &OutParams) -> Option<FusedFn> {
-    if !fusable(q) {
+    if !q.right_shifts_in_registers() {
         return None;
     }
     if uk.name == i8_12x8_neon_i8mm::UKERNEL.name && uk.tier.is_available() {
@@ -78,7 +73,7 @@ pub(super) type FusedRowsFn = unsafe fn(kp: usize, a: *const i8, lda: usize, b: 
 /// row's 16 values as they lie, so its strip is the rows themselves). The
 /// caller checks that the rows need no padding (`kp == k`).
 pub(super) fn select_rows(uk: &QUkernel, q: &OutParams) -> Option<FusedRowsFn> {
-    (fusable(q) && uk.name == i8_8x8_neon_dot::UKERNEL.name && uk.tier.is_available()).then(|| stage_variant!(dot_rows_8x8, FusedRowsFn, q))
+    (q.right_shifts_in_registers() && uk.name == i8_8x8_neon_dot::UKERNEL.name && uk.tier.is_available()).then(|| stage_variant!(dot_rows_8x8, FusedRowsFn, q))
 }
 
 /// Stores two output rows: the low 8 bytes of `v` at `out`, the high 8 one row on.

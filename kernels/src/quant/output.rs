@@ -190,6 +190,15 @@ impl OutParams {
         self.min > -128 || self.max < 127
     }
 
+    /// Whether the Neon stages that run in registers apply (the fused GEMM
+    /// tiles, the depthwise row kernels): vector parameters, no left shifts,
+    /// every column shifting right.
+    #[cfg(target_arch = "aarch64")]
+    #[inline]
+    pub fn right_shifts_in_registers(&self) -> bool {
+        self.vector_ok && !self.any_lsh && self.all_rsh
+    }
+
     /// The reference output stage for column `j`.
     #[inline]
     pub fn apply(&self, j: usize, acc: i32) -> i8 {
@@ -363,8 +372,8 @@ pub(crate) struct QuadRows<'a> {
     /// Per window row, its input row (`in_w` columns of `c` values, step
     /// `c`), or for a row in the padding `c` zero-point bytes (step 0).
     pub rows: &'a [(*const i8, usize)],
-    /// `c` zero-point bytes: what the padding columns read.
-    pub zero: *const i8,
+    /// The input zero point, which the padding columns read.
+    pub zp: i8,
     /// Input columns per row.
     pub in_w: usize,
     /// Padding columns before column 0.
@@ -660,10 +669,7 @@ mod neon {
             let zp = vdupq_n_s16(q.zp as i16);
             let (lo, hi) = (vdupq_n_s8(q.min as i8), vdupq_n_s8(q.max as i8));
             for c0 in (0..c).step_by(16) {
-                let ld = |v: &[i32], k: usize| vld1q_s32(v.as_ptr().add(c0 + 4 * k));
-                let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
-                let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
-                let b = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
+                let (m, r, b) = (lanes16(&q.mult, c0), lanes16(&q.nrsh, c0), lanes16(bias, c0));
                 let wb = w16.add(c0 * taps);
                 for px in 0..ow {
                     let mut s = b;
@@ -757,10 +763,7 @@ mod neon {
             let (lo, hi) = (vdupq_n_s8(q.min as i8), vdupq_n_s8(q.max as i8));
             let pad = vdupq_n_s8(g.zp);
             for c0 in (0..c).step_by(16) {
-                let ld = |v: &[i32], k: usize| vld1q_s32(v.as_ptr().add(c0 + 4 * k));
-                let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
-                let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
-                let b = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
+                let (m, r, b) = (lanes16(&q.mult, c0), lanes16(&q.nrsh, c0), lanes16(bias, c0));
                 let wb = w16.add(c0 * 9);
                 // Input column x of the three rows (widened at each use: 18 int16 registers
                 // for the window would not leave room for the rest).
@@ -837,6 +840,17 @@ mod neon {
             );
         }
         (x, w)
+    }
+
+    /// Values `c0 .. c0 + 16` of `v` (a stage parameter or the bias) as four
+    /// registers, for the depthwise rows' 16-channel blocks.
+    ///
+    /// # Safety
+    /// `v` has `c0 + 16` values.
+    #[inline(always)]
+    unsafe fn lanes16(v: &[i32], c0: usize) -> [int32x4_t; 4] {
+        // SAFETY: the caller's contract; Neon is baseline on aarch64.
+        unsafe { std::array::from_fn(|k| vld1q_s32(v.as_ptr().add(c0 + 4 * k))) }
     }
 
     /// Four rows' 16 channels (`x[i]`: row `i`) interleaved for SDOT: register
@@ -931,7 +945,7 @@ mod neon {
     ///
     /// # Safety
     /// dotprod is available; every row of `g` has `g.in_w` columns of `c`
-    /// readable bytes at its step, and `g.zero` `c` readable bytes; `quads`
+    /// readable bytes at its step; `quads`
     /// is the column-quad plane for `c` and the window (`g.rows.len()` rows of
     /// `g.kw` columns); `bias` and `q` have `c` columns; `out` has `ow * c`
     /// writable bytes nothing else accesses; `c % 16 == 0`.
@@ -975,26 +989,29 @@ mod neon {
         let left = g.pad_left.min(wp);
         let right = (g.pad_left + g.in_w).min(wp).max(left);
         // SAFETY: Neon and dotprod are enabled; loads read columns c0..c0+16 < c of the
-        // parameter slices, of the zero bytes and of input columns 0..in_w of the rows
+        // parameter slices and of input columns 0..in_w of the rows
         // (column xp − pad_left for xp in [left, right)), the plane's block c0/16 (its
         // groups·kw groups of 64 bytes), and the quad row's groups·wp columns of 64 bytes;
         // stores write the quad row and bytes c0..c0+16 of pixel px of the output row.
         unsafe {
             let zp = vdupq_n_s16(q.zp as i16);
             let (lo, hi) = (vdupq_n_s8(q.min as i8), vdupq_n_s8(q.max as i8));
-            let pad = vld1q_s8(g.zero);
-            let pad_quads = quad_lanes([pad; 4]);
+            // The padding columns' quads (every byte the zero point, interleaved or not),
+            // the same for every block of channels: written once.
+            let pad = vdupq_n_s8(g.zp);
+            for gi in 0..groups {
+                let pad_column = |xp: usize| vst1q_s8_x4(quad_row.add((gi * wp + xp) * 64), int8x16x4_t(pad, pad, pad, pad));
+                for xp in 0..left {
+                    pad_column(xp);
+                }
+                for xp in right..wp {
+                    pad_column(xp);
+                }
+            }
             for c0 in (0..c).step_by(16) {
-                // The row of column quads: per group of four window rows, per input column.
+                // The row of column quads: per group of four window rows, per input column of the image.
                 for gi in 0..groups {
                     let at = |xp: usize| quad_row.add((gi * wp + xp) * 64);
-                    let pad_column = |xp: usize| vst1q_s8_x4(at(xp), int8x16x4_t(pad_quads[0], pad_quads[1], pad_quads[2], pad_quads[3]));
-                    for xp in 0..left {
-                        pad_column(xp);
-                    }
-                    for xp in right..wp {
-                        pad_column(xp);
-                    }
                     // The group's window rows (the last group may have fewer than four: the
                     // slots past them have weight zero and repeat its first row, so a group of
                     // one row loads one register and interleaves it with itself).
@@ -1008,10 +1025,7 @@ mod neon {
                         _ => quad_columns::<1>(rows, c0, n, first),
                     }
                 }
-                let ld = |v: &[i32], k: usize| vld1q_s32(v.as_ptr().add(c0 + 4 * k));
-                let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
-                let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
-                let b = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
+                let (m, r, b) = (lanes16(&q.mult, c0), lanes16(&q.nrsh, c0), lanes16(bias, c0));
                 let wb = quads.add(c0 / 16 * groups * kw * 64);
                 let x_step = d * 64;
                 for px in 0..ow {
@@ -1079,7 +1093,6 @@ mod neon {
             // A column in the padding, interleaved: (zp, zp, zp, 0) in every lane.
             let pad_column = vreinterpretq_s8_u32(vdupq_n_u32(g.zp as u8 as u32 * 0x01_0101));
             for c0 in (0..c).step_by(16) {
-                let ld = |v: &[i32], k: usize| vld1q_s32(v.as_ptr().add(c0 + 4 * k));
                 let wb = quads.add(c0 / 16 * 192);
                 // Input column x of the three rows as four registers of (r0, r1, r2, 0) per channel.
                 let column = |x: isize| {
@@ -1094,9 +1107,7 @@ mod neon {
                 // The pixels outside the asm runs (at most a few per row) load their parameters
                 // and weights themselves.
                 let pixel = |px: usize, win: [&[int8x16_t; 4]; 3]| {
-                    let m = [ld(&q.mult, 0), ld(&q.mult, 1), ld(&q.mult, 2), ld(&q.mult, 3)];
-                    let r = [ld(&q.nrsh, 0), ld(&q.nrsh, 1), ld(&q.nrsh, 2), ld(&q.nrsh, 3)];
-                    let mut s = [ld(bias, 0), ld(bias, 1), ld(bias, 2), ld(bias, 3)];
+                    let (m, r, mut s) = (lanes16(&q.mult, c0), lanes16(&q.nrsh, c0), lanes16(bias, c0));
                     for (kx, k) in win.iter().enumerate() {
                         for j in 0..4 {
                             s[j] = sdot(s[j], k[j], vld1q_s8(wb.add(kx * 64 + j * 16)));
