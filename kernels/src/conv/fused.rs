@@ -115,7 +115,7 @@ fn chain(exec: Exec, in_shape: Nhwc, input: &[f32], expand: Option<Pointwise>, d
             let mut scratch = scratch.borrow_mut();
             // Both buffers start on cache lines: rows of channel counts that are multiples of
             // 16 then keep every pixel on a line for the depthwise's and the GEMMs' registers.
-            let e_span = e_len.next_multiple_of(16);
+            let e_span = e_len.next_multiple_of(crate::layout::line_elems::<f32>());
             let (ebuf, dbuf) = crate::scratch::sized_on_line(&mut scratch, e_span + d_len).split_at_mut(e_span);
             let ebuf = &mut ebuf[..e_len];
             let piece = partition::piece(rows, tasks, t);
